@@ -1,0 +1,59 @@
+# ferry — the two commands are `make run` and `make test`; everything else is a building block.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.ferry-setup
+PY_SOURCES := requirements/dev.lock contract/pyproject.toml importer/pyproject.toml backend/pyproject.toml cli/pyproject.toml
+JS_DIR := frontend-bridge
+JS_STAMP := $(JS_DIR)/node_modules/.ferry-setup
+
+.PHONY: setup setup-py setup-js system-deps run test test-py test-js lock schema bench-import bench-realtime bench-scale clean
+
+setup: setup-py setup-js
+
+setup-py: $(STAMP)
+
+$(STAMP): $(PY_SOURCES)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements/dev.lock
+	@touch $@
+
+setup-js: $(JS_STAMP)
+
+$(JS_STAMP): $(wildcard $(JS_DIR)/package.json $(JS_DIR)/package-lock.json)
+	@if [ -f $(JS_DIR)/package-lock.json ]; then \
+	  cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run --if-present build; \
+	  mkdir -p node_modules && touch node_modules/.ferry-setup; \
+	fi
+
+system-deps:
+	@scripts/system-deps.sh
+
+# Recompute the pinned lock files after changing a pyproject (needs network to PyPI).
+lock: $(STAMP)
+	$(BIN)/uv pip compile -q --python-version 3.11 requirements/dev.in -o requirements/dev.lock
+	$(BIN)/uv pip compile -q --python-version 3.11 requirements/importer.in -o requirements/importer.lock
+
+schema: setup-py
+	$(BIN)/ferry-contract callback -o $(JS_DIR)/schema/callback.schema.json
+
+run: system-deps setup
+	$(BIN)/python scripts/run.py
+
+test: system-deps setup test-js test-py
+
+test-js: setup-js
+	@if [ -f $(JS_DIR)/package.json ]; then cd $(JS_DIR) && npm test --silent; fi
+
+test-py: setup-py
+	$(BIN)/pytest
+
+bench-import: system-deps setup-py
+	$(BIN)/python importer/bench/bench_import.py
+
+clean:
+	-python3 scripts/engine.py down --name test
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,212 @@
+"""The callback contract: every event an importer emits, in one definition.
+
+The importer's CLI prints these objects (`--json`), the importer service POSTs them as signed
+webhooks, the backend stores and rebroadcasts them, and the browser validates them against the
+JSON Schema exported from these models. Change them here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class EventType(StrEnum):
+    QUEUED = "import.queued"
+    PROGRESS = "import.progress"
+    COMPLETED = "import.completed"
+    FAILED = "import.failed"
+    CANCELED = "import.canceled"
+    HEARTBEAT = "importer.heartbeat"
+
+
+TERMINAL_EVENT_TYPES = frozenset({EventType.COMPLETED, EventType.FAILED, EventType.CANCELED})
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
+
+
+class Phase(StrEnum):
+    """Where a job is. `finalizing` = the engine has every byte and is still working."""
+
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    DOWNLOADING = "downloading"
+    IMPORTING = "importing"
+    FINALIZING = "finalizing"
+    VERIFYING = "verifying"
+    DONE = "done"
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes. Clients match on these; messages may be reworded, codes may not."""
+
+    INVALID_REFERENCE = "invalid_reference"
+    EMPTY_ARCHIVE = "empty_archive"
+    NOT_AN_ARCHIVE = "not_an_archive"
+    CORRUPT_COMPRESSION = "corrupt_compression"
+    TRUNCATED_COMPRESSION = "truncated_compression"
+    TRUNCATED_TAR = "truncated_tar"
+    MISSING_MANIFEST = "missing_manifest"
+    UNSUPPORTED_LAYOUT = "unsupported_layout"
+    ENGINE_UNREACHABLE = "engine_unreachable"
+    ENGINE_ERROR = "engine_error"
+    ENGINE_STALLED = "engine_stalled"
+    INSUFFICIENT_DISK = "insufficient_disk"
+    VERIFICATION_FAILED = "verification_failed"
+    IMAGE_EXISTS = "image_exists"
+    INTERRUPTED = "interrupted"
+    SOURCE_NOT_FOUND = "source_not_found"
+    SOURCE_NOT_ALLOWED = "source_not_allowed"
+    SOURCE_UNAVAILABLE = "source_unavailable"
+    SOURCE_MISMATCH = "source_mismatch"
+    IMPORTER_RESTARTED = "importer_restarted"
+    HOST_UNREACHABLE = "host_unreachable"
+    DISPATCH_FAILED = "dispatch_failed"
+    INTERNAL = "internal_error"
+
+
+ERROR_CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class ImageInfo(_Model):
+    ref: str = Field(description="The reference the user asked for (or the first archive tag for loads).")
+    id: str = Field(description="The engine's image id, sha256:…")
+    size: int = Field(ge=0, description="Image size in bytes as the engine reports it.")
+    tags: list[str] = Field(default_factory=list, description="Every tag the image carries after the job.")
+
+
+class ErrorInfo(_Model):
+    code: str = Field(pattern=ERROR_CODE_PATTERN, description="Stable code, see ErrorCode.")
+    message: str = Field(description="One line a person can act on.")
+    detail: str | None = Field(default=None, description="Underlying cause, for operators.")
+
+
+class ImportEventData(_Model):
+    """The `data` of every import.* event. Snapshot fields are always present."""
+
+    job_id: str = Field(min_length=1, max_length=200)
+    host: str = Field(min_length=1, max_length=200)
+    seq: int = Field(ge=1, description="Per job, strictly increasing from 1.")
+    state: JobState
+    phase: Phase
+    percent: float = Field(ge=0, le=100)
+    bytes_done: int = Field(ge=0)
+    bytes_total: int | None = Field(default=None, ge=0)
+    rate_bps: float | None = Field(default=None, ge=0)
+    eta_s: float | None = Field(default=None, ge=0)
+    phase_elapsed_s: float | None = Field(default=None, ge=0, description="Seconds spent in the current phase.")
+    queue_position: int | None = Field(default=None, ge=1, description="Set while queued: 1 = next to run.")
+    image: ImageInfo | None = None
+    error: ErrorInfo | None = None
+
+
+class HeartbeatData(_Model):
+    host: str = Field(min_length=1, max_length=200)
+    seq: int = Field(ge=1, description="Per importer process, increasing.")
+    running: list[str] = Field(default_factory=list, description="job_ids running now")
+    queued: list[str] = Field(default_factory=list, description="job_ids waiting, in order")
+    disk_free_bytes: int | None = Field(default=None, ge=0, description="Free bytes under the engine's data root.")
+    spool_free_bytes: int | None = Field(default=None, ge=0)
+    engine_version: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _ImportEvent(_Model):
+    timestamp: datetime = Field(default_factory=_now)
+    data: ImportEventData
+
+
+class ImportQueued(_ImportEvent):
+    type: Literal["import.queued"] = "import.queued"
+
+
+class ImportProgress(_ImportEvent):
+    type: Literal["import.progress"] = "import.progress"
+
+
+class ImportCompleted(_ImportEvent):
+    type: Literal["import.completed"] = "import.completed"
+
+
+class ImportFailed(_ImportEvent):
+    type: Literal["import.failed"] = "import.failed"
+
+
+class ImportCanceled(_ImportEvent):
+    type: Literal["import.canceled"] = "import.canceled"
+
+
+class ImporterHeartbeat(_Model):
+    type: Literal["importer.heartbeat"] = "importer.heartbeat"
+    timestamp: datetime = Field(default_factory=_now)
+    data: HeartbeatData
+
+
+ImportEvent = Annotated[
+    Union[ImportQueued, ImportProgress, ImportCompleted, ImportFailed, ImportCanceled],
+    Field(discriminator="type"),
+]
+Callback = Annotated[
+    Union[ImportQueued, ImportProgress, ImportCompleted, ImportFailed, ImportCanceled, ImporterHeartbeat],
+    Field(discriminator="type"),
+]
+
+CALLBACK_ADAPTER: TypeAdapter[Callback] = TypeAdapter(Callback)
+
+_EVENT_CLASSES: dict[str, type[_ImportEvent]] = {
+    EventType.QUEUED: ImportQueued,
+    EventType.PROGRESS: ImportProgress,
+    EventType.COMPLETED: ImportCompleted,
+    EventType.FAILED: ImportFailed,
+    EventType.CANCELED: ImportCanceled,
+}
+
+_STATE_FOR_TYPE = {
+    EventType.QUEUED: {JobState.QUEUED},
+    EventType.PROGRESS: {JobState.RUNNING, JobState.QUEUED},
+    EventType.COMPLETED: {JobState.SUCCEEDED},
+    EventType.FAILED: {JobState.FAILED},
+    EventType.CANCELED: {JobState.CANCELED},
+}
+
+
+def make_import_event(event_type: EventType | str, data: ImportEventData, timestamp: datetime | None = None):
+    """Build the right event class for a type, checking that type and state agree."""
+    event_type = EventType(event_type)
+    state = JobState(data.state)
+    if state not in _STATE_FOR_TYPE[event_type]:
+        raise ValueError(f"{event_type.value} cannot carry state {state.value}")
+    if event_type is EventType.COMPLETED and data.image is None:
+        raise ValueError("import.completed needs image")
+    if event_type is EventType.FAILED and data.error is None:
+        raise ValueError("import.failed needs error")
+    cls = _EVENT_CLASSES[event_type]
+    return cls(data=data, timestamp=timestamp or _now())
+
+
+def parse_callback(body: bytes | str):
+    """Parse and validate a raw callback body (after its signature was verified)."""
+    return CALLBACK_ADAPTER.validate_json(body)
+
+
+def is_terminal(event_type: EventType | str) -> bool:
+    return event_type in TERMINAL_EVENT_TYPES

@@ -1,0 +1,76 @@
+"""The importer's job API (`POST /v1/imports` and the job view), shared by importer and backend dispatcher."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .events import ErrorInfo, ImageInfo, JobState, Phase
+from .reference import InvalidReference, parse_reference
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+
+
+class ArchiveFormat(StrEnum):
+    AUTO = "auto"
+    LOAD = "load"
+    IMPORT = "import"
+
+
+class PathSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, description="A file on the importer host, inside an allowed root.")
+
+
+class UrlSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, description="http(s) URL starting with an allowed prefix.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    size: int | None = Field(default=None, ge=0)
+
+
+Source = Annotated[Union[PathSource, UrlSource], Field(union_mode="left_to_right")]
+
+
+class ImportJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN, description="The caller's id; the same id never imports twice.")
+    image: str = Field(description="Target reference REPO[:TAG].")
+    format: ArchiveFormat = ArchiveFormat.AUTO
+    changes: list[str] = Field(default_factory=list, description="Dockerfile lines applied on `import`.")
+    force: bool = False
+    source: Source
+    callback_url: str | None = Field(default=None, description="Where signed progress callbacks go.")
+
+    @field_validator("image")
+    @classmethod
+    def _valid_reference(cls, value: str) -> str:
+        try:
+            parse_reference(value)
+        except InvalidReference as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class ImportJobView(BaseModel):
+    """What the importer answers about a job: its latest snapshot."""
+
+    job_id: str
+    image: str
+    state: JobState
+    phase: Phase
+    seq: int = 0
+    percent: float = 0
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    rate_bps: float | None = None
+    eta_s: float | None = None
+    queue_position: int | None = None
+    image_info: ImageInfo | None = None
+    error: ErrorInfo | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -8,12 +8,14 @@ import pytest
 
 from tests.support import engine
 
+ENGINE_NAME = os.environ.get("FERRY_TEST_ENGINE", "test")
+
 
 @pytest.fixture(scope="session")
 def docker_host() -> str:
     """DOCKER_HOST of a running engine; a private one is started for the session when none answers."""
     try:
-        host, started = engine.up("test")
+        host, started = engine.up(ENGINE_NAME)
     except engine.EngineUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     previous = os.environ.get("DOCKER_HOST")
@@ -24,4 +26,4 @@ def docker_host() -> str:
     else:
         os.environ["DOCKER_HOST"] = previous
     if started:
-        engine.down("test")
+        engine.down(ENGINE_NAME)

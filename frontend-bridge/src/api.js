@@ -1,0 +1,92 @@
+// The backend's REST API (backend/API.md) over an injectable fetch. Every failure becomes a
+// FerryError carrying the backend's own error code when it sent one.
+import { FerryError, codeForStatus } from "./errors.js";
+
+/**
+ * @param {{baseUrl?: string, token: string | (() => string), fetch?: typeof fetch}} options
+ *   baseUrl: the backend's origin ("" = the page's own); token: bearer token or a getter.
+ */
+export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
+  const doFetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
+  const root = baseUrl.replace(/\/+$/, "");
+  const bearer = () => (typeof token === "function" ? token() : token);
+
+  async function request(method, path, { body, query, signal } = {}) {
+    const url = root + path + queryString(query);
+    const headers = { Accept: "application/json" };
+    const auth = bearer();
+    if (auth) headers.Authorization = `Bearer ${auth}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await doFetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      if (error?.name === "AbortError") throw error;
+      throw new FerryError("network_error", `cannot reach the backend (${method} ${path})`, { cause: error });
+    }
+    const payload = await readJson(response);
+    if (!response.ok) throw errorFromResponse(response.status, payload, `${method} ${path}`);
+    return payload;
+  }
+
+  const enc = encodeURIComponent;
+  return {
+    request,
+    me: (opts) => request("GET", "/api/me", opts),
+    listImports: ({ state, host } = {}, opts) =>
+      request("GET", "/api/imports", { ...opts, query: { state, host } }).then((r) => r.jobs),
+    getImport: (id, opts) => request("GET", `/api/imports/${enc(id)}`, opts),
+    getEvents: (id, afterSeq = 0, opts) =>
+      request("GET", `/api/imports/${enc(id)}/events`, { ...opts, query: { after_seq: afterSeq } }),
+    startImport: (body, opts) => request("POST", "/api/imports", { ...opts, body }).then((r) => r.jobs),
+    cancelImport: (id, opts) => request("DELETE", `/api/imports/${enc(id)}`, opts),
+    replayImport: (id, { speed = 1 } = {}, opts) =>
+      request("POST", `/api/imports/${enc(id)}/replay`, { ...opts, body: { speed } }),
+    getUpload: (id, opts) => request("GET", `/api/uploads/${enc(id)}`, opts),
+    hosts: (opts) => request("GET", "/api/hosts", opts),
+    images: (opts) => request("GET", "/api/images", opts),
+    /** Which optional endpoints this backend has (from its OpenAPI document). */
+    async capabilities(opts) {
+      try {
+        const spec = await request("GET", "/openapi.json", opts);
+        const paths = Object.keys(spec?.paths ?? {});
+        return { replay: paths.some((p) => /^\/api\/imports\/\{[^}]+\}\/replay$/.test(p)) };
+      } catch (error) {
+        if (error instanceof FerryError) return { replay: false };
+        throw error;
+      }
+    },
+  };
+}
+
+export function errorFromResponse(status, payload, what = "request") {
+  const error = payload && typeof payload === "object" ? payload.error : null;
+  if (error && typeof error.code === "string") {
+    return new FerryError(error.code, error.message || `${what} failed`, { status, detail: error.detail });
+  }
+  const code = codeForStatus(status);
+  return new FerryError(code, `${what} failed with HTTP ${status}`, { status, detail: payload ?? undefined });
+}
+
+function queryString(query) {
+  if (!query) return "";
+  const pairs = Object.entries(query).filter(([, value]) => value !== undefined && value !== null && value !== "");
+  if (pairs.length === 0) return "";
+  return "?" + pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join("&");
+}
+
+async function readJson(response) {
+  if (response.status === 204) return null;
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,114 @@
+// Resumable uploads (tus 1.0) to the backend's /api/uploads/ with tus-js-client.
+//
+// A dropped connection is retried and resumed from the offset the server holds; in a browser,
+// an upload of the same file started again (after a reload) resumes where the last one stopped.
+import * as tus from "tus-js-client";
+
+import { FerryError } from "./errors.js";
+import { errorFromResponse } from "./api.js";
+import { etaSeconds, nextRate, percentOf } from "./progress.js";
+
+export const UPLOAD_DEFAULTS = {
+  chunkSize: 64 * 1024 * 1024, // bytes per PATCH: bounded requests pass proxies' body limits
+  retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+};
+
+/**
+ * Upload one file. Resolves with {uploadId, url, size} when every byte is on the server.
+ * @param {Blob|File|Buffer|import("node:stream").Readable} file
+ * @param {{baseUrl?: string, token: string|(() => string), onProgress?: Function, signal?: AbortSignal,
+ *          metadata?: object, chunkSize?: number, retryDelays?: number[], Upload?: typeof tus.Upload,
+ *          now?: () => number, resume?: boolean}} options
+ *   onProgress({bytesSent, bytesTotal, percent, rateBps, etaS}) after every progress step.
+ */
+export function upload(file, options) {
+  const { baseUrl = "", token, onProgress, signal, metadata = {}, now = Date.now, resume = true } = options;
+  const Upload = options.Upload ?? tus.Upload;
+  const bearer = () => (typeof token === "function" ? token() : token);
+  const endpoint = `${baseUrl.replace(/\/+$/, "")}/api/uploads/`;
+  const name = metadata.filename ?? file?.name ?? "upload";
+
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError());
+    let rate = null;
+    let size = file?.size ?? file?.length ?? null;
+    const instance = new Upload(file, {
+      endpoint,
+      chunkSize: options.chunkSize ?? UPLOAD_DEFAULTS.chunkSize,
+      retryDelays: options.retryDelays ?? UPLOAD_DEFAULTS.retryDelays,
+      metadata: { filename: name, filetype: file?.type || "application/octet-stream", ...metadata },
+      storeFingerprintForResuming: resume,
+      removeFingerprintOnSuccess: true,
+      // Headers are read per request, so a token changed mid-upload is used on the next request.
+      onBeforeRequest(req) {
+        const auth = bearer();
+        if (auth) req.setHeader("Authorization", `Bearer ${auth}`);
+      },
+      onProgress(bytesSent, bytesTotal) {
+        size = bytesTotal;
+        rate = nextRate(rate, bytesSent, now());
+        const rateBps = rate.rate;
+        onProgress?.({
+          bytesSent,
+          bytesTotal,
+          percent: percentOf(bytesSent, bytesTotal),
+          rateBps,
+          etaS: etaSeconds(bytesSent, bytesTotal, rateBps),
+        });
+      },
+      onSuccess() {
+        signal?.removeEventListener("abort", onAbort);
+        resolve({ uploadId: uploadIdFromUrl(instance.url), url: instance.url, size });
+      },
+      onError(error) {
+        signal?.removeEventListener("abort", onAbort);
+        reject(translateTusError(error));
+      },
+    });
+    function onAbort() {
+      instance.abort(false).finally(() => reject(abortError()));
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    const start = () => instance.start();
+    if (!resume || typeof instance.findPreviousUploads !== "function") return start();
+    instance
+      .findPreviousUploads()
+      .then((previous) => {
+        const latest = [...previous].sort((a, b) => String(b.creationTime).localeCompare(String(a.creationTime)))[0];
+        if (latest) instance.resumeFromPreviousUpload(latest);
+      })
+      .catch(() => {})
+      .finally(start);
+  });
+}
+
+/** The upload_id: the last path segment of the upload URL the server gave. */
+export function uploadIdFromUrl(url) {
+  if (!url) throw new FerryError("upload_failed", "the server gave no upload URL");
+  const path = new URL(url, "http://ferry.invalid").pathname;
+  const id = path.split("/").filter(Boolean).pop();
+  if (!id) throw new FerryError("upload_failed", `cannot find an upload id in ${url}`);
+  return decodeURIComponent(id);
+}
+
+export function translateTusError(error) {
+  const response = error?.originalResponse;
+  if (response && typeof response.getStatus === "function") {
+    const status = response.getStatus();
+    let payload = null;
+    try {
+      payload = JSON.parse(response.getBody() || "null");
+    } catch {
+      payload = null;
+    }
+    const translated = errorFromResponse(status, payload, "upload");
+    translated.cause = error;
+    return translated;
+  }
+  return new FerryError("upload_failed", `upload failed: ${error?.message ?? error}`, { cause: error });
+}
+
+function abortError() {
+  return new FerryError("aborted", "upload canceled");
+}

@@ -1,0 +1,26 @@
+"""POST /api/callbacks/{host}: signed progress from importers (authenticated by signature, not bearer)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from ...callbacks import receive
+from ...errors import Conflict
+from ..deps import ServicesDep
+
+router = APIRouter()
+MAX_CALLBACK_BYTES = 256 * 1024
+
+
+@router.post("/api/callbacks/{host}")
+async def callback(host: str, request: Request, services: ServicesDep) -> dict:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_CALLBACK_BYTES:
+            raise Conflict("callback body too large", code="callback_too_large", status=413)
+    outcome = await receive(services.store, host, bytes(body), request.headers)
+    if outcome.verdict == "wrong_host":
+        raise Conflict(f"job {outcome.job_id!r} belongs to another host", code="wrong_host")
+    await services.announce(outcome.event)
+    return {"verdict": outcome.verdict, "job_id": outcome.job_id, "seq": outcome.seq}

@@ -1,0 +1,58 @@
+"""Import jobs over HTTP: create (one per host), list, snapshot, event log, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from ... import imports as ops
+from ... import store as st
+from ...errors import NotFound
+from ...models import Job
+from ...views import event_view, job_view
+from ..deps import Operator, ServicesDep, Viewer
+from ..schemas import ImportCreate
+
+router = APIRouter(prefix="/api/imports")
+STATES = "^(queued|running|succeeded|failed|canceled)$"
+
+
+@router.post("", status_code=202)
+async def create(body: ImportCreate, _: Operator, services: ServicesDep) -> dict:
+    jobs = await ops.create_jobs(
+        services, upload_id=body.upload_id, source_url=body.source_url, hosts=body.hosts, image=body.image,
+        format=body.format.value, changes=body.changes, force=body.force,
+    )
+    return {"jobs": [job_view(j) for j in jobs]}
+
+
+@router.get("")
+async def list_jobs(
+    _: Viewer, services: ServicesDep, state: str | None = Query(None, pattern=STATES), host: str | None = None,
+    limit: int = Query(200, ge=1, le=1000),
+) -> dict:
+    async with services.store.read() as session:
+        jobs = await st.list_jobs(session, state=state, host=host, limit=limit)
+    return {"jobs": [job_view(j) for j in jobs]}
+
+
+@router.get("/{job_id}")
+async def get_job(job_id: str, _: Viewer, services: ServicesDep) -> dict:
+    async with services.store.read() as session:
+        job = await session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+    return job_view(job)
+
+
+@router.get("/{job_id}/events")
+async def get_events(job_id: str, _: Viewer, services: ServicesDep, after_seq: int = Query(0, ge=0)) -> list[dict]:
+    async with services.store.read() as session:
+        if await session.get(Job, job_id) is None:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        events = await st.events_after(session, job_id, after_seq)
+    return [event_view(e) for e in events]
+
+
+@router.delete("/{job_id}", status_code=202)
+async def cancel(job_id: str, _: Operator, services: ServicesDep) -> dict:
+    return job_view(await ops.cancel(services, job_id))

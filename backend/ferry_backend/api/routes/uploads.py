@@ -1,0 +1,184 @@
+"""tus 1.0 uploads under /api/uploads/ (creation, termination, expiration) and the content endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from email.utils import format_datetime
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from ...content import Unsatisfiable, parse_range, read_file
+from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
+from ...models import Upload, utcnow
+from ...security import check_content_link, new_id
+from ...tus import TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, parse_length, parse_metadata, parse_offset, safe_filename
+from ...views import upload_view
+from ..deps import Operator, ServicesDep, authenticate, require
+from ...security import Role
+
+router = APIRouter(prefix="/api/uploads")
+LOCK_WAIT_S = 10.0
+OFFSET_TYPE = "application/offset+octet-stream"
+
+
+def _tus_headers(**extra: str) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **extra}
+
+
+def _expires(upload: Upload) -> str:
+    return format_datetime(upload.expires_at, usegmt=True)
+
+
+async def _live_upload(services, upload_id: str) -> Upload:
+    async with services.store.read() as session:
+        upload = await session.get(Upload, upload_id)
+    if upload is None:
+        raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+    if not upload.complete and upload.expires_at < utcnow():
+        raise Gone(f"upload {upload_id!r} expired", code="upload_expired")
+    return upload
+
+
+@router.options("")
+@router.options("/")
+async def discover(_: Operator, services: ServicesDep) -> Response:
+    return Response(status_code=204, headers=_tus_headers(
+        **{"Tus-Version": TUS_VERSION, "Tus-Extension": TUS_EXTENSIONS, "Tus-Max-Size": str(services.settings.max_upload_bytes)}
+    ))
+
+
+@router.post("", status_code=201)
+@router.post("/", status_code=201)
+async def create(request: Request, principal: Operator, services: ServicesDep) -> Response:
+    check_version(request.headers.get("tus-resumable"))
+    length = parse_length(request.headers.get("upload-length"), services.settings.max_upload_bytes)
+    if request.headers.get("content-length") not in (None, "0"):
+        raise TusError("creation-with-upload is not supported: send the bytes with PATCH", code="invalid_request", status=400)
+    meta = parse_metadata(request.headers.get("upload-metadata"))
+    now = utcnow()
+    upload_id = new_id()
+    upload = Upload(
+        id=upload_id, filename=safe_filename(meta.get("filename") or meta.get("name")), size=length, offset=0,
+        complete=length == 0, meta=meta, created_by=principal.token_id, created_at=now, updated_at=now,
+        completed_at=now if length == 0 else None, expires_at=now + timedelta(seconds=services.settings.upload_expiry_s),
+    )
+    services.parts.create(upload_id)
+    try:
+        if length == 0:
+            upload.sha256 = services.parts.digest(upload_id)
+        async with services.store.write() as session:
+            session.add(upload)
+    except BaseException:
+        services.parts.remove(upload_id)
+        raise
+    return Response(status_code=201, headers=_tus_headers(
+        Location=f"/api/uploads/{upload_id}", **{"Upload-Expires": _expires(upload)}
+    ))
+
+
+@router.head("/{upload_id}")
+async def offset(upload_id: str, _: Operator, services: ServicesDep) -> Response:
+    lock = services.upload_lock(upload_id)
+    try:  # a PATCH still draining a dropped connection: answer with the offset it ends at
+        await asyncio.wait_for(lock.acquire(), LOCK_WAIT_S)
+        lock.release()
+    except asyncio.TimeoutError:
+        pass
+    upload = await _live_upload(services, upload_id)
+    headers = _tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.size), "Upload-Expires": _expires(upload)})
+    if upload.meta:
+        from ...tus import encode_metadata
+
+        headers["Upload-Metadata"] = encode_metadata(upload.meta)
+    return Response(status_code=200, headers=headers)
+
+
+@router.patch("/{upload_id}")
+async def append(upload_id: str, request: Request, _: Operator, services: ServicesDep) -> Response:
+    check_version(request.headers.get("tus-resumable"))
+    if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_TYPE:
+        raise TusError(f"Content-Type must be {OFFSET_TYPE}", code="unsupported_media_type", status=415)
+    client_offset = parse_offset(request.headers.get("upload-offset"))
+    lock = services.upload_lock(upload_id)
+    try:
+        await asyncio.wait_for(lock.acquire(), LOCK_WAIT_S)
+    except asyncio.TimeoutError:
+        raise TusError("another request is writing this upload", code="upload_locked", status=423) from None
+    try:
+        upload = await _live_upload(services, upload_id)
+        if client_offset != upload.offset:
+            raise Conflict(f"Upload-Offset {client_offset} does not match the server's {upload.offset}", code="offset_mismatch")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and client_offset + int(declared) > upload.size:
+            raise InvalidRequest("the body goes past Upload-Length", code="upload_overrun", status=400)
+        new_offset, stopped = await services.parts.append(upload_id, upload.offset, upload.size, request.stream())
+        now = utcnow()
+        async with services.store.write() as session:
+            row = await session.get(Upload, upload_id)
+            if row is None:  # terminated meanwhile
+                services.parts.remove(upload_id)
+                raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+            row.offset = new_offset
+            row.updated_at = now
+            row.expires_at = now + timedelta(seconds=services.settings.upload_expiry_s)
+            if new_offset == row.size and not row.complete:
+                row.sha256 = services.parts.digest(upload_id)
+                row.complete = True
+                row.completed_at = now
+            upload = row
+    finally:
+        lock.release()
+    if isinstance(stopped, FerryError):
+        raise stopped
+    return Response(status_code=204, headers=_tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Expires": _expires(upload)}))
+
+
+@router.delete("/{upload_id}")
+async def terminate(upload_id: str, request: Request, _: Operator, services: ServicesDep) -> Response:
+    check_version(request.headers.get("tus-resumable"))
+    lock = services.upload_lock(upload_id)
+    async with lock:
+        async with services.store.write() as session:
+            upload = await session.get(Upload, upload_id)
+            if upload is None:
+                raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+            await session.delete(upload)
+        services.parts.remove(upload_id)
+    services.upload_locks.pop(upload_id, None)
+    return Response(status_code=204, headers=_tus_headers())
+
+
+@router.get("/{upload_id}")
+async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
+    return upload_view(await _live_upload(services, upload_id))
+
+
+@router.get("/{upload_id}/content")
+async def content(upload_id: str, request: Request, services: ServicesDep, token: str | None = None) -> Response:
+    """The bytes for importers: a short-lived signed `token` (or an operator bearer token), Range supported."""
+    if token is not None:
+        problem = check_content_link(services.content_key, upload_id, token)
+        if problem:
+            raise Unauthorized(problem, code="bad_content_token")
+    else:
+        await require(Role.operator)(await authenticate(request, services))
+    upload = await _live_upload(services, upload_id)
+    if not upload.complete:
+        raise Conflict(f"upload {upload_id!r} is not complete", code="upload_incomplete")
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{upload.sha256}"', "Content-Type": "application/octet-stream"}
+    try:
+        wanted = parse_range(request.headers.get("range"), upload.size)
+    except Unsatisfiable:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{upload.size}"})
+    start, end, status = 0, upload.size - 1, 200
+    if wanted is not None:
+        start, end = wanted
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{upload.size}"
+    headers["Content-Length"] = str(max(0, end - start + 1))
+    path = services.parts.path(upload_id)
+    if upload.size == 0:
+        return Response(status_code=200, headers=headers)
+    return StreamingResponse(read_file(path, start, end), status_code=status, headers=headers)

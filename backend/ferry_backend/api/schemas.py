@@ -1,0 +1,54 @@
+"""Request bodies of the HTTP API (responses are built in views.py)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from standardwebhooks import Webhook
+
+from ferry_contract import ArchiveFormat, InvalidReference, parse_reference
+
+HOST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class HostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=HOST_NAME)
+    url: str = Field(min_length=1, max_length=2000, description="The importer's base URL, http(s).")
+    token: str = Field(min_length=1, max_length=500, description="Bearer token the importer expects.")
+    webhook_secret: str = Field(min_length=1, max_length=500, description="whsec_… shared with the importer.")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        try:
+            Webhook(value)
+        except Exception:
+            raise ValueError("must be a Standard Webhooks secret (whsec_ + base64)") from None
+        return value
+
+
+class ImportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    upload_id: str | None = None
+    source_url: str | None = Field(default=None, max_length=2000)
+    hosts: list[str] = Field(min_length=1, max_length=100)
+    image: str
+    format: ArchiveFormat = ArchiveFormat.AUTO
+    changes: list[str] = Field(default_factory=list, max_length=50)
+    force: bool = False
+
+    @field_validator("image")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        try:
+            parse_reference(value)
+        except InvalidReference as exc:
+            raise ValueError(str(exc)) from None
+        return value

@@ -1,0 +1,86 @@
+"""The ASGI application: FastAPI routes wrapped by python-socketio, the web page at /."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import socketio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .api.routes import callbacks, hosts, imports, misc, uploads
+from .errors import FerryError
+from .services import Services
+from .settings import Settings
+from .tus import TUS_VERSION
+
+log = logging.getLogger("ferry")
+STATUS_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large", 415: "unsupported_media_type"}
+
+
+def _error(request: Request, status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    headers = dict(headers or {})
+    if request.url.path.startswith("/api/uploads"):
+        headers.setdefault("Tus-Resumable", TUS_VERSION)
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FerryError)
+    async def _ferry(request: Request, exc: FerryError):
+        if exc.status >= 500:
+            log.error("%s %s: %s (%s)", request.method, request.url.path, exc.message, exc.code)
+        return _error(request, exc.status, str(exc.code), exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0]
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or "body"
+        code = "invalid_reference" if loc[:1] == ["image"] else "invalid_request"
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        return _error(request, 422, code, f"{field}: {message}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return _error(request, exc.status_code, STATUS_CODES.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("%s %s failed", request.method, request.url.path)
+        return _error(request, 500, "internal_error", "internal error; see the backend log")
+
+
+def create_fastapi(services: Services) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(title="ferry backend", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    _install_error_handlers(app)
+    for module in (misc, hosts, uploads, imports, callbacks):
+        app.include_router(module.router)
+    web_dir = services.settings.resolved_web_dir
+    if web_dir is not None and web_dir.is_dir():
+        app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
+    return app
+
+
+def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
+    """Socket.IO at /socket.io, everything else to FastAPI (whose lifespan starts the services)."""
+    services = Services(settings or Settings())
+    app = create_fastapi(services)
+    asgi = socketio.ASGIApp(services.sio, other_asgi_app=app)
+    asgi.services = services  # for embedding and tests
+    return asgi

@@ -1,0 +1,69 @@
+"""Carries committed events to every replica's Hub: in-process by default, Redis pub/sub when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from .realtime import Hub, LiveEvent
+
+log = logging.getLogger("ferry.broadcast")
+CHANNEL = "ferry:events"
+
+
+class LocalBus:
+    def __init__(self, hub: Hub):
+        self.hub = hub
+
+    async def start(self) -> None:
+        pass
+
+    async def publish(self, event: LiveEvent) -> None:
+        self.hub.deliver(event)
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisBus:
+    """Every replica publishes what it committed and delivers what any replica published."""
+
+    def __init__(self, hub: Hub, url: str):
+        import redis.asyncio as redis
+
+        self.hub = hub
+        # socket_timeout=None: an idle subscriber must not time out (redis-py 8 defaults to 5 s).
+        self.redis = redis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5)
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._listen(), name="redis-event-bus")
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def publish(self, event: LiveEvent) -> None:
+        message = json.dumps({"job_id": event.job_id, "seq": event.seq, "type": event.type, "data": event.data})
+        await self.redis.publish(CHANNEL, message)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self._ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        self.hub.deliver(LiveEvent(**json.loads(message["data"])))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("redis event bus lost its connection; reconnecting", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.redis.aclose()

@@ -1,0 +1,123 @@
+"""`ferry-backend`: serve, and the admin commands that work on the same database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import typer
+
+from .errors import FerryError
+from .settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ferry backend: uploads, dispatch, callbacks, Socket.IO.")
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens.")
+host_app = typer.Typer(no_args_is_help=True, help="Lab hosts (importers).")
+app.add_typer(token_app, name="token")
+app.add_typer(host_app, name="host")
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise typer.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8000")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@app.command()
+def serve(listen: str = typer.Option("127.0.0.1:8000", help="HOST:PORT to listen on.")) -> None:
+    """Run the backend (migrations run first). Settings come from FERRY_* environment variables."""
+    import uvicorn
+
+    from .app import create_app
+
+    host, port = _listen(listen)
+    settings = Settings()
+    if settings.public_url is None:
+        settings.public_url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level, lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+async def _with_store(action):
+    from . import store as st
+
+    settings = Settings()
+    settings.ensure_dirs()
+    store = st.Store.from_url(settings.resolved_database_url)
+    try:
+        await store.migrate()
+        async with store.write() as session:
+            return await action(session)
+    finally:
+        await store.close()
+
+
+def _run(action):
+    try:
+        return asyncio.run(_with_store(action))
+    except FerryError as exc:
+        typer.echo(f"error: {exc.message} ({exc.code})", err=True)
+        raise typer.Exit(2) from None
+
+
+@token_app.command("create")
+def token_create(
+    role: str = typer.Option(..., help="viewer, operator or admin."),
+    name: str = typer.Option("", help="A label to recognise the token by."),
+) -> None:
+    """Print a new bearer token (only its hash is stored: keep the printed value)."""
+    from . import store as st
+    from .security import Role
+
+    try:
+        parsed = Role.parse(role)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    async def action(session):
+        return await st.create_token(session, parsed, name or parsed.name)
+
+    _row, secret = _run(action)
+    typer.echo(secret)
+
+
+@host_app.command("add")
+def host_add(
+    name: str = typer.Argument(..., help="The host's name (used in URLs and events)."),
+    url: str = typer.Option(..., help="The importer's base URL, e.g. http://lab1:8001."),
+    token: str = typer.Option(..., envvar="FERRY_HOST_TOKEN", help="Bearer token of that importer."),
+    webhook_secret: str = typer.Option(..., envvar="FERRY_HOST_WEBHOOK_SECRET", help="whsec_… shared with that importer."),
+    replace: bool = typer.Option(False, help="Update the host if it exists."),
+) -> None:
+    """Register an importer so jobs can be sent to it and its callbacks are trusted."""
+    from pydantic import ValidationError
+
+    from . import store as st
+    from .api.schemas import HostCreate
+
+    try:
+        body = HostCreate(name=name, url=url, token=token, webhook_secret=webhook_secret)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise typer.BadParameter(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+    async def action(session):
+        return await st.add_host(session, body.name, body.url, body.token, body.webhook_secret, replace=replace)
+
+    _run(action)
+    typer.echo(f"host {name} registered ({url})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Import jobs: create one per host, dispatch them in parallel, cancel, and the events the backend itself announces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import quote
+
+from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobRequest, UrlSource
+
+from . import store as st
+from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
+from .jobs import Verdict, apply_event, backend_canceled, backend_failure
+from .models import Host, Job, Upload, utcnow
+from .realtime import LiveEvent
+from .security import new_id, sign_content_link
+from .services import Services
+
+log = logging.getLogger("ferry.imports")
+
+
+def public_url(services: Services) -> str:
+    return (services.settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+
+
+async def create_jobs(services: Services, *, upload_id: str | None, source_url: str | None, hosts: list[str], image: str,
+                      format: str, changes: list[str], force: bool) -> list[Job]:
+    """Validate everything first (nothing is created on a bad request), then one queued job per host."""
+    if bool(upload_id) == bool(source_url):
+        raise InvalidRequest("give exactly one of upload_id or source_url")
+    if not hosts or len(set(hosts)) != len(hosts):
+        raise InvalidRequest("hosts: give one or more distinct host names")
+    if source_url is not None:
+        prefixes = services.settings.source_url_prefixes
+        if not source_url.startswith(("http://", "https://")):
+            raise InvalidRequest("source_url must be an http(s) URL", code="source_not_allowed")
+        if prefixes and not any(source_url.startswith(p) for p in prefixes):
+            raise InvalidRequest("source_url is outside the allowed prefixes", code="source_not_allowed")
+    now = utcnow()
+    async with services.store.write() as session:
+        if upload_id is not None:
+            upload = await session.get(Upload, upload_id)
+            if upload is None:
+                raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+            if not upload.complete:
+                raise Conflict(f"upload {upload_id!r} has {upload.offset} of {upload.size} bytes", code="upload_incomplete")
+        for name in hosts:
+            if await session.get(Host, name) is None:
+                raise NotFound(f"no host {name!r}: register it with POST /api/hosts", code="unknown_host")
+        jobs = []
+        for name in hosts:
+            job = Job(
+                id=new_id("job_"), host=name, image=image, upload_id=upload_id, source_url=source_url, format=format,
+                changes=list(changes), force=force, state="queued", phase="queued", seq=0, percent=0.0, bytes_done=0,
+                created_at=now, updated_at=now, last_contact_at=now,
+            )
+            session.add(job)
+            jobs.append(job)
+    for job in jobs:
+        services.spawn(dispatch(services, job.id), name=f"dispatch-{job.id}")
+    return jobs
+
+
+async def dispatch(services: Services, job_id: str) -> None:
+    """Hand one job to its importer; a refusal or an unreachable host fails the job with a clear code."""
+    async with services.store.read() as session:
+        job = await session.get(Job, job_id)
+        host = await session.get(Host, job.host)
+        upload = await session.get(Upload, job.upload_id) if job.upload_id else None
+    if upload is not None:
+        link = sign_content_link(services.content_key, upload.id, services.settings.content_token_ttl_s)
+        source = UrlSource(
+            url=f"{public_url(services)}/api/uploads/{upload.id}/content?token={quote(link)}",
+            sha256=upload.sha256, size=upload.size,
+        )
+    else:
+        source = UrlSource(url=job.source_url)
+    request = ImportJobRequest(
+        job_id=job.id, image=job.image, format=job.format, changes=job.changes, force=job.force, source=source,
+        callback_url=f"{public_url(services)}/api/callbacks/{quote(host.name, safe='')}",
+    )
+    try:
+        await services.importers.submit(host, request)
+    except HostError as exc:
+        log.warning("dispatch of %s to %s failed: %s", job.id, host.name, exc.message)
+        await fail_job(services, job.id, ErrorCode(exc.code), exc.message)
+
+
+async def announce_backend_event(services: Services, job_id: str, event_type: EventType, build) -> bool:
+    """Append an event the backend decided (seq = snapshot + 1) and announce it; False if the job already ended."""
+    now = utcnow()
+    async with services.store.write() as session:
+        job = await st.lock_job(session, job_id)
+        if job is None:
+            return False
+        snap = st.snapshot_of(job)
+        if snap.terminal:
+            return False
+        data = ImportEventData.model_validate(build(snap, job)).model_dump(mode="json")
+        verdict, new = apply_event(snap, event_type, data, now)
+        if verdict is not Verdict.APPLIED:
+            return False
+        st.write_snapshot(job, new)
+        logged = await st.append_event(session, job.id, data["seq"], event_type.value, now, data, None)
+    if logged is not None:
+        await services.announce(LiveEvent(job_id, data["seq"], event_type.value, data))
+    return True
+
+
+async def fail_job(services: Services, job_id: str, code: ErrorCode, message: str, detail: str | None = None) -> bool:
+    return await announce_backend_event(
+        services, job_id, EventType.FAILED, lambda snap, job: backend_failure(snap, job.id, job.host, code, message, detail)
+    )
+
+
+async def cancel(services: Services, job_id: str) -> Job:
+    async with services.store.read() as session:
+        job = await session.get(Job, job_id)
+        host = await session.get(Host, job.host) if job else None
+    if job is None:
+        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+    if job.state in ("succeeded", "failed", "canceled"):
+        raise Conflict(f"job {job_id!r} already {job.state}", code="job_finished")
+    known = await services.importers.cancel(host, job_id) if host else False
+    if not known:  # the importer never got it: nothing runs, so the backend ends it
+        await announce_backend_event(
+            services, job_id, EventType.CANCELED,
+            lambda snap, j: backend_canceled(snap, j.id, j.host, "canceled before the host accepted it"),
+        )
+    async with services.store.read() as session:
+        return await session.get(Job, job_id)
+
+
+async def host_images(services: Services) -> list[dict]:
+    """The catalog per host: the importer's own list, or (host down) what completed jobs left there."""
+    async with services.store.read() as session:
+        hosts = await st.list_hosts(session)
+        done = await st.list_jobs(session, state="succeeded", limit=5000)
+
+    async def one(host: Host) -> dict:
+        try:
+            images = await services.importers.images(host)
+            return {"host": host.name, "reachable": True, "images": images}
+        except (FerryError, ValueError) as exc:
+            log.info("images of %s: %s", host.name, exc)
+            seen: dict[str, dict] = {}
+            for job in done:
+                if job.host == host.name and job.result and job.result.get("id") not in seen:
+                    seen[job.result["id"]] = {
+                        "tags": job.result.get("tags") or [job.result.get("ref")], "id": job.result["id"],
+                        "size": job.result.get("size"), "created": None, "archive_sha256": None,
+                    }
+            return {"host": host.name, "reachable": False, "images": list(seen.values())}
+
+    return list(await asyncio.gather(*(one(h) for h in hosts)))

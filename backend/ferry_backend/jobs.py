@@ -1,0 +1,125 @@
+"""Pure decisions about jobs: applying an event to a snapshot, staleness, backend-made events.
+
+No I/O here: the receiver, the liveness checker and the tests call these with plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ferry_contract import ErrorCode, EventType, JobState, Phase, TERMINAL_STATES
+
+SNAPSHOT_FIELDS = (
+    "state",
+    "phase",
+    "percent",
+    "bytes_done",
+    "bytes_total",
+    "rate_bps",
+    "eta_s",
+    "phase_elapsed_s",
+    "queue_position",
+)
+
+
+class Verdict(StrEnum):
+    """What an incoming event did to its job."""
+
+    APPLIED = "applied"  # newer seq: the snapshot moved forward
+    STALE = "stale"  # seq not newer than the snapshot: logged, snapshot unchanged
+    FINAL = "after_terminal"  # the job already ended: logged, snapshot unchanged
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The part of a job that events change."""
+
+    state: str = JobState.QUEUED.value
+    phase: str = Phase.QUEUED.value
+    seq: int = 0
+    percent: float = 0.0
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    rate_bps: float | None = None
+    eta_s: float | None = None
+    phase_elapsed_s: float | None = None
+    queue_position: int | None = None
+    result: dict | None = None
+    error: dict | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+def apply_event(snapshot: Snapshot, event_type: str, data: dict, now: datetime) -> tuple[Verdict, Snapshot]:
+    """Move a snapshot forward by one event, or explain why not.
+
+    Only a strictly newer seq applies; a terminal state is never left. Order of arrival does not
+    matter: any interleaving of the same events ends in the snapshot of the highest seq.
+    """
+    if snapshot.terminal:
+        return Verdict.FINAL, snapshot
+    if data["seq"] <= snapshot.seq:
+        return Verdict.STALE, snapshot
+    changes = {name: data.get(name) for name in SNAPSHOT_FIELDS}
+    changes["percent"] = float(changes["percent"] or 0.0)
+    changes["bytes_done"] = int(changes["bytes_done"] or 0)
+    new = replace(
+        snapshot,
+        seq=data["seq"],
+        result=data.get("image") if event_type == EventType.COMPLETED else snapshot.result,
+        error=data.get("error") if event_type in (EventType.FAILED, EventType.CANCELED) else snapshot.error,
+        updated_at=now,
+        **changes,
+    )
+    if new.state in TERMINAL_STATES:
+        new = replace(new, finished_at=now, queue_position=None, eta_s=None)
+    return Verdict.APPLIED, new
+
+
+def backend_failure(snapshot: Snapshot, job_id: str, host: str, code: ErrorCode, message: str, detail: str | None = None) -> dict:
+    """The `data` of an import.failed the backend itself announces (dispatch failed, host went silent)."""
+    return {
+        "job_id": job_id,
+        "host": host,
+        "seq": snapshot.seq + 1,
+        "state": JobState.FAILED.value,
+        "phase": snapshot.phase,
+        "percent": snapshot.percent,
+        "bytes_done": snapshot.bytes_done,
+        "bytes_total": snapshot.bytes_total,
+        "rate_bps": None,
+        "eta_s": None,
+        "phase_elapsed_s": None,
+        "queue_position": None,
+        "image": None,
+        "error": {"code": code.value, "message": message, "detail": detail},
+    }
+
+
+def backend_canceled(snapshot: Snapshot, job_id: str, host: str, message: str) -> dict:
+    """The `data` of an import.canceled for a job the importer never knew about."""
+    data = backend_failure(snapshot, job_id, host, ErrorCode.INTERRUPTED, message)
+    data["state"] = JobState.CANCELED.value
+    data["error"] = None
+    return data
+
+
+def host_is_stale(last_contact: datetime | None, since: datetime, now: datetime, timeout_s: float) -> bool:
+    """A host is silent when neither a heartbeat nor any callback came for `timeout_s`.
+
+    `since` is when the backend started waiting (the job's creation): a host that never spoke is
+    measured from there, so a fresh job is not failed before its host had a chance to answer.
+    """
+    reference = max(last_contact, since) if last_contact else since
+    return now - reference > timedelta(seconds=timeout_s)
+
+
+def host_alive(last_seen: datetime | None, now: datetime, timeout_s: float) -> bool:
+    return last_seen is not None and now - last_seen <= timedelta(seconds=timeout_s)

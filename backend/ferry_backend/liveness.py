@@ -1,0 +1,62 @@
+"""Periodic housekeeping: jobs on silent hosts fail `host_unreachable`; abandoned uploads are removed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+
+from ferry_contract import ErrorCode
+
+from .errors import FerryError
+from .imports import fail_job
+from .jobs import host_is_stale
+from .models import Job, utcnow
+from .services import Services
+from . import store as st
+
+log = logging.getLogger("ferry.liveness")
+
+
+async def stale_jobs(services: Services) -> list[tuple[str, str, float]]:
+    """(job id, host, seconds silent) of every unfinished job whose host went quiet."""
+    now = utcnow()
+    timeout = services.settings.host_stale_s
+    async with services.store.read() as session:
+        hosts = {h.name: h for h in await st.list_hosts(session)}
+        jobs = list(await session.scalars(select(Job).where(Job.state.in_(["queued", "running"]))))
+    found = []
+    for job in jobs:
+        host = hosts.get(job.host)
+        last_seen = host.last_seen if host else None
+        if host_is_stale(last_seen, job.last_contact_at, now, timeout):
+            reference = max(last_seen, job.last_contact_at) if last_seen else job.last_contact_at
+            found.append((job.id, job.host, (now - reference).total_seconds()))
+    return found
+
+
+async def sweep(services: Services) -> None:
+    for job_id, host, silent in await stale_jobs(services):
+        message = f"host {host!r} sent nothing for {silent:.0f} s (limit {services.settings.host_stale_s:g} s)"
+        if await fail_job(services, job_id, ErrorCode.HOST_UNREACHABLE, message):
+            log.warning("job %s failed: %s", job_id, message)
+    async with services.store.write() as session:
+        expired = await st.expired_uploads(session, utcnow(), services.settings.upload_retention_s)
+        for upload in expired:
+            await session.delete(upload)
+    for upload in expired:
+        services.parts.remove(upload.id)
+        services.upload_locks.pop(upload.id, None)
+        log.info("upload %s expired and was removed", upload.id)
+
+
+async def run_sweeper(services: Services) -> None:
+    while True:
+        await asyncio.sleep(services.settings.liveness_interval_s)
+        try:
+            await sweep(services)
+        except FerryError as exc:
+            log.warning("housekeeping skipped: %s", exc.message)
+        except Exception:
+            log.exception("housekeeping failed")

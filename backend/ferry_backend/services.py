@@ -1,0 +1,76 @@
+"""Everything a running backend holds: settings, store, Socket.IO hub and bus, importer client, tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable
+
+import socketio
+
+from . import store as st
+from .broadcast import LocalBus, RedisBus
+from .dispatch import ImporterClient
+from .realtime import Hub, LiveEvent
+from .settings import Settings
+from .sockets import create_sio, register
+from .tus import PartFiles
+
+log = logging.getLogger("ferry")
+CONTENT_KEY = "content_link_key"
+
+
+class Services:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = st.Store.from_url(settings.resolved_database_url)
+        self.hub = Hub()
+        self.bus = RedisBus(self.hub, settings.redis_url) if settings.redis_url else LocalBus(self.hub)
+        self.sio: socketio.AsyncServer = create_sio(settings.redis_url)
+        register(self.sio, self.store, self.hub)
+        self.importers = ImporterClient(settings.dispatch_timeout_s)
+        self.parts = PartFiles(settings.uploads_dir)
+        self.upload_locks: dict[str, asyncio.Lock] = {}
+        self.content_key = b""
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self.settings.ensure_dirs()
+        await self.store.migrate()
+        async with self.store.write() as session:
+            if self.settings.admin_token:
+                await st.set_bootstrap_admin(session, self.settings.admin_token)
+            self.content_key = (await st.shared_secret(session, CONTENT_KEY)).encode()
+        await self.bus.start()
+        from .liveness import run_sweeper  # late import: liveness needs the imports module, which needs us
+
+        self.spawn(run_sweeper(self), name="sweeper")
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.close()
+        await self.importers.close()
+        await self.store.close()
+
+    def spawn(self, coro: Awaitable, name: str | None = None) -> asyncio.Task:
+        """A background task that is awaited (cancelled) on shutdown and whose failure is logged."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def _done(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s failed", t.get_name(), exc_info=t.exception())
+
+        task.add_done_callback(_done)
+        return task
+
+    async def announce(self, event: LiveEvent | None) -> None:
+        """Send a committed log entry to every watching socket, on every replica."""
+        if event is not None:
+            await self.bus.publish(event)
+
+    def upload_lock(self, upload_id: str) -> asyncio.Lock:
+        return self.upload_locks.setdefault(upload_id, asyncio.Lock())

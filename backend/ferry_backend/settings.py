@@ -1,0 +1,68 @@
+"""The backend's settings: one place, read from the environment (prefix FERRY_)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_WEB_DIR = REPO_ROOT / "frontend-bridge" / "dist"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FERRY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".run/backend"), description="Uploads and the SQLite database live here.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default sqlite+aiosqlite:///DATA_DIR/ferry.db. postgresql+asyncpg://… works too.",
+    )
+    redis_url: str | None = Field(default=None, description="Set to run several replicas behind one Socket.IO room space.")
+    public_url: str | None = Field(
+        default=None, description="How importers reach this backend, e.g. http://10.0.0.5:8000 (default: the listen address)."
+    )
+    admin_token: str | None = Field(default=None, description="Bootstrap admin bearer token (stored hashed).")
+    max_upload_bytes: int = Field(default=50 * 1024**3, gt=0, description="Largest upload accepted.")
+    upload_expiry_s: int = Field(default=24 * 3600, gt=0, description="An unfinished upload idle this long is removed.")
+    upload_retention_s: int = Field(
+        default=7 * 24 * 3600, gt=0, description="A finished upload no running job needs is removed this long after completion."
+    )
+    host_stale_s: float = Field(default=60.0, gt=0, description="No heartbeat for this long: the host's jobs fail host_unreachable.")
+    liveness_interval_s: float = Field(default=5.0, gt=0, description="How often hosts and uploads are checked.")
+    content_token_ttl_s: int = Field(default=6 * 3600, gt=0, description="Lifetime of the signed link an importer pulls.")
+    dispatch_timeout_s: float = Field(default=15.0, gt=0, description="Timeout of one request to an importer.")
+    source_url_prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="If set, a source_url must start with one of these (comma-separated)."
+    )
+    web_dir: Path | None = Field(default=None, description="Static web page served at / (default: frontend-bridge/dist).")
+    log_level: str = "info"
+
+    @field_validator("source_url_prefixes", mode="before")
+    @classmethod
+    def _split_csv(cls, value):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'ferry.db').resolve()}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @cached_property
+    def resolved_web_dir(self) -> Path | None:
+        if self.web_dir is not None:
+            return self.web_dir
+        return DEFAULT_WEB_DIR if DEFAULT_WEB_DIR.is_dir() else None
+
+    def ensure_dirs(self) -> None:
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,195 @@
+"""Durable state access. Every SQLAlchemy error is translated into StoreUnavailable at this boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from datetime import datetime, timedelta
+from typing import AsyncIterator
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from . import db
+from .errors import Conflict, StoreUnavailable
+from .jobs import SNAPSHOT_FIELDS, Snapshot
+from .models import Delivery, Event, Host, Job, Setting, Token, Upload, utcnow
+from .security import Role, hash_token, new_id, new_token
+
+BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
+
+
+class Store:
+    """Sessions plus one rule: on SQLite, write transactions of this process run one at a time.
+
+    SQLite allows one writer; a read-then-write transaction that loses the race fails instead of
+    waiting. Serialising writers in-process avoids that; Postgres uses row locks instead.
+    """
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.sessionmaker = db.make_sessionmaker(engine)
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> "Store":
+        return cls(db.make_engine(url))
+
+    async def migrate(self) -> None:
+        try:
+            await db.migrate(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self.sessionmaker() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        lock = self._write_lock if self.is_sqlite else contextlib.nullcontext()
+        try:
+            async with lock:
+                async with self.sessionmaker() as session, session.begin():
+                    yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+async def create_token(session: AsyncSession, role: Role, name: str) -> tuple[Token, str]:
+    secret = new_token()
+    row = Token(id=new_id("tok_"), name=name, role=role.name, token_hash=hash_token(secret))
+    session.add(row)
+    await session.flush()
+    return row, secret
+
+
+async def find_token(session: AsyncSession, secret: str) -> Token | None:
+    return await session.scalar(select(Token).where(Token.token_hash == hash_token(secret)))
+
+
+async def set_bootstrap_admin(session: AsyncSession, secret: str) -> None:
+    """Make FERRY_ADMIN_TOKEN valid (and the previous bootstrap token, if different, invalid)."""
+    digest = hash_token(secret)
+    await session.execute(delete(Token).where(Token.name == BOOTSTRAP_TOKEN_NAME, Token.token_hash != digest))
+    if await session.scalar(select(Token).where(Token.token_hash == digest)) is None:
+        session.add(Token(id=new_id("tok_"), name=BOOTSTRAP_TOKEN_NAME, role=Role.admin.name, token_hash=digest))
+
+
+async def shared_secret(session: AsyncSession, key: str) -> str:
+    """A random secret created once and shared by every replica through the database."""
+    row = await session.get(Setting, key)
+    if row is None:
+        row = Setting(key=key, value=secrets.token_hex(32))
+        session.add(row)
+        await session.flush()
+    return row.value
+
+
+# --- hosts --------------------------------------------------------------------------------------
+
+
+async def add_host(session: AsyncSession, name: str, url: str, token: str, webhook_secret: str, replace: bool = False) -> Host:
+    existing = await session.get(Host, name)
+    if existing is not None:
+        if not replace:
+            raise Conflict(f"host {name!r} is already registered", code="host_exists")
+        existing.url, existing.token, existing.webhook_secret = url, token, webhook_secret
+        return existing
+    row = Host(name=name, url=url, token=token, webhook_secret=webhook_secret, running=[], queued=[])
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_hosts(session: AsyncSession) -> list[Host]:
+    return list(await session.scalars(select(Host).order_by(Host.name)))
+
+
+# --- uploads ------------------------------------------------------------------------------------
+
+
+async def expired_uploads(session: AsyncSession, now: datetime, retention_s: int) -> list[Upload]:
+    """Unfinished uploads past their expiry, and finished ones past retention that no active job needs."""
+    stale = list(await session.scalars(select(Upload).where(Upload.complete.is_(False), Upload.expires_at < now)))
+    old = list(
+        await session.scalars(
+            select(Upload).where(
+                Upload.complete.is_(True),
+                Upload.completed_at < now - timedelta(seconds=retention_s),
+                ~select(Job.id).where(Job.upload_id == Upload.id, Job.state.in_(["queued", "running"])).exists(),
+            )
+        )
+    )
+    return stale + old
+
+
+# --- jobs and events ----------------------------------------------------------------------------
+
+
+def snapshot_of(job: Job) -> Snapshot:
+    return Snapshot(
+        **{name: getattr(job, name) for name in SNAPSHOT_FIELDS},
+        seq=job.seq,
+        result=job.result,
+        error=job.error,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+    )
+
+
+def write_snapshot(job: Job, snap: Snapshot) -> None:
+    for name in SNAPSHOT_FIELDS:
+        setattr(job, name, getattr(snap, name))
+    job.seq = snap.seq
+    job.result = snap.result
+    job.error = snap.error
+    job.updated_at = snap.updated_at or utcnow()
+    job.finished_at = snap.finished_at
+
+
+async def lock_job(session: AsyncSession, job_id: str) -> Job | None:
+    """The job row, locked for this transaction on Postgres (SQLite writers are already serialised)."""
+    return await session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+
+
+async def list_jobs(session: AsyncSession, state: str | None = None, host: str | None = None, limit: int = 500) -> list[Job]:
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    if state:
+        query = query.where(Job.state == state)
+    if host:
+        query = query.where(Job.host == host)
+    return list(await session.scalars(query))
+
+
+async def append_event(session: AsyncSession, job_id: str, seq: int, event_type: str, timestamp: datetime, data: dict, webhook_id: str | None) -> Event | None:
+    """Add (job, seq) to the log; None when that seq is already logged (the log keeps the first)."""
+    if await session.scalar(select(Event.id).where(Event.job_id == job_id, Event.seq == seq)) is not None:
+        return None
+    row = Event(job_id=job_id, seq=seq, type=event_type, timestamp=timestamp, data=data, webhook_id=webhook_id, received_at=utcnow())
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def events_after(session: AsyncSession, job_id: str, after_seq: int) -> list[Event]:
+    return list(await session.scalars(select(Event).where(Event.job_id == job_id, Event.seq > after_seq).order_by(Event.seq)))
+
+
+async def find_delivery(session: AsyncSession, host: str, webhook_id: str) -> Delivery | None:
+    return await session.scalar(select(Delivery).where(Delivery.host == host, Delivery.webhook_id == webhook_id))

@@ -1,0 +1,218 @@
+"""Test helpers: a real backend process, signed callbacks as an importer sends them, a tiny importer stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import socketio
+from standardwebhooks import Webhook
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+@dataclass
+class Backend:
+    """`ferry-backend serve` as a subprocess on a free port with its own DATA_DIR."""
+
+    data_dir: Path
+    env_extra: dict = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    admin_token: str = field(default_factory=lambda: "fy_admin_" + secrets.token_hex(8))
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update({
+            "FERRY_DATA_DIR": str(self.data_dir),
+            "FERRY_ADMIN_TOKEN": self.admin_token,
+            "FERRY_PUBLIC_URL": self.url,
+            "FERRY_LOG_LEVEL": "warning",
+        })
+        env.update(self.env_extra)
+        return env
+
+    def start(self, timeout: float = 30.0) -> "Backend":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "backend.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"backend exited with {self.proc.returncode}: {self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"backend did not start: {self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def log(self) -> str:
+        path = self.data_dir / "backend.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "ferry-backend"), *args], env=self.env, capture_output=True, text=True, timeout=60)
+
+    def token(self, role: str) -> str:
+        result = self.cli("token", "create", "--role", role)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def client(self, token: str | None = None, **kwargs) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token or self.admin_token}"}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+    async def add_host(self, name: str, url: str = "http://127.0.0.1:9", token: str = "importer-token", secret: str | None = None) -> "Importer":
+        secret = secret or new_secret()
+        async with self.client() as http:
+            response = await http.post("/api/hosts", json={"name": name, "url": url, "token": token, "webhook_secret": secret})
+            assert response.status_code == 201, response.text
+        return Importer(self, name, secret)
+
+
+def event_data(job_id: str, host: str, seq: int, state: str = "running", phase: str = "importing", percent: float | None = None,
+               **extra) -> dict:
+    data = {
+        "job_id": job_id, "host": host, "seq": seq, "state": state, "phase": phase,
+        "percent": percent if percent is not None else min(100.0, float(seq)), "bytes_done": seq * 1000,
+        "bytes_total": 100_000, "rate_bps": 1000.0, "eta_s": 1.0,
+    }
+    data.update(extra)
+    return data
+
+
+def callback_body(event_type: str, data: dict) -> bytes:
+    return json.dumps({"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}).encode()
+
+
+@dataclass
+class Importer:
+    """Plays a registered importer: sends callbacks signed with its secret, exactly as the real one signs them."""
+
+    backend: Backend
+    name: str
+    secret: str
+
+    def sign(self, body: bytes, msg_id: str | None = None, when: datetime | None = None, secret: str | None = None) -> dict:
+        msg_id = msg_id or "msg_" + uuid.uuid4().hex
+        when = when or datetime.now(timezone.utc)
+        signature = Webhook(secret or self.secret).sign(msg_id, when, body.decode())
+        return {
+            "webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature,
+            "content-type": "application/json",
+        }
+
+    async def post(self, body: bytes, headers: dict, host: str | None = None) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.backend.url, timeout=30) as http:
+            return await http.post(f"/api/callbacks/{host or self.name}", content=body, headers=headers)
+
+    async def send(self, event_type: str, data: dict, msg_id: str | None = None) -> httpx.Response:
+        body = callback_body(event_type, data)
+        return await self.post(body, self.sign(body, msg_id))
+
+    async def progress_run(self, job_id: str, last_seq: int, final: str = "import.completed") -> None:
+        """seq 1 queued, 2..last-1 progress, last completed."""
+        await self.send("import.queued", event_data(job_id, self.name, 1, state="queued", phase="queued", percent=0.0))
+        for seq in range(2, last_seq):
+            await self.send("import.progress", event_data(job_id, self.name, seq))
+        await self.send(final, completed_data(job_id, self.name, last_seq))
+
+
+def completed_data(job_id: str, host: str, seq: int) -> dict:
+    return event_data(job_id, host, seq, state="succeeded", phase="done", percent=100.0, eta_s=0.0,
+                      image={"ref": "lab/test:1", "id": "sha256:" + "a" * 64, "size": 1234, "tags": ["lab/test:1"]})
+
+
+class SocketWatcher:
+    """A real python-socketio AsyncClient that records every import.* event in arrival order."""
+
+    EVENTS = ("import.queued", "import.progress", "import.completed", "import.failed", "import.canceled")
+
+    def __init__(self, backend: Backend, token: str | None = None):
+        self.backend = backend
+        self.token = token or backend.admin_token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: list[tuple[str, dict, dict]] = []
+        self.order: list[str] = []  # "ack" and event names, in the order they arrived
+        self._changed = asyncio.Event()
+        for name in self.EVENTS:
+            self.sio.on(name, self._handler(name))
+
+    def _handler(self, name):
+        async def handle(data, meta):
+            self.received.append((name, data, meta))
+            self.order.append(name)
+            self._changed.set()
+
+        return handle
+
+    async def connect(self) -> "SocketWatcher":
+        await self.sio.connect(self.backend.url, auth={"token": self.token}, transports=["websocket"], wait_timeout=10)
+        return self
+
+    async def subscribe(self, job_id: str, after_seq: int = 0) -> dict:
+        ack = await self.sio.call("subscribe", {"job_id": job_id, "after_seq": after_seq}, timeout=10)
+        self.order.append("ack")
+        return ack
+
+    def seqs(self, job_id: str | None = None) -> list[int]:
+        return [d["seq"] for _, d, _ in self.received if job_id is None or d["job_id"] == job_id]
+
+    async def wait_for(self, predicate, timeout: float = 15.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; received seqs {self.seqs()}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()

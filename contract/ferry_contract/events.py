@@ -53,11 +53,13 @@ class ErrorCode(StrEnum):
     """Stable error codes. Clients match on these; messages may be reworded, codes may not."""
 
     INVALID_REFERENCE = "invalid_reference"
+    INVALID_CHANGE = "invalid_change"
     EMPTY_ARCHIVE = "empty_archive"
     NOT_AN_ARCHIVE = "not_an_archive"
     CORRUPT_COMPRESSION = "corrupt_compression"
     TRUNCATED_COMPRESSION = "truncated_compression"
     TRUNCATED_TAR = "truncated_tar"
+    CORRUPT_TAR = "corrupt_tar"
     MISSING_MANIFEST = "missing_manifest"
     UNSUPPORTED_LAYOUT = "unsupported_layout"
     ENGINE_UNREACHABLE = "engine_unreachable"
@@ -89,6 +91,9 @@ class ImageInfo(_Model):
     id: str = Field(description="The engine's image id, sha256:…")
     size: int = Field(ge=0, description="Image size in bytes as the engine reports it.")
     tags: list[str] = Field(default_factory=list, description="Every tag the image carries after the job.")
+    already_present: bool | None = Field(
+        default=None, description="True when the image was already imported from the same archive and nothing was sent."
+    )
 
 
 class ErrorInfo(_Model):

@@ -1,0 +1,221 @@
+"""Compression: detection by magic bytes, bounded streaming decompression, and the uncompressed size.
+
+Every decoder is fed small input blocks and asked for at most `max_out` bytes at a time, so memory is
+bounded whatever the compression ratio. Decoder errors become the project's own archive errors here.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import zlib
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from .errors import CorruptCompression, TruncatedCompression
+
+
+class Compression(StrEnum):
+    NONE = "none"
+    XZ = "xz"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+    BZIP2 = "bzip2"
+
+
+MAGIC = {
+    Compression.XZ: b"\xfd7zXZ\x00",
+    Compression.GZIP: b"\x1f\x8b",
+    Compression.ZSTD: b"\x28\xb5\x2f\xfd",
+    Compression.BZIP2: b"BZh",
+}
+SNIFF_BYTES = 6
+READ_BLOCK = 256 * 1024
+ZSTD_READ_BLOCK = 8 * 1024  # zstd output per input byte is unbounded by API: keep input steps small
+
+
+def detect_compression(head: bytes) -> Compression:
+    """The compression of a stream from its first bytes; NONE when no known magic matches."""
+    for kind, magic in MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    return Compression.NONE
+
+
+class _Decoder:
+    """One compressed stream member at a time; restarts for concatenated members (pigz, pbzip2, xz -T)."""
+
+    def __init__(self, kind: Compression) -> None:
+        self.kind = kind
+        self._obj = self._new()
+
+    def _new(self):
+        if self.kind is Compression.XZ:
+            return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        if self.kind is Compression.GZIP:
+            return zlib.decompressobj(wbits=31)
+        if self.kind is Compression.BZIP2:
+            return bz2.BZ2Decompressor()
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._obj.eof)
+
+    def restart(self) -> None:
+        self._obj = self._new()
+
+    def unused(self) -> bytes:
+        return self._obj.unused_data
+
+    def feed(self, data: bytes, max_out: int) -> tuple[bytes, bytes]:
+        """Decode from `data`; return (output, input the decoder did not take yet)."""
+        obj = self._obj
+        if self.kind is Compression.GZIP:
+            return obj.decompress(data, max_out), obj.unconsumed_tail
+        if self.kind is Compression.ZSTD:
+            return obj.decompress(data), b""
+        return obj.decompress(data, max_out), b""  # lzma/bz2 keep unconsumed input themselves
+
+    def has_output_pending(self) -> bool:
+        """lzma/bz2 stop at max_out with input still inside; they must be called again before new input."""
+        return self.kind in (Compression.XZ, Compression.BZIP2) and not self._obj.needs_input
+
+
+def decompress(raw: BinaryIO, kind: Compression, max_out: int = 1 << 20) -> Iterator[bytes]:
+    """Yield decompressed pieces of at most `max_out` bytes (zstd: at most one input step's worth)."""
+    if kind is Compression.NONE:
+        while chunk := raw.read(max_out):
+            yield chunk
+        return
+    decoder = _Decoder(kind)
+    block = ZSTD_READ_BLOCK if kind is Compression.ZSTD else READ_BLOCK
+    data = b""
+    try:
+        while True:
+            if decoder.eof:
+                data = _skip_to_next_member(raw, decoder.unused() + data, kind, block)
+                if data is None:
+                    return  # trailing padding or garbage after the last member is ignored, as xz/gzip do
+                decoder.restart()
+            if not data and not decoder.has_output_pending():
+                data = raw.read(block)
+                if not data:
+                    break
+            out, data = decoder.feed(data, max_out)
+            if out:
+                yield out
+    except (lzma.LZMAError, zlib.error, OSError, EOFError, zstandard.ZstdError, ValueError) as exc:
+        raise CorruptCompression(f"the {kind.value} data is corrupt", str(exc)) from None
+    raise TruncatedCompression(f"the {kind.value} data is cut short (the file is truncated)")
+
+
+def _skip_to_next_member(raw: BinaryIO, data: bytes, kind: Compression, block: int) -> bytes | None:
+    """Bytes starting at the next compressed member, or None when only padding/garbage is left."""
+    magic = MAGIC[kind]
+    while True:
+        if kind is Compression.XZ:
+            data = data.lstrip(b"\x00")  # xz stream padding between concatenated streams
+        if len(data) >= len(magic):
+            return data if data.startswith(magic) else None
+        more = raw.read(block)
+        if not more:
+            return None
+        data += more
+
+
+def uncompressed_size(path: Path, kind: Compression) -> int | None:
+    """The decompressed size read from the file's own metadata, or None when it cannot be known up front.
+
+    xz: the exact sum from the index of every stream (read backwards from the end). gzip: the trailer
+    holds the size modulo 2**32, so the smallest value not below the compressed size is returned (a
+    lower bound for >4 GiB members). zstd: the first frame's content size when the header carries it.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if kind is Compression.NONE:
+                return fh.seek(0, 2)
+            if kind is Compression.XZ:
+                return _xz_uncompressed_size(fh)
+            if kind is Compression.GZIP:
+                return _gzip_uncompressed_size(fh)
+            if kind is Compression.ZSTD:
+                size = zstandard.frame_content_size(fh.read(18))
+                return size if size >= 0 else None
+    except (OSError, ValueError, zstandard.ZstdError):
+        return None
+    return None
+
+
+def _gzip_uncompressed_size(fh: BinaryIO) -> int | None:
+    total = fh.seek(0, 2)
+    if total < 18:
+        return None
+    fh.seek(total - 4)
+    isize = int.from_bytes(fh.read(4), "little")
+    while isize < total - 18:
+        isize += 1 << 32
+    return isize
+
+
+XZ_FOOTER = 12
+XZ_HEADER = 12
+
+
+def _xz_uncompressed_size(fh: BinaryIO) -> int | None:
+    """Walk the xz streams from the end: footer → index → records; sum the uncompressed sizes."""
+    pos = fh.seek(0, 2)
+    total = 0
+    while pos > 0:
+        fh.seek(max(0, pos - 4096))
+        tail = fh.read(pos - max(0, pos - 4096))
+        stripped = tail.rstrip(b"\x00")
+        pos -= len(tail) - len(stripped)  # stream padding
+        if pos <= 0:
+            break
+        if pos < XZ_HEADER + XZ_FOOTER:
+            return None
+        fh.seek(pos - XZ_FOOTER)
+        footer = fh.read(XZ_FOOTER)
+        if footer[10:12] != b"YZ" or zlib.crc32(footer[4:10]) != int.from_bytes(footer[0:4], "little"):
+            return None
+        index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
+        fh.seek(pos - XZ_FOOTER - index_size)
+        index = fh.read(index_size)
+        parsed = _parse_xz_index(index)
+        if parsed is None:
+            return None
+        blocks_size, uncompressed = parsed
+        total += uncompressed
+        pos -= XZ_FOOTER + index_size + blocks_size + XZ_HEADER
+    return total if pos == 0 else None
+
+
+def _parse_xz_index(index: bytes) -> tuple[int, int] | None:
+    """(size of the stream's blocks, uncompressed bytes) from one xz index, or None if it is malformed."""
+    if len(index) < 8 or index[0] != 0 or zlib.crc32(index[:-4]) != int.from_bytes(index[-4:], "little"):
+        return None
+    offset = 1
+    count, offset = _varint(index, offset)
+    blocks = uncompressed = 0
+    for _ in range(count):
+        unpadded, offset = _varint(index, offset)
+        size, offset = _varint(index, offset)
+        blocks += (unpadded + 3) & ~3
+        uncompressed += size
+    return blocks, uncompressed
+
+
+def _varint(data: bytes, offset: int) -> tuple[int, int]:
+    value = shift = 0
+    for i in range(9):
+        byte = data[offset + i]
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, offset + i + 1
+        shift += 7
+    raise ValueError("xz index varint too long")

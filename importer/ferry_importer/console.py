@@ -1,0 +1,62 @@
+"""The CLI's human output: a live progress bar on stderr (phase, percent, bytes, rate, ETA)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+from .progress import Snapshot
+from .reporting import EventReporter
+
+
+def human_bytes(size: float | None) -> str:
+    if size is None:
+        return "?"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size} B"
+
+
+def describe(snapshot: Snapshot) -> str:
+    """The text after the bar: bytes, rate and ETA while streaming, elapsed seconds otherwise."""
+    parts = [f"{human_bytes(snapshot.bytes_done)}/{human_bytes(snapshot.bytes_total)}"]
+    if snapshot.rate_bps:
+        parts.append(f"{human_bytes(snapshot.rate_bps)}/s")
+    if snapshot.eta_s is not None:
+        parts.append(f"ETA {int(snapshot.eta_s) // 60}:{int(snapshot.eta_s) % 60:02d}")
+    if snapshot.phase in ("finalizing", "verifying") and snapshot.phase_elapsed_s is not None:
+        parts.append(f"{snapshot.phase_elapsed_s:.0f} s")
+    return "  ".join(parts)
+
+
+class BarReporter(EventReporter):
+    def __init__(self, console: Console | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.console = console or Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("{task.description:<11}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=self.console,
+            transient=False,
+        )
+        self.task = None
+
+    def _show(self, snapshot: Snapshot) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task(str(snapshot.phase), total=100, detail="")
+        self.bar.update(self.task, description=str(snapshot.phase), completed=snapshot.percent,
+                        detail=describe(snapshot))
+
+    async def emit(self, event) -> None:
+        data = event.data
+        snapshot = Snapshot(phase=data.phase, bytes_done=data.bytes_done, bytes_total=data.bytes_total,
+                            percent=data.percent, rate_bps=data.rate_bps, eta_s=data.eta_s,
+                            phase_elapsed_s=data.phase_elapsed_s)
+        self._show(snapshot)
+        if event.type != "import.progress":
+            self.bar.stop()

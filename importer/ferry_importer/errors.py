@@ -1,0 +1,108 @@
+"""The importer's own error tree: every failure a user can see has a stable code and one line to act on.
+
+Foreign exceptions (httpx, lzma, zlib, zstandard, OSError, tarfile) are translated into these at the
+boundary where they happen, so callers only ever catch `ImporterError` and read `.code`.
+"""
+
+from __future__ import annotations
+
+from ferry_contract import ErrorCode, ErrorInfo
+
+
+class ImporterError(Exception):
+    """Base of every importer failure. `message` is one line for a person, `detail` the cause for operators."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, detail: str | None = None, *, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(code=ErrorCode(self.code).value, message=self.message, detail=self.detail)
+
+    def __str__(self) -> str:
+        return f"{ErrorCode(self.code).value}: {self.message}"
+
+
+class InvalidReference(ImporterError):
+    code = ErrorCode.INVALID_REFERENCE
+
+
+class InvalidChange(ImporterError):
+    code = ErrorCode.INVALID_CHANGE
+
+
+class SourceNotFound(ImporterError):
+    code = ErrorCode.SOURCE_NOT_FOUND
+
+
+class SourceUnavailable(ImporterError):
+    code = ErrorCode.SOURCE_UNAVAILABLE
+
+
+class SourceMismatch(ImporterError):
+    code = ErrorCode.SOURCE_MISMATCH
+
+
+class ArchiveError(ImporterError):
+    """Something is wrong with the archive's bytes; the subclasses say what."""
+
+
+class EmptyArchive(ArchiveError):
+    code = ErrorCode.EMPTY_ARCHIVE
+
+
+class NotAnArchive(ArchiveError):
+    code = ErrorCode.NOT_AN_ARCHIVE
+
+
+class CorruptCompression(ArchiveError):
+    code = ErrorCode.CORRUPT_COMPRESSION
+
+
+class TruncatedCompression(ArchiveError):
+    code = ErrorCode.TRUNCATED_COMPRESSION
+
+
+class TruncatedTar(ArchiveError):
+    code = ErrorCode.TRUNCATED_TAR
+
+
+class CorruptTar(ArchiveError):
+    code = ErrorCode.CORRUPT_TAR
+
+
+class MissingManifest(ArchiveError):
+    code = ErrorCode.MISSING_MANIFEST
+
+
+class UnsupportedLayout(ArchiveError):
+    code = ErrorCode.UNSUPPORTED_LAYOUT
+
+
+class EngineUnreachable(ImporterError):
+    code = ErrorCode.ENGINE_UNREACHABLE
+
+
+class EngineError(ImporterError):
+    code = ErrorCode.ENGINE_ERROR
+
+
+class EngineStalled(ImporterError):
+    code = ErrorCode.ENGINE_STALLED
+
+
+class InsufficientDisk(ImporterError):
+    code = ErrorCode.INSUFFICIENT_DISK
+
+
+class VerificationFailed(ImporterError):
+    code = ErrorCode.VERIFICATION_FAILED
+
+
+class Interrupted(ImporterError):
+    code = ErrorCode.INTERRUPTED

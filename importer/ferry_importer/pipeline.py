@@ -1,0 +1,255 @@
+"""The import pipeline: one archive → one verified image, with truthful progress and nothing left behind.
+
+`run_import()` is the seam both the CLI and the importer service call. It validates before reading,
+takes the fast path when the same archive already produced the image, otherwise streams the archive
+once (reader thread → bounded channel → engine), checks the stream at its end before the engine may
+commit, verifies the result, and rolls back whatever a failed or cancelled job created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferry_contract import ArchiveFormat, ImageInfo, ImageReference, Phase
+
+from .archive import ArchiveReader, Channel, Detected, End, Failed
+from .compression import uncompressed_size
+from .engine import Engine
+from .errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
+from .fastpath import FINGERPRINT_LABEL, ImportIndex, entry_for, fingerprint
+from .layout import LoadPlan, load_verdict, parse_engine_version
+from .preflight import check_changes, check_disk, check_reference, check_sha256, disk_needed, free_bytes
+from .progress import ProgressDriver
+from .reporting import Reporter
+from .rollback import Rollback
+from .sources import Source, source_path
+from .transfer import Activity, LoadOutcome, body_stream, cancel_and_wait, import_rootfs, load_archive, supervise
+from .verify import find_present, verify_import, verify_load
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImportSpec:
+    """What to import: the target name, how, and with which `docker import --change` lines."""
+
+    image: str | None = None
+    format: ArchiveFormat | str = ArchiveFormat.AUTO
+    changes: list[str] = field(default_factory=list)
+    force: bool = False
+    expected_sha256: str | None = None  # verified at the end of the stream, before the engine may commit
+
+
+@dataclass
+class Options:
+    data_dir: Path | None = None  # the fast-path index; default $FERRY_IMPORTER_DATA_DIR or ~/.local/share/ferry-importer
+    stall_timeout: float = 300.0
+    cleanup_timeout: float = 60.0  # how long a cancel waits for an engine that already has every byte
+    chunk_size: int = 1 << 20
+    queue_chunks: int = 4
+    spool_dirs: dict[str, Path] = field(default_factory=dict)
+    disk_probe: Callable[[Path], int | None] = free_bytes
+
+
+async def run_import(
+    spec: ImportSpec,
+    source: Source,
+    *,
+    engine: Engine,
+    reporter: Reporter,
+    options: Options | None = None,
+    on_digest: Callable[[str], None] | None = None,
+) -> ImageInfo:
+    """Import `source` as `spec` says and return the verified image.
+
+    Emits progress and exactly one terminal event (completed/failed) through `reporter`. On failure it
+    raises an ImporterError; on cancellation it undoes the engine's work and re-raises CancelledError
+    (the caller reports import.canceled). `on_digest(sha256)` runs when the whole archive has been read
+    and before the engine receives its last bytes: raising an ImporterError there aborts the import.
+    """
+    driver = ProgressDriver(reporter, source.size)
+    job = _Job(spec, source, engine, driver, options or Options(), on_digest)
+    await driver.tick()  # every job opens with a `preparing` snapshot
+    ticker = asyncio.create_task(driver.run())
+    try:
+        image = await job.execute()
+    except ImporterError as exc:
+        await cancel_and_wait(ticker)
+        await driver.failed(exc.info())
+        raise
+    except asyncio.CancelledError:
+        await cancel_and_wait(ticker)
+        raise
+    except Exception as exc:
+        await cancel_and_wait(ticker)
+        error = ImporterError("the importer failed unexpectedly", f"{type(exc).__name__}: {exc}")
+        await driver.failed(error.info())
+        raise error from exc
+    await cancel_and_wait(ticker)
+    await driver.completed(image)
+    return image
+
+
+class _Job:
+    def __init__(self, spec: ImportSpec, source: Source, engine: Engine, driver: ProgressDriver,
+                 options: Options, on_digest: Callable[[str], None] | None) -> None:
+        self.spec, self.source, self.engine, self.driver = spec, source, engine, driver
+        self.options, self.on_digest = options, on_digest
+        self.rollback = Rollback(engine)
+        self.index = ImportIndex(options.data_dir)
+        self.identity = getattr(source, "identity", None)
+        self.all_sent = False
+        self.mode = "import"
+        self.end: End | None = None
+        self.plan = LoadPlan()
+
+    async def execute(self) -> ImageInfo:
+        spec = self.spec
+        self.target: ImageReference | None = check_reference(spec.image) if spec.image else None
+        self.changes = check_changes(spec.changes)
+        self.expected = check_sha256(spec.expected_sha256)
+        self.format = ArchiveFormat(spec.format)
+        if self.format is ArchiveFormat.IMPORT and self.target is None:
+            raise InvalidReference("an image name is needed to import a filesystem archive")
+        if self.source.size == 0:
+            raise EmptyArchive("the archive file is empty")
+        version = await self.engine.version()
+        self.engine_version = parse_engine_version(str(version.get("Version", "")))
+        self.known_sha = self.expected or self.index.known_sha256(self.identity)
+        if not spec.force:
+            present = await find_present(self.engine, self.index, self.target, self.known_sha, self.source.size,
+                                         self.format, self.changes, source_path(self.source))
+            if present is not None:
+                return present
+        channel = Channel(asyncio.get_running_loop(), self.options.queue_chunks)
+        reader = ArchiveReader(self.source, channel, chunk_size=self.options.chunk_size)
+        reader.start()
+        try:
+            return await self._stream(channel)
+        finally:
+            reader.stop()
+            if not await reader.join():
+                log.warning("the archive reader thread did not stop in time")
+
+    async def _stream(self, channel: Channel) -> ImageInfo:
+        first = await channel.get()
+        if isinstance(first, Failed):
+            raise first.error
+        assert isinstance(first, Detected)
+        loads = self.format is ArchiveFormat.LOAD or (self.format is ArchiveFormat.AUTO and first.layout.loads)
+        self.mode = "load" if loads else "import"
+        if not loads and self.target is None:
+            raise InvalidReference("give an image name: this is a filesystem (rootfs) archive, which has no name of its own")
+        if loads and self.changes:
+            raise InvalidChange("change lines apply to filesystem imports only; this archive is loaded as it is")
+        await self._check_disk(first, loads)
+        if self.target is not None:
+            await self.rollback.remember_tag(str(self.target))
+        await self.driver.set_phase(Phase.IMPORTING)
+        activity = Activity()
+        body = body_stream(channel, activity, self.driver.advance, self._at_end, self._all_sent)
+        if loads:
+            request = load_archive(self.engine, body, activity)
+        else:
+            request = import_rootfs(self.engine, body, self._import_changes(), activity)
+        task = asyncio.create_task(request)
+        try:
+            outcome = await supervise(task, activity, self.options.stall_timeout)
+            await self.driver.set_phase(Phase.VERIFYING)
+            return await self._verify(outcome)
+        except asyncio.CancelledError:
+            await self._finish_cancelled(task)
+            raise
+        except BaseException:
+            if not task.done():
+                await cancel_and_wait(task)
+            self._note_created(task)
+            await self.rollback.undo()
+            raise
+
+    def _import_changes(self) -> list[str]:
+        if not self.known_sha:
+            return self.changes
+        mark = fingerprint(self.known_sha, "import", self.changes)
+        return [*self.changes, f"LABEL {FINGERPRINT_LABEL}={mark}"]
+
+    async def _check_disk(self, detected: Detected, loads: bool) -> None:
+        path = source_path(self.source)
+        size = await asyncio.to_thread(uncompressed_size, path, detected.compression) if path else None
+        if not size:
+            return
+        info = await self.engine.info()
+        places = dict(self.options.spool_dirs)
+        if info.get("DockerRootDir"):
+            places["the engine's data root"] = Path(info["DockerRootDir"])
+        check_disk(disk_needed(size, loads), places, self.options.disk_probe)
+
+    async def _at_end(self, end: End) -> None:
+        """The whole archive has been read; the engine still lacks its last bytes. Accept or refuse now."""
+        if self.expected and end.sha256 != self.expected:
+            raise SourceMismatch("the archive's sha256 does not match the expected one", f"got {end.sha256}")
+        if self.on_digest is not None:
+            self.on_digest(end.sha256)
+        self.end = end
+        if self.mode == "load":
+            walker = end.walker
+            self.plan = load_verdict(walker.names, walker.captured, self.engine_version)
+            if self.target is not None and len(self.plan.images) > 1:
+                raise InvalidReference(f"the archive holds {len(self.plan.images)} images; an image name can only "
+                                       "be given for a single-image archive")
+            for tag in self.plan.repo_tags:
+                await self.rollback.remember_tag(tag)
+            for image in self.plan.images:
+                if image.image_id:
+                    await self.rollback.remember_id(image.image_id)
+
+    async def _all_sent(self) -> None:
+        self.all_sent = True
+        await self.driver.set_phase(Phase.FINALIZING)
+
+    async def _finish_cancelled(self, task: asyncio.Task) -> None:
+        """On cancel: abort the request; if the engine already has every byte, let it finish (bounded) so
+        what it creates is known and can be removed."""
+        if self.all_sent and not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.options.cleanup_timeout)
+            except BaseException:  # noqa: BLE001 - a timeout, an engine error or a second cancel
+                pass
+        if not task.done():
+            await cancel_and_wait(task)
+        self._note_created(task)
+        await self.rollback.undo()
+
+    def _note_created(self, task: asyncio.Task) -> None:
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            return
+        result = task.result()
+        if isinstance(result, str):
+            self.rollback.created(result)
+        elif isinstance(result, LoadOutcome):
+            for image_id in result.image_ids:
+                self.rollback.created(image_id)
+        for image in self.plan.images:
+            if image.image_id:
+                self.rollback.created(image.image_id)
+
+    async def _verify(self, outcome: str | LoadOutcome) -> ImageInfo:
+        assert self.end is not None
+        if isinstance(outcome, str):
+            self.rollback.created(outcome)
+            image = await verify_import(self.engine, outcome, self.target, self.end.walker.content_bytes)
+        else:
+            for image_id in outcome.image_ids + [i.image_id for i in self.plan.images if i.image_id]:
+                self.rollback.created(image_id)
+            image = await verify_load(self.engine, outcome, self.plan, self.target, self.end.walker.content_bytes)
+        tags = ([str(self.target)] if self.target else []) + self.plan.repo_tags
+        entry = entry_for(self.end.sha256, self.source.size, self.mode, self.changes, image.id, tags)
+        try:
+            self.index.record(entry, self.identity)
+        except OSError as exc:
+            log.warning("could not update the fast-path index in %s: %s", self.index.data_dir, exc)
+        return image

@@ -1,0 +1,84 @@
+"""Checks made before a byte reaches the engine: the image name, the change lines, free disk space."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ferry_contract import ImageReference, InvalidReference as ContractInvalidReference, parse_reference
+
+from .errors import InsufficientDisk, InvalidChange, InvalidReference
+
+# The instructions `docker import --change` accepts (the engine's commit/import allow-list).
+CHANGE_INSTRUCTIONS = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "STOPSIGNAL",
+                       "USER", "VOLUME", "WORKDIR"}
+DISK_HEADROOM = 64 << 20
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_reference(text: str) -> ImageReference:
+    try:
+        return parse_reference(text)
+    except ContractInvalidReference as exc:
+        raise InvalidReference(f"invalid image name: {exc}", text) from None
+
+
+def check_changes(changes: Iterable[str]) -> list[str]:
+    checked = []
+    for line in changes:
+        keyword = line.strip().split(None, 1)[0].upper() if line.strip() else ""
+        if keyword not in CHANGE_INSTRUCTIONS:
+            allowed = ", ".join(sorted(CHANGE_INSTRUCTIONS))
+            raise InvalidChange(f"change {line!r} is not allowed: use one of {allowed}", line)
+        checked.append(line.strip())
+    return checked
+
+
+def check_sha256(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.lower().removeprefix("sha256:")
+    if not SHA256_HEX.match(value):
+        raise InvalidReference("the expected sha256 must be 64 hexadecimal characters", value)
+    return value
+
+
+def disk_needed(uncompressed: int, loads: bool) -> int:
+    """Bytes an import needs under the engine's data root.
+
+    `docker load` on the graphdriver store first unpacks the whole upload into a temporary directory
+    and then extracts each layer, so it needs the archive's size twice; an import extracts it once.
+    """
+    return uncompressed * (2 if loads else 1) + DISK_HEADROOM
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Free bytes for an unprivileged writer on the filesystem holding `path`; None when it is not visible here."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
+
+
+def check_disk(needed: int, places: dict[str, Path], probe: Callable[[Path], int | None] = free_bytes) -> None:
+    """Raise InsufficientDisk when any place (engine data root, spool) has less than `needed` free."""
+    for label, path in places.items():
+        free = probe(path)
+        if free is not None and free < needed:
+            raise InsufficientDisk(
+                f"not enough free disk for this image: {label} {path} has {_human(free)} free, "
+                f"about {_human(needed)} are needed",
+                f"free={free} needed={needed}",
+            )
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1000
+    return f"{size} B"

@@ -39,14 +39,14 @@ def register(sio: socketio.AsyncServer, store: st.Store, hub: Hub) -> None:
     async def connect(sid, environ, auth):
         token = auth.get("token") if isinstance(auth, dict) else None
         if not token or not isinstance(token, str):
-            raise ConnectionRefusedError({"code": "unauthorized", "message": "connect with auth: {token}"})
+            raise ConnectionRefusedError("connect with auth: {token}", {"code": "unauthorized"})
         try:
             async with store.read() as session:
                 row = await st.find_token(session, token)
         except FerryError as exc:
-            raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+            raise ConnectionRefusedError(exc.message, {"code": exc.code}) from None
         if row is None:
-            raise ConnectionRefusedError({"code": "unauthorized", "message": "unknown token"})
+            raise ConnectionRefusedError("unknown token", {"code": "unauthorized"})
         await sio.save_session(sid, {"token_id": row.id, "role": row.role})
         hub.add(Subscriber(sid, lambda n, d, m, _sid=sid: emit_to(_sid, n, d, m), overflow))
 

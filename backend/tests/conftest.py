@@ -1,4 +1,8 @@
-"""Backend test fixtures: real `ferry-backend serve` processes on free ports, each with its own DATA_DIR."""
+"""Backend test fixtures: real `ferry-backend serve` processes on free ports, each with its own DATA_DIR.
+
+Starting one costs seconds on a busy 2-core machine, so most tests share one backend per module and
+keep apart by unique host names and job ids; tests that restart or reconfigure a backend get their own.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ def make_backend(tmp_path):
         backend.stop()
 
 
-@pytest.fixture
-def backend(make_backend) -> Backend:
-    return make_backend()
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory) -> Backend:
+    backend = Backend(tmp_path_factory.mktemp("backend"), env_extra={"FERRY_HOST_STALE_S": "3600"})
+    backend.start()
+    yield backend
+    backend.stop()

@@ -43,6 +43,7 @@ class Backend:
     port: int = field(default_factory=free_port)
     admin_token: str = field(default_factory=lambda: "fy_admin_" + secrets.token_hex(8))
     proc: subprocess.Popen | None = None
+    _tokens: dict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -97,9 +98,12 @@ class Backend:
         return subprocess.run([str(BIN / "ferry-backend"), *args], env=self.env, capture_output=True, text=True, timeout=60)
 
     def token(self, role: str) -> str:
-        result = self.cli("token", "create", "--role", role)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        """A token of that role, made by the real CLI (once per role and backend)."""
+        if role not in self._tokens:
+            result = self.cli("token", "create", "--role", role)
+            assert result.returncode == 0, result.stderr
+            self._tokens[role] = result.stdout.strip()
+        return self._tokens[role]
 
     def client(self, token: str | None = None, **kwargs) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from standardwebhooks import Webhook
 
@@ -27,10 +29,15 @@ class HostCreate(BaseModel):
     @field_validator("webhook_secret")
     @classmethod
     def _secret(cls, value: str) -> str:
+        problem = "must be a Standard Webhooks secret: whsec_ followed by base64 of at least 16 bytes"
+        if not value.startswith("whsec_"):
+            raise ValueError(problem)
         try:
+            if len(base64.b64decode(value.removeprefix("whsec_"), validate=True)) < 16:
+                raise ValueError(problem)
             Webhook(value)
         except Exception:
-            raise ValueError("must be a Standard Webhooks secret (whsec_ + base64)") from None
+            raise ValueError(problem) from None
         return value
 
 

@@ -1,0 +1,95 @@
+"""Authentication and roles against a real backend process."""
+
+from __future__ import annotations
+
+import httpx
+import socketio
+import pytest
+
+from backend.tests.support import new_secret
+
+SECRET = new_secret()
+
+
+async def test_healthz_is_open_and_everything_else_needs_a_token(backend):
+    async with httpx.AsyncClient(base_url=backend.url) as http:
+        assert (await http.get("/healthz")).json()["status"] == "ok"
+        for method, path in [("GET", "/api/me"), ("GET", "/api/hosts"), ("GET", "/api/imports"), ("POST", "/api/uploads/"),
+                             ("GET", "/api/images"), ("HEAD", "/api/uploads/0123456789abcdef01234567")]:
+            response = await http.request(method, path)
+            assert response.status_code == 401, (method, path)
+            if method != "HEAD":
+                assert response.json()["error"]["code"] == "unauthorized"
+        wrong = await http.get("/api/me", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json() == {"error": {"code": "unauthorized", "message": "unknown token"}}
+
+
+async def test_cli_tokens_carry_their_role(backend):
+    viewer, operator = backend.token("viewer"), backend.token("operator")
+    for token, role in [(viewer, "viewer"), (operator, "operator"), (backend.admin_token, "admin")]:
+        async with backend.client(token) as http:
+            me = (await http.get("/api/me")).json()
+            assert me["role"] == role and me["token_id"].startswith("tok_")
+
+
+async def test_viewer_cannot_upload_import_or_register_hosts(backend):
+    viewer = backend.token("viewer")
+    async with backend.client(viewer) as http:
+        upload = await http.post("/api/uploads/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10"})
+        assert upload.status_code == 403 and upload.json()["error"]["code"] == "forbidden"
+        imports = await http.post("/api/imports", json={"upload_id": "x", "hosts": ["a"], "image": "a:1"})
+        assert imports.status_code == 403
+        host = await http.post("/api/hosts", json={"name": "a", "url": "http://x", "token": "t", "webhook_secret": SECRET})
+        assert host.status_code == 403
+        assert (await http.get("/api/imports")).status_code == 200
+
+
+
+async def test_operator_cannot_register_hosts(backend):
+    async with backend.client(backend.token("operator")) as http:
+        response = await http.post("/api/hosts", json={"name": "a", "url": "http://x", "token": "t", "webhook_secret": SECRET})
+        assert response.status_code == 403
+
+
+async def test_bad_host_registration_is_explained(backend):
+    async with backend.client() as http:
+        bad_url = await http.post("/api/hosts", json={"name": "a", "url": "file:///etc", "token": "t", "webhook_secret": SECRET})
+        assert bad_url.status_code == 422 and bad_url.json()["error"]["message"].startswith("url:")
+        bad_secret = await http.post("/api/hosts", json={"name": "a", "url": "http://x", "token": "t", "webhook_secret": "hunter2"})
+        assert bad_secret.status_code == 422 and "webhook_secret" in bad_secret.json()["error"]["message"]
+    await backend.add_host("dup-host")
+    async with backend.client() as http:
+        again = await http.post("/api/hosts", json={"name": "dup-host", "url": "http://x", "token": "t", "webhook_secret": SECRET})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "host_exists"
+
+
+async def test_cli_registers_hosts_in_the_running_backends_database(backend):
+    result = backend.cli("host", "add", "lab9", "--url", "http://127.0.0.1:9/", "--token", "t", "--webhook-secret", SECRET)
+    assert result.returncode == 0, result.stderr
+    async with backend.client(backend.token("viewer")) as http:
+        hosts = (await http.get("/api/hosts")).json()
+    assert ("lab9", "http://127.0.0.1:9", False) in [(h["name"], h["url"], h["alive"]) for h in hosts]
+    assert "token" not in hosts[0] and "webhook_secret" not in hosts[0]
+    bad = backend.cli("host", "add", "lab8", "--url", "ftp://x", "--token", "t", "--webhook-secret", SECRET)
+    assert "lab8" not in [h["name"] for h in hosts]
+    assert bad.returncode != 0 and "http(s)" in bad.stderr
+
+
+@pytest.mark.parametrize("auth", [None, {}, {"token": "wrong"}, {"token": 42}])
+async def test_bad_socket_token_is_refused(backend, auth):
+    client = socketio.AsyncClient(reconnection=False)
+    refusals = []
+    client.on("connect_error", lambda data: refusals.append(data))
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(backend.url, auth=auth, transports=["websocket"], wait_timeout=10)
+    assert not client.connected
+    assert refusals and refusals[0]["data"] == {"code": "unauthorized"} and refusals[0]["message"]
+
+
+async def test_good_socket_token_connects(backend):
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(backend.url, auth={"token": backend.token("viewer")}, transports=["websocket"], wait_timeout=10)
+    assert client.connected
+    ack = await client.call("subscribe", {"job_id": "nope", "after_seq": 0}, timeout=10)
+    assert ack == {"ok": False, "error": {"code": "not_found", "message": "no job 'nope'"}}
+    await client.disconnect()

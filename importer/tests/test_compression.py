@@ -1,0 +1,76 @@
+import io
+import lzma
+import subprocess
+
+import pytest
+
+from archives import COMPRESSORS
+from ferry_importer.compression import Compression, decompress, detect_compression, uncompressed_size
+from ferry_importer.errors import CorruptCompression, TruncatedCompression
+
+PAYLOAD = bytes(range(256)) * 4000 + b"tail" * 50_000
+
+
+@pytest.mark.parametrize("kind", ["xz", "gzip", "zstd", "bzip2", "none"])
+def test_every_compression_round_trips_in_bounded_pieces(kind):
+    data = COMPRESSORS[kind](PAYLOAD)
+    detected = detect_compression(data[:6])
+    assert detected == (Compression(kind) if kind != "none" else Compression.NONE)
+    pieces = list(decompress(io.BytesIO(data), detected, max_out=64 * 1024))
+    assert b"".join(pieces) == PAYLOAD
+    if kind != "zstd":  # zstd pieces follow its 128 KiB blocks, still bounded
+        assert max(len(p) for p in pieces) <= 64 * 1024
+    assert max(len(p) for p in pieces) <= 4 << 20
+
+
+def test_detection_uses_magic_bytes_not_the_file_name(tmp_path):
+    path = tmp_path / "image.tar.gz"
+    path.write_bytes(lzma.compress(PAYLOAD))
+    assert detect_compression(path.read_bytes()[:6]) is Compression.XZ
+
+
+def test_concatenated_members_decode_completely():
+    xz = lzma.compress(b"first ") + b"\x00" * 8 + lzma.compress(b"second")
+    gz = COMPRESSORS["gzip"](b"first ") + COMPRESSORS["gzip"](b"second")
+    for data, kind in ((xz, Compression.XZ), (gz, Compression.GZIP)):
+        assert b"".join(decompress(io.BytesIO(data), kind)) == b"first second"
+
+
+def test_trailing_garbage_after_the_last_member_is_ignored_like_the_tools_do():
+    data = COMPRESSORS["gzip"](b"payload") + b"not gzip at all"
+    assert b"".join(decompress(io.BytesIO(data), Compression.GZIP)) == b"payload"
+
+
+@pytest.mark.parametrize("kind", ["xz", "gzip", "zstd", "bzip2"])
+def test_a_cut_short_stream_is_truncated_compression(kind):
+    data = COMPRESSORS[kind](PAYLOAD)
+    with pytest.raises(TruncatedCompression) as caught:
+        b"".join(decompress(io.BytesIO(data[: len(data) // 2]), Compression(kind)))
+    assert caught.value.code == "truncated_compression"
+
+
+@pytest.mark.parametrize("kind", ["xz", "gzip", "zstd", "bzip2"])
+def test_damaged_bytes_are_corrupt_compression(kind):
+    data = bytearray(COMPRESSORS[kind](PAYLOAD))
+    for i in range(len(data) // 3, len(data) // 3 + 16):
+        data[i] ^= 0x5A
+    with pytest.raises(CorruptCompression) as caught:
+        b"".join(decompress(io.BytesIO(bytes(data)), Compression(kind)))
+    assert caught.value.code == "corrupt_compression"
+
+
+def test_uncompressed_size_is_read_from_xz_index_and_gzip_trailer(tmp_path):
+    for kind in ("xz", "gzip", "zstd", "none"):
+        path = tmp_path / f"a.{kind}"
+        path.write_bytes(COMPRESSORS[kind](PAYLOAD))
+        assert uncompressed_size(path, Compression(kind) if kind != "none" else Compression.NONE) == len(PAYLOAD)
+    assert uncompressed_size(tmp_path / "a.bz2", Compression.BZIP2) is None
+
+
+def test_xz_size_sums_every_block_and_stream(tmp_path):
+    path = tmp_path / "multi.xz"
+    with open(path, "wb") as out:  # several blocks (xz -T2) followed by a second stream
+        subprocess.run(["xz", "-T2", "--block-size=65536", "-c"], input=PAYLOAD, stdout=out, check=True)
+        out.write(lzma.compress(b"more"))
+    assert uncompressed_size(path, Compression.XZ) == len(PAYLOAD) + 4
+    assert b"".join(decompress(open(path, "rb"), Compression.XZ)) == PAYLOAD + b"more"

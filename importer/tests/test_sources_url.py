@@ -1,0 +1,185 @@
+"""The URL source against a real local HTTP server: streaming, Range resume, verification, allow-list."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from ferry_contract import ErrorCode
+from ferry_importer.allowlist import SourceRejected, parse_prefix
+from ferry_importer.sources_url import SourceError, UrlSource
+
+from importer.tests.service_support import RangeFileServer
+
+SIZE = 3 * 1024 * 1024 + 123
+
+
+@pytest.fixture
+def files(tmp_path):
+    root = tmp_path / "files"
+    root.mkdir()
+    server = RangeFileServer(root).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def archive(files):
+    data = os.urandom(SIZE)
+    (files.root / "a.bin").write_bytes(data)
+    return data
+
+
+def make_source(files, name="a.bin", **kw) -> UrlSource:
+    kw.setdefault("resume_backoff_s", 0.01)
+    return UrlSource(files.url(name, "token=secret"), prefixes=[parse_prefix(files.url(""))], **kw)
+
+
+def read_all(source: UrlSource, n: int = 256 * 1024) -> bytes:
+    out = bytearray()
+    with source.open() as reader:
+        while chunk := reader.read(n):
+            out.extend(chunk)
+    return bytes(out)
+
+
+def test_probe_learns_size_and_description_hides_the_token(files, archive):
+    source = make_source(files)
+    source.probe()
+    assert source.size == SIZE
+    assert source.path is None
+    assert "token" not in source.describe() and source.describe().endswith("/files/a.bin")
+
+
+def test_streams_the_whole_file_and_checks_its_sha256(files, archive):
+    source = make_source(files, size=SIZE, sha256=hashlib.sha256(archive).hexdigest())
+    source.probe()
+    assert read_all(source) == archive
+    assert source.resumes == 0
+
+
+def test_dropped_connection_resumes_with_range_from_the_last_byte(files, archive):
+    files.drop_after["/files/a.bin"] = 1_000_000
+    source = make_source(files, sha256=hashlib.sha256(archive).hexdigest())
+    source.probe()
+    assert read_all(source) == archive
+    assert source.resumes == 1
+    gets = [r for r in files.requests if r["method"] == "GET"]
+    assert len(gets) == 2
+    resumed_at = int(gets[1]["range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= 1_000_000
+    assert gets[1]["if-range"].startswith('"')
+
+
+def test_sha256_mismatch_fails_at_end_of_stream(files, archive):
+    source = make_source(files, sha256="0" * 64)
+    source.probe()
+    reader = source.open()
+    consumed = 0
+    with pytest.raises(SourceError) as err:
+        while chunk := reader.read(1 << 20):
+            consumed += len(chunk)
+    assert err.value.code == ErrorCode.SOURCE_MISMATCH
+    assert consumed == SIZE  # every byte was handed out; the failure replaces end-of-file
+    reader.close()
+
+
+def test_announced_size_that_differs_is_refused_before_download(files, archive):
+    source = make_source(files, size=SIZE + 1)
+    with pytest.raises(SourceError) as err:
+        source.probe()
+    assert err.value.code == ErrorCode.SOURCE_MISMATCH
+    assert not [r for r in files.requests if r["method"] == "GET"]
+
+
+def test_file_changed_between_drop_and_resume_is_a_mismatch(files, archive):
+    files.drop_after["/files/a.bin"] = 500_000
+
+    def rewrite(path):
+        path.write_bytes(os.urandom(SIZE))
+
+    files.on_drop = rewrite
+    source = make_source(files)
+    source.probe()
+    with pytest.raises(SourceError) as err:
+        read_all(source)
+    assert err.value.code == ErrorCode.SOURCE_MISMATCH
+    assert "changed" in err.value.message
+
+
+def test_server_without_range_support_fails_clearly(files, archive):
+    files.ranges = False
+    files.drop_after["/files/a.bin"] = 500_000
+    source = make_source(files)
+    source.probe()
+    with pytest.raises(SourceError) as err:
+        read_all(source)
+    assert err.value.code == ErrorCode.SOURCE_UNAVAILABLE
+    assert "cannot resume" in err.value.message
+
+
+def test_redirect_inside_the_prefix_is_followed(files, archive):
+    files.redirects["/files/old.bin"] = files.url("a.bin")
+    source = make_source(files, "old.bin")
+    source.probe()
+    assert read_all(source) == archive
+
+
+def test_redirect_out_of_the_prefix_is_refused(files, archive):
+    files.redirects["/files/evil.bin"] = "http://127.0.0.1:1/elsewhere/a.bin"
+    source = make_source(files, "evil.bin")
+    with pytest.raises(SourceError) as err:
+        source.probe()
+    assert err.value.code == ErrorCode.SOURCE_NOT_ALLOWED
+
+
+def test_missing_file_is_source_not_found(files):
+    with pytest.raises(SourceError) as err:
+        make_source(files, "nope.bin").probe()
+    assert err.value.code == ErrorCode.SOURCE_NOT_FOUND
+
+
+def test_unreachable_server_is_source_unavailable(files):
+    files.stop()
+    with pytest.raises(SourceError) as err:
+        make_source(files).probe()
+    assert err.value.code == ErrorCode.SOURCE_UNAVAILABLE
+
+
+def test_server_that_keeps_dropping_gives_up_after_the_resume_budget(files, archive):
+    files.drop_after["/files/a.bin"] = 500_000
+    files.on_drop = lambda _file: files.stop()  # the server goes away: every resume is refused
+    source = make_source(files, max_resumes=2)
+    source.probe()
+    reader = source.open()
+    with pytest.raises(SourceError) as err:
+        while reader.read(1 << 20):
+            pass
+    assert err.value.code == ErrorCode.SOURCE_UNAVAILABLE
+    reader.close()
+
+
+def test_url_outside_the_allow_list_is_rejected_up_front(files):
+    with pytest.raises(SourceRejected) as err:
+        UrlSource("http://127.0.0.1:1/files/a.bin", prefixes=[parse_prefix(files.url(""))])
+    assert err.value.code == ErrorCode.SOURCE_NOT_ALLOWED
+
+
+def test_close_from_another_thread_interrupts_a_resume_backoff(files, archive):
+    import threading
+    import time
+
+    files.drop_after["/files/a.bin"] = 500_000
+    files.on_drop = lambda _file: files.stop()
+    source = make_source(files, resume_backoff_s=30, max_resumes=5)
+    source.probe()
+    reader = source.open()
+    threading.Timer(0.3, reader.close).start()
+    started = time.monotonic()
+    with pytest.raises(SourceError) as err:
+        while reader.read(1 << 20):
+            pass
+    assert time.monotonic() - started < 10
+    assert err.value.code == ErrorCode.INTERRUPTED

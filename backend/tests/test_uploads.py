@@ -1,0 +1,176 @@
+"""tus uploads against a real backend: tuspy, an upload cut mid-way that resumes, termination, expiry, content with Range."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+
+import httpx
+import pytest
+from tusclient import client as tus_client
+from tusclient.exceptions import TusCommunicationError
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def payload(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def tus_upload(backend, token: str, data_path, chunk_size: int = 256 * 1024, metadata=None) -> str:
+    client = tus_client.TusClient(backend.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
+    uploader = client.uploader(str(data_path), chunk_size=chunk_size, metadata=metadata or {"filename": data_path.name})
+    uploader.upload()
+    return uploader.url
+
+
+async def test_tuspy_upload_is_stored_with_sha256(backend, tmp_path):
+    data = payload(1_300_000)
+    path = tmp_path / "image.tar.xz"
+    path.write_bytes(data)
+    url = await asyncio.to_thread(tus_upload, backend, backend.token("operator"), path)
+    upload_id = url.rstrip("/").rsplit("/", 1)[-1]
+    async with backend.client(backend.token("operator")) as http:
+        info = (await http.get(f"/api/uploads/{upload_id}")).json()
+    assert info["complete"] and info["size"] == info["offset"] == len(data)
+    assert info["sha256"] == hashlib.sha256(data).hexdigest()
+    assert info["filename"] == "image.tar.xz"
+    assert (backend.data_dir / "uploads" / upload_id).read_bytes() == data
+
+
+async def test_upload_cut_mid_way_resumes_where_it_stopped(backend, tmp_path):
+    data = payload(3_000_000)
+    path = tmp_path / "big.tar"
+    path.write_bytes(data)
+    token = backend.token("operator")
+    async with backend.client(token) as http:
+        created = await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": "filename YmlnLnRhcg=="})
+        assert created.status_code == 201
+        location = created.headers["location"]
+        cut_at = 1_234_567
+
+        async def body_then_drop():
+            yield data[:cut_at]
+            await asyncio.sleep(0.3)
+            raise ConnectionResetError("network cable pulled")
+
+        with pytest.raises((httpx.HTTPError, ConnectionResetError)):
+            await http.patch(location, content=body_then_drop(), headers={
+                **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Content-Length": str(len(data)),
+            })
+        head = await http.head(location, headers=TUS)
+        assert head.status_code == 200
+        assert int(head.headers["upload-offset"]) == cut_at
+        assert head.headers["upload-length"] == str(len(data))
+
+    # tuspy picks the upload up at the server's offset and finishes it.
+    client = tus_client.TusClient(backend.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
+    uploader = client.uploader(str(path), url=backend.url + location, chunk_size=512 * 1024)
+    assert uploader.offset == cut_at
+    await asyncio.to_thread(uploader.upload)
+    upload_id = location.rsplit("/", 1)[-1]
+    async with backend.client(token) as http:
+        info = (await http.get(f"/api/uploads/{upload_id}")).json()
+    assert info["complete"] and info["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (backend.data_dir / "uploads" / upload_id).read_bytes() == data
+
+
+async def test_patch_rules_offset_type_version_and_overrun(backend):
+    async with backend.client(backend.token("operator")) as http:
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "10"})).headers["location"]
+        ok = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+        wrong_offset = await http.patch(location, content=b"abc", headers={**ok, "Upload-Offset": "3"})
+        assert wrong_offset.status_code == 409 and wrong_offset.json()["error"]["code"] == "offset_mismatch"
+        wrong_type = await http.patch(location, content=b"abc", headers={**ok, "Content-Type": "application/json"})
+        assert wrong_type.status_code == 415
+        old_version = await http.patch(location, content=b"abc", headers={**ok, "Tus-Resumable": "0.2.0"})
+        assert old_version.status_code == 412 and old_version.headers["tus-version"] == "1.0.0"
+        too_much = await http.patch(location, content=b"x" * 11, headers=ok)
+        assert too_much.status_code == 400 and too_much.json()["error"]["code"] == "upload_overrun"
+        first = await http.patch(location, content=b"abcd", headers=ok)
+        assert first.status_code == 204 and first.headers["upload-offset"] == "4" and first.headers["tus-resumable"] == "1.0.0"
+        rest = await http.patch(location, content=b"efghij", headers={**ok, "Upload-Offset": "4"})
+        assert rest.status_code == 204 and rest.headers["upload-offset"] == "10"
+        info = (await http.get(location)).json()
+        assert info["sha256"] == hashlib.sha256(b"abcdefghij").hexdigest()
+
+
+async def test_options_and_size_limit(make_backend):
+    small = make_backend("small", FERRY_MAX_UPLOAD_BYTES=1000)
+    async with small.client() as http:
+        options = await http.options("/api/uploads/")
+        assert options.status_code == 204
+        assert options.headers["tus-version"] == "1.0.0" and options.headers["tus-max-size"] == "1000"
+        assert set(options.headers["tus-extension"].split(",")) >= {"creation", "termination", "expiration"}
+        too_big = await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "1001"})
+        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "upload_too_large"
+        no_length = await http.post("/api/uploads/", headers=TUS)
+        assert no_length.status_code == 400
+    assert list((small.data_dir / "uploads").iterdir()) == []
+
+
+async def test_termination_removes_the_bytes(backend):
+    async with backend.client(backend.token("operator")) as http:
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "5"})).headers["location"]
+        upload_id = location.rsplit("/", 1)[-1]
+        await http.patch(location, content=b"ab", headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert (backend.data_dir / "uploads" / upload_id).exists()
+        gone = await http.delete(location, headers=TUS)
+        assert gone.status_code == 204
+        assert not (backend.data_dir / "uploads" / upload_id).exists()
+        assert (await http.head(location, headers=TUS)).status_code == 404
+        assert (await http.delete(location, headers=TUS)).status_code == 404
+
+
+async def test_abandoned_upload_expires_and_is_removed(make_backend):
+    quick = make_backend("quick", FERRY_UPLOAD_EXPIRY_S=1, FERRY_LIVENESS_INTERVAL_S=0.5)
+    async with quick.client() as http:
+        created = await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "100"})
+        assert "upload-expires" in created.headers
+        location = created.headers["location"]
+        upload_id = location.rsplit("/", 1)[-1]
+        part = quick.data_dir / "uploads" / upload_id
+        assert part.exists()
+        deadline = time.monotonic() + 15
+        while part.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert not part.exists()
+        assert (await http.head(location, headers=TUS)).status_code == 404
+
+
+async def test_content_serves_ranges_with_a_signed_link_only(backend, tmp_path):
+    """The link an importer gets: signed, bound to one upload, Range-capable."""
+    from ferry_backend.security import sign_content_link
+    from ferry_backend.settings import Settings
+    from ferry_backend.store import Store, shared_secret
+
+    data = payload(700_000)
+    token = backend.token("operator")
+    async with backend.client(token) as http:
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
+        upload_id = location.rsplit("/", 1)[-1]
+        half = await http.get(f"/api/uploads/{upload_id}/content")
+        assert half.status_code == 409 and half.json()["error"]["code"] == "upload_incomplete"
+        await http.patch(location, content=data, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+
+    store = Store.from_url(Settings(data_dir=backend.data_dir).resolved_database_url)
+    async with store.write() as session:
+        key = (await shared_secret(session, "content_link_key")).encode()
+    await store.close()
+    link = sign_content_link(key, upload_id, 60)
+    async with httpx.AsyncClient(base_url=backend.url) as anonymous:
+        full = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link})
+        assert full.status_code == 200 and full.content == data and full.headers["accept-ranges"] == "bytes"
+        part = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=500000-"})
+        assert part.status_code == 206 and part.content == data[500000:]
+        assert part.headers["content-range"] == f"bytes 500000-{len(data) - 1}/{len(data)}"
+        beyond = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=900000-"})
+        assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(data)}"
+        forged = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link[:-2] + "00"})
+        assert forged.status_code == 401 and forged.json()["error"]["code"] == "bad_content_token"
+        expired = sign_content_link(key, upload_id, -10)
+        assert (await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": expired})).status_code == 401
+        nothing = await anonymous.get(f"/api/uploads/{upload_id}/content")
+        assert nothing.status_code == 401

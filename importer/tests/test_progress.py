@@ -1,0 +1,96 @@
+import asyncio
+
+from hypothesis import given, strategies as st
+
+from ferry_contract import Phase
+from ferry_importer.progress import PERCENT_CAP, ProgressDriver, RateMeter, emit_due, eta_seconds, percent_of
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**9)), st.integers(min_value=1, max_value=10**9))
+def test_percent_never_reaches_100_before_verification(values, total):
+    for value in values:
+        assert 0 <= percent_of(min(value, total), total) <= PERCENT_CAP
+
+
+def test_percent_is_the_share_of_bytes_consumed():
+    assert percent_of(250, 1000) == 25.0
+    assert percent_of(1000, 1000) == PERCENT_CAP
+    assert percent_of(5, None) == 0.0
+
+
+def test_rate_and_eta_come_from_real_samples():
+    meter = RateMeter(window=5)
+    assert meter.rate() is None
+    meter.add(0.0, 0)
+    meter.add(2.0, 2_000_000)
+    assert meter.rate() == 1_000_000
+    assert eta_seconds(2_000_000, 10_000_000, meter.rate()) == 8.0
+    assert eta_seconds(1, None, 5.0) is None
+
+
+def test_emission_rules_rate_limit_changes_but_always_send_a_heartbeat():
+    assert emit_due(10.0, None, changed=False)
+    assert not emit_due(10.05, 10.0, changed=True)  # too soon after the last one
+    assert emit_due(10.15, 10.0, changed=True)
+    assert not emit_due(10.3, 10.0, changed=False)
+    assert emit_due(10.5, 10.0, changed=False)  # heartbeat: never silent
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Recorder:
+    def __init__(self):
+        self.snapshots = []
+
+    async def progress(self, snapshot):
+        self.snapshots.append(snapshot)
+
+
+async def test_driver_sends_finalizing_heartbeats_with_elapsed_seconds_and_never_moves_back():
+    clock = FakeClock()
+    recorder = Recorder()
+    driver = ProgressDriver(recorder, total=1000, clock=clock)
+    await driver.set_phase(Phase.IMPORTING)
+    for step in range(1, 101):  # 100 updates within one second: at most ~10 events
+        clock.now += 0.01
+        driver.advance(step * 10)
+        await driver.tick()
+    importing = [s for s in recorder.snapshots if s.phase == Phase.IMPORTING]
+    assert len(importing) <= 12
+    await driver.set_phase(Phase.FINALIZING)
+    driver.advance(500)  # a stale, smaller count is ignored
+    for _ in range(60):
+        clock.now += 0.05
+        await driver.tick()
+    finalizing = [s for s in recorder.snapshots if s.phase == Phase.FINALIZING]
+    assert len(finalizing) >= 6
+    elapsed = [s.phase_elapsed_s for s in finalizing]
+    assert elapsed == sorted(elapsed) and elapsed[-1] >= 2.5
+    percents = [s.percent for s in recorder.snapshots]
+    assert percents == sorted(percents) and percents[-1] == PERCENT_CAP
+    assert all(s.bytes_done == 1000 for s in finalizing)
+
+
+async def test_phase_changes_are_emitted_at_once_even_inside_the_rate_limit():
+    clock = FakeClock()
+    recorder = Recorder()
+    driver = ProgressDriver(recorder, total=10, clock=clock)
+    await driver.tick()
+    await driver.set_phase(Phase.IMPORTING)
+    await driver.set_phase(Phase.FINALIZING)
+    assert [s.phase for s in recorder.snapshots] == [Phase.PREPARING, Phase.IMPORTING, Phase.FINALIZING]
+
+
+async def test_driver_run_loop_emits_on_its_own():
+    recorder = Recorder()
+    driver = ProgressDriver(recorder, total=10, heartbeat=0.1)
+    task = asyncio.create_task(driver.run(interval=0.02))
+    await asyncio.sleep(0.35)
+    task.cancel()
+    assert len(recorder.snapshots) >= 3

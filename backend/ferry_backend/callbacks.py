@@ -77,6 +77,9 @@ async def receive(store: st.Store, host_name: str, body: bytes, headers: Mapping
     webhook_id = verify_signature(secret, body, headers, now)
     kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
     text = body.decode("utf-8")
+    duplicate = await _seen_before(store, host_name, webhook_id, now)
+    if duplicate is not None:
+        return duplicate
     try:
         callback = parse_callback(body)
     except ValidationError as exc:
@@ -94,13 +97,19 @@ async def receive(store: st.Store, host_name: str, body: bytes, headers: Mapping
         return Outcome("duplicate", data["job_id"], data["seq"])
 
 
-async def _apply(store, host_name, webhook_id, kept, text, callback, data, now) -> Outcome:
+async def _seen_before(store: st.Store, host_name: str, webhook_id: str, now: datetime) -> Outcome | None:
+    """A webhook-id already received (a retry or a replay): count it, change nothing else."""
     async with store.write() as session:
         existing = await st.find_delivery(session, host_name, webhook_id)
-        if existing is not None:
-            existing.duplicates += 1
-            existing.last_received_at = now
-            return Outcome("duplicate", existing.job_id, existing.seq)
+        if existing is None:
+            return None
+        existing.duplicates += 1
+        existing.last_received_at = now
+        return Outcome("duplicate", existing.job_id, existing.seq)
+
+
+async def _apply(store, host_name, webhook_id, kept, text, callback, data, now) -> Outcome:
+    async with store.write() as session:
         delivery = Delivery(
             host=host_name, webhook_id=webhook_id, job_id=data["job_id"], seq=data["seq"], event_type=callback.type,
             headers=kept, body=text, verdict="pending", received_at=now, duplicates=0,

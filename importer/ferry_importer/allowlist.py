@@ -15,17 +15,15 @@ from urllib.parse import unquote, urlsplit
 
 from ferry_contract import ErrorCode
 
+from .errors import ImporterError
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class SourceRejected(Exception):
-    """A source or callback URL the service refuses before doing any work (an HTTP 4xx)."""
+class SourceRejected(ImporterError):
+    """A source or callback URL refused before any work starts (the API answers 4xx with its code)."""
 
-    def __init__(self, code: ErrorCode, message: str, detail: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.detail = detail
+    code = ErrorCode.SOURCE_NOT_ALLOWED
 
 
 @dataclass(frozen=True)
@@ -94,13 +92,11 @@ def check_url(url: str, prefixes: list[UrlPrefix], *, what: str = "source URL") 
     try:
         parsed = parse_url(url)
     except ValueError as exc:
-        raise SourceRejected(ErrorCode.SOURCE_NOT_ALLOWED, f"{what} refused: {exc}") from None
+        raise SourceRejected(f"{what} refused: {exc}") from None
     if not prefixes:
-        raise SourceRejected(
-            ErrorCode.SOURCE_NOT_ALLOWED, f"{what} refused: this importer allows no URL sources (ALLOWED_URL_PREFIXES)"
-        )
+        raise SourceRejected(f"{what} refused: this importer allows no URL sources (ALLOWED_URL_PREFIXES)")
     if not any(prefix_matches(parsed, prefix) for prefix in prefixes):
-        raise SourceRejected(ErrorCode.SOURCE_NOT_ALLOWED, f"{what} refused: it does not start with an allowed prefix")
+        raise SourceRejected(f"{what} refused: it does not start with an allowed prefix")
     return url
 
 
@@ -111,7 +107,7 @@ def check_callback_url(url: str, prefixes: list[UrlPrefix]) -> str:
     try:
         parse_url(url)
     except ValueError as exc:
-        raise SourceRejected(ErrorCode.SOURCE_NOT_ALLOWED, f"callback URL refused: {exc}") from None
+        raise SourceRejected(f"callback URL refused: {exc}") from None
     return url
 
 
@@ -141,30 +137,28 @@ def resolve_path_source(text: str, roots: list[Path]) -> Path:
     outside the roots); symlinks are then resolved and the target must still be inside a root.
     """
     if "\x00" in text:
-        raise SourceRejected(ErrorCode.SOURCE_NOT_ALLOWED, "source path contains a NUL byte")
+        raise SourceRejected("source path contains a NUL byte")
     requested = PurePosixPath(text)
     if not requested.is_absolute():
-        raise SourceRejected(ErrorCode.SOURCE_NOT_ALLOWED, f"source path {text!r} must be absolute")
+        raise SourceRejected(f"source path {text!r} must be absolute")
     if not roots:
-        raise SourceRejected(
-            ErrorCode.SOURCE_NOT_ALLOWED, "this importer allows no path sources (ALLOWED_ROOTS is empty)"
-        )
+        raise SourceRejected("this importer allows no path sources (ALLOWED_ROOTS is empty)")
     if not lexically_inside(requested, roots):
-        raise SourceRejected(ErrorCode.SOURCE_NOT_ALLOWED, f"source path {text!r} is outside the allowed roots")
+        raise SourceRejected(f"source path {text!r} is outside the allowed roots")
     try:
         real = Path(os.path.realpath(text, strict=True))
     except FileNotFoundError:
-        raise SourceRejected(ErrorCode.SOURCE_NOT_FOUND, f"source path {text!r} does not exist") from None
+        raise SourceRejected(f"source path {text!r} does not exist", code=ErrorCode.SOURCE_NOT_FOUND) from None
     except OSError as exc:
         raise SourceRejected(
-            ErrorCode.SOURCE_UNAVAILABLE, f"source path {text!r} cannot be read", exc.strerror
+            f"source path {text!r} cannot be read", exc.strerror, code=ErrorCode.SOURCE_UNAVAILABLE
         ) from None
     if not any(is_within(real, root) for root in roots):
-        raise SourceRejected(
-            ErrorCode.SOURCE_NOT_ALLOWED, f"source path {text!r} resolves outside the allowed roots (symlink)"
-        )
+        raise SourceRejected(f"source path {text!r} resolves outside the allowed roots (symlink)")
     if not real.is_file():
-        raise SourceRejected(ErrorCode.SOURCE_NOT_FOUND, f"source path {text!r} is not a regular file")
+        raise SourceRejected(f"source path {text!r} is not a regular file", code=ErrorCode.SOURCE_NOT_FOUND)
     if not os.access(real, os.R_OK):
-        raise SourceRejected(ErrorCode.SOURCE_UNAVAILABLE, f"source path {text!r} is not readable by the importer")
+        raise SourceRejected(
+            f"source path {text!r} is not readable by the importer", code=ErrorCode.SOURCE_UNAVAILABLE
+        )
     return real

@@ -9,6 +9,7 @@ have said it is committed. The schema is versioned with `PRAGMA user_version`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -121,11 +122,12 @@ class Database:
         loop = asyncio.get_running_loop()
         self._conn = await loop.run_in_executor(self._executor, connect, self.path)
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._conn is None:
             raise RuntimeError("database is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, transaction, self._conn, fn, *args)
+        bound = functools.partial(fn, **kwargs) if kwargs else fn
+        return await loop.run_in_executor(self._executor, transaction, self._conn, bound, *args)
 
     async def close(self) -> None:
         if self._conn is not None:

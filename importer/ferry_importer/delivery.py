@@ -89,7 +89,7 @@ class DeliveryWorker:
                 continue
             if len(self._in_flight) >= self._max_parallel:
                 break
-            task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.msg_id}")
+            task = asyncio.create_task(self._guarded(message), name=f"deliver-{message.msg_id}")
             self._in_flight[message.job_id] = task
             task.add_done_callback(lambda _t, job=message.job_id: self._finished(job))
         return soonest - now
@@ -97,6 +97,16 @@ class DeliveryWorker:
     def _finished(self, job_id: str) -> None:
         self._in_flight.pop(job_id, None)
         self._wakeup.set()
+
+    async def _guarded(self, message: outbox.Message) -> None:
+        """A bug or disk error in one attempt must neither kill the worker nor spin on the same row."""
+        try:
+            await self._deliver(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivering callback %s failed unexpectedly", message.msg_id)
+            await asyncio.sleep(self._poll_s)
 
     async def _deliver(self, message: outbox.Message) -> None:
         now = self._clock()

@@ -17,7 +17,7 @@ from pathlib import Path
 from ferry_contract import ArchiveFormat, ImageInfo, ImageReference, Phase
 
 from .archive import ArchiveReader, Channel, Detected, End, Failed
-from .compression import uncompressed_size
+from .compression import SNIFF_BYTES, detect_compression, uncompressed_size
 from .engine import Engine
 from .errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
 from .fastpath import FINGERPRINT_LABEL, ImportIndex, entry_for, fingerprint
@@ -94,6 +94,17 @@ async def run_import(
     return image
 
 
+def _uncompressed_size(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return None
+    return uncompressed_size(path, detect_compression(head))
+
+
 class _Job:
     def __init__(self, spec: ImportSpec, source: Source, engine: Engine, driver: ProgressDriver,
                  options: Options, on_digest: Callable[[str], None] | None) -> None:
@@ -125,6 +136,8 @@ class _Job:
                                          self.format, self.changes, source_path(self.source))
             if present is not None:
                 return present
+        self.uncompressed = await asyncio.to_thread(_uncompressed_size, source_path(self.source))
+        await self._check_disk(loads=self.format is ArchiveFormat.LOAD)
         channel = Channel(asyncio.get_running_loop(), self.options.queue_chunks)
         reader = ArchiveReader(self.source, channel, chunk_size=self.options.chunk_size)
         reader.start()
@@ -146,7 +159,8 @@ class _Job:
             raise InvalidReference("give an image name: this is a filesystem (rootfs) archive, which has no name of its own")
         if loads and self.changes:
             raise InvalidChange("change lines apply to filesystem imports only; this archive is loaded as it is")
-        await self._check_disk(first, loads)
+        if loads and self.format is ArchiveFormat.AUTO:
+            await self._check_disk(loads=True)
         if self.target is not None:
             await self.rollback.remember_tag(str(self.target))
         await self.driver.set_phase(Phase.IMPORTING)
@@ -177,16 +191,15 @@ class _Job:
         mark = fingerprint(self.known_sha, "import", self.changes)
         return [*self.changes, f"LABEL {FINGERPRINT_LABEL}={mark}"]
 
-    async def _check_disk(self, detected: Detected, loads: bool) -> None:
-        path = source_path(self.source)
-        size = await asyncio.to_thread(uncompressed_size, path, detected.compression) if path else None
-        if not size:
+    async def _check_disk(self, loads: bool) -> None:
+        """Known up front only from the file's own metadata (xz index, gzip trailer, zstd header)."""
+        if not self.uncompressed:
             return
         info = await self.engine.info()
         places = dict(self.options.spool_dirs)
         if info.get("DockerRootDir"):
             places["the engine's data root"] = Path(info["DockerRootDir"])
-        check_disk(disk_needed(size, loads), places, self.options.disk_probe)
+        check_disk(disk_needed(self.uncompressed, loads), places, self.options.disk_probe)
 
     async def _at_end(self, end: End) -> None:
         """The whole archive has been read; the engine still lacks its last bytes. Accept or refuse now."""

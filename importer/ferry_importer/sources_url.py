@@ -3,14 +3,13 @@
 It implements the pipeline's source protocol (`size`, `describe()`, `open()`, `path`). `open()` returns
 a blocking reader for the pipeline's decompression thread. When the connection drops, the reader asks
 for `bytes=<offset>-` (with `If-Range`, so a changed file is never spliced) and carries on; the caller
-never notices except for a log line. Size and sha256, when the job gives them, are checked as the
-bytes pass; a mismatch fails the read at end of stream, before the engine can commit the image.
-Every redirect hop must stay inside the allow-list.
+never notices except for a log line. A size the job gives is checked as the bytes pass (too many
+fails at once, too few at end of stream); the sha256 is checked by the pipeline over the same bytes at
+end of stream, before the engine may commit. Every redirect hop must stay inside the allow-list.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
@@ -19,24 +18,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from ferry_contract import ErrorCode
-
 from .allowlist import SourceRejected, UrlPrefix, check_url, redact_url
+from .errors import Interrupted, SourceMismatch, SourceNotFound, SourceUnavailable
 
 log = logging.getLogger("ferry_importer.sources_url")
 
 MAX_REDIRECTS = 5
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-
-
-class SourceError(Exception):
-    """The source could not deliver its bytes (unreachable, refused, changed, mismatching)."""
-
-    def __init__(self, code: ErrorCode, message: str, detail: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.detail = detail
 
 
 @dataclass
@@ -70,7 +58,6 @@ class UrlSource:
         *,
         prefixes: list[UrlPrefix],
         size: int | None = None,
-        sha256: str | None = None,
         timeout_s: float = 60.0,
         max_resumes: int = 8,
         resume_backoff_s: float = 0.5,
@@ -79,7 +66,6 @@ class UrlSource:
         self.url = check_url(url, prefixes)
         self.size = size
         self.expected_size = size
-        self.sha256 = sha256
         self._prefixes = prefixes
         self._timeout = httpx.Timeout(timeout_s)
         self._max_resumes = max_resumes
@@ -108,10 +94,7 @@ class UrlSource:
             response.close()
         self._validator = _Validator(response.headers.get("etag"), response.headers.get("last-modified"))
         if total is not None and self.expected_size is not None and total != self.expected_size:
-            raise SourceError(
-                ErrorCode.SOURCE_MISMATCH,
-                f"{self.describe()} is {total} bytes, the job says {self.expected_size}",
-            )
+            raise SourceMismatch(f"{self.describe()} is {total} bytes, the job says {self.expected_size}")
         if self.size is None:
             self.size = total
 
@@ -127,11 +110,9 @@ def send(
         try:
             response = client.send(client.build_request(method, url, headers=headers), stream=True)
         except httpx.TimeoutException as exc:
-            raise SourceError(ErrorCode.SOURCE_UNAVAILABLE, f"{redact_url(url)} timed out", str(exc)) from None
+            raise SourceUnavailable(f"{redact_url(url)} timed out", str(exc)) from None
         except httpx.HTTPError as exc:
-            raise SourceError(
-                ErrorCode.SOURCE_UNAVAILABLE, f"{redact_url(url)} is unreachable", f"{type(exc).__name__}: {exc}"
-            ) from None
+            raise SourceUnavailable(f"{redact_url(url)} is unreachable", f"{type(exc).__name__}: {exc}") from None
         if response.status_code not in (301, 302, 303, 307, 308) or "location" not in response.headers:
             return response
         response.close()
@@ -139,11 +120,8 @@ def send(
         try:
             url = check_url(target, prefixes)
         except SourceRejected as exc:
-            raise SourceError(
-                ErrorCode.SOURCE_NOT_ALLOWED, f"{redact_url(url)} redirects outside the allowed prefixes",
-                exc.message,
-            ) from None
-    raise SourceError(ErrorCode.SOURCE_UNAVAILABLE, f"{redact_url(url)} redirects too often")
+            raise SourceRejected(f"{redact_url(url)} redirects outside the allowed prefixes", exc.message) from None
+    raise SourceUnavailable(f"{redact_url(url)} redirects too often")
 
 
 def _raise_for_status(response: httpx.Response, name: str) -> None:
@@ -152,8 +130,8 @@ def _raise_for_status(response: httpx.Response, name: str) -> None:
         return
     response.close()
     if status in (404, 410):
-        raise SourceError(ErrorCode.SOURCE_NOT_FOUND, f"{name} does not exist (HTTP {status})")
-    raise SourceError(ErrorCode.SOURCE_UNAVAILABLE, f"{name} answered HTTP {status}")
+        raise SourceNotFound(f"{name} does not exist (HTTP {status})")
+    raise SourceUnavailable(f"{name} answered HTTP {status}")
 
 
 def _total_size(response: httpx.Response) -> int | None:
@@ -175,7 +153,6 @@ class RangeReader(io.RawIOBase):
         self._chunks = None
         self._pending = b""
         self._offset = 0
-        self._hash = hashlib.sha256()
         self._failures = 0
         self._stopped = threading.Event()
         self._eof = False
@@ -201,7 +178,7 @@ class RangeReader(io.RawIOBase):
     def _next_chunk(self) -> bytes:
         while True:
             if self._stopped.is_set():
-                raise SourceError(ErrorCode.INTERRUPTED, "download stopped")
+                raise Interrupted("download stopped")
             if self._chunks is None:
                 self._connect()
                 if self._chunks is None:
@@ -226,41 +203,31 @@ class RangeReader(io.RawIOBase):
     def _accept(self, chunk: bytes) -> None:
         self._offset += len(chunk)
         self._failures = 0
-        self._hash.update(chunk)
         expected = self._source.expected_size
         if expected is not None and self._offset > expected:
-            raise SourceError(
-                ErrorCode.SOURCE_MISMATCH, f"{self._source.describe()} is longer than the {expected} bytes announced"
-            )
+            raise SourceMismatch(f"{self._source.describe()} is longer than the {expected} bytes announced")
 
     def _finish(self) -> None:
         self._eof = True
         self._close_response()
         source = self._source
         if source.expected_size is not None and self._offset != source.expected_size:
-            raise SourceError(
-                ErrorCode.SOURCE_MISMATCH,
-                f"{source.describe()} ended after {self._offset} bytes, the job says {source.expected_size}",
-            )
-        if source.sha256 is not None and self._hash.hexdigest() != source.sha256:
-            raise SourceError(
-                ErrorCode.SOURCE_MISMATCH, f"{source.describe()} does not match the sha256 the job gave",
-                f"expected {source.sha256}, got {self._hash.hexdigest()}",
+            raise SourceMismatch(
+                f"{source.describe()} ended after {self._offset} bytes, the job says {source.expected_size}"
             )
 
     def _dropped(self, why: str) -> None:
         self._close_response()
         self._failures += 1
         if self._failures > self._source._max_resumes:
-            raise SourceError(
-                ErrorCode.SOURCE_UNAVAILABLE,
-                f"{self._source.describe()} keeps dropping the connection at byte {self._offset}", why,
+            raise SourceUnavailable(
+                f"{self._source.describe()} keeps dropping the connection at byte {self._offset}", why
             )
         delay = min(self._source._backoff * 2 ** (self._failures - 1), 30.0)
         log.warning("download of %s dropped (%s); resuming at byte %d in %.1fs",
                     self._source.describe(), why, self._offset, delay)
         if self._stopped.wait(delay):
-            raise SourceError(ErrorCode.INTERRUPTED, "download stopped")
+            raise Interrupted("download stopped")
 
     def _connect(self) -> None:
         source = self._source
@@ -272,9 +239,7 @@ class RangeReader(io.RawIOBase):
                 headers["if-range"] = validator
         try:
             response = send(self._client, "GET", source.url, headers, source._prefixes)
-        except SourceError as exc:
-            if exc.code is not ErrorCode.SOURCE_UNAVAILABLE:
-                raise
+        except SourceUnavailable as exc:
             self._dropped(exc.detail or exc.message)
             return
         if response.status_code >= 500:
@@ -305,12 +270,11 @@ class RangeReader(io.RawIOBase):
             if match and int(match.group(1)) == self._offset:
                 return True
             response.close()
-            raise SourceError(ErrorCode.SOURCE_UNAVAILABLE, f"{name} resumed at the wrong byte",
-                              response.headers.get("content-range"))
+            raise SourceUnavailable(f"{name} resumed at the wrong byte", response.headers.get("content-range"))
         response.close()
         if not self._source._validator.same_entity(response):
-            raise SourceError(ErrorCode.SOURCE_MISMATCH, f"{name} changed while it was being downloaded")
-        raise SourceError(ErrorCode.SOURCE_UNAVAILABLE, f"{name} dropped the connection and cannot resume (no Range)")
+            raise SourceMismatch(f"{name} changed while it was being downloaded")
+        raise SourceUnavailable(f"{name} dropped the connection and cannot resume (no Range)")
 
     def _close_response(self) -> None:
         if self._response is not None:

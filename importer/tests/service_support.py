@@ -40,26 +40,32 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # a client that hangs up mid-answer is normal here
+        pass
+
+
 class _Server:
     """A ThreadingHTTPServer we can stop and restart on the same port."""
 
     def __init__(self, handler_factory, port: int | None = None):
         self.port = port or free_port()
         self._handler_factory = handler_factory
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         deadline = time.monotonic() + 10
         while True:
             try:
-                self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_factory())
+                self._httpd = _QuietServer(("127.0.0.1", self.port), self._handler_factory())
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 

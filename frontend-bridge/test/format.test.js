@@ -1,0 +1,43 @@
+// What the page writes for numbers, times and job states.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { formatAgo, formatBytes, formatDelay, formatDuration, formatPercent, formatRate, jobStatusLine, shortId } from "../web/format.js";
+
+test("sizes and rates use binary units with sensible precision", () => {
+  assert.equal(formatBytes(0), "0 B");
+  assert.equal(formatBytes(1023), "1023 B");
+  assert.equal(formatBytes(1536), "1.50 KiB");
+  assert.equal(formatBytes(600 * 1024 * 1024), "600 MiB");
+  assert.equal(formatBytes(2.6 * 1024 ** 3), "2.60 GiB");
+  assert.equal(formatBytes(null), "–");
+  assert.equal(formatRate(48.25 * 1024 * 1024), "48.3 MiB/s");
+});
+
+test("durations, delays and percentages", () => {
+  assert.equal(formatDuration(12.4), "12 s");
+  assert.equal(formatDuration(185), "3 min 05 s");
+  assert.equal(formatDuration(7440), "2 h 04 min");
+  assert.equal(formatDuration(null), "–");
+  assert.equal(formatDelay(250), "+250 ms");
+  assert.equal(formatDelay(1250), "+1.25 s");
+  assert.equal(formatDelay(null), "");
+  assert.equal(formatPercent(99.99), "99.9 %", "never rounds up to a 100 that is not there");
+  assert.equal(formatAgo(new Date(9000), 21000), "12 s ago");
+  assert.equal(formatAgo(new Date(9000), 11000), "just now");
+  assert.equal(formatAgo(null), "never");
+  assert.equal(shortId("sha256:0123456789abcdef0123"), "0123456789ab");
+});
+
+test("a job's status line says what is happening", () => {
+  const base = { state: "running", phase: "importing", bytes_done: 1024 ** 3, bytes_total: 2 * 1024 ** 3, rate_bps: 50 * 1024 ** 2, eta_s: 20 };
+  assert.equal(jobStatusLine(base), "1.00 GiB of 2.00 GiB · 50.0 MiB/s · 20 s left");
+  assert.equal(jobStatusLine({ ...base, phase: "finalizing", phase_elapsed_s: 3 }, 12), "Finalizing… 12 s");
+  assert.equal(jobStatusLine({ ...base, state: "queued", phase: "queued", queue_position: 2 }), "Queued · position 2");
+  assert.equal(
+    jobStatusLine({ ...base, state: "succeeded", result: { ref: "ceos:1", id: "sha256:" + "c".repeat(64), size: 2.6 * 1024 ** 3 } }),
+    "Imported ceos:1 · cccccccccccc · 2.60 GiB",
+  );
+  assert.equal(jobStatusLine({ ...base, state: "failed", error: { code: "insufficient_disk", message: "lab1 has 1 GiB free, needs 3 GiB" } }), "Failed: lab1 has 1 GiB free, needs 3 GiB (insufficient_disk)");
+  assert.equal(jobStatusLine({ ...base, bytes_total: null, rate_bps: null, eta_s: null }), "1.00 GiB");
+});

@@ -1,0 +1,32 @@
+// The page's job store: newest seq wins across feeds, timelines count each seq once.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { JobStore } from "../web/store.js";
+import { completedData, eventData, jobSnapshot } from "./support/fakes.js";
+
+test("updates from the list, the job watch and snapshots merge by seq", async () => {
+  const store = new JobStore();
+  const seen = [];
+  store.subscribe((ids) => seen.push([...ids]));
+  store.putSnapshot(jobSnapshot(2));
+  store.putEvent(eventData(4));
+  store.putEvent(eventData(3)); // late duplicate from the other feed
+  store.putSnapshot(jobSnapshot(3));
+  assert.equal(store.get("job-1").percent, 40);
+  assert.equal(store.get("job-1").image, "ceos:4.35.1F");
+  assert.ok(store.get("job-1").seenAt > 0, "the page saw the job move");
+  store.putEvent(completedData(5));
+  assert.equal(store.get("job-1").state, "succeeded");
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.deepEqual(seen, [["job-1"]], "one batched render for many updates");
+});
+
+test("a timeline lists each counted seq once in order, then operator replays", () => {
+  const store = new JobStore();
+  const at = new Date(0);
+  for (const [seq, source] of [[2, "live"], [1, "stored"], [2, "stored"], [3, "polled"], [1, "replayed"], [2, "replayed"]]) {
+    store.addTimeline("job-1", { seq, type: "import.progress", at, source, data: eventData(seq) });
+  }
+  assert.deepEqual(store.timeline("job-1").map((e) => `${e.seq}:${e.source}`), ["1:stored", "2:live", "3:polled", "1:replayed", "2:replayed"]);
+});

@@ -1,0 +1,114 @@
+// How numbers, times and states read on the page. Pure functions, unit-tested.
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+export function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return "–";
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+export function formatRate(bps) {
+  if (bps === null || bps === undefined || !Number.isFinite(bps)) return "–";
+  return `${formatBytes(bps)}/s`;
+}
+
+/** "45 s", "3 min 05 s", "2 h 04 min". */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+export function formatPercent(percent) {
+  if (percent === null || percent === undefined || !Number.isFinite(percent)) return "–";
+  return `${(Math.floor(percent * 10) / 10).toFixed(1)} %`;
+}
+
+/** "+1.25 s" between two events; "" for the first. */
+export function formatDelay(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "";
+  if (ms < 1000) return `+${Math.round(ms)} ms`;
+  if (ms < 60000) return `+${(ms / 1000).toFixed(2)} s`;
+  return `+${formatDuration(ms / 1000)}`;
+}
+
+/** Wall-clock time with milliseconds, local: "14:03:07.250". */
+export function formatClock(date) {
+  const d = date instanceof Date ? date : new Date(date);
+  if (Number.isNaN(d.getTime())) return "–";
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** "12 s ago", "3 min ago", "2 h ago", or the date for older. */
+export function formatAgo(date, now = Date.now()) {
+  if (!date) return "never";
+  const t = new Date(date).getTime();
+  if (Number.isNaN(t)) return "–";
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 5) return "just now";
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+export function shortId(id) {
+  if (!id) return "–";
+  const hex = String(id).replace(/^sha256:/, "");
+  return hex.length > 12 ? hex.slice(0, 12) : hex;
+}
+
+const PHASES = {
+  queued: "Queued",
+  preparing: "Preparing",
+  downloading: "Downloading",
+  importing: "Importing",
+  finalizing: "Finalizing",
+  verifying: "Verifying",
+  done: "Done",
+};
+
+const STATES = { queued: "queued", running: "running", succeeded: "succeeded", failed: "failed", canceled: "canceled" };
+
+export function phaseLabel(phase) {
+  return PHASES[phase] ?? String(phase ?? "");
+}
+
+export function stateLabel(state) {
+  return STATES[state] ?? String(state ?? "");
+}
+
+/**
+ * The one line under a job's bar: what is happening now, in words. `elapsedS` is the finalizing
+ * time counted on from the last event.
+ */
+export function jobStatusLine(view, elapsedS = view.phase_elapsed_s) {
+  if (view.state === "succeeded") {
+    const size = view.result ? formatBytes(view.result.size) : "";
+    return `Imported ${view.result?.ref ?? view.image ?? ""} · ${shortId(view.result?.id)}${size ? ` · ${size}` : ""}`.trim();
+  }
+  if (view.state === "failed") return `Failed: ${view.error?.message ?? "unknown error"} (${view.error?.code ?? "no code"})`;
+  if (view.state === "canceled") return "Canceled";
+  if (view.state === "queued" || view.phase === "queued") {
+    return view.queue_position ? `Queued · position ${view.queue_position}` : "Queued";
+  }
+  if (view.phase === "finalizing" || view.phase === "verifying") {
+    const what = view.phase === "finalizing" ? "Finalizing" : "Verifying";
+    return `${what}… ${formatDuration(elapsedS ?? 0)}`;
+  }
+  const parts = [];
+  parts.push(view.bytes_total ? `${formatBytes(view.bytes_done)} of ${formatBytes(view.bytes_total)}` : formatBytes(view.bytes_done));
+  if (view.rate_bps !== null && view.rate_bps !== undefined) parts.push(formatRate(view.rate_bps));
+  if (view.eta_s !== null && view.eta_s !== undefined) parts.push(`${formatDuration(view.eta_s)} left`);
+  return parts.join(" · ");
+}

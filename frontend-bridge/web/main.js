@@ -1,0 +1,220 @@
+// The operator page: sign in with a token, upload and import, and watch every job live.
+import { createApi, createClient } from "../src/index.js";
+import { isTerminalState } from "../src/seq.js";
+import { announce } from "./dom.js";
+import { mountCatalog } from "./panels/catalog.js";
+import { mountDetails } from "./panels/details.js";
+import { mountHosts } from "./panels/hosts.js";
+import { mountJobs } from "./panels/jobs.js";
+import { mountNewImport } from "./panels/new-import.js";
+import { mountProgress } from "./panels/progress.js";
+import { JobStore } from "./store.js";
+
+const TOKEN_KEY = "ferry.token";
+const TRACKED_KEY = "ferry.tracked";
+const $ = (id) => document.getElementById(id);
+
+function showSignIn(message = "") {
+  $("signin").hidden = false;
+  $("app").hidden = true;
+  $("session").hidden = true;
+  $("signin-error").textContent = message;
+  $("token").setAttribute("aria-invalid", String(Boolean(message)));
+  $("token").focus();
+}
+
+async function signIn(token) {
+  if (!token) return showSignIn("Paste a token first.");
+  try {
+    const me = await createApi({ token }).me();
+    sessionStorage.setItem(TOKEN_KEY, token);
+    start(token, me);
+  } catch (error) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn(error.code === "unauthorized" ? "That token was not accepted." : `Cannot sign in: ${error.message} (${error.code})`);
+  }
+}
+
+function notify(message) {
+  const notice = $("notice");
+  notice.textContent = message;
+  notice.hidden = !message;
+}
+
+function start(token, me) {
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("session").hidden = false;
+  $("role").textContent = `Signed in · ${me.role}`;
+  const canOperate = me.role === "operator" || me.role === "admin";
+
+  const client = createClient({ token });
+  const store = new JobStore();
+  const tracked = new Set(JSON.parse(sessionStorage.getItem(TRACKED_KEY) || "[]"));
+  const watches = new Map(); // job id → watchImport handle
+  const modes = new Map(); // feed → transport mode
+  const persist = () => sessionStorage.setItem(TRACKED_KEY, JSON.stringify([...tracked]));
+
+  function setMode(feed, mode) {
+    if (mode === null) modes.delete(feed);
+    else modes.set(feed, mode);
+    const values = [...modes.values()];
+    const pill = $("transport");
+    const [text, state] = values.includes("polling")
+      ? ["Polling · websocket unavailable", "polling"]
+      : modes.get("jobs") === "socket"
+        ? ["Live", "live"]
+        : ["Connecting…", "connecting"];
+    if (pill.textContent !== text) pill.textContent = text;
+    pill.dataset.state = state;
+  }
+
+  function onError(error) {
+    if (error.code === "unauthorized") notify("Your token is no longer accepted. Sign out and sign in again.");
+  }
+
+  const source = (meta) => (meta.replay ? "replayed" : meta.via === "poll" ? "polled" : "live");
+  const timelineEntry = ({ type, data, meta }, forced) => ({
+    seq: data.seq,
+    type,
+    data,
+    at: meta.timestamp ? new Date(meta.timestamp) : new Date(),
+    source: forced ?? source(meta),
+  });
+
+  let catalogTimer = null;
+  function refreshCatalogSoon() {
+    clearTimeout(catalogTimer);
+    catalogTimer = setTimeout(() => catalog.load(), 500);
+  }
+
+  function follow(id, afterSeq = 0) {
+    if (watches.has(id)) return;
+    const watch = client.watchImport(
+      id,
+      {
+        onSnapshot: (job) => store.putSnapshot(job),
+        onEvent: (event) => {
+          store.putEvent(event.data);
+          store.addTimeline(id, timelineEntry(event));
+        },
+        onReplay: (event) => store.addTimeline(id, timelineEntry(event, "replayed")),
+        onTransport: (mode) => setMode(id, mode),
+        onError,
+        onDone: (event) => {
+          const view = store.get(id);
+          const what = `${view?.image ?? "Import"} on ${event.data.host}`;
+          announce(event.type === "import.completed" ? `${what} finished` : event.type === "import.failed" ? `${what} failed: ${event.data.error?.message}` : `${what} canceled`);
+          refreshCatalogSoon();
+        },
+      },
+      { afterSeq },
+    );
+    watches.set(id, watch);
+    watch.done.then(() => {
+      watches.delete(id);
+      setMode(id, null);
+    });
+  }
+
+  const isShown = (id) => tracked.has(id) || (store.get(id) && !isTerminalState(store.get(id).state));
+
+  const newImport = mountNewImport($("new-import"), {
+    client,
+    canOperate,
+    onStarted(jobs) {
+      for (const job of jobs) {
+        store.putSnapshot(job);
+        tracked.add(job.id);
+        follow(job.id);
+      }
+      persist();
+    },
+  });
+  const hosts = mountHosts($("hosts"), { api: client.api, onHosts: (list) => newImport.setHosts(list) });
+  const catalog = mountCatalog($("catalog"), { api: client.api });
+  const details = mountDetails($("details"), {
+    store,
+    onClose: () => details.hide(),
+    onReplay: (id) => client.api.replayImport(id, { speed: 1 }),
+  });
+  const progress = mountProgress($("progress"), {
+    store,
+    isShown,
+    canOperate,
+    onDetails: (id) => openDetails(id),
+    onCancel: async (id) => {
+      try {
+        await client.api.cancelImport(id);
+        announce("Cancel requested");
+      } catch (error) {
+        notify(`Cancel failed: ${error.message} (${error.code})`);
+      }
+    },
+    onDismiss: (id) => {
+      tracked.delete(id);
+      persist();
+      progress.remove(id);
+      progress.render(new Set());
+    },
+  });
+  const jobs = mountJobs($("jobs"), { store, onDetails: (id) => openDetails(id) });
+
+  async function openDetails(id) {
+    details.show(id);
+    try {
+      const events = await client.api.getEvents(id, 0);
+      for (const event of events) {
+        store.addTimeline(id, { seq: event.seq ?? event.data.seq, type: event.type, data: event.data, at: new Date(event.timestamp ?? event.received_at), source: "stored" });
+      }
+      const view = store.get(id);
+      if (view && !isTerminalState(view.state)) follow(id, events.at(-1)?.data.seq ?? 0);
+    } catch (error) {
+      onError(error);
+    }
+  }
+
+  store.subscribe((ids) => {
+    progress.render(ids);
+    jobs.render();
+    details.render(ids);
+  });
+
+  client.watchJobs({
+    onJobs: (list) => list.forEach((view) => store.putView(view)),
+    onJob: (view) => store.putView(view),
+    onEvent: (event) => {
+      store.addTimeline(event.data.job_id, timelineEntry(event));
+      if (isTerminalState(event.data.state)) {
+        refreshCatalogSoon();
+        hosts.load();
+      }
+    },
+    onReplay: (event) => store.addTimeline(event.data.job_id, timelineEntry(event, "replayed")),
+    onTransport: (mode) => setMode("jobs", mode),
+    onError,
+  });
+  for (const id of tracked) follow(id);
+
+  hosts.load();
+  setInterval(() => hosts.load(), 10000);
+  setInterval(() => jobs.render(), 15000); // "updated N s ago"
+  catalog.load();
+  client.api.capabilities().then((caps) => details.setReplay(caps.replay));
+
+  $("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(TRACKED_KEY);
+    client.close();
+    location.reload();
+  });
+}
+
+$("signin-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  signIn($("token").value.trim());
+});
+
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) signIn(saved);
+else showSignIn();

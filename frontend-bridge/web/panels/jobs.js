@@ -1,0 +1,59 @@
+// Every job this token may see, updating as events arrive.
+import { fill, h, setText } from "../dom.js";
+import { formatAgo, formatPercent, phaseLabel, stateLabel } from "../format.js";
+
+export function mountJobs(root, { store, onDetails }) {
+  const filter = h(
+    "select",
+    { id: "jobs-filter" },
+    ["all", "running", "queued", "succeeded", "failed", "canceled"].map((s) => h("option", { value: s }, s === "all" ? "All states" : s)),
+  );
+  const body = h("tbody");
+  const empty = h("p", { class: "muted" }, "No jobs yet.");
+  const table = h(
+    "table",
+    { class: "table", "aria-describedby": "jobs-title" },
+    h("thead", {}, h("tr", {}, ["Image", "Host", "State", "Progress", "Updated", ""].map((c) => h("th", { scope: "col" }, c)))),
+    body,
+  );
+  fill(
+    root,
+    h("div", { class: "row between" }, h("h2", { id: "jobs-title" }, "Jobs"), h("div", { class: "row" }, h("label", { for: "jobs-filter" }, "Show"), filter)),
+    empty,
+    h("div", { class: "table-wrap" }, table),
+  );
+  const rows = new Map();
+  filter.addEventListener("change", () => render());
+
+  function row(view) {
+    let r = rows.get(view.id);
+    if (!r) {
+      const cells = { image: h("td"), host: h("td"), state: h("td"), progress: h("td"), updated: h("td", { class: "muted" }) };
+      const button = h("button", { type: "button", class: "quiet small", onclick: () => onDetails(view.id) }, "Details");
+      const el = h("tr", { dataset: { job: view.id } }, cells.image, cells.host, cells.state, cells.progress, cells.updated, h("td", { class: "actions" }, button));
+      button.setAttribute("aria-label", `Details of the job`);
+      r = { el, cells, button };
+      rows.set(view.id, r);
+    }
+    setText(r.cells.image, view.image ?? view.result?.ref ?? "–");
+    setText(r.cells.host, view.host);
+    fill(r.cells.state, h("span", { class: "badge", dataset: { state: view.state } }, stateLabel(view.state)));
+    setText(r.cells.progress, view.state === "running" ? `${formatPercent(view.percent)} · ${phaseLabel(view.phase)}` : view.state === "succeeded" ? "100.0 %" : formatPercent(view.percent));
+    const stamp = Math.max(Date.parse(view.updated_at ?? view.created_at ?? "") || 0, view.seenAt ?? 0);
+    setText(r.cells.updated, stamp ? formatAgo(stamp) : "–");
+    r.button.setAttribute("aria-label", `Details of ${view.image ?? "job"} on ${view.host}`);
+    return r.el;
+  }
+
+  function render() {
+    const wanted = filter.value;
+    const views = store.all().filter((v) => wanted === "all" || v.state === wanted);
+    const els = views.map(row);
+    const current = [...body.children];
+    if (els.length !== current.length || els.some((el, i) => el !== current[i])) body.replaceChildren(...els);
+    empty.hidden = views.length > 0;
+    table.hidden = views.length === 0;
+  }
+
+  return { render };
+}

@@ -1,0 +1,213 @@
+// "New import": pick or drop an archive (uploaded at once, resumably), choose hosts and the image
+// name (checked as you type, with the importer's rules), then Import.
+import { checkReference, suggestReference } from "../../src/reference.js";
+import { announce, fill, h, progressBar, setText } from "../dom.js";
+import { formatBytes, formatDuration, formatRate } from "../format.js";
+
+export function mountNewImport(root, { client, canOperate, onStarted }) {
+  let uploaded = null; // {uploadId, name, size}
+  let uploading = null; // AbortController
+  let hosts = [];
+  const chosen = new Set();
+  let imageTouched = false;
+
+  const title = h("h2", { id: "new-import-title" }, "New import");
+  if (!canOperate) {
+    fill(root, title, h("p", { class: "muted" }, "This token may watch imports but not start them (viewer role)."));
+    return { setHosts() {} };
+  }
+
+  const fileInput = h("input", { id: "file", type: "file", class: "file-input", accept: ".tar,.xz,.txz,.gz,.tgz,.zst,.bz2,application/x-tar,application/x-xz,application/gzip" });
+  const dropzone = h(
+    "div",
+    { class: "dropzone", id: "dropzone" },
+    fileInput,
+    h("label", { for: "file" }, h("strong", {}, "Drop an image archive here"), " or ", h("span", { class: "link" }, "choose a file")),
+    h("p", { class: "hint" }, ".tar, .tar.xz, .tar.gz — a docker save archive or a root file system"),
+  );
+  const uploadBar = progressBar("Upload progress");
+  const uploadName = h("span", { class: "file-name" });
+  const uploadStats = h("p", { class: "stats", id: "upload-stats" });
+  const cancelUpload = h("button", { type: "button", class: "quiet small" }, "Cancel upload");
+  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, cancelUpload), uploadBar, uploadStats);
+
+  const hostList = h("div", { class: "host-choices", id: "host-choices" });
+  const hostSet = h("fieldset", { class: "hosts-field" }, h("legend", {}, "Hosts"), hostList);
+
+  const imageInput = h("input", { id: "image", name: "image", type: "text", autocomplete: "off", spellcheck: "false", placeholder: "repository:tag", "aria-describedby": "image-help image-error" });
+  const imageHelp = h("p", { class: "hint", id: "image-help" }, "For example ceos:4.35.1F or registry.lab:5000/vendor/srlinux:24.10");
+  const imageError = h("p", { class: "field-error", id: "image-error", "aria-live": "polite" });
+
+  const formatSelect = h("select", { id: "format" }, h("option", { value: "auto" }, "Detect"), h("option", { value: "load" }, "docker load"), h("option", { value: "import" }, "docker import"));
+  const force = h("input", { id: "force", type: "checkbox" });
+  const options = h(
+    "details",
+    { class: "options" },
+    h("summary", {}, "Options"),
+    h("div", { class: "row" }, h("label", { for: "format" }, "Archive format"), formatSelect),
+    h("div", { class: "row" }, force, h("label", { for: "force" }, "Replace an image of the same name")),
+  );
+
+  const importButton = h("button", { type: "submit", class: "primary", id: "import-button", disabled: true, "aria-describedby": "import-hint" }, "Import");
+  const importHint = h("p", { class: "hint", id: "import-hint" });
+  const importError = h("p", { class: "field-error", id: "import-error", role: "alert" });
+  const form = h(
+    "form",
+    { novalidate: true },
+    dropzone,
+    uploadBox,
+    hostSet,
+    h("label", { for: "image" }, "Image"),
+    imageInput,
+    imageHelp,
+    imageError,
+    options,
+    h("div", { class: "row" }, importButton),
+    importHint,
+    importError,
+  );
+  fill(root, title, form);
+
+  function readiness() {
+    const missing = [];
+    if (!uploaded) missing.push(uploading ? "wait for the upload to finish" : "upload an archive");
+    if (chosen.size === 0) missing.push("choose at least one host");
+    if (!checkReference(imageInput.value).ok) missing.push("give a valid image name");
+    return missing;
+  }
+
+  function refresh() {
+    const missing = readiness();
+    importButton.disabled = missing.length > 0;
+    setText(importHint, missing.length ? `To import: ${missing.join(", ")}.` : "Ready to import.");
+  }
+
+  function checkImage() {
+    const value = imageInput.value;
+    const verdict = checkReference(value);
+    const show = imageTouched && value !== "";
+    imageInput.setAttribute("aria-invalid", String(show && !verdict.ok));
+    setText(imageError, show && !verdict.ok ? verdict.message : "");
+    refresh();
+  }
+
+  imageInput.addEventListener("input", () => {
+    imageTouched = true;
+    checkImage();
+  });
+
+  async function startUpload(file) {
+    if (!file) return;
+    uploading?.abort();
+    const controller = new AbortController();
+    uploading = controller;
+    uploaded = null;
+    importError.textContent = "";
+    uploadBox.hidden = false;
+    setText(uploadName, `${file.name} · ${formatBytes(file.size)}`);
+    uploadBar.update({ percent: 0, text: "upload starting" });
+    setText(uploadStats, "Starting…");
+    cancelUpload.hidden = false;
+    if (!imageInput.value) {
+      imageInput.value = suggestReference(file.name);
+      checkImage();
+    }
+    refresh();
+    try {
+      const result = await client.upload(file, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          const parts = [`${formatBytes(p.bytesSent)} of ${formatBytes(p.bytesTotal)}`];
+          if (p.rateBps !== null) parts.push(formatRate(p.rateBps));
+          if (p.etaS !== null) parts.push(`${formatDuration(p.etaS)} left`);
+          uploadBar.update({ percent: p.percent ?? 0, text: `${p.percent ?? 0} % uploaded` });
+          setText(uploadStats, parts.join(" · "));
+        },
+      });
+      if (uploading !== controller) return;
+      uploaded = { uploadId: result.uploadId, name: file.name, size: result.size };
+      uploadBar.update({ percent: 100, text: "upload complete", tone: "ok" });
+      setText(uploadStats, `Uploaded ${formatBytes(result.size)}. Choose hosts and an image name, then Import.`);
+      announce(`Upload of ${file.name} complete`);
+    } catch (error) {
+      if (uploading !== controller) return;
+      uploadBar.update({ percent: Number(uploadBar.getAttribute("aria-valuenow")), text: "upload stopped", tone: "bad" });
+      setText(uploadStats, error.code === "aborted" ? "Upload canceled." : `Upload failed: ${error.message} (${error.code})`);
+    } finally {
+      if (uploading === controller) {
+        uploading = null;
+        cancelUpload.hidden = true;
+      }
+      refresh();
+    }
+  }
+
+  fileInput.addEventListener("change", () => startUpload(fileInput.files?.[0]));
+  cancelUpload.addEventListener("click", () => uploading?.abort());
+  for (const type of ["dragenter", "dragover"]) {
+    dropzone.addEventListener(type, (event) => {
+      event.preventDefault();
+      dropzone.classList.add("over");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) dropzone.addEventListener(type, () => dropzone.classList.remove("over"));
+  dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    startUpload(event.dataTransfer?.files?.[0]);
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (readiness().length) return refresh();
+    importButton.disabled = true;
+    importError.textContent = "";
+    try {
+      const jobs = await client.startImport({
+        uploadId: uploaded.uploadId,
+        hosts: [...chosen],
+        image: imageInput.value,
+        format: formatSelect.value === "auto" ? undefined : formatSelect.value,
+        force: force.checked,
+      });
+      announce(`Import started on ${jobs.map((j) => j.host).join(", ")}`);
+      onStarted(jobs);
+    } catch (error) {
+      importError.textContent = `Import not started: ${error.message} (${error.code ?? "error"})`;
+    } finally {
+      refresh();
+    }
+  });
+
+  function setHosts(next) {
+    hosts = next;
+    const names = new Set(hosts.map((host) => host.name));
+    for (const name of [...chosen]) if (!names.has(name)) chosen.delete(name);
+    if (hosts.length === 0) {
+      fill(hostList, h("p", { class: "muted" }, "No lab hosts are registered yet."));
+    } else {
+      fill(
+        hostList,
+        hosts.map((host) => {
+          const id = `host-${host.name.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+          const box = h("input", { type: "checkbox", id, value: host.name, checked: chosen.has(host.name) });
+          box.addEventListener("change", () => {
+            if (box.checked) chosen.add(host.name);
+            else chosen.delete(host.name);
+            refresh();
+          });
+          return h(
+            "div",
+            { class: "choice" },
+            box,
+            h("label", { for: id }, host.name),
+            h("span", { class: `dot ${host.alive ? "ok" : "bad"}`, title: host.alive ? "online" : "not answering" }, h("span", { class: "visually-hidden" }, host.alive ? "online" : "not answering")),
+          );
+        }),
+      );
+    }
+    refresh();
+  }
+
+  refresh();
+  return { setHosts };
+}

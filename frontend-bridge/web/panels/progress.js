@@ -1,0 +1,99 @@
+// One card per job and host with a live bar: phase, percent, bytes, rate, ETA; "finalizing… N s"
+// while the engine works after the last byte; the image id and size on success; the message and
+// code on failure.
+import { isTerminalState } from "../../src/seq.js";
+import { fill, h, progressBar, setText } from "../dom.js";
+import { formatPercent, jobStatusLine, phaseLabel, stateLabel } from "../format.js";
+
+export function mountProgress(root, { store, isShown, onDetails, onCancel, onDismiss, canOperate }) {
+  const list = h("div", { class: "job-cards", id: "job-cards" });
+  const empty = h("p", { class: "muted" }, "No imports running. Start one on the left, or pick a job from the list.");
+  fill(root, h("h2", { id: "progress-title" }, "Imports"), empty, list);
+  const cards = new Map();
+
+  function card(id) {
+    let entry = cards.get(id);
+    if (entry) return entry;
+    const view = store.get(id);
+    const label = h("span", { class: "job-title", id: `job-title-${cssId(id)}` });
+    const badge = h("span", { class: "badge" });
+    const phase = h("span", { class: "phase" });
+    const percent = h("span", { class: "percent" });
+    const bar = progressBar("");
+    bar.removeAttribute("aria-label");
+    bar.setAttribute("aria-labelledby", label.id);
+    const status = h("p", { class: "stats" });
+    const cancel = canOperate ? h("button", { type: "button", class: "quiet small", onclick: () => onCancel(id) }, "Cancel") : null;
+    const dismiss = h("button", { type: "button", class: "quiet small", onclick: () => onDismiss(id), hidden: true }, "Dismiss");
+    const details = h("button", { type: "button", class: "quiet small", onclick: () => onDetails(id) }, "Details");
+    const el = h(
+      "article",
+      { class: "job-card", dataset: { job: id } },
+      h("div", { class: "row between" }, h("div", { class: "row" }, label, badge), h("div", { class: "row actions" }, details, cancel, dismiss)),
+      h("div", { class: "row between phase-line" }, phase, percent),
+      bar,
+      status,
+    );
+    entry = { el, label, badge, phase, percent, bar, status, cancel, dismiss };
+    cards.set(id, entry);
+    list.prepend(el);
+    if (view) update(id);
+    return entry;
+  }
+
+  function update(id) {
+    const view = store.get(id);
+    if (!view) return;
+    const c = card(id);
+    const terminal = isTerminalState(view.state);
+    const working = !terminal && (view.phase === "finalizing" || view.phase === "verifying");
+    const elapsed = working ? (view.phase_elapsed_s ?? 0) + (Date.now() - (view.elapsedAt ?? Date.now())) / 1000 : view.phase_elapsed_s;
+    const line = jobStatusLine(view, elapsed);
+    setText(c.label, `${view.image ?? view.result?.ref ?? "image"} on ${view.host}`);
+    setText(c.badge, stateLabel(view.state));
+    c.badge.dataset.state = view.state;
+    c.el.dataset.state = view.state;
+    setText(c.phase, terminal ? "" : phaseLabel(view.phase));
+    const shownPercent = view.state === "succeeded" ? 100 : view.percent;
+    setText(c.percent, formatPercent(shownPercent));
+    c.bar.update({
+      percent: shownPercent,
+      text: `${formatPercent(shownPercent)}, ${terminal ? stateLabel(view.state) : phaseLabel(view.phase).toLowerCase()}${working || terminal ? `: ${line}` : ""}`,
+      indeterminate: working,
+      tone: view.state === "succeeded" ? "ok" : view.state === "failed" ? "bad" : view.state === "canceled" ? "muted" : "",
+    });
+    setText(c.status, line);
+    c.status.classList.toggle("error-text", view.state === "failed");
+    if (c.cancel) c.cancel.hidden = terminal;
+    c.dismiss.hidden = !terminal;
+  }
+
+  function render(ids) {
+    for (const id of ids) {
+      if (isShown(id)) update(id);
+      else remove(id);
+    }
+    empty.hidden = cards.size > 0;
+  }
+
+  function remove(id) {
+    const entry = cards.get(id);
+    if (!entry) return;
+    entry.el.remove();
+    cards.delete(id);
+  }
+
+  // The finalizing clock counts on between events.
+  setInterval(() => {
+    for (const id of cards.keys()) {
+      const view = store.get(id);
+      if (view && !isTerminalState(view.state) && (view.phase === "finalizing" || view.phase === "verifying")) update(id);
+    }
+  }, 1000);
+
+  return { render, remove };
+}
+
+function cssId(id) {
+  return String(id).replace(/[^A-Za-z0-9_-]/g, "_");
+}

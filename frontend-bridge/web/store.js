@@ -1,0 +1,90 @@
+// The page's memory of jobs: one view per job (newest seq wins, from whichever feed brought it)
+// and, per job, the event timeline operators read. Renders are batched to one per frame.
+import { newer, viewFromEvent, viewFromJob } from "../src/seq.js";
+
+export class JobStore {
+  constructor() {
+    this.views = new Map();
+    this.timelines = new Map(); // id → {entries: [], seqs: Set}
+    this.listeners = new Set();
+    this.dirty = new Set();
+    this.frame = null;
+  }
+
+  get(id) {
+    return this.views.get(id);
+  }
+
+  all() {
+    return [...this.views.values()].sort((a, b) => String(b.created_at ?? "").localeCompare(String(a.created_at ?? "")));
+  }
+
+  /** Take a Job snapshot from the REST API or a subscribe ack. */
+  putSnapshot(job) {
+    this.merge(viewFromJob(job));
+  }
+
+  /** Take a view as watchJobs keeps them. */
+  putView(view) {
+    this.merge(view);
+  }
+
+  /** Take an event's data. */
+  putEvent(data) {
+    this.merge(viewFromEvent(data));
+  }
+
+  merge(candidate) {
+    const current = this.views.get(candidate.id);
+    const merged = newer(current, candidate);
+    // Events carry no time of their own: remember when this page saw the job move.
+    merged.seenAt = current && candidate.seq > current.seq ? Date.now() : current?.seenAt;
+    // Remember when the phase clock was last read, so "finalizing… N s" keeps counting.
+    if (!current || merged.phase_elapsed_s !== current.phase_elapsed_s || merged.phase !== current.phase) {
+      merged.elapsedAt = Date.now();
+    } else {
+      merged.elapsedAt = current.elapsedAt;
+    }
+    this.views.set(candidate.id, merged);
+    this.touch(candidate.id);
+  }
+
+  /** Record one event in a job's timeline. source ∈ "stored" | "live" | "polled" | "replayed". */
+  addTimeline(id, { seq, type, at, source, data }) {
+    let timeline = this.timelines.get(id);
+    if (!timeline) {
+      timeline = { entries: [], seqs: new Set() };
+      this.timelines.set(id, timeline);
+    }
+    if (source !== "replayed") {
+      if (timeline.seqs.has(seq)) return;
+      timeline.seqs.add(seq);
+    }
+    timeline.entries.push({ seq, type, at: at instanceof Date ? at : new Date(at), source, data });
+    this.touch(id);
+  }
+
+  /** Counted events in seq order, then operator replays in the order they came. */
+  timeline(id) {
+    const entries = this.timelines.get(id)?.entries ?? [];
+    const counted = entries.filter((e) => e.source !== "replayed").sort((a, b) => a.seq - b.seq);
+    return [...counted, ...entries.filter((e) => e.source === "replayed")];
+  }
+
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  touch(id) {
+    this.dirty.add(id);
+    if (this.frame !== null) return;
+    const schedule = typeof requestAnimationFrame === "function" ? requestAnimationFrame : (fn) => setTimeout(fn, 16);
+    this.frame = schedule(() => {
+      this.frame = null;
+      const ids = new Set(this.dirty);
+      this.dirty.clear();
+      for (const listener of [...this.listeners]) listener(ids);
+    });
+  }
+}

@@ -1,0 +1,87 @@
+"""The engine client: real engine for the normal path, MockTransport only for failures the engine
+cannot be made to produce on demand (an errorDetail in the middle of a stream, a dropped connection)."""
+
+import httpx
+import pytest
+
+from ferry_importer.engine import Engine
+from ferry_importer.errors import EngineError, EngineUnreachable
+
+
+async def _body(chunks):
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.mark.engine
+async def test_the_real_engine_answers_version_info_and_missing_images(engine):
+    version = await engine.version()
+    assert version["ApiVersion"]
+    assert (await engine.info())["DockerRootDir"]
+    assert await engine.inspect_image("ferry-test/never-there:nope") is None
+    assert await engine.remove_image("ferry-test/never-there:nope") is False
+
+
+async def test_an_unsupported_docker_host_is_refused_clearly():
+    with pytest.raises(EngineUnreachable) as caught:
+        Engine("ssh://lab-host")
+    assert "unix://" in caught.value.message
+
+
+async def test_a_missing_socket_is_engine_unreachable(tmp_path):
+    async with Engine(f"unix://{tmp_path}/none.sock") as engine:
+        with pytest.raises(EngineUnreachable):
+            await engine.version()
+
+
+async def test_error_detail_in_the_middle_of_a_200_stream_is_a_failure():
+    lines = (b'{"stream":"Loading layer"}\r\n{"progressDetail":{"current":1}}\r\n'
+             b'{"errorDetail":{"message":"failed to register layer: no space left on device"},'
+             b'"error":"failed to register layer: no space left on device"}\r\n')
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async for _ in request.stream:
+            pass
+        return httpx.Response(200, content=lines)
+
+    seen = []
+    async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
+        with pytest.raises(EngineError) as caught:
+            async with engine.post_stream("/images/load", {"quiet": "0"}, _body([b"x" * 10])) as messages:
+                async for message in messages:
+                    seen.append(message)
+    assert len(seen) == 2
+    assert "no space left on device" in caught.value.message
+
+
+async def test_an_http_error_carries_the_engines_message():
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"message": "invalid reference format"})
+
+    async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
+        with pytest.raises(EngineError) as caught:
+            async with engine.post_stream("/images/create", {"fromSrc": "-"}, _body([b"x"])) as messages:
+                async for _ in messages:
+                    pass
+    assert "invalid reference format" in caught.value.message
+
+
+async def test_a_dropped_connection_mid_answer_is_engine_error():
+    async def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("peer closed connection", request=request)
+
+    async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
+        with pytest.raises(EngineError) as caught:
+            await engine.info()
+    assert caught.value.code == "engine_error"
+
+
+async def test_unreadable_engine_output_is_engine_error():
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<html>proxy error</html>\n")
+
+    async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
+        with pytest.raises(EngineError):
+            async with engine.post_stream("/images/load", {}, _body([b"x"])) as messages:
+                async for _ in messages:
+                    pass

@@ -1,0 +1,66 @@
+"""Progress invariants on a real ≥ 50 MB import, and the finalizing heartbeat on a slow engine."""
+
+import os
+from datetime import timedelta
+
+import pytest
+
+from archives import tar_bytes, write
+from ferry_importer import CollectingReporter, Engine, ImportSpec, LocalFileSource, Options, run_import
+from stub_engine import StubEngine
+
+pytestmark = pytest.mark.engine
+
+
+def check_invariants(events, file_size):
+    seqs = [e.data.seq for e in events]
+    assert seqs == list(range(1, len(events) + 1))
+    assert [e.type for e in events[:-1]] == ["import.progress"] * (len(events) - 1)
+    assert events[-1].type == "import.completed" and events[-1].data.state == "succeeded"
+    percents = [e.data.percent for e in events]
+    assert percents == sorted(percents)
+    assert percents.count(100.0) == 1 and percents[-1] == 100.0
+    done = [e.data.bytes_done for e in events]
+    assert done == sorted(done) and done[-1] == file_size
+    for event in events[:-1]:  # percent is the share of archive bytes the engine has taken
+        assert event.data.percent <= 100.0 * event.data.bytes_done / file_size + 0.1
+    gaps = [(b.timestamp - a.timestamp) for a, b in zip(events, events[1:])]
+    assert max(gaps) <= timedelta(seconds=1), max(gaps)
+    for first in range(len(events)):  # at most ~10 events in any second
+        window = [e for e in events[first:] if e.timestamp - events[first].timestamp < timedelta(seconds=1)]
+        assert len(window) <= 14
+
+
+@pytest.mark.slow
+async def test_progress_on_a_50_mb_archive_is_truthful_monotonic_and_never_silent(
+        run, tmp_path, name, token, cleanup, docker_client):
+    # random data in 1 MiB files: incompressible, so the gzip file itself is > 50 MB
+    files = {f"data/part{i:02d}": os.urandom(1 << 20) for i in range(52)}
+    path = write(tmp_path / "big.tar.gz", tar_bytes(files), "gzip")
+    assert path.stat().st_size >= 50 * 1000 * 1000
+    cleanup.append(f"{name}:big")
+    image, events = await run(path, f"{name}:big", changes=[f"LABEL ferry.test={token}"])
+    assert not isinstance(image, Exception), image
+    check_invariants(events, path.stat().st_size)
+    phases = [e.data.phase for e in events]
+    assert phases.index("importing") < phases.index("finalizing") < phases.index("verifying") < phases.index("done")
+    importing = [e for e in events if e.data.phase == "importing"]
+    assert len(importing) >= 3 and any(e.data.rate_bps for e in importing)
+    assert image.size == 52 << 20
+
+
+async def test_a_long_finalize_shows_elapsed_seconds_at_least_every_second(tmp_path):
+    path = write(tmp_path / "rootfs.tar", tar_bytes({"blob": os.urandom(2_000_000)}))
+    reporter = CollectingReporter()
+    with StubEngine(tmp_path / "stub.sock", mode="slow", finalize_seconds=2.5) as stub:
+        async with Engine(stub.host) as engine:
+            image = await run_import(ImportSpec(image="stub/image:1"), LocalFileSource(path), engine=engine,
+                                     reporter=reporter, options=Options(data_dir=tmp_path / "data"))
+    assert image.ref == "stub/image:1"
+    events = reporter.events
+    check_invariants(events, path.stat().st_size)
+    finalizing = [e for e in events if e.data.phase == "finalizing"]
+    assert len(finalizing) >= 3
+    elapsed = [e.data.phase_elapsed_s for e in finalizing]
+    assert elapsed == sorted(elapsed) and elapsed[-1] >= 2.0
+    assert all(e.data.percent == finalizing[0].data.percent < 100 for e in finalizing)

@@ -198,9 +198,15 @@ class SocketWatcher:
         return self
 
     async def subscribe(self, job_id: str, after_seq: int = 0) -> dict:
-        ack = await self.sio.call("subscribe", {"job_id": job_id, "after_seq": after_seq}, timeout=10)
-        self.order.append("ack")
-        return ack
+        """Subscribe; "ack" enters `order` at the moment the ack packet is processed (packets are handled in wire order)."""
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        def on_ack(ack):
+            self.order.append("ack")
+            answer.set_result(ack)
+
+        await self.sio.emit("subscribe", {"job_id": job_id, "after_seq": after_seq}, callback=on_ack)
+        return await asyncio.wait_for(answer, 10)
 
     def seqs(self, job_id: str | None = None) -> list[int]:
         return [d["seq"] for _, d, _ in self.received if job_id is None or d["job_id"] == job_id]

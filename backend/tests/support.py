@@ -226,3 +226,69 @@ class SocketWatcher:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+class FakeImporter:
+    """A real HTTP server playing an importer's job API (`/v1/imports`, `/v1/images`) for dispatch tests.
+
+    It records what the backend sent; `on_submit` decides the answer. The end-to-end tests with the
+    real importer service live in the cross-service suite.
+    """
+
+    def __init__(self, token: str = "importer-token"):
+        from aiohttp import web
+
+        self.web = web
+        self.token = token
+        self.port = free_port()
+        self.submitted: list[dict] = []
+        self.canceled: list[str] = []
+        self.submit_status = 202
+        self.submit_body: dict | None = None
+        self.cancel_status = 202
+        self.images: list[dict] = []
+        self.unauthorized = 0
+        self._runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _authorized(self, request) -> bool:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            self.unauthorized += 1
+            return False
+        return True
+
+    async def _submit(self, request):
+        if not self._authorized(request):
+            return self.web.json_response({"error": {"code": "unauthorized", "message": "bad token"}}, status=401)
+        body = await request.json()
+        self.submitted.append(body)
+        answer = self.submit_body or {"job_id": body["job_id"], "state": "queued"}
+        return self.web.json_response(answer, status=self.submit_status)
+
+    async def _cancel(self, request):
+        if not self._authorized(request):
+            return self.web.json_response({}, status=401)
+        self.canceled.append(request.match_info["job_id"])
+        return self.web.json_response({"job_id": request.match_info["job_id"]}, status=self.cancel_status)
+
+    async def _images(self, request):
+        if not self._authorized(request):
+            return self.web.json_response({}, status=401)
+        return self.web.json_response({"images": self.images})
+
+    async def start(self) -> "FakeImporter":
+        app = self.web.Application()
+        app.router.add_post("/v1/imports", self._submit)
+        app.router.add_delete("/v1/imports/{job_id}", self._cancel)
+        app.router.add_get("/v1/images", self._images)
+        self._runner = self.web.AppRunner(app)
+        await self._runner.setup()
+        await self.web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()

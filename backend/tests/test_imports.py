@@ -1,0 +1,214 @@
+"""Imports end to end on a real backend: dispatch to importer endpoints over HTTP, failures, staleness, cancel, images."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+
+import httpx
+import pytest
+
+from backend.tests.support import (
+    FakeImporter, Importer, SocketWatcher, callback_body, completed_data, event_data, free_port, new_secret,
+)
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+async def upload(backend, data: bytes) -> str:
+    async with backend.client(backend.token("operator")) as http:
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
+        done = await http.patch(location, content=data, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert done.status_code == 204
+    return location.rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+async def fake():
+    importer = await FakeImporter().start()
+    yield importer
+    await importer.stop()
+
+
+async def register(backend, fake: FakeImporter, prefix: str = "lab") -> Importer:
+    return await backend.add_host(f"{prefix}-{uuid.uuid4().hex[:8]}", url=fake.url, token=fake.token, secret=new_secret())
+
+
+async def wait_until(predicate, timeout: float = 15.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.1)
+
+
+async def job_state(backend, job_id: str) -> dict:
+    async with backend.client() as http:
+        return (await http.get(f"/api/imports/{job_id}")).json()
+
+
+async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_link(backend, fake):
+    second = await FakeImporter().start()
+    try:
+        hosts = [await register(backend, fake), await register(backend, second)]
+        data = os.urandom(400_000)
+        upload_id = await upload(backend, data)
+        async with backend.client(backend.token("operator")) as http:
+            response = await http.post("/api/imports", json={
+                "upload_id": upload_id, "hosts": [h.name for h in hosts], "image": "ceos:4.35.1F", "format": "load",
+            })
+        assert response.status_code == 202
+        jobs = response.json()["jobs"]
+        assert [j["host"] for j in jobs] == [h.name for h in hosts]
+        assert all(j["state"] == "queued" and j["seq"] == 0 and j["upload_id"] == upload_id for j in jobs)
+        await wait_until(lambda: asyncio.sleep(0, len(fake.submitted) == 1 and len(second.submitted) == 1))
+        sent = fake.submitted[0]
+        assert sent["job_id"] == jobs[0]["id"] and sent["image"] == "ceos:4.35.1F" and sent["format"] == "load"
+        assert sent["callback_url"] == f"{backend.url}/api/callbacks/{hosts[0].name}"
+        assert sent["source"]["sha256"] == hashlib.sha256(data).hexdigest() and sent["source"]["size"] == len(data)
+        assert sent["source"]["url"].startswith(f"{backend.url}/api/uploads/{upload_id}/content?token=")
+        assert second.submitted[0]["job_id"] == jobs[1]["id"]
+        async with httpx.AsyncClient() as anonymous:  # the importer pulls without a bearer token, resuming by Range
+            whole = await anonymous.get(sent["source"]["url"])
+            tail = await anonymous.get(sent["source"]["url"], headers={"Range": "bytes=100000-"})
+            other = await anonymous.get(sent["source"]["url"].replace(upload_id, "0" * 24))
+        assert whole.content == data and tail.status_code == 206 and tail.content == data[100000:]
+        assert other.status_code == 401
+    finally:
+        await second.stop()
+
+
+async def test_a_dispatched_job_runs_to_completion_through_callbacks(backend, fake):
+    host = await register(backend, fake)
+    upload_id = await upload(backend, b"x" * 1000)
+    async with backend.client(backend.token("operator")) as http:
+        job = (await http.post("/api/imports", json={"upload_id": upload_id, "hosts": [host.name], "image": "lab/test:1"})).json()["jobs"][0]
+    watcher = await SocketWatcher(backend).connect()
+    try:
+        assert (await watcher.subscribe(job["id"]))["snapshot"]["state"] == "queued"
+        await host.progress_run(job["id"], 6)
+        await watcher.wait_for(lambda: watcher.seqs()[-1:] == [6])
+        assert watcher.seqs() == [1, 2, 3, 4, 5, 6]
+        percents = [d["percent"] for _, d, _ in watcher.received]
+        assert percents == sorted(percents)
+    finally:
+        await watcher.close()
+    final = await job_state(backend, job["id"])
+    assert final["state"] == "succeeded" and final["result"]["ref"] == "lab/test:1" and final["upload_id"] == upload_id
+
+
+async def test_refused_dispatch_fails_the_job_with_the_importers_reason(backend, fake):
+    host = await register(backend, fake)
+    fake.submit_status = 422
+    fake.submit_body = {"error": {"code": "source_not_allowed", "message": "url is outside FERRY_IMPORTER_ALLOWED_URL_PREFIXES"}}
+    watcher = await SocketWatcher(backend).connect()
+    try:
+        await watcher.sio.call("subscribe_all", {}, timeout=10)
+        async with backend.client(backend.token("operator")) as http:
+            job = (await http.post("/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"})).json()["jobs"][0]
+        await watcher.wait_for(lambda: any(d["job_id"] == job["id"] for _, d, _ in watcher.received))
+    finally:
+        await watcher.close()
+    name, data, _ = next(e for e in watcher.received if e[1]["job_id"] == job["id"])
+    assert name == "import.failed" and data["seq"] == 1 and data["error"]["code"] == "dispatch_failed"
+    assert "FERRY_IMPORTER_ALLOWED_URL_PREFIXES" in data["error"]["message"]
+    snapshot = await job_state(backend, job["id"])
+    assert snapshot["state"] == "failed" and snapshot["error"]["code"] == "dispatch_failed"
+
+
+async def test_unreachable_host_fails_the_job_host_unreachable(backend):
+    host = await backend.add_host(f"down-{uuid.uuid4().hex[:6]}", url=f"http://127.0.0.1:{free_port()}")
+    async with backend.client(backend.token("operator")) as http:
+        job = (await http.post("/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"})).json()["jobs"][0]
+
+    async def failed():
+        return (await job_state(backend, job["id"]))["state"] == "failed"
+
+    await wait_until(failed)
+    snapshot = await job_state(backend, job["id"])
+    assert snapshot["error"]["code"] == "host_unreachable" and host.name in snapshot["error"]["message"]
+    async with backend.client() as http:
+        events = (await http.get(f"/api/imports/{job['id']}/events")).json()
+    assert [(e["seq"], e["type"], e["webhook_id"]) for e in events] == [(1, "import.failed", None)]
+
+
+async def test_bad_import_requests_create_nothing(backend, fake):
+    host = await register(backend, fake)
+    incomplete = None
+    async with backend.client(backend.token("operator")) as http:
+        incomplete = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "10"})).headers["location"].rsplit("/", 1)[-1]
+        cases = [
+            ({"upload_id": incomplete, "hosts": [host.name], "image": "a:1"}, 409, "upload_incomplete"),
+            ({"upload_id": "0" * 24, "hosts": [host.name], "image": "a:1"}, 404, "upload_not_found"),
+            ({"source_url": "http://x/a.tar", "hosts": ["nope"], "image": "a:1"}, 404, "unknown_host"),
+            ({"source_url": "http://x/a.tar", "hosts": [host.name], "image": "Bad:Ref"}, 422, "invalid_reference"),
+            ({"source_url": "file:///etc/passwd", "hosts": [host.name], "image": "a:1"}, 422, "source_not_allowed"),
+            ({"source_url": "http://x/a.tar", "upload_id": incomplete, "hosts": [host.name], "image": "a:1"}, 422, "invalid_request"),
+            ({"source_url": "http://x/a.tar", "hosts": [], "image": "a:1"}, 422, "invalid_request"),
+        ]
+        for body, status, code in cases:
+            response = await http.post("/api/imports", json=body)
+            assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
+        listed = (await http.get("/api/imports", params={"host": host.name})).json()["jobs"]
+    assert listed == [] and fake.submitted == []
+
+
+async def test_cancel_asks_the_importer_and_ends_jobs_it_never_had(backend, fake):
+    host = await register(backend, fake)
+    async with backend.client(backend.token("operator")) as http:
+        job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+        await wait_until(lambda: asyncio.sleep(0, bool(fake.submitted)))
+        await host.send("import.progress", event_data(job["id"], host.name, 1))
+        accepted = await http.delete(f"/api/imports/{job['id']}")
+        assert accepted.status_code == 202 and accepted.json()["state"] == "running"
+        assert fake.canceled == [job["id"]]
+        await host.send("import.canceled", event_data(job["id"], host.name, 2, state="canceled", phase="importing"))
+        assert (await http.get(f"/api/imports/{job['id']}")).json()["state"] == "canceled"
+        again = await http.delete(f"/api/imports/{job['id']}")
+        assert again.status_code == 409 and again.json()["error"]["code"] == "job_finished"
+
+        fake.cancel_status = 404  # an importer that lost (or never got) the job
+        orphan = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+        ended = await http.delete(f"/api/imports/{orphan['id']}")
+        assert ended.status_code == 202 and ended.json()["state"] == "canceled"
+        viewer = await http.delete(f"/api/imports/{orphan['id']}", headers={"Authorization": f"Bearer {backend.token('viewer')}"})
+        assert viewer.status_code == 403
+
+
+async def test_jobs_on_a_silent_host_fail_host_unreachable_and_are_announced(make_backend, fake):
+    backend = make_backend("stale", FERRY_HOST_STALE_S=2, FERRY_LIVENESS_INTERVAL_S=0.5)
+    host = await register(backend, fake)
+    async with backend.client(backend.token("operator")) as http:
+        job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+    watcher = await SocketWatcher(backend).connect()
+    try:
+        await watcher.subscribe(job["id"])
+        await host.send("import.progress", event_data(job["id"], host.name, 1, percent=10.0))
+        heartbeat_until = asyncio.get_running_loop().time() + 3
+        while asyncio.get_running_loop().time() < heartbeat_until:  # a live host keeps its job alive past the timeout
+            body = callback_body("importer.heartbeat", {"host": host.name, "seq": 1, "running": [job["id"]]})
+            await host.post(body, host.sign(body))
+            await asyncio.sleep(0.5)
+        assert (await job_state(backend, job["id"]))["state"] == "running"
+        await watcher.wait_for(lambda: watcher.received[-1][0] == "import.failed", timeout=15)  # then it goes silent
+    finally:
+        await watcher.close()
+    name, data, meta = watcher.received[-1]
+    assert data["error"]["code"] == "host_unreachable" and data["seq"] == 2 and data["percent"] == 10.0 and not meta["replay"]
+    late = await host.send("import.progress", event_data(job["id"], host.name, 2, percent=50.0))
+    assert late.json()["verdict"] == "after_terminal"
+    assert (await job_state(backend, job["id"]))["state"] == "failed"
+
+
+async def test_images_come_from_importers_or_from_completed_jobs(backend, fake):
+    up = await register(backend, fake, "img")
+    fake.images = [{"tags": ["ceos:4.35.1F"], "id": "sha256:" + "b" * 64, "size": 10, "created": "2026-01-01T00:00:00Z",
+                    "archive_sha256": "c" * 64}]
+    down = await backend.add_host(f"img-down-{uuid.uuid4().hex[:6]}", url=f"http://127.0.0.1:{free_port()}")
+    await down.send("import.completed", completed_data("job_" + uuid.uuid4().hex[:10], down.name, 3))
+    async with backend.client(backend.token("viewer")) as http:
+        catalog = {entry["host"]: entry for entry in (await http.get("/api/images")).json()}
+    assert catalog[up.name] == {"host": up.name, "reachable": True, "images": fake.images}
+    assert catalog[down.name]["reachable"] is False
+    assert [i["tags"] for i in catalog[down.name]["images"]] == [["lab/test:1"]]

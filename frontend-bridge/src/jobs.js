@@ -186,6 +186,7 @@ export function watchJobs(handlers, { api, link, timers, filter, ...options }) {
   link.joinRoom("jobs");
   call("onTransport", mode);
   if (link.connected) subscribe();
+  else if (link.knownDown) startPolling();
   else armFallback();
 
   return {

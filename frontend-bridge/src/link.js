@@ -45,10 +45,16 @@ export class SocketLink {
     this.statusListeners = new Set();
     this.reconnectTimer = null;
     this.rooms = new Map();
+    this.failing = false; // the last connection attempt failed and none has worked since
   }
 
   get connected() {
     return Boolean(this.socket?.connected);
+  }
+
+  /** True while the socket keeps failing to connect: new watches need not wait to find out. */
+  get knownDown() {
+    return Boolean(this.socket) && !this.socket.connected && this.failing;
   }
 
   /** Start using the link (opens the socket on first use). Pair with release(). */
@@ -119,7 +125,10 @@ export class SocketLink {
   open() {
     const socket = this.socketFactory(this.url, { path: this.path, auth: { token: this.currentToken() } });
     this.socket = socket;
-    socket.on("connect", () => this.notify("connect"));
+    socket.on("connect", () => {
+      this.failing = false;
+      this.notify("connect");
+    });
     socket.on("disconnect", (reason) => {
       this.notify("disconnect", reason);
       if (reason === "io server disconnect") this.scheduleReconnect(socket);
@@ -127,6 +136,7 @@ export class SocketLink {
     socket.on("connect_error", (error) => {
       // `active` false: the server refused us (bad token); the manager will not retry.
       const refused = socket.active === false;
+      this.failing = true;
       const code = refused ? "unauthorized" : "connect_failed";
       this.notify("error", new FerryError(code, error?.message || "socket connection failed", { cause: error }));
       if (refused) this.scheduleReconnect(socket, this.reconnectDelayMs * 5);
@@ -143,6 +153,7 @@ export class SocketLink {
     this.reconnectTimer = null;
     const socket = this.socket;
     this.socket = null;
+    this.failing = false;
     if (socket) {
       socket.removeAllListeners?.();
       socket.disconnect();

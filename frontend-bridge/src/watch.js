@@ -238,7 +238,7 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
   link.joinRoom(`job:${jobId}`);
   call("onTransport", mode);
   if (link.connected) subscribe();
-  else armFallback();
+  else armFallback(link.knownDown ? 0 : cfg.connectTimeoutMs);
 
   return {
     stop() {

@@ -241,6 +241,20 @@ describe("polling fallback", () => {
     assert.equal(await watch.done, r.seen.done[0]);
   });
 
+  test("once the socket is known to fail, a new watch polls at once instead of waiting", async () => {
+    const first = client.watchImport("job-1", {});
+    sockets[0].fire("connect_error", new Error("websocket error"));
+    await clock.advance(4000);
+    assert.equal(first.mode, "polling");
+    const before = backend.calls.length;
+    const second = client.watchImport("job-1", {});
+    await flush();
+    assert.equal(second.mode, "polling");
+    assert.ok(backend.calls.length > before, "the second watch polled without a connect timeout");
+    first.stop();
+    second.stop();
+  });
+
   test("a subscribe that is never acknowledged counts as a broken socket", async () => {
     const r = recorder();
     const watch = client.watchImport("job-1", r.handlers);

@@ -46,6 +46,7 @@ function start(token, me) {
   $("app").hidden = false;
   $("session").hidden = false;
   $("role").textContent = `Signed in · ${me.role}`;
+  $("main").focus({ preventScroll: true });
   const canOperate = me.role === "operator" || me.role === "admin";
 
   const client = createClient({ token });
@@ -175,6 +176,11 @@ function start(token, me) {
   }
 
   store.subscribe((ids) => {
+    // Every running job on screen gets its own watch: 1 s REST polling when the socket is down.
+    for (const id of ids) {
+      const view = store.get(id);
+      if (view && !isTerminalState(view.state) && !watches.has(id)) follow(id, view.seq);
+    }
     progress.render(ids);
     jobs.render();
     details.render(ids);
@@ -200,7 +206,7 @@ function start(token, me) {
   setInterval(() => hosts.load(), 10000);
   setInterval(() => jobs.render(), 15000); // "updated N s ago"
   catalog.load();
-  client.api.capabilities().then((caps) => details.setReplay(caps.replay));
+  client.api.capabilities().then((caps) => details.setReplay(caps.replay && canOperate));
 
   $("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);

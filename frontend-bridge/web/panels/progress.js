@@ -34,7 +34,7 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
       bar,
       status,
     );
-    entry = { el, label, badge, phase, percent, bar, status, cancel, dismiss };
+    entry = { el, label, badge, phase, percent, bar, status, cancel, dismiss, details };
     cards.set(id, entry);
     list.prepend(el);
     if (view) update(id);
@@ -49,7 +49,11 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     const working = !terminal && (view.phase === "finalizing" || view.phase === "verifying");
     const elapsed = working ? (view.phase_elapsed_s ?? 0) + (Date.now() - (view.elapsedAt ?? Date.now())) / 1000 : view.phase_elapsed_s;
     const line = jobStatusLine(view, elapsed);
-    setText(c.label, `${view.image ?? view.result?.ref ?? "image"} on ${view.host}`);
+    const name = `${view.image ?? view.result?.ref ?? "image"} on ${view.host}`;
+    setText(c.label, name);
+    for (const [button, verb] of [[c.details, "Details of"], [c.cancel, "Cancel"], [c.dismiss, "Dismiss"]]) {
+      if (button && button.getAttribute("aria-label") !== `${verb} ${name}`) button.setAttribute("aria-label", `${verb} ${name}`);
+    }
     setText(c.badge, stateLabel(view.state));
     c.badge.dataset.state = view.state;
     c.el.dataset.state = view.state;

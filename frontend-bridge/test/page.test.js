@@ -1,0 +1,188 @@
+// The built page in Debian's Chromium against the stand-in backend (dev/stand-in-backend.mjs)
+// with simulated lab hosts: keyboard sign-in, upload, import, a bar that climbs to 100, the
+// polling fallback, a failure with its code, and no console errors. The end-to-end tests against
+// the real backend and importer live in tests/e2e/.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { FileStore } from "@tus/file-store";
+import { Server as TusServer } from "@tus/server";
+import { chromium } from "playwright-core";
+
+import { createStandInBackend } from "../dev/stand-in-backend.mjs";
+import { simulateImport } from "../dev/simulate.mjs";
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const DIST = join(ROOT, "dist");
+const ARTIFACTS = join(ROOT, "test-artifacts");
+const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}` : !existsSync(join(DIST, "app.js")) ? "dist/ is not built (npm run build)" : false;
+
+let browser;
+let uploads;
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(ARTIFACTS, { recursive: true });
+  uploads = mkdtempSync(join(tmpdir(), "ferry-page-test-"));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (uploads) rmSync(uploads, { recursive: true, force: true });
+});
+
+async function startBackend({ blockWebsocket = false, failHost = "", speed = 10 } = {}) {
+  const backend = createStandInBackend({
+    staticDir: DIST,
+    tokens: { "operator-token": "operator", "viewer-token": "viewer" },
+    tus: new TusServer({ path: "/api/uploads", datastore: new FileStore({ directory: uploads }) }),
+    onStartImport(b, body, jobs) {
+      for (const job of jobs) simulateImport(b, job, { fail: job.host === failHost, speed, total: 600 * 1024 * 1024, finalizeS: 8 });
+    },
+  });
+  backend.blockWebsocket = blockWebsocket;
+  backend.hosts = ["lab1", "lab2"].map((name) => ({ name, url: `http://${name}`, alive: true, last_seen: new Date().toISOString(), disk_free_bytes: 1e11, engine_version: "27.3.1", running: [], queued: [] }));
+  backend.images = [{ host: "lab1", reachable: true, images: [] }, { host: "lab2", reachable: true, images: [] }];
+  return { backend, origin: await backend.listen() };
+}
+
+async function openPage(origin) {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  const problems = [];
+  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  await page.goto(origin);
+  return { page, problems };
+}
+
+/** Sign in, upload a small archive and import it on `host`, all from the keyboard where a person would. */
+async function importThroughThePage(page, host, image) {
+  await page.keyboard.type("operator-token");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "New import" }).waitFor();
+  await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(3 * 1024 * 1024, 3) });
+  await page.getByText(/^Uploaded 3.00 MiB/).waitFor();
+  await page.getByLabel(host, { exact: true }).focus();
+  await page.keyboard.press("Space");
+  const imageBox = page.getByLabel("Image", { exact: true });
+  await imageBox.fill("");
+  await imageBox.type(image);
+  await imageBox.press("Enter"); // submits the form
+}
+
+/** Every aria-valuenow the job's bar shows until its card reaches a final state. */
+async function followBar(page, name) {
+  const card = page.locator(".job-card", { has: page.getByText(name, { exact: true }) });
+  await card.waitFor();
+  const bar = card.getByRole("progressbar");
+  const values = [];
+  const end = Date.now() + 60000;
+  while (Date.now() < end) {
+    const value = Number(await bar.getAttribute("aria-valuenow"));
+    if (values.at(-1) !== value) values.push(value);
+    const state = await card.getAttribute("data-state");
+    if (["succeeded", "failed", "canceled"].includes(state)) return { values, card, state };
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`the bar of ${name} never finished: ${values}`);
+}
+
+test("sign in, upload, import: the bar climbs through several values to 100 and the image reaches the catalog", { skip }, async () => {
+  const { backend, origin } = await startBackend();
+  const { page, problems } = await openPage(origin);
+  try {
+    await importThroughThePage(page, "lab1", "ceos:4.35.1F");
+    const { values, card, state } = await followBar(page, "ceos:4.35.1F on lab1");
+    await page.screenshot({ path: join(ARTIFACTS, "page-import-done.png") });
+    assert.equal(state, "succeeded");
+    assert.ok(values.length >= 4, `several distinct values: ${values}`);
+    for (let i = 1; i < values.length; i += 1) assert.ok(values[i] >= values[i - 1], `never backwards: ${values}`);
+    assert.equal(values.at(-1), 100);
+    assert.match(await card.textContent(), /Imported ceos:4.35.1F · [0-9a-f]{12} · \d/);
+    await page.getByRole("table", { name: "Images on lab1" }).getByText("ceos:4.35.1F").waitFor();
+    assert.equal(await page.locator("#transport").textContent(), "Live");
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    await backend.close();
+  }
+});
+
+test("the finalizing stretch is shown with its running time", { skip }, async () => {
+  const { backend, origin } = await startBackend();
+  const { page, problems } = await openPage(origin);
+  try {
+    await importThroughThePage(page, "lab2", "ceos:1");
+    const card = page.locator(".job-card", { has: page.getByText("ceos:1 on lab2", { exact: true }) });
+    await card.getByText(/^Finalizing… \d+ s$/).waitFor({ timeout: 30000 });
+    assert.match(await card.getByRole("progressbar").getAttribute("aria-valuetext"), /finalizing/);
+    await page.screenshot({ path: join(ARTIFACTS, "page-finalizing.png") });
+    await followBar(page, "ceos:1 on lab2");
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    await backend.close();
+  }
+});
+
+test("websocket upgrades refused: the page says so, polls, and the import still finishes", { skip }, async () => {
+  const { backend, origin } = await startBackend({ blockWebsocket: true, speed: 3 });
+  const { page, problems } = await openPage(origin);
+  try {
+    await importThroughThePage(page, "lab1", "ceos:polled");
+    await page.getByText("Polling · websocket unavailable").waitFor({ timeout: 10000 });
+    const { values, state } = await followBar(page, "ceos:polled on lab1");
+    await page.screenshot({ path: join(ARTIFACTS, "page-polling-done.png") });
+    assert.equal(state, "succeeded");
+    assert.ok(values.length >= 3, `several distinct values: ${values}`);
+    // The browser itself logs each refused websocket handshake; nothing else may appear.
+    assert.deepEqual(problems.filter((p) => !/^WebSocket connection to .* failed/.test(p)), []);
+  } finally {
+    await page.close();
+    await backend.close();
+  }
+});
+
+test("a failed import shows its message and code", { skip }, async () => {
+  const { backend, origin } = await startBackend({ failHost: "lab2" });
+  const { page, problems } = await openPage(origin);
+  try {
+    await importThroughThePage(page, "lab2", "ceos:broken");
+    const { card, state } = await followBar(page, "ceos:broken on lab2");
+    assert.equal(state, "failed");
+    assert.match(await card.textContent(), /Failed: the xz stream is corrupt at byte \d+ \(corrupt_compression\)/);
+    await page.screenshot({ path: join(ARTIFACTS, "page-failed.png") });
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+    await backend.close();
+  }
+});
+
+test("an invalid image name is explained as it is typed and keeps Import disabled", { skip }, async () => {
+  const { backend, origin } = await startBackend();
+  const { page } = await openPage(origin);
+  try {
+    await page.keyboard.type("operator-token");
+    await page.keyboard.press("Enter");
+    const imageBox = page.getByLabel("Image", { exact: true });
+    await imageBox.type("Arista/ceos");
+    await page.getByText("repository 'Arista/ceos' must be lowercase").waitFor();
+    assert.equal(await imageBox.getAttribute("aria-invalid"), "true");
+    assert.equal(await page.getByRole("button", { name: "Import", exact: true }).isDisabled(), true);
+    await imageBox.fill("arista/ceos:4.35.1F");
+    assert.equal(await imageBox.getAttribute("aria-invalid"), "false");
+  } finally {
+    await page.close();
+    await backend.close();
+  }
+});

@@ -74,7 +74,8 @@ function start(token, me) {
     if (error.code === "unauthorized") notify("Your token is no longer accepted. Sign out and sign in again.");
   }
 
-  const source = (meta) => (meta.replay ? "replayed" : meta.via === "poll" ? "polled" : "live");
+  // A new seq marked replay is the backend's catch-up from its log after a (re)subscribe.
+  const source = (meta) => (meta.via === "poll" ? "polled" : meta.replay ? "stored" : "live");
   const timelineEntry = ({ type, data, meta }, forced) => ({
     seq: data.seq,
     type,

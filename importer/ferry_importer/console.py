@@ -59,4 +59,6 @@ class BarReporter(EventReporter):
                             phase_elapsed_s=data.phase_elapsed_s)
         self._show(snapshot)
         if event.type != "import.progress":
+            outcome = {"import.completed": "done", "import.failed": "failed", "import.canceled": "canceled"}
+            self.bar.update(self.task, description=outcome.get(event.type, str(data.phase)))
             self.bar.stop()

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.timeout(60)
+
 from ferry_importer import outbox
 from ferry_importer.database import Database
 from ferry_importer.delivery import DeliveryWorker

@@ -6,6 +6,8 @@ import time
 from email.utils import formatdate
 
 import pytest
+
+pytestmark = pytest.mark.timeout(60)
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from ferry_importer.retry import (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.timeout(60)
+
 from ferry_importer import database, outbox
 from ferry_importer.retry import Verdict
 from ferry_importer.signing import new_message_id

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.timeout(60)
+
 from ferry_contract import ErrorCode
 from ferry_importer.allowlist import (
     SourceRejected,

@@ -84,6 +84,14 @@ function start(token, me) {
     source: forced ?? source(meta),
   });
 
+  // The backend marks both its catch-up after a subscribe and an operator's replay as replay:
+  // an old seq marked replay is shown only after this page asked for a replay of that job.
+  const replayAsked = new Map(); // job id → time of the request
+  const recordReplay = (event) => {
+    const asked = replayAsked.get(event.data.job_id);
+    if (asked && Date.now() - asked < 15 * 60_000) store.addTimeline(event.data.job_id, timelineEntry(event, "replayed"));
+  };
+
   let catalogTimer = null;
   function refreshCatalogSoon() {
     clearTimeout(catalogTimer);
@@ -100,7 +108,7 @@ function start(token, me) {
           store.putEvent(event.data);
           store.addTimeline(id, timelineEntry(event));
         },
-        onReplay: (event) => store.addTimeline(id, timelineEntry(event, "replayed")),
+        onReplay: recordReplay,
         onTransport: (mode) => setMode(id, mode),
         onError,
         onDone: (event) => {
@@ -138,7 +146,10 @@ function start(token, me) {
   const details = mountDetails($("details"), {
     store,
     onClose: () => details.hide(),
-    onReplay: (id) => client.api.replayImport(id, { speed: 1 }),
+    onReplay: (id) => {
+      replayAsked.set(id, Date.now());
+      return client.api.replayImport(id, { speed: 1 });
+    },
   });
   const progress = mountProgress($("progress"), {
     store,
@@ -197,7 +208,7 @@ function start(token, me) {
         hosts.load();
       }
     },
-    onReplay: (event) => store.addTimeline(event.data.job_id, timelineEntry(event, "replayed")),
+    onReplay: recordReplay,
     onTransport: (mode) => setMode("jobs", mode),
     onError,
   });

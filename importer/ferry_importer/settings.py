@@ -72,7 +72,7 @@ class ImporterSettings(BaseSettings):
     retry_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles per failed attempt.")
     retry_max_s: float = Field(default=600.0, gt=0, description="Longest delay between two attempts.")
     outbox_expire_s: float = Field(
-        default=86400.0, gt=0, description="Give up on an undelivered callback after this long (default 24 h)."
+        default=86400.0, gt=0, description="Give up on an undelivered callback after this many seconds (24 h)."
     )
     outbox_keep_s: float = Field(
         default=7 * 86400.0, gt=0, description="Delivered callbacks and finished jobs are kept this long."
@@ -106,7 +106,7 @@ class ImporterSettings(BaseSettings):
     @classmethod
     def _strong_token(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"token must be at least {MIN_TOKEN_LENGTH} characters")
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
         return value
 
     @field_validator("webhook_secret")
@@ -114,13 +114,13 @@ class ImporterSettings(BaseSettings):
     def _whsec(cls, value: SecretStr) -> SecretStr:
         secret = value.get_secret_value()
         if not secret.startswith("whsec_"):
-            raise ValueError("webhook secret must look like whsec_<base64>")
+            raise ValueError("must look like whsec_<base64>")
         try:
             raw = base64.b64decode(secret[len("whsec_"):] + "==", validate=False)
         except (binascii.Error, ValueError):
-            raise ValueError("webhook secret is not valid base64 after whsec_") from None
+            raise ValueError("is not valid base64 after whsec_") from None
         if len(raw) < 16:
-            raise ValueError("webhook secret must decode to at least 16 bytes")
+            raise ValueError("must decode to at least 16 bytes")
         return value
 
     @property
@@ -176,4 +176,4 @@ def _default_text(field: Any) -> str:
         return ""
     if field.default is None:
         return ""
-    return f" [default: {field.default}]"
+    return f" (default: {field.default})"

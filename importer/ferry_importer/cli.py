@@ -102,6 +102,9 @@ def _say(reporter: EventReporter, line: str) -> None:
     print(line, file=stream, flush=True)
 
 
+from . import cli_serve  # noqa: E402,F401  (registers `serve` and `outbox`)
+
+
 def main() -> None:
     app(prog_name="ferry-importer")
 

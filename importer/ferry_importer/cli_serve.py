@@ -1,0 +1,124 @@
+"""`ferry-importer serve` (the lab-host service) and `ferry-importer outbox …` (operator views of the outbox).
+
+Registered on the CLI's typer app; the settings come from FERRY_IMPORTER_* variables (see `serve --help`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import database, outbox
+from .cli import app
+from .fastpath import default_data_dir
+from .settings import SettingsError, load_settings, settings_help
+
+EXIT_CONFIG = 2
+
+outbox_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                         help="Inspect the callback outbox of this host and send given-up callbacks again.")
+app.add_typer(outbox_app, name="outbox")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8700 or 0.0.0.0:8700")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@app.command("serve", help="Run the importer service (HTTP API + signed callbacks).\n\nSettings (environment):\n\n"
+             + settings_help())
+def serve(
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on.")] = "127.0.0.1:8700",
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+) -> None:
+    import uvicorn
+
+    from .api import create_app
+
+    host, port = parse_listen(listen)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"ferry-importer serve: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_CONFIG) from None
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, lifespan="on",
+                timeout_graceful_shutdown=90, proxy_headers=False, server_header=False)
+
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR",
+                                                 help="The importer's data directory.")]
+
+
+def _open(data_dir: Path | None):
+    path = (data_dir or default_data_dir()) / "importer.db"
+    if not path.exists():
+        print(f"no outbox at {path}", file=sys.stderr)
+        raise typer.Exit(1)
+    return database.connect(path)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else "-"
+
+
+@outbox_app.command("list", help="Callbacks, oldest first, with their delivery status.")
+def outbox_list(
+    data_dir: DataDir = None,
+    job: Annotated[Optional[str], typer.Option("--job", help="Only this job.")] = None,
+    status: Annotated[Optional[outbox.Status], typer.Option("--status", help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    conn = _open(data_dir)
+    messages = outbox.list_messages(conn, job_id=job, status=status, limit=limit)
+    for m in messages:
+        if as_json:
+            print(json.dumps({"msg_id": m.msg_id, "job_id": m.job_id, "seq": m.seq, "type": m.type,
+                              "status": m.status.value, "attempts": m.attempts, "last_status": m.last_status,
+                              "last_error": m.last_error, "created_at": _when(m.created_at)}))
+        else:
+            last = m.last_status or m.last_error or ""
+            print(f"{m.msg_id}  {m.job_id}  seq={m.seq:<4} {m.type:<16} {m.status.value:<9} "
+                  f"attempts={m.attempts} {last}")
+    counts = outbox.counts(conn)
+    if not as_json:
+        print("  ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr)
+
+
+@outbox_app.command("show", help="One callback: its body and every delivery attempt.")
+def outbox_show(msg_id: str, data_dir: DataDir = None) -> None:
+    conn = _open(data_dir)
+    message = outbox.find(conn, msg_id)
+    if message is None:
+        print(f"no callback {msg_id}", file=sys.stderr)
+        raise typer.Exit(1)
+    print(f"{message.msg_id} job={message.job_id} seq={message.seq} {message.type} -> {message.url}")
+    print(f"status={message.status.value} created={_when(message.created_at)} finished={_when(message.finished_at)}")
+    print(message.body)
+    for a in outbox.attempts_of(conn, message.id):
+        print(f"  {_when(a.started_at)} {a.trigger:<9} {a.duration_ms:8.1f} ms  "
+              f"{a.status_code or '-'} {a.error or ''} {(a.response or '')[:80]!r}")
+
+
+@outbox_app.command("resend", help="Send expired or given-up (410) callbacks again, with their original webhook-id.")
+def outbox_resend(
+    data_dir: DataDir = None,
+    msg: Annotated[Optional[str], typer.Option("--msg", help="One callback by webhook-id.")] = None,
+    job: Annotated[Optional[str], typer.Option("--job", help="Every given-up callback of a job.")] = None,
+    since: Annotated[Optional[datetime], typer.Option("--since", help="Every given-up callback since (ISO time).")] = None,
+) -> None:
+    if msg is None and job is None and since is None:
+        raise typer.BadParameter("give --msg, --job or --since")
+    conn = _open(data_dir)
+    when = since.replace(tzinfo=since.tzinfo or timezone.utc).timestamp() if since else None
+    count = database.transaction(conn, lambda c: outbox.requeue(c, now=time.time(), msg_id=msg, job_id=job,
+                                                                since=when))
+    print(f"requeued {count} callback(s); a running importer sends them within a second")

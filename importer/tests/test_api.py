@@ -1,0 +1,162 @@
+"""The service's HTTP API on a real `ferry-importer serve` process: auth, refusals, idempotency."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import httpx
+import pytest
+
+from archives import rootfs_files, tar_bytes, write
+from importer.tests.service_process import ImporterProcess, image_exists, remove_images
+from importer.tests.service_support import TOKEN, RangeFileServer, WebhookReceiver, wait_until
+
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, docker_host):
+    base = tmp_path_factory.mktemp("api")
+    roots = base / "roots"
+    (roots / "sub").mkdir(parents=True)
+    outside = base / "outside"
+    outside.mkdir()
+    write(roots / "ok.tar", tar_bytes(rootfs_files(50_000)))
+    write(outside / "secret.tar", tar_bytes(rootfs_files(10_000)))
+    os.symlink(outside / "secret.tar", roots / "escape.tar")
+    files = RangeFileServer(base / "roots").start()
+    files.redirects["/files/away.tar"] = "http://127.0.0.1:9/elsewhere/ok.tar"
+    receiver = WebhookReceiver().start()
+    importer = ImporterProcess(
+        base / "data", docker_host, allowed_roots=roots, allowed_url_prefixes=files.url(""),
+        callback_url_prefixes=receiver.url("/api/callbacks/"),
+    ).start()
+    yield {"roots": roots, "outside": outside, "files": files, "receiver": receiver, "importer": importer}
+    importer.close()
+    files.stop()
+    receiver.stop()
+
+
+ROUTES = [
+    ("GET", "/v1/imports"), ("GET", "/v1/imports/x"), ("DELETE", "/v1/imports/x"), ("POST", "/v1/imports"),
+    ("GET", "/v1/images"), ("GET", "/v1/host"), ("GET", "/v1/outbox"), ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/outbox/resend"),
+]
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong-token-0123456789"},
+                                     {"authorization": f"Basic {TOKEN}"}, {"authorization": "Bearer"},
+                                     {"authorization": TOKEN}])
+def test_every_route_but_healthz_needs_the_token(world, headers):
+    base = world["importer"].base_url
+    assert httpx.get(f"{base}/healthz").status_code == 200
+    for method, path in ROUTES:
+        response = httpx.request(method, f"{base}{path}", headers=headers, json={})
+        assert response.status_code == 401, (method, path)
+        assert response.json() == {"error": {"code": "unauthorized", "message": "missing or wrong bearer token"}}
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_openapi_is_published_to_token_holders(world):
+    doc = world["importer"].client.get("/v1/openapi.json").json()
+    assert {"/v1/imports", "/v1/imports/{job_id}", "/v1/images", "/v1/host", "/healthz"} <= set(doc["paths"])
+
+
+def test_host_reports_engine_disk_and_jobs(world):
+    host = world["importer"].client.get("/v1/host").json()
+    assert host["name"] == "lab1"
+    assert host["engine"]["engine_reachable"] is True
+    assert host["engine"]["storage_driver"] and host["engine"]["engine_version"]
+    assert host["spool_free_bytes"] > 0
+    assert host["running"] == [] and host["queued"] == []
+
+
+def refused(world, source: dict, **extra) -> httpx.Response:
+    body = {"image": f"ferry-test/api-{uuid.uuid4().hex[:8]}:1", "source": source,
+            "callback_url": world["receiver"].url("/api/callbacks/lab1"), **extra}
+    return world["importer"].submit(**body)
+
+
+@pytest.mark.parametrize(
+    "make_source, status, code",
+    [
+        (lambda w: {"path": f"{w['roots']}/../outside/secret.tar"}, 403, "source_not_allowed"),
+        (lambda w: {"path": f"{w['roots']}/sub/../../outside/secret.tar"}, 403, "source_not_allowed"),
+        (lambda w: {"path": f"{w['roots']}/escape.tar"}, 403, "source_not_allowed"),
+        (lambda w: {"path": f"{w['outside']}/secret.tar"}, 403, "source_not_allowed"),
+        (lambda w: {"path": "relative/ok.tar"}, 403, "source_not_allowed"),
+        (lambda w: {"path": f"{w['roots']}/missing.tar"}, 422, "source_not_found"),
+        (lambda w: {"path": f"{w['roots']}/sub"}, 422, "source_not_found"),
+        (lambda w: {"url": "http://127.0.0.1:9/files/ok.tar"}, 403, "source_not_allowed"),
+        (lambda w: {"url": w["files"].url("../roots/ok.tar")}, 403, "source_not_allowed"),
+        (lambda w: {"url": "file:///etc/passwd"}, 403, "source_not_allowed"),
+        (lambda w: {"url": w["files"].url("away.tar")}, 403, "source_not_allowed"),
+        (lambda w: {"url": w["files"].url("missing.tar")}, 422, "source_not_found"),
+        (lambda w: {"url": w["files"].url("ok.tar"), "size": 1}, 422, "source_mismatch"),
+    ],
+)
+def test_sources_outside_the_allow_lists_are_refused_with_a_clear_code(world, make_source, status, code):
+    response = refused(world, make_source(world))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def test_a_callback_url_outside_its_prefixes_is_refused(world):
+    response = refused(world, {"path": f"{world['roots']}/ok.tar"}, callback_url="http://127.0.0.1:9/steal")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "source_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "extra, code",
+    [({"image": "Bad/Name"}, "invalid_reference"), ({"changes": ["RUN rm -rf /"]}, "invalid_change"),
+     ({"job_id": "no spaces allowed"}, "invalid_request"), ({"unknown": 1}, "invalid_request")],
+)
+def test_invalid_requests_get_422_with_a_stable_code(world, extra, code):
+    response = refused(world, {"path": f"{world['roots']}/ok.tar"}, **extra)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == code
+
+
+def test_a_refused_job_is_not_stored(world):
+    assert refused(world, {"path": f"{world['roots']}/escape.tar"}, job_id="never-stored").status_code == 403
+    assert world["importer"].client.get("/v1/imports/never-stored").status_code == 404
+    assert world["receiver"].events("never-stored") == []
+
+
+def test_unknown_jobs_are_404(world):
+    client = world["importer"].client
+    for response in (client.get("/v1/imports/nope"), client.delete("/v1/imports/nope")):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+def test_posting_the_same_job_id_twice_returns_the_same_job_and_imports_once(world, docker_client):
+    importer, receiver = world["importer"], world["receiver"]
+    job_id = f"idem-{uuid.uuid4().hex[:8]}"
+    image = f"ferry-test/idem-{uuid.uuid4().hex[:8]}:1"
+    body = {"job_id": job_id, "image": image, "source": {"path": f"{world['roots']}/ok.tar"},
+            "callback_url": receiver.url("/api/callbacks/lab1")}
+    try:
+        first = importer.client.post("/v1/imports", json=body)
+        second = importer.client.post("/v1/imports", json=body)
+        assert first.status_code == second.status_code == 202
+        assert first.json()["job_id"] == second.json()["job_id"] == job_id
+        assert first.json()["created_at"] == second.json()["created_at"]
+        importer.wait_state(job_id, {"succeeded"})
+        third = importer.client.post("/v1/imports", json=body)
+        assert third.status_code == 202 and third.json()["state"] == "succeeded"
+        conflict = importer.client.post("/v1/imports", json={**body, "image": image + "x"})
+        assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "job_conflict"
+        jobs = [j for j in importer.client.get("/v1/imports").json()["jobs"] if j["job_id"] == job_id]
+        assert len(jobs) == 1
+        wait_until(lambda: any(e["type"] == "import.completed" for e in receiver.events(job_id)), 30,
+                   what="the completed callback")
+        events = receiver.events(job_id)
+        assert [e["type"] for e in events].count("import.queued") == 1
+        assert [e["type"] for e in events].count("import.completed") == 1
+        assert image_exists(docker_client, image)
+    finally:
+        remove_images(docker_client, [image])

@@ -162,8 +162,11 @@ class ArchiveReader:
                 put(Detected(kind, classify(walker.first_members)))
                 detected = True
             for sent, held in pending:
-                buffer += sent
                 tail += held
+                if not buffer and len(sent) >= self.chunk_size // 2:
+                    put(Piece(sent, counted.count))  # the usual case: a whole decoder output, no copy
+                    continue
+                buffer += sent
                 if len(buffer) >= self.chunk_size:
                     put(Piece(bytes(buffer), counted.count))
                     buffer.clear()

@@ -18,10 +18,12 @@ import uvicorn
 
 
 class StubEngine:
-    def __init__(self, socket_path: Path, *, mode: str, finalize_seconds: float = 0.0) -> None:
+    def __init__(self, socket_path: Path, *, mode: str, finalize_seconds: float = 0.0,
+                 stored_size: int | None = None) -> None:
         self.socket_path = socket_path
         self.mode = mode  # "stall": never read the import body; "slow": read it, then think
         self.finalize_seconds = finalize_seconds
+        self.stored_size = stored_size  # report this image size instead of the bytes received (a stub image)
         self.images: dict[str, dict] = {}
         self.deleted: list[str] = []
         self.received = 0
@@ -83,7 +85,8 @@ class StubEngine:
                     "headers": [(b"content-type", b"application/json")]})
         await asyncio.sleep(self.finalize_seconds)
         image_id = f"sha256:{uuid.uuid4().hex * 2}"
-        self.images[image_id] = {"Id": image_id, "Size": self.received, "RepoTags": []}
+        size = self.received if self.stored_size is None else self.stored_size
+        self.images[image_id] = {"Id": image_id, "Size": size, "RepoTags": []}
         body = json.dumps({"status": image_id}).encode() + b"\r\n"
         await send({"type": "http.response.body", "body": body})
 

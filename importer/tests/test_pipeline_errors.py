@@ -197,3 +197,24 @@ async def test_failures_are_reported_as_valid_contract_events(run, tmp_path):
     _, events = await run(path, "x/y:1")
     for event in events:
         assert parse_callback(json.dumps(event.model_dump(mode="json"))) == event
+
+
+async def test_a_stub_image_after_reported_success_fails_verification_and_is_removed(tmp_path):
+    from ferry_importer import CollectingReporter, ImportSpec, run_import
+
+    path = write(tmp_path / "rootfs.tar", tar_bytes({"blob": os.urandom(3_000_000)}))
+    reporter = CollectingReporter()
+    with StubEngine(tmp_path / "stub.sock", mode="slow", stored_size=4096) as stub:
+        async with Engine(stub.host) as engine:
+            with pytest.raises(ImporterError) as caught:
+                await run_import(ImportSpec(image="stub/image:1"), LocalFileSource(path), engine=engine,
+                                 reporter=reporter, options=Options(data_dir=tmp_path / "data"))
+        assert caught.value.code == "verification_failed"
+        assert [ref for ref in stub.deleted if ref.startswith("sha256:")]  # the stub image was removed
+        assert "stub/image:1" not in stub.images  # and never tagged
+
+
+async def test_forcing_load_on_a_filesystem_archive_is_missing_manifest(run, tmp_path, token, docker_client):
+    path = write(tmp_path / "rootfs.tar", big_rootfs(token))
+    assert_failed(*await run(path, format="load"), "missing_manifest")
+    assert_nothing_left(docker_client, token)

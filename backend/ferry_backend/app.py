@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .api.routes import callbacks, hosts, imports, misc, uploads
+from .api.routes import callbacks, hosts, imports, misc, tokens, uploads
 from .errors import FerryError
 from .services import Services
 from .settings import Settings
@@ -69,7 +69,7 @@ def create_fastapi(services: Services) -> FastAPI:
     app = FastAPI(title="ferry backend", version=__version__, lifespan=lifespan)
     app.state.services = services
     _install_error_handlers(app)
-    for module in (misc, hosts, uploads, imports, callbacks):
+    for module in (misc, tokens, hosts, uploads, imports, callbacks):
         app.include_router(module.router)
     web_dir = services.settings.resolved_web_dir
     if web_dir is not None and web_dir.is_dir():

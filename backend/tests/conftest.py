@@ -1,6 +1,6 @@
 """Backend test fixtures: real `ferry-backend serve` processes on free ports, each with its own DATA_DIR.
 
-Starting one costs seconds on a busy 2-core machine, so most tests share one backend per module and
+Starting one costs seconds on a busy 2-core machine, so most tests share one backend per session and
 keep apart by unique host names and job ids; tests that restart or reconfigure a backend get their own.
 """
 
@@ -25,7 +25,7 @@ def make_backend(tmp_path):
         backend.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def backend(tmp_path_factory) -> Backend:
     backend = Backend(tmp_path_factory.mktemp("backend"), env_extra={"FERRY_HOST_STALE_S": "3600"})
     backend.start()

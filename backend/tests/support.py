@@ -61,7 +61,7 @@ class Backend:
         env.update(self.env_extra)
         return env
 
-    def start(self, timeout: float = 30.0) -> "Backend":
+    def start(self, timeout: float = 90.0) -> "Backend":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "backend.log", "ab")
         self.proc = subprocess.Popen(
@@ -78,7 +78,8 @@ class Backend:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"backend did not start: {self.log()}")
+        self.stop(signal.SIGKILL)
+        raise RuntimeError(f"backend did not start within {timeout:.0f} s: {self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:
@@ -98,11 +99,12 @@ class Backend:
         return subprocess.run([str(BIN / "ferry-backend"), *args], env=self.env, capture_output=True, text=True, timeout=60)
 
     def token(self, role: str) -> str:
-        """A token of that role, made by the real CLI (once per role and backend)."""
+        """A token of that role (made once per backend through the admin API; the CLI has its own tests)."""
         if role not in self._tokens:
-            result = self.cli("token", "create", "--role", role)
-            assert result.returncode == 0, result.stderr
-            self._tokens[role] = result.stdout.strip()
+            response = httpx.post(self.url + "/api/tokens", json={"role": role, "name": f"test-{role}"},
+                                  headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30)
+            assert response.status_code == 201, response.text
+            self._tokens[role] = response.json()["token"]
         return self._tokens[role]
 
     def client(self, token: str | None = None, **kwargs) -> httpx.AsyncClient:

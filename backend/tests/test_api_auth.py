@@ -25,11 +25,28 @@ async def test_healthz_is_open_and_everything_else_needs_a_token(backend):
 
 
 async def test_cli_tokens_carry_their_role(backend):
-    viewer, operator = backend.token("viewer"), backend.token("operator")
-    for token, role in [(viewer, "viewer"), (operator, "operator"), (backend.admin_token, "admin")]:
+    made = backend.cli("token", "create", "--role", "viewer")
+    assert made.returncode == 0, made.stderr
+    viewer = made.stdout.strip()
+    for token, role in [(viewer, "viewer"), (backend.token("operator"), "operator"), (backend.admin_token, "admin")]:
         async with backend.client(token) as http:
             me = (await http.get("/api/me")).json()
             assert me["role"] == role and me["token_id"].startswith("tok_")
+    refused = backend.cli("token", "create", "--role", "root")
+    assert refused.returncode != 0 and "unknown role" in refused.stderr
+
+
+async def test_only_admins_create_tokens_and_tokens_are_stored_hashed(backend):
+    async with backend.client(backend.token("operator")) as http:
+        assert (await http.post("/api/tokens", json={"role": "admin"})).status_code == 403
+    async with backend.client() as http:
+        made = await http.post("/api/tokens", json={"role": "viewer", "name": "wallboard"})
+        assert made.status_code == 201 and made.json()["role"] == "viewer"
+        bad = await http.post("/api/tokens", json={"role": "root"})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+    secret = made.json()["token"]
+    stored = b"".join(p.read_bytes() for p in backend.data_dir.glob("ferry.db*"))
+    assert secret.encode() not in stored and b"wallboard" in stored
 
 
 async def test_viewer_cannot_upload_import_or_register_hosts(backend):

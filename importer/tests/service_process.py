@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import docker
 import httpx
 
-from importer.tests.service_support import SECRET, TOKEN, free_port, wait_until
+from importer.tests.service_support import SECRET, TOKEN, RangeFileServer, WebhookReceiver, free_port, wait_until
 
 BIN = Path(sys.executable).with_name("ferry-importer")
 
@@ -137,9 +136,55 @@ def labelled(client: docker.DockerClient, label_token: str) -> list[str]:
     return [i["Id"] for i in client.api.images(all=True, filters={"label": f"ferry.test={label_token}"})]
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    return wait_until(predicate, timeout, interval=0.1, what=what)
+class Lab:
+    """One test's world: archive roots, a Range file server, a webhook receiver, importer processes."""
+
+    def __init__(self, base: Path, docker_host: str):
+        self.base = base
+        self.docker_host = docker_host
+        self.roots = base / "roots"
+        self.roots.mkdir(parents=True)
+        self.data_dir = base / "data"
+        self.files = RangeFileServer(self.roots).start()
+        self.receiver = WebhookReceiver()
+        self.token = uuid.uuid4().hex[:12]
+        self.images: list[str] = []
+        self.processes: list[ImporterProcess] = []
+
+    def importer(self, **settings: object) -> ImporterProcess:
+        settings.setdefault("allowed_roots", self.roots)
+        settings.setdefault("allowed_url_prefixes", self.files.url(""))
+        process = ImporterProcess(self.data_dir, self.docker_host, **settings)
+        self.processes.append(process)
+        return process.start()
+
+    def image(self, stem: str) -> str:
+        ref = f"ferry-test/{stem}-{self.token}:1"
+        self.images.append(ref)
+        return ref
+
+    def job(self, image: str, source: dict, **extra) -> dict:
+        """A request body: labelled with this test's token so leftovers can be found."""
+        return {"job_id": f"job-{uuid.uuid4().hex[:10]}", "image": image, "source": source,
+                "changes": [f"LABEL ferry.test={self.token}"], "callback_url": self.receiver.url("/api/callbacks/lab1"),
+                **extra}
+
+    def spool_entries(self) -> list[str]:
+        spool = self.data_dir / "spool"
+        return sorted(p.name for p in spool.iterdir()) if spool.exists() else []
+
+    def close(self, client: docker.DockerClient) -> None:
+        for process in self.processes:
+            try:
+                process.close()
+            except AssertionError:
+                pass
+        self.files.stop()
+        self.receiver.stop()
+        remove_images(client, self.images, self.token)
 
 
-def seconds_since(start: float) -> float:
-    return time.monotonic() - start
+def assert_seq_increasing(events: list[dict]) -> None:
+    seqs = [e["data"]["seq"] for e in events]
+    assert seqs == sorted(set(seqs)), f"seq not strictly increasing: {seqs}"
+    assert seqs[0] == 1, f"first seq is {seqs[0]}"

@@ -92,7 +92,7 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def create_app(settings: ImporterSettings) -> FastAPI:
-    from .routes import router, public
+    from .routes import monitoring, public, router
 
     app = FastAPI(
         title="ferry importer",
@@ -106,6 +106,7 @@ def create_app(settings: ImporterSettings) -> FastAPI:
     app.state.settings = settings
     app.include_router(public)
     app.include_router(router, dependencies=[Depends(require_token)])
+    app.include_router(monitoring, dependencies=[Depends(require_token)])
 
     @app.get("/v1/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     async def openapi() -> JSONResponse:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import httpx
 
-from . import outbox
+from . import metrics, outbox
 from .database import Database
 from .retry import RetryPolicy, Verdict, classify, is_expired, next_attempt_at, parse_retry_after
 from .signing import Signer
@@ -116,6 +116,8 @@ class DeliveryWorker:
             return
         attempt, retry_after = await self._post(message)
         verdict = classify(attempt.status_code)
+        metrics.CALLBACK_ATTEMPTS.labels(verdict.value).inc()
+        metrics.CALLBACK_SECONDS.observe(attempt.duration_ms / 1000)
         finished = self._clock()
         next_at = next_attempt_at(
             failures=message.attempts + 1, now=finished, retry_after=retry_after, policy=self._policy,

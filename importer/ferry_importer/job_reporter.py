@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from ferry_contract import ErrorInfo, EventType, ImportEventData, JobState, Phase, make_import_event
+from ferry_contract import ErrorInfo, EventType, ImportEventData, JobState, Phase, is_terminal, make_import_event
 
-from . import jobs, outbox
+from . import jobs, metrics, outbox
 from .database import Database
 from .progress import Snapshot
 from .reporting import EventReporter
@@ -44,6 +44,8 @@ class EventRecorder:
                 )
 
         await self._db.call(commit)
+        if is_terminal(event.type):
+            metrics.JOBS_FINISHED.labels(data.state).inc()
         if callback_url:
             self._wake()
 

@@ -12,12 +12,13 @@ from pydantic import BaseModel, Field
 
 from ferry_contract import ImportJobRequest, ImportJobView, JobState
 
-from . import outbox
+from . import metrics, outbox
 from .api import ApiError, ServiceDep
 from .fastpath import ImportIndex
 
 public = APIRouter()
 router = APIRouter(prefix="/v1")
+monitoring = APIRouter()
 
 
 def _version() -> str:
@@ -30,6 +31,14 @@ def _version() -> str:
 @public.get("/healthz", summary="Liveness (no token needed)")
 async def healthz() -> dict:
     return {"status": "ok"}
+
+
+@monitoring.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus_metrics(service: ServiceDep) -> Response:
+    counts = await service.db.call(outbox.counts)
+    manager = service.manager
+    body = metrics.render(len(manager.running_ids), len(manager.queued_ids), counts)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 class JobList(BaseModel):

@@ -41,7 +41,7 @@ def world(tmp_path_factory, docker_host):
 ROUTES = [
     ("GET", "/v1/imports"), ("GET", "/v1/imports/x"), ("DELETE", "/v1/imports/x"), ("POST", "/v1/imports"),
     ("GET", "/v1/images"), ("GET", "/v1/host"), ("GET", "/v1/outbox"), ("GET", "/v1/openapi.json"),
-    ("POST", "/v1/outbox/resend"),
+    ("POST", "/v1/outbox/resend"), ("GET", "/metrics"),
 ]
 
 
@@ -61,6 +61,13 @@ def test_every_route_but_healthz_needs_the_token(world, headers):
 def test_openapi_is_published_to_token_holders(world):
     doc = world["importer"].client.get("/v1/openapi.json").json()
     assert {"/v1/imports", "/v1/imports/{job_id}", "/v1/images", "/v1/host", "/healthz"} <= set(doc["paths"])
+
+
+def test_metrics_are_prometheus_text(world):
+    response = world["importer"].client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    assert 'ferry_importer_jobs{state="running"}' in response.text
+    assert 'ferry_importer_outbox_messages{status="pending"}' in response.text
 
 
 def test_host_reports_engine_disk_and_jobs(world):

@@ -21,12 +21,13 @@ $(STAMP): $(PY_SOURCES)
 	$(BIN)/uv pip sync -q --python $(BIN)/python requirements/dev.lock
 	@touch $@
 
+# npm ci only when the lock file changed; the page is rebuilt every time (about a second).
 setup-js: $(JS_STAMP)
+	@if [ -f $(JS_DIR)/package.json ]; then cd $(JS_DIR) && npm run --silent --if-present build; fi
 
 $(JS_STAMP): $(wildcard $(JS_DIR)/package.json $(JS_DIR)/package-lock.json)
 	@if [ -f $(JS_DIR)/package-lock.json ]; then \
-	  cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run --if-present build; \
-	  mkdir -p node_modules && touch node_modules/.ferry-setup; \
+	  cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error && mkdir -p node_modules && touch node_modules/.ferry-setup; \
 	fi
 
 system-deps:

@@ -31,3 +31,15 @@ def backend(tmp_path_factory) -> Backend:
     backend.start()
     yield backend
     backend.stop()
+
+
+@pytest.fixture(scope="session")
+def quick_backend(tmp_path_factory) -> Backend:
+    """Short timers and limits: a 1000-byte upload limit, 1 s upload expiry, hosts stale after 2 s."""
+    backend = Backend(tmp_path_factory.mktemp("quick"), env_extra={
+        "FERRY_MAX_UPLOAD_BYTES": "1000", "FERRY_UPLOAD_EXPIRY_S": "1", "FERRY_HOST_STALE_S": "2",
+        "FERRY_LIVENESS_INTERVAL_S": "0.5",
+    })
+    backend.start()
+    yield backend
+    backend.stop()

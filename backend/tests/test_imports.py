@@ -176,8 +176,8 @@ async def test_cancel_asks_the_importer_and_ends_jobs_it_never_had(backend, fake
         assert viewer.status_code == 403
 
 
-async def test_jobs_on_a_silent_host_fail_host_unreachable_and_are_announced(make_backend, fake):
-    backend = make_backend("stale", FERRY_HOST_STALE_S=2, FERRY_LIVENESS_INTERVAL_S=0.5)
+async def test_jobs_on_a_silent_host_fail_host_unreachable_and_are_announced(quick_backend, fake):
+    backend = quick_backend
     host = await register(backend, fake)
     async with backend.client(backend.token("operator")) as http:
         job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .compression import SNIFF_BYTES, Compression, decompress, detect_compression
 from .errors import EmptyArchive, ImporterError, NotAnArchive, TruncatedTar
 from .layout import CAPTURED, Layout, classify
-from .sources import ConsumedBytes, Source
+from . import xzblocks
+from .sources import ConsumedBytes, Source, source_path
 from .tarstream import TarWalker
 
 
@@ -105,10 +107,11 @@ class _Prepended:
 class ArchiveReader:
     """Runs the one-pass read on a daemon thread; `stop()` ends it within one read block."""
 
-    def __init__(self, source: Source, channel: Channel, *, chunk_size: int = 1 << 20) -> None:
+    def __init__(self, source: Source, channel: Channel, *, chunk_size: int = 1 << 20, decode_threads: int = 2) -> None:
         self.source = source
         self.channel = channel
         self.chunk_size = chunk_size
+        self.decode_threads = decode_threads
         self._thread = threading.Thread(target=self._run, name="ferry-archive-reader", daemon=True)
 
     def start(self) -> None:
@@ -152,7 +155,7 @@ class ArchiveReader:
         detected = False
         buffer = bytearray()
         tail = bytearray()
-        for piece in decompress(_Prepended(head, counted), kind, self.chunk_size):
+        for piece in self._decoded(_Prepended(head, counted), kind):
             if self.channel.closed:
                 raise Stopped
             pending.append(walker.feed(piece))
@@ -191,6 +194,16 @@ class ArchiveReader:
         if tail:
             put(Held(bytes(tail)))
         put(End(counted.hexdigest(), counted.count, walker))
+
+
+    def _decoded(self, raw: _Prepended, kind: Compression) -> Iterator[bytes]:
+        """Multi-block xz files are decoded on two threads; everything else by the sequential decoder."""
+        if kind is Compression.XZ and self.decode_threads > 1:
+            path = source_path(self.source)
+            blocks = xzblocks.block_map(path) if path is not None else None
+            if xzblocks.parallel_worthwhile(blocks):
+                return xzblocks.decode_parallel(raw, blocks, self.chunk_size, workers=self.decode_threads)
+        return decompress(raw, kind, self.chunk_size)
 
 
 def _decidable(walker: TarWalker) -> bool:

@@ -162,60 +162,8 @@ def _gzip_uncompressed_size(fh: BinaryIO) -> int | None:
     return isize
 
 
-XZ_FOOTER = 12
-XZ_HEADER = 12
-
-
 def _xz_uncompressed_size(fh: BinaryIO) -> int | None:
-    """Walk the xz streams from the end: footer → index → records; sum the uncompressed sizes."""
-    pos = fh.seek(0, 2)
-    total = 0
-    while pos > 0:
-        fh.seek(max(0, pos - 4096))
-        tail = fh.read(pos - max(0, pos - 4096))
-        stripped = tail.rstrip(b"\x00")
-        pos -= len(tail) - len(stripped)  # stream padding
-        if pos <= 0:
-            break
-        if pos < XZ_HEADER + XZ_FOOTER:
-            return None
-        fh.seek(pos - XZ_FOOTER)
-        footer = fh.read(XZ_FOOTER)
-        if footer[10:12] != b"YZ" or zlib.crc32(footer[4:10]) != int.from_bytes(footer[0:4], "little"):
-            return None
-        index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
-        fh.seek(pos - XZ_FOOTER - index_size)
-        index = fh.read(index_size)
-        parsed = _parse_xz_index(index)
-        if parsed is None:
-            return None
-        blocks_size, uncompressed = parsed
-        total += uncompressed
-        pos -= XZ_FOOTER + index_size + blocks_size + XZ_HEADER
-    return total if pos == 0 else None
+    from .xzblocks import block_map
 
-
-def _parse_xz_index(index: bytes) -> tuple[int, int] | None:
-    """(size of the stream's blocks, uncompressed bytes) from one xz index, or None if it is malformed."""
-    if len(index) < 8 or index[0] != 0 or zlib.crc32(index[:-4]) != int.from_bytes(index[-4:], "little"):
-        return None
-    offset = 1
-    count, offset = _varint(index, offset)
-    blocks = uncompressed = 0
-    for _ in range(count):
-        unpadded, offset = _varint(index, offset)
-        size, offset = _varint(index, offset)
-        blocks += (unpadded + 3) & ~3
-        uncompressed += size
-    return blocks, uncompressed
-
-
-def _varint(data: bytes, offset: int) -> tuple[int, int]:
-    value = shift = 0
-    for i in range(9):
-        byte = data[offset + i]
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, offset + i + 1
-        shift += 7
-    raise ValueError("xz index varint too long")
+    blocks = block_map(Path(fh.name))
+    return sum(block.uncompressed for block in blocks) if blocks is not None else None

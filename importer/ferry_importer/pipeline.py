@@ -51,6 +51,7 @@ class Options:
     cleanup_timeout: float = 60.0  # how long a cancel waits for an engine that already has every byte
     chunk_size: int = 1 << 20
     queue_chunks: int = 4
+    decode_threads: int = 2  # for multi-block xz files
     spool_dirs: dict[str, Path] = field(default_factory=dict)
     disk_probe: Callable[[Path], int | None] = free_bytes
 
@@ -139,7 +140,8 @@ class _Job:
         self.uncompressed = await asyncio.to_thread(_uncompressed_size, source_path(self.source))
         await self._check_disk(loads=self.format is ArchiveFormat.LOAD)
         channel = Channel(asyncio.get_running_loop(), self.options.queue_chunks)
-        reader = ArchiveReader(self.source, channel, chunk_size=self.options.chunk_size)
+        reader = ArchiveReader(self.source, channel, chunk_size=self.options.chunk_size,
+                               decode_threads=self.options.decode_threads)
         reader.start()
         try:
             return await self._stream(channel)

@@ -78,3 +78,21 @@ async def test_a_rootfs_archive_without_a_name_is_refused_before_the_engine_sees
     error, events = await run(path, None)
     assert isinstance(error, ImporterError) and error.code == "invalid_reference"
     assert events[-1].type == "import.failed"
+
+
+async def test_a_multi_block_xz_archive_is_decoded_in_parallel_and_round_trips(run, tmp_path, name, token, cleanup,
+                                                                               docker_client):
+    import subprocess
+
+    from ferry_importer.xzblocks import block_map, parallel_worthwhile
+
+    files = {f"bin/part{i}": os.urandom(600_000) for i in range(6)} | {"etc/t": token.encode()}
+    path = tmp_path / "multi.tar.xz"
+    with open(path, "wb") as out:
+        subprocess.run(["xz", "-T2", "-0", "--block-size=1MiB", "-c"], input=tar_bytes(files), stdout=out, check=True)
+    assert parallel_worthwhile(block_map(path))
+    cleanup.append(f"{name}:multi")
+    image, events = await run(path, f"{name}:multi", changes=[f"LABEL ferry.test={token}"])
+    assert not isinstance(image, Exception), image
+    assert image.size == sum(len(d) for d in files.values())
+    assert events[-2].data.bytes_done == path.stat().st_size

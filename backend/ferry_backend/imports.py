@@ -6,6 +6,8 @@ import asyncio
 import logging
 from urllib.parse import quote
 
+from sqlalchemy import select
+
 from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobRequest, UrlSource
 
 from . import store as st
@@ -84,6 +86,20 @@ async def dispatch(services: Services, job_id: str) -> None:
     except HostError as exc:
         log.warning("dispatch of %s to %s failed: %s", job.id, host.name, exc.message)
         await fail_job(services, job.id, ErrorCode(exc.code), exc.message)
+
+
+async def redispatch_unconfirmed(services: Services) -> None:
+    """Jobs created but never heard of (the backend stopped mid-dispatch) are sent again on start.
+
+    Importers treat a known job_id as the same job, so a second POST never imports twice.
+    """
+    async with services.store.read() as session:
+        pending = await session.scalars(
+            select(Job.id).where(Job.state == "queued", Job.seq == 0, (Job.upload_id.is_not(None)) | (Job.source_url.is_not(None)))
+        )
+        job_ids = list(pending)
+    for job_id in job_ids:
+        services.spawn(dispatch(services, job_id), name=f"redispatch-{job_id}")
 
 
 async def announce_backend_event(services: Services, job_id: str, event_type: EventType, build) -> bool:

@@ -42,8 +42,10 @@ class Services:
                 await st.set_bootstrap_admin(session, self.settings.admin_token)
             self.content_key = (await st.shared_secret(session, CONTENT_KEY)).encode()
         await self.bus.start()
-        from .liveness import run_sweeper  # late import: liveness needs the imports module, which needs us
+        from .imports import redispatch_unconfirmed  # late imports: these modules need Services
+        from .liveness import run_sweeper
 
+        await redispatch_unconfirmed(self)
         self.spawn(run_sweeper(self), name="sweeper")
 
     async def stop(self) -> None:

@@ -110,3 +110,13 @@ async def test_good_socket_token_connects(backend):
     ack = await client.call("subscribe", {"job_id": "nope", "after_seq": 0}, timeout=10)
     assert ack == {"ok": False, "error": {"code": "not_found", "message": "no job 'nope'"}}
     await client.disconnect()
+
+
+async def test_web_page_is_served_at_root_next_to_the_api(quick_backend):
+    async with httpx.AsyncClient(base_url=quick_backend.url) as http:
+        page = await http.get("/")
+        assert page.status_code == 200 and "ferry operator page" in page.text and page.headers["content-type"].startswith("text/html")
+        assert (await http.get("/app.js")).text == "console.log('ferry');"
+        assert (await http.get("/api/me")).status_code == 401  # the API stays behind its tokens
+        missing = await http.get("/nope.js")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

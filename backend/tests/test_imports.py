@@ -212,3 +212,4 @@ async def test_images_come_from_importers_or_from_completed_jobs(backend, fake):
     assert catalog[up.name] == {"host": up.name, "reachable": True, "images": fake.images}
     assert catalog[down.name]["reachable"] is False
     assert [i["tags"] for i in catalog[down.name]["images"]] == [["lab/test:1"]]
+

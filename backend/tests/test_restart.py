@@ -5,11 +5,30 @@ from __future__ import annotations
 import signal
 import uuid
 
-from backend.tests.support import SocketWatcher, callback_body, completed_data, event_data
+import asyncio
+
+import pytest
+
+from backend.tests.support import Backend, FakeImporter, SocketWatcher, callback_body, completed_data, event_data
+from backend.tests.test_imports import job_state, register, wait_until
 
 
-async def test_backend_killed_mid_import_recovers_from_its_log(make_backend):
-    backend = make_backend("restart")
+@pytest.fixture(scope="module")
+def restartable(tmp_path_factory):
+    backend = Backend(tmp_path_factory.mktemp("restartable"))
+    yield backend.start()
+    backend.stop()
+
+
+@pytest.fixture
+async def fake():
+    importer = await FakeImporter().start()
+    yield importer
+    await importer.stop()
+
+
+async def test_backend_killed_mid_import_recovers_from_its_log(restartable):
+    backend = restartable
     importer = await backend.add_host("rs-" + uuid.uuid4().hex[:6])
     job = "job_" + uuid.uuid4().hex[:10]
     signed = []
@@ -48,3 +67,36 @@ async def test_backend_killed_mid_import_recovers_from_its_log(make_backend):
         assert all(meta["replay"] for _, _, meta in again.received)
     finally:
         await again.close()
+
+
+async def test_jobs_never_confirmed_are_dispatched_again_after_a_restart(restartable, fake):
+    backend = restartable
+    host = await register(backend, fake)
+    fake.submit_status = 503  # the importer is busy restarting: the first dispatch fails
+    async with backend.client(backend.token("operator")) as http:
+        job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+    await wait_until(lambda: asyncio.sleep(0, len(fake.submitted) == 1))
+    assert (await job_state(backend, job["id"]))["error"]["code"] == "dispatch_failed"
+    # The state a backend killed between creating a job and POSTing it leaves behind: queued at seq 0.
+    stuck = insert_undispatched_job(backend, host.name)
+    fake.submit_status = 202
+    backend.stop()
+    backend.start()
+    await wait_until(lambda: asyncio.sleep(0, any(s["job_id"] == stuck for s in fake.submitted)))
+    assert [s["job_id"] for s in fake.submitted].count(job["id"]) == 1  # failed jobs are not sent again
+
+
+def insert_undispatched_job(backend, host: str) -> str:
+    import json
+    import sqlite3
+    from datetime import datetime, timezone
+
+    job_id = "job_" + uuid.uuid4().hex[:10]
+    now = datetime.now(timezone.utc).isoformat()
+    with sqlite3.connect(backend.data_dir / "ferry.db") as db:
+        db.execute(
+            "INSERT INTO jobs (id, host, image, source_url, format, changes, force, state, phase, seq, percent, bytes_done,"
+            " created_at, updated_at, last_contact_at) VALUES (?, ?, 'a:1', 'http://x/a.tar', 'auto', ?, 0, 'queued', 'queued',"
+            " 0, 0, 0, ?, ?, ?)", (job_id, host, json.dumps([]), now, now, now),
+        )
+    return job_id

@@ -10,7 +10,6 @@ import time
 import httpx
 import pytest
 from tusclient import client as tus_client
-from tusclient.exceptions import TusCommunicationError
 
 TUS = {"Tus-Resumable": "1.0.0"}
 

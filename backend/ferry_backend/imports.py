@@ -13,6 +13,7 @@ from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobReque
 from . import store as st
 from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
 from .jobs import Verdict, apply_event, backend_canceled, backend_failure
+from .metrics import BACKEND_FAILURES, DISPATCHES
 from .models import Host, Job, Upload, utcnow
 from .realtime import LiveEvent
 from .security import new_id, sign_content_link
@@ -83,7 +84,9 @@ async def dispatch(services: Services, job_id: str) -> None:
     )
     try:
         await services.importers.submit(host, request)
+        DISPATCHES.labels("accepted").inc()
     except HostError as exc:
+        DISPATCHES.labels(exc.code).inc()
         log.warning("dispatch of %s to %s failed: %s", job.id, host.name, exc.message)
         await fail_job(services, job.id, ErrorCode(exc.code), exc.message)
 
@@ -124,6 +127,7 @@ async def announce_backend_event(services: Services, job_id: str, event_type: Ev
 
 
 async def fail_job(services: Services, job_id: str, code: ErrorCode, message: str, detail: str | None = None) -> bool:
+    BACKEND_FAILURES.labels(code.value).inc()
     return await announce_backend_event(
         services, job_id, EventType.FAILED, lambda snap, job: backend_failure(snap, job.id, job.host, code, message, detail)
     )

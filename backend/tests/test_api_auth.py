@@ -120,3 +120,16 @@ async def test_web_page_is_served_at_root_next_to_the_api(quick_backend):
         assert (await http.get("/api/me")).status_code == 401  # the API stays behind its tokens
         missing = await http.get("/nope.js")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+async def test_metrics_count_what_happened(quick_backend):
+    importer = await quick_backend.add_host("metrics-host")
+    await importer.send("import.progress", {"job_id": "job_metrics1", "host": "metrics-host", "seq": 1, "state": "running",
+                                            "phase": "importing", "percent": 1.0, "bytes_done": 1})
+    await importer.post(b"{}", {"webhook-id": "x"})
+    async with quick_backend.client(quick_backend.token("viewer")) as http:
+        text = (await http.get("/metrics")).text
+    assert 'ferry_callbacks_total{verdict="applied"}' in text
+    assert 'ferry_callbacks_refused_total{code="missing_signature"}' in text
+    async with httpx.AsyncClient(base_url=quick_backend.url) as anonymous:
+        assert (await anonymous.get("/metrics")).status_code == 401

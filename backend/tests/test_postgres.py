@@ -14,6 +14,8 @@ import pytest
 
 from backend.tests.support import Backend, SocketWatcher, completed_data, event_data, free_port
 
+pytestmark = pytest.mark.slow
+
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
 

@@ -12,6 +12,8 @@ import pytest
 from backend.tests.support import Backend, FakeImporter, SocketWatcher, callback_body, completed_data, event_data
 from backend.tests.test_imports import job_state, register, wait_until
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def restartable(tmp_path_factory):

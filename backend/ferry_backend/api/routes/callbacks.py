@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ...callbacks import receive
-from ...errors import Conflict
+from ...errors import Conflict, Unauthorized
+from ...metrics import CALLBACKS, CALLBACKS_REFUSED
 from ..deps import ServicesDep
 
 router = APIRouter()
@@ -19,7 +20,12 @@ async def callback(host: str, request: Request, services: ServicesDep) -> dict:
         body += chunk
         if len(body) > MAX_CALLBACK_BYTES:
             raise Conflict("callback body too large", code="callback_too_large", status=413)
-    outcome = await receive(services.store, host, bytes(body), request.headers)
+    try:
+        outcome = await receive(services.store, host, bytes(body), request.headers)
+    except Unauthorized as exc:
+        CALLBACKS_REFUSED.labels(exc.code).inc()
+        raise
+    CALLBACKS.labels(outcome.verdict).inc()
     if outcome.verdict == "wrong_host":
         raise Conflict(f"job {outcome.job_id!r} belongs to another host", code="wrong_host")
     await services.announce(outcome.event)

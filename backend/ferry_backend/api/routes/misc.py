@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ... import __version__
 from ...imports import host_images
+from ...metrics import SOCKETS, render
 from ..deps import ServicesDep, Viewer
 
 router = APIRouter()
@@ -24,3 +26,9 @@ async def me(principal: Viewer) -> dict:
 @router.get("/api/images")
 async def images(_: Viewer, services: ServicesDep) -> list[dict]:
     return await host_images(services)
+
+
+@router.get("/metrics")
+async def metrics(_: Viewer, services: ServicesDep) -> Response:
+    SOCKETS.set(len(services.hub.subscribers))
+    return Response(render(), media_type=CONTENT_TYPE_LATEST)

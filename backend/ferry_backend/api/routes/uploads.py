@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from ...content import Unsatisfiable, parse_range, read_file
 from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
+from ...metrics import UPLOAD_BYTES
 from ...models import Upload, utcnow
 from ...security import check_content_link, new_id
 from ...tus import TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, parse_length, parse_metadata, parse_offset, safe_filename
@@ -114,6 +115,7 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
         if declared and declared.isdigit() and client_offset + int(declared) > upload.size:
             raise InvalidRequest("the body goes past Upload-Length", code="upload_overrun", status=400)
         new_offset, stopped = await services.parts.append(upload_id, upload.offset, upload.size, request.stream())
+        UPLOAD_BYTES.inc(new_offset - upload.offset)
         now = utcnow()
         async with services.store.write() as session:
             row = await session.get(Upload, upload_id)

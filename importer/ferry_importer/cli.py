@@ -8,16 +8,20 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
-from ferry_contract import ArchiveFormat, ErrorCode
+# httpx imports its own command-line tool (click, rich, pygments) when those are installed; this
+# process never runs it, and skipping it saves a noticeable part of every start-up.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from .console import BarReporter, human_bytes
-from .engine import Engine, docker_host_from_env
-from .errors import ImporterError, Interrupted
-from .fastpath import default_data_dir
-from .pipeline import ImportSpec, Options, run_import
-from .reporting import EventReporter, JsonLinesReporter
-from .sources import LocalFileSource
+import typer  # noqa: E402
+from ferry_contract import ArchiveFormat, ErrorCode  # noqa: E402
+
+from .console import BarReporter, human_bytes  # noqa: E402
+from .engine import Engine, docker_host_from_env  # noqa: E402
+from .errors import ImporterError, Interrupted  # noqa: E402
+from .fastpath import default_data_dir  # noqa: E402
+from .pipeline import ImportSpec, Options, run_import  # noqa: E402
+from .reporting import EventReporter, JsonLinesReporter  # noqa: E402
+from .sources import LocalFileSource  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ferry's importer: streams image archives into Docker.")
 

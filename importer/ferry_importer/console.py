@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
 from .progress import Snapshot
 from .reporting import EventReporter
 
@@ -32,7 +29,10 @@ def describe(snapshot: Snapshot) -> str:
 
 
 class BarReporter(EventReporter):
-    def __init__(self, console: Console | None = None, **kwargs) -> None:
+    def __init__(self, console=None, **kwargs) -> None:
+        from rich.console import Console  # only the progress bar needs rich
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
         super().__init__(**kwargs)
         self.console = console or Console(stderr=True)
         self.bar = Progress(

@@ -24,7 +24,7 @@ from .errors import CorruptCompression, TruncatedCompression
 HEADER = 12
 FOOTER = 12
 MAGIC = b"\xfd7zXZ\x00"
-MAX_PARALLEL_BLOCK = 8 << 20  # uncompressed bytes; in flight at most `workers + 1` blocks
+MAX_PARALLEL_BLOCK = 8 << 20  # uncompressed bytes; at most `workers` blocks are in memory at once
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ def decode_parallel(raw: BinaryIO, blocks: list[Block], max_out: int, workers: i
                 stored = _read_exact(raw, block.stored)
                 pos = block.offset + block.stored
                 pending.append(pool.submit(decode_block, block, stored))
-                while len(pending) > workers:
+                del stored
+                if len(pending) >= workers:
                     yield from _slices(pending.popleft().result(), max_out)
             while pending:
                 yield from _slices(pending.popleft().result(), max_out)

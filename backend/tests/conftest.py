@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.tests.support import Backend
+from backend.tests.support import Backend, FakeImporter
 
 
 @pytest.fixture
@@ -47,3 +47,11 @@ def quick_backend(tmp_path_factory) -> Backend:
     backend.start()
     yield backend
     backend.stop()
+
+
+@pytest.fixture
+async def fake():
+    """A real HTTP server playing an importer's job API for dispatch tests."""
+    importer = await FakeImporter().start()
+    yield importer
+    await importer.stop()

@@ -294,3 +294,32 @@ class FakeImporter:
     async def stop(self) -> None:
         if self._runner:
             await self._runner.cleanup()
+
+
+# --- helpers of the import and restart tests ---
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+async def upload(backend, data: bytes) -> str:
+    async with backend.client(backend.token("operator")) as http:
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
+        done = await http.patch(location, content=data, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert done.status_code == 204
+    return location.rsplit("/", 1)[-1]
+
+
+async def register(backend, fake: FakeImporter, prefix: str = "lab") -> Importer:
+    return await backend.add_host(f"{prefix}-{uuid.uuid4().hex[:8]}", url=fake.url, token=fake.token, secret=new_secret())
+
+
+async def wait_until(predicate, timeout: float = 15.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.1)
+
+
+async def job_state(backend, job_id: str) -> dict:
+    async with backend.client() as http:
+        return (await http.get(f"/api/imports/{job_id}")).json()

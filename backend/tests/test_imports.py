@@ -8,45 +8,11 @@ import os
 import uuid
 
 import httpx
-import pytest
 
 from backend.tests.support import (
-    FakeImporter, Importer, SocketWatcher, callback_body, completed_data, event_data, free_port, new_secret,
+    TUS, FakeImporter, SocketWatcher, callback_body, completed_data, event_data, free_port, job_state, register, upload,
+    wait_until,
 )
-
-TUS = {"Tus-Resumable": "1.0.0"}
-
-
-async def upload(backend, data: bytes) -> str:
-    async with backend.client(backend.token("operator")) as http:
-        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
-        done = await http.patch(location, content=data, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
-        assert done.status_code == 204
-    return location.rsplit("/", 1)[-1]
-
-
-@pytest.fixture
-async def fake():
-    importer = await FakeImporter().start()
-    yield importer
-    await importer.stop()
-
-
-async def register(backend, fake: FakeImporter, prefix: str = "lab") -> Importer:
-    return await backend.add_host(f"{prefix}-{uuid.uuid4().hex[:8]}", url=fake.url, token=fake.token, secret=new_secret())
-
-
-async def wait_until(predicate, timeout: float = 15.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.1)
-
-
-async def job_state(backend, job_id: str) -> dict:
-    async with backend.client() as http:
-        return (await http.get(f"/api/imports/{job_id}")).json()
-
 
 async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_link(backend, fake):
     second = await FakeImporter().start()

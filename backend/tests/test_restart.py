@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import uuid
 
-import asyncio
-
 import pytest
 
-from backend.tests.support import Backend, FakeImporter, SocketWatcher, callback_body, completed_data, event_data
-from backend.tests.test_imports import job_state, register, wait_until
+from backend.tests.support import (
+    Backend, SocketWatcher, callback_body, completed_data, event_data, job_state, register, wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -20,13 +20,6 @@ def restartable(tmp_path_factory):
     backend = Backend(tmp_path_factory.mktemp("restartable"))
     yield backend.start()
     backend.stop()
-
-
-@pytest.fixture
-async def fake():
-    importer = await FakeImporter().start()
-    yield importer
-    await importer.stop()
 
 
 async def test_backend_killed_mid_import_recovers_from_its_log(restartable):

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(default=None, description="Bootstrap admin bearer token (stored hashed).")
     max_upload_bytes: int = Field(default=50 * 1024**3, gt=0, description="Largest upload accepted.")
     upload_expiry_s: int = Field(default=24 * 3600, gt=0, description="An unfinished upload idle this long is removed.")
+    upload_idle_s: float = Field(
+        default=60.0, gt=0, description="A PATCH that receives nothing for this long ends, keeping what arrived (half-open connections)."
+    )
     upload_retention_s: int = Field(
         default=7 * 24 * 3600, gt=0, description="A finished upload no running job needs is removed this long after completion."
     )

@@ -7,6 +7,7 @@ after a restart it is rebuilt by reading the part file once, never by holding it
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import errno
@@ -87,6 +88,23 @@ def safe_filename(name: str | None) -> str | None:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch for ch in base if ch.isprintable())[:255]
     return base or None
+
+
+class BodyIdle(Exception):
+    """The client sent nothing for too long; treated like a disconnect."""
+
+
+async def with_idle_timeout(body: AsyncIterator[bytes], idle_s: float) -> AsyncIterator[bytes]:
+    """End a request body that stalls: a half-open connection must not hold an upload forever."""
+    iterator = body.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(iterator.__anext__(), idle_s)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise BodyIdle(f"no bytes for {idle_s:g} s") from None
+        yield chunk
 
 
 class PartFiles:

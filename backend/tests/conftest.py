@@ -35,14 +35,14 @@ def backend(tmp_path_factory) -> Backend:
 
 @pytest.fixture(scope="session")
 def quick_backend(tmp_path_factory) -> Backend:
-    """Short timers and limits: a 1000-byte upload limit, 1 s upload expiry, hosts stale after 2 s; a web page."""
+    """Short timers and limits: 1000-byte uploads expiring after 1 s idle, PATCH idle 1 s, hosts stale after 2 s; a web page."""
     web = tmp_path_factory.mktemp("web")
     (web / "index.html").write_text("<!doctype html><title>ferry</title><p>ferry operator page</p>")
     (web / "app.js").write_text("console.log('ferry');")
     backend = Backend(tmp_path_factory.mktemp("quick"), env_extra={
         "FERRY_WEB_DIR": str(web),
         "FERRY_MAX_UPLOAD_BYTES": "1000", "FERRY_UPLOAD_EXPIRY_S": "1", "FERRY_HOST_STALE_S": "2",
-        "FERRY_LIVENESS_INTERVAL_S": "0.5",
+        "FERRY_LIVENESS_INTERVAL_S": "0.5", "FERRY_UPLOAD_IDLE_S": "1",
     })
     backend.start()
     yield backend

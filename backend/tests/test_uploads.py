@@ -175,3 +175,31 @@ async def test_content_serves_ranges_with_a_signed_link_only(backend, tmp_path):
         assert (await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": expired})).status_code == 401
         nothing = await anonymous.get(f"/api/uploads/{upload_id}/content")
         assert nothing.status_code == 401
+
+
+async def test_stalled_connection_does_not_hold_the_upload(quick_backend):
+    """A client whose connection hangs (half-open): its PATCH ends after the idle limit and the upload resumes elsewhere."""
+    data = os.urandom(900)
+    async with quick_backend.client() as http:
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
+        release = asyncio.Event()
+
+        async def send_then_hang():
+            yield data[:400]
+            await release.wait()  # the connection stays open, nothing more comes
+
+        stalled = asyncio.create_task(http.patch(location, content=send_then_hang(), headers={
+            **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Content-Length": str(len(data)),
+        }))
+        await asyncio.sleep(0.3)
+        async with quick_backend.client() as other:
+            head = await other.head(location, headers=TUS)
+            assert head.headers["upload-offset"] == "400"
+            rest = await other.patch(location, content=data[400:], headers={
+                **TUS, "Upload-Offset": "400", "Content-Type": "application/offset+octet-stream"})
+            assert rest.status_code == 204 and rest.headers["upload-offset"] == "900"
+            info = (await other.get(location)).json()
+        release.set()
+        stalled.cancel()
+        await asyncio.gather(stalled, return_exceptions=True)
+    assert info["complete"] and info["sha256"] == hashlib.sha256(data).hexdigest()

@@ -13,11 +13,13 @@ from ...content import Unsatisfiable, parse_range, read_file
 from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
 from ...metrics import UPLOAD_BYTES
 from ...models import Upload, utcnow
-from ...security import check_content_link, new_id
-from ...tus import TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, parse_length, parse_metadata, parse_offset, safe_filename
+from ...security import Role, check_content_link, new_id
+from ...tus import (
+    TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, encode_metadata, parse_length, parse_metadata, parse_offset,
+    safe_filename, with_idle_timeout,
+)
 from ...views import upload_view
 from ..deps import Operator, ServicesDep, authenticate, require
-from ...security import Role
 
 router = APIRouter(prefix="/api/uploads")
 LOCK_WAIT_S = 10.0
@@ -90,8 +92,6 @@ async def offset(upload_id: str, _: Operator, services: ServicesDep) -> Response
     upload = await _live_upload(services, upload_id)
     headers = _tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.size), "Upload-Expires": _expires(upload)})
     if upload.meta:
-        from ...tus import encode_metadata
-
         headers["Upload-Metadata"] = encode_metadata(upload.meta)
     return Response(status_code=200, headers=headers)
 
@@ -114,7 +114,9 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and client_offset + int(declared) > upload.size:
             raise InvalidRequest("the body goes past Upload-Length", code="upload_overrun", status=400)
-        new_offset, stopped = await services.parts.append(upload_id, upload.offset, upload.size, request.stream())
+        new_offset, stopped = await services.parts.append(
+            upload_id, upload.offset, upload.size, with_idle_timeout(request.stream(), services.settings.upload_idle_s)
+        )
         UPLOAD_BYTES.inc(new_offset - upload.offset)
         now = utcnow()
         async with services.store.write() as session:

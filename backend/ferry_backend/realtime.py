@@ -38,6 +38,7 @@ class Subscriber:
         self.sid = sid
         self.jobs: set[str] = set()
         self.all = False
+        self.all_host: str | None = None  # the all-jobs feed may be narrowed to one host
         self.sent: dict[str, int] = {}
         self.pending: dict[object, list[LiveEvent]] = {}
         self._emit = emit
@@ -53,6 +54,9 @@ class Subscriber:
     def watches(self, job_id: str) -> bool:
         return self.all or job_id in self.jobs
 
+    def _in_feed(self, event: LiveEvent) -> bool:
+        return self.all_host is None or event.data.get("host") == self.all_host
+
     def offer(self, event: LiveEvent) -> None:
         """A live event for a job this client may watch."""
         if event.job_id in self.pending:
@@ -61,7 +65,7 @@ class Subscriber:
             self._send_live(event)
         elif ALL in self.pending:
             self.pending[ALL].append(event)
-        elif self.all:
+        elif self.all and self._in_feed(event):
             self._send_live(event)
 
     def _send_live(self, event: LiveEvent) -> None:
@@ -94,14 +98,15 @@ class Subscriber:
         for event in sorted(buffered, key=lambda e: e.seq):
             self._send_live(event)
 
-    def finish_all(self, seqs: dict[str, int]) -> None:
-        """The client holds these snapshots: send only what is newer, then follow every job."""
+    def finish_all(self, seqs: dict[str, int], host: str | None = None) -> None:
+        """The client holds these snapshots: send only what is newer, then follow every job (of `host`, if given)."""
         buffered = self.pending.pop(ALL, [])
         for job_id, seq in seqs.items():
             self.sent[job_id] = max(self.sent.get(job_id, 0), seq)
         self.all = True
+        self.all_host = host
         for event in sorted(buffered, key=lambda e: (e.job_id, e.seq)):
-            if event.job_id not in self.jobs and event.job_id not in self.pending:
+            if event.job_id not in self.jobs and event.job_id not in self.pending and self._in_feed(event):
                 self._send_live(event)
 
     def drop_job(self, job_id: str) -> None:
@@ -112,6 +117,7 @@ class Subscriber:
 
     def drop_all(self) -> None:
         self.all = False
+        self.all_host = None
         self.pending.pop(ALL, None)
 
     # -- the outbox --

@@ -15,6 +15,7 @@ from .realtime import ALL, Hub, LiveEvent, Subscriber
 from .views import job_view
 
 log = logging.getLogger("ferry.sockets")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
 
 
 def _error(code: str, message: str) -> dict:
@@ -100,16 +101,20 @@ def register(sio: socketio.AsyncServer, store: st.Store, hub: Hub) -> None:
         subscriber = hub.subscribers.get(sid)
         if subscriber is None:
             return _error("unauthorized", "not connected")
+        payload = payload if isinstance(payload, dict) else {}
+        host, state = payload.get("host"), payload.get("state")
+        if not isinstance(host, (str, type(None))) or state not in (None, *JOB_STATES):
+            return _error("invalid_request", "subscribe_all takes {host?, state?}")
         subscriber.hold()
         subscriber.begin(ALL)
         try:
             try:
                 async with store.read() as session:
-                    jobs = await st.list_jobs(session)
+                    jobs = await st.list_jobs(session, state=state, host=host)
             except FerryError as exc:
                 subscriber.abort(ALL)
                 return _error(exc.code, exc.message)
-            subscriber.finish_all({job.id: job.seq for job in jobs})
+            subscriber.finish_all({job.id: job.seq for job in jobs}, host=host)
             return {"ok": True, "jobs": [job_view(job) for job in jobs]}
         finally:
             asyncio.get_running_loop().call_soon(subscriber.release)

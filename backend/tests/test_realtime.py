@@ -90,3 +90,15 @@ async def test_replay_then_resubscribe_with_last_seq_has_no_gap_and_no_duplicate
     await settle()
     assert [s for _, s, _ in sent] + [s for _, s, _ in sent2] == [1, 2, 3, 4, 5]
     hub2.remove("sid1")
+
+
+async def test_all_feed_narrowed_to_one_host():
+    hub, sub, sent = await make()
+    sub.begin(ALL)
+    hub.deliver(LiveEvent("x", 1, "import.progress", {"job_id": "x", "seq": 1, "host": "lab2"}))
+    sub.finish_all({}, host="lab1")
+    hub.deliver(LiveEvent("y", 1, "import.progress", {"job_id": "y", "seq": 1, "host": "lab1"}))
+    hub.deliver(LiveEvent("z", 1, "import.progress", {"job_id": "z", "seq": 1, "host": "lab2"}))
+    await settle()
+    assert sent == [("y", 1, False)]
+    hub.remove("sid1")

@@ -130,6 +130,22 @@ async def test_subscribe_all_streams_every_job_for_list_views(backend, importer,
     assert (known, 3) not in [(d["job_id"], d["seq"]) for _, d, _ in watcher.received]
 
 
+async def test_subscribe_all_can_follow_one_host(backend, importer, watchers):
+    other = await backend.add_host("sock-other-" + uuid.uuid4().hex[:6])
+    mine, theirs = job_id(), job_id()
+    await importer.send("import.progress", event_data(mine, importer.name, 1))
+    await other.send("import.progress", event_data(theirs, other.name, 1))
+    watcher = await watchers()
+    ack = await watcher.sio.call("subscribe_all", {"host": importer.name}, timeout=10)
+    assert [j["host"] for j in ack["jobs"]] == [importer.name]
+    await other.send("import.progress", event_data(theirs, other.name, 2))
+    await importer.send("import.progress", event_data(mine, importer.name, 2))
+    await watcher.wait_for(lambda: watcher.seqs(mine) == [2])
+    assert watcher.seqs(theirs) == []
+    bad = await watcher.sio.call("subscribe_all", {"state": "exploded"}, timeout=10)
+    assert bad["ok"] is False and bad["error"]["code"] == "invalid_request"
+
+
 async def test_bad_subscribe_payloads_get_error_acks(backend, watchers):
     watcher = await watchers()
     for payload in (None, {}, {"job_id": 5}, {"job_id": "x", "after_seq": -1}, {"job_id": "x", "after_seq": "3"}):

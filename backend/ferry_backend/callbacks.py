@@ -77,12 +77,12 @@ async def receive(store: st.Store, host_name: str, body: bytes, headers: Mapping
     webhook_id = verify_signature(secret, body, headers, now)
     kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
     text = body.decode("utf-8")
-    duplicate = await _seen_before(store, host_name, webhook_id, now)
-    if duplicate is not None:
-        return duplicate
     try:
         callback = parse_callback(body)
     except ValidationError as exc:
+        duplicate = await _seen_before(store, host_name, webhook_id, now)
+        if duplicate is not None:  # a retry of a delivery already refused: stop the retries
+            return duplicate
         await _record(store, host_name, webhook_id, kept, text, None, None, None, "invalid", now)
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -110,6 +110,11 @@ async def _seen_before(store: st.Store, host_name: str, webhook_id: str, now: da
 
 async def _apply(store, host_name, webhook_id, kept, text, callback, data, now) -> Outcome:
     async with store.write() as session:
+        existing = await st.find_delivery(session, host_name, webhook_id)
+        if existing is not None:
+            existing.duplicates += 1
+            existing.last_received_at = now
+            return Outcome("duplicate", existing.job_id, existing.seq)
         delivery = Delivery(
             host=host_name, webhook_id=webhook_id, job_id=data["job_id"], seq=data["seq"], event_type=callback.type,
             headers=kept, body=text, verdict="pending", received_at=now, duplicates=0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping
@@ -15,6 +16,7 @@ from typing import Mapping
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import EventType, parse_callback
@@ -67,80 +69,119 @@ def _job_from_event(host: str, data: dict, now: datetime) -> Job:
     )
 
 
-async def receive(store: st.Store, host_name: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
-    now = utcnow()
-    async with store.read() as session:
-        host = await session.get(Host, host_name)
+class HostSecrets:
+    """Webhook secrets by host, read from the store at most every `ttl_s` (hosts change rarely, callbacks often)."""
+
+    def __init__(self, store: st.Store, ttl_s: float = 2.0):
+        self.store = store
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    async def get(self, host_name: str) -> str | None:
+        now = time.monotonic()
+        cached = self._cache.get(host_name)
+        if cached and now - cached[0] < self.ttl_s:
+            return cached[1]
+        async with self.store.read() as session:
+            host = await session.get(Host, host_name)
         secret = host.webhook_secret if host else None
-    if secret is None:
-        raise Unauthorized(f"unknown host {host_name!r}", code="unknown_host")
-    webhook_id = verify_signature(secret, body, headers, now)
-    kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
-    text = body.decode("utf-8")
-    try:
-        callback = parse_callback(body)
-    except ValidationError as exc:
-        duplicate = await _seen_before(store, host_name, webhook_id, now)
-        if duplicate is not None:  # a retry of a delivery already refused: stop the retries
-            return duplicate
-        await _record(store, host_name, webhook_id, kept, text, None, None, None, "invalid", now)
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback") from None
-    if callback.type == EventType.HEARTBEAT:
-        await _heartbeat(store, host_name, callback, now)
-        return Outcome("heartbeat")
-    data = json.loads(text)["data"]  # the importer's own data, exactly as signed
-    try:
-        return await _apply(store, host_name, webhook_id, kept, text, callback, data, now)
-    except IntegrityError:  # a concurrent copy of the same delivery won the race
-        return Outcome("duplicate", data["job_id"], data["seq"])
+        self._cache[host_name] = (now, secret)
+        return secret
+
+    def forget(self, host_name: str) -> None:
+        self._cache.pop(host_name, None)
 
 
-async def _seen_before(store: st.Store, host_name: str, webhook_id: str, now: datetime) -> Outcome | None:
-    """A webhook-id already received (a retry or a replay): count it, change nothing else."""
-    async with store.write() as session:
-        existing = await st.find_delivery(session, host_name, webhook_id)
-        if existing is None:
-            return None
-        existing.duplicates += 1
-        existing.last_received_at = now
-        return Outcome("duplicate", existing.job_id, existing.seq)
+class Receiver:
+    """Turns one raw delivery into at most one write transaction (the common path) and an Outcome."""
 
+    LAST_SEEN_EVERY_S = 1.0  # a busy host's last_seen is written at most this often
 
-async def _apply(store, host_name, webhook_id, kept, text, callback, data, now) -> Outcome:
-    async with store.write() as session:
-        existing = await st.find_delivery(session, host_name, webhook_id)
-        if existing is not None:
+    def __init__(self, store: st.Store):
+        self.store = store
+        self.secrets = HostSecrets(store)
+        self._last_seen_written: dict[str, float] = {}
+
+    async def receive(self, host_name: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+        now = utcnow()
+        secret = await self.secrets.get(host_name)
+        if secret is None:
+            raise Unauthorized(f"unknown host {host_name!r}", code="unknown_host")
+        webhook_id = verify_signature(secret, body, headers, now)
+        kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
+        text = body.decode("utf-8")
+        try:
+            callback = parse_callback(body)
+        except ValidationError as exc:
+            duplicate = await self._seen_before(host_name, webhook_id, now)
+            if duplicate is not None:  # a retry of a delivery already refused: stop the retries
+                return duplicate
+            await _record(self.store, host_name, webhook_id, kept, text, None, None, None, "invalid", now)
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback") from None
+        if callback.type == EventType.HEARTBEAT:
+            await _heartbeat(self.store, host_name, callback, now)
+            return Outcome("heartbeat")
+        data = json.loads(text)["data"]  # the importer's own data, exactly as signed
+        try:
+            return await self._apply(host_name, webhook_id, kept, text, callback, data, now)
+        except IntegrityError:  # this webhook-id was stored before (or by a concurrent copy): a duplicate
+            return await self._seen_before(host_name, webhook_id, now) or Outcome("duplicate", data["job_id"], data["seq"])
+
+    async def _seen_before(self, host_name: str, webhook_id: str, now: datetime) -> Outcome | None:
+        """A webhook-id already received (a retry or a replay): count it, change nothing else."""
+        async with self.store.write() as session:
+            existing = await st.find_delivery(session, host_name, webhook_id)
+            if existing is None:
+                return None
             existing.duplicates += 1
             existing.last_received_at = now
             return Outcome("duplicate", existing.job_id, existing.seq)
-        delivery = Delivery(
-            host=host_name, webhook_id=webhook_id, job_id=data["job_id"], seq=data["seq"], event_type=callback.type,
-            headers=kept, body=text, verdict="pending", received_at=now, duplicates=0,
-        )
-        session.add(delivery)
-        await session.flush()
-        host = await session.get(Host, host_name)
-        host.last_seen = now
-        job = await st.lock_job(session, data["job_id"])
-        if job is None:
-            job = _job_from_event(host_name, data, now)
-            session.add(job)
-        elif job.host != host_name:
-            delivery.verdict = "wrong_host"
-            return Outcome("wrong_host", job.id, data["seq"])
-        job.last_contact_at = now
-        verdict, snap = apply_event(st.snapshot_of(job), callback.type, data, now)
-        if verdict is Verdict.APPLIED:
-            st.write_snapshot(job, snap)
-            if job.image == "unknown" and data.get("image"):
-                job.image = data["image"].get("ref") or job.image
-        logged = await st.append_event(session, job.id, data["seq"], callback.type, callback.timestamp, data, webhook_id)
-        delivery.verdict = verdict.value
-        event = LiveEvent(job.id, data["seq"], callback.type, data) if logged is not None else None
-        if verdict is not Verdict.APPLIED:
-            log.info("job %s: %s seq %s is %s (snapshot at seq %s)", job.id, callback.type, data["seq"], verdict.value, job.seq)
+
+    def _touch_host(self, host_name: str) -> bool:
+        now = time.monotonic()
+        if now - self._last_seen_written.get(host_name, 0.0) < self.LAST_SEEN_EVERY_S:
+            return False
+        self._last_seen_written[host_name] = now
+        return True
+
+    async def _apply(self, host_name, webhook_id, kept, text, callback, data, now) -> Outcome:
+        """Store the delivery, log the event and move the snapshot, all or nothing.
+
+        The delivery row's unique (host, webhook-id) makes a duplicate fail the commit: the caller
+        then counts it as a duplicate. The common path needs no read besides the locked job row.
+        """
+        async with self.store.write() as session:
+            delivery = Delivery(
+                host=host_name, webhook_id=webhook_id, job_id=data["job_id"], seq=data["seq"], event_type=callback.type,
+                headers=kept, body=text, verdict="pending", received_at=now, duplicates=0,
+            )
+            session.add(delivery)
+            if self._touch_host(host_name):
+                await session.execute(update(Host).where(Host.name == host_name).values(last_seen=now))
+            job = await st.lock_job(session, data["job_id"])
+            if job is None:
+                job = _job_from_event(host_name, data, now)
+                session.add(job)
+            elif job.host != host_name:
+                delivery.verdict = "wrong_host"
+                return Outcome("wrong_host", job.id, data["seq"])
+            job.last_contact_at = now
+            verdict, snap = apply_event(st.snapshot_of(job), callback.type, data, now)
+            event = None
+            if verdict is Verdict.APPLIED:
+                # Every logged seq of a job that is not finished is <= its snapshot seq: this one is new.
+                st.write_snapshot(job, snap)
+                if job.image == "unknown" and data.get("image"):
+                    job.image = data["image"].get("ref") or job.image
+                session.add(st.new_event(job.id, data["seq"], callback.type, callback.timestamp, data, webhook_id, now))
+                event = LiveEvent(job.id, data["seq"], callback.type, data)
+            else:
+                logged = await st.append_event(session, job.id, data["seq"], callback.type, callback.timestamp, data, webhook_id)
+                event = LiveEvent(job.id, data["seq"], callback.type, data) if logged is not None else None
+                log.info("job %s: %s seq %s is %s (snapshot at seq %s)", job.id, callback.type, data["seq"], verdict.value, job.seq)
+            delivery.verdict = verdict.value
         return Outcome(verdict.value, job.id, data["seq"], event)
 
 

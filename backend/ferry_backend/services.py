@@ -10,6 +10,7 @@ import socketio
 
 from . import store as st
 from .broadcast import LocalBus, RedisBus
+from .callbacks import Receiver
 from .dispatch import ImporterClient
 from .realtime import Hub, LiveEvent
 from .settings import Settings
@@ -29,6 +30,7 @@ class Services:
         self.sio: socketio.AsyncServer = create_sio(settings.redis_url)
         register(self.sio, self.store, self.hub)
         self.importers = ImporterClient(settings.dispatch_timeout_s)
+        self.receiver = Receiver(self.store)
         self.parts = PartFiles(settings.uploads_dir)
         self.upload_locks: dict[str, asyncio.Lock] = {}
         self.content_key = b""

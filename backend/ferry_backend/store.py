@@ -177,6 +177,10 @@ async def list_jobs(session: AsyncSession, state: str | None = None, host: str |
     return list(await session.scalars(query))
 
 
+def new_event(job_id: str, seq: int, event_type: str, timestamp: datetime, data: dict, webhook_id: str | None, now: datetime) -> Event:
+    return Event(job_id=job_id, seq=seq, type=event_type, timestamp=timestamp, data=data, webhook_id=webhook_id, received_at=now)
+
+
 async def append_event(session: AsyncSession, job_id: str, seq: int, event_type: str, timestamp: datetime, data: dict, webhook_id: str | None) -> Event | None:
     """Add (job, seq) to the log; None when that seq is already logged (the log keeps the first)."""
     if await session.scalar(select(Event.id).where(Event.job_id == job_id, Event.seq == seq)) is not None:

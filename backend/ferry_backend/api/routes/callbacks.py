@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from ...callbacks import receive
 from ...errors import Conflict, Unauthorized
 from ...metrics import CALLBACKS, CALLBACKS_REFUSED
 from ..deps import ServicesDep
@@ -21,7 +20,7 @@ async def callback(host: str, request: Request, services: ServicesDep) -> dict:
         if len(body) > MAX_CALLBACK_BYTES:
             raise Conflict("callback body too large", code="callback_too_large", status=413)
     try:
-        outcome = await receive(services.store, host, bytes(body), request.headers)
+        outcome = await services.receiver.receive(host, bytes(body), request.headers)
     except Unauthorized as exc:
         CALLBACKS_REFUSED.labels(exc.code).inc()
         raise

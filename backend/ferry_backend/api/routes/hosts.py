@@ -25,4 +25,5 @@ async def list_hosts(_: Viewer, services: ServicesDep) -> list[dict]:
 async def add_host(body: HostCreate, _: Admin, services: ServicesDep) -> dict:
     async with services.store.write() as session:
         host = await st.add_host(session, body.name, body.url, body.token, body.webhook_secret)
+    services.receiver.secrets.forget(body.name)
     return host_view(host, utcnow(), services.settings.host_stale_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +52,15 @@ class Options:
     cleanup_timeout: float = 60.0  # how long a cancel waits for an engine that already has every byte
     chunk_size: int = 1 << 20
     queue_chunks: int = 4
-    decode_threads: int = 2  # for multi-block xz files
+    decode_threads: int = field(default_factory=lambda: default_decode_threads())  # for multi-block xz files
     spool_dirs: dict[str, Path] = field(default_factory=dict)
     disk_probe: Callable[[Path], int | None] = free_bytes
+
+
+def default_decode_threads() -> int:
+    """Two xz decoding threads only where there are cores to spare: on a 2-core host the engine's own
+    work already takes the second core, and parallel decoding only adds overhead."""
+    return 2 if (os.cpu_count() or 1) >= 4 else 1
 
 
 async def run_import(

@@ -92,7 +92,10 @@ async def test_a_multi_block_xz_archive_is_decoded_in_parallel_and_round_trips(r
         subprocess.run(["xz", "-T2", "-0", "--block-size=1MiB", "-c"], input=tar_bytes(files), stdout=out, check=True)
     assert parallel_worthwhile(block_map(path))
     cleanup.append(f"{name}:multi")
-    image, events = await run(path, f"{name}:multi", changes=[f"LABEL ferry.test={token}"])
+    from ferry_importer import Options
+
+    options = Options(data_dir=tmp_path / "data", decode_threads=2)
+    image, events = await run(path, f"{name}:multi", changes=[f"LABEL ferry.test={token}"], options=options)
     assert not isinstance(image, Exception), image
     assert image.size == sum(len(d) for d in files.values())
     assert events[-2].data.bytes_done == path.stat().st_size

@@ -25,7 +25,16 @@ def _listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-@app.command()
+def _settings_help() -> str:
+    lines = ["Settings (environment):"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default in (None, [], "") else f" (default: {default})"
+        lines.append(f"FERRY_{name.upper()}: {field.description or ''}{shown}")
+    return "\n\n".join(lines)
+
+
+@app.command(epilog=_settings_help())
 def serve(listen: str = typer.Option("127.0.0.1:8000", help="HOST:PORT to listen on.")) -> None:
     """Run the backend (migrations run first). Settings come from FERRY_* environment variables."""
     import uvicorn

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         default_factory=list, description="If set, a source_url must start with one of these (comma-separated)."
     )
     web_dir: Path | None = Field(default=None, description="Static web page served at / (default: frontend-bridge/dist).")
-    log_level: str = "info"
+    log_level: str = Field(default="info", description="uvicorn and ferry log level: debug, info, warning, error.")
 
     @field_validator("source_url_prefixes", mode="before")
     @classmethod

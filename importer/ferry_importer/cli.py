@@ -106,10 +106,16 @@ def _say(reporter: EventReporter, line: str) -> None:
     print(line, file=stream, flush=True)
 
 
-from . import cli_serve  # noqa: E402,F401  (registers `serve` and `outbox`)
+def register_service_commands() -> None:
+    """Add `serve` and `outbox` (ferry_importer.cli_serve) to the app."""
+    from . import cli_serve  # noqa: F401  (registers `serve` and `outbox`)
 
 
 def main() -> None:
+    # `import` is the one command that runs on every image: it starts without loading the service's
+    # settings and database modules. Every other invocation (including --help) sees all commands.
+    if sys.argv[1:2] != ["import"]:
+        register_service_commands()
     app(prog_name="ferry-importer")
 
 

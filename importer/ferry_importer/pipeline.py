@@ -134,6 +134,8 @@ class _Job:
         self.format = ArchiveFormat(spec.format)
         if self.format is ArchiveFormat.IMPORT and self.target is None:
             raise InvalidReference("an image name is needed to import a filesystem archive")
+        if self.format is ArchiveFormat.LOAD and self.changes:
+            raise InvalidChange("change lines apply to filesystem imports only; a loaded archive is used as it is")
         if self.source.size == 0:
             raise EmptyArchive("the archive file is empty")
         version = await self.engine.version()

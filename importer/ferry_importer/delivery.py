@@ -68,13 +68,19 @@ class DeliveryWorker:
                 except Exception:  # the worker must outlive any single bad row or disk hiccup
                     log.exception("outbox dispatch failed; retrying")
                     delay = self._poll_s
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=max(delay, 0.005))
-                except asyncio.TimeoutError:
-                    pass
+                await self._sleep(max(delay, 0.005))
                 self._wakeup.clear()
         finally:
             await self._stop_in_flight()
+
+    async def _sleep(self, timeout: float) -> None:
+        """Until woken or `timeout`. Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+        arrives as the wait ends, and a worker that ignores its cancel hangs the shutdown."""
+        waiter = asyncio.ensure_future(self._wakeup.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
 
     async def _dispatch_due(self) -> float:
         """Start due heads; return how long to sleep before the next one is due (at most poll_s)."""

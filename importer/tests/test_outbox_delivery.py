@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 
 import pytest
-
-pytestmark = pytest.mark.timeout(60)
 
 from ferry_importer import outbox
 from ferry_importer.database import Database
@@ -17,6 +16,8 @@ from ferry_importer.retry import RetryPolicy
 from ferry_importer.signing import Signer, new_message_id
 
 from importer.tests.service_support import SECRET, WebhookReceiver
+
+pytestmark = pytest.mark.timeout(60)
 
 FAST = RetryPolicy(base_s=0.05, factor=2.0, max_s=0.2, jitter=0.2, expire_s=60)
 
@@ -47,7 +48,11 @@ class Running:
 
     async def __aexit__(self, *exc):
         self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 10)
+        except asyncio.TimeoutError:
+            state = f"done={self.task.done()} cancelled={self.task.cancelled()}"
+            raise AssertionError(f"the worker did not stop ({state}); tasks:\n{_tasks()}") from None
 
 
 async def put(db, url, job="j1", seq=1, type="import.progress", droppable=True, phase="importing"):
@@ -61,10 +66,21 @@ async def put(db, url, job="j1", seq=1, type="import.progress", droppable=True, 
 async def eventually(predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await predicate():
-            return
+        try:
+            if await asyncio.wait_for(predicate(), timeout):
+                return
+        except asyncio.TimeoutError:
+            raise AssertionError(f"a check did not return in {timeout}s; tasks:\n{_tasks()}") from None
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached")
+
+
+def _tasks() -> str:
+    """Where every task of the loop is waiting, to tell a hung await from a slow receiver."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=out)
+    return out.getvalue()
 
 
 def seqs(receiver, job="j1"):
@@ -147,13 +163,18 @@ async def test_410_stops_one_job_and_the_others_carry_on(db, receiver):
 
 async def test_undeliverable_events_expire_and_are_kept_as_expired(db, receiver):
     receiver.stop()
-    policy = RetryPolicy(base_s=0.05, max_s=0.1, jitter=0.0, expire_s=0.6)
+    offset = [0.0]
+    policy = RetryPolicy(base_s=0.05, max_s=0.1, jitter=0.0, expire_s=60)
     await put(db, receiver.url(), type="import.queued", droppable=False)
-    async with Running(db, policy=policy):
+    running = Running(db, policy=policy)
+    running.worker._clock = lambda: time.time() + offset[0]
+    async with running:
+        await eventually(lambda: db.call(lambda c: outbox.list_messages(c)[0].attempts >= 2))
+        offset[0] = 61.0  # a day passes on the worker's clock
         await eventually(lambda: no_pending(db), timeout=5)
     [message] = await db.call(lambda c: outbox.list_messages(c))
     assert message.status is outbox.Status.EXPIRED
-    assert message.attempts >= 2
+    assert message.attempts >= 2 and message.finished_at is not None
 
 
 async def test_a_slow_receiver_times_out_and_is_retried(db, receiver):

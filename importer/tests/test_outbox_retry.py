@@ -6,8 +6,6 @@ import time
 from email.utils import formatdate
 
 import pytest
-
-pytestmark = pytest.mark.timeout(60)
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from ferry_importer.retry import (
@@ -22,6 +20,8 @@ from ferry_importer.retry import (
 from ferry_importer.signing import Signer, new_message_id
 
 from importer.tests.service_support import SECRET
+
+pytestmark = pytest.mark.timeout(60)
 
 POLICY = RetryPolicy(base_s=1.0, factor=2.0, max_s=60.0, jitter=0.2, expire_s=3600)
 

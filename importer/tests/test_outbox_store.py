@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.timeout(60)
-
 from ferry_importer import database, outbox
 from ferry_importer.retry import Verdict
 from ferry_importer.signing import new_message_id
+
+pytestmark = pytest.mark.timeout(60)
 
 URL = "http://127.0.0.1:9/cb"
 

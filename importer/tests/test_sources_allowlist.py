@@ -6,8 +6,6 @@ import os
 
 import pytest
 
-pytestmark = pytest.mark.timeout(60)
-
 from ferry_contract import ErrorCode
 from ferry_importer.allowlist import (
     SourceRejected,
@@ -17,6 +15,8 @@ from ferry_importer.allowlist import (
     redact_url,
     resolve_path_source,
 )
+
+pytestmark = pytest.mark.timeout(60)
 
 PREFIXES = [parse_prefix("http://backend:8000/api/uploads/"), parse_prefix("https://Files.Example/images")]
 

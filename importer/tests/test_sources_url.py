@@ -6,14 +6,14 @@ import os
 
 import pytest
 
-pytestmark = pytest.mark.timeout(60)
-
 from ferry_contract import ErrorCode
 from ferry_importer.allowlist import SourceRejected, parse_prefix
 from ferry_importer.errors import ImporterError
 from ferry_importer.sources_url import UrlSource
 
 from importer.tests.service_support import RangeFileServer
+
+pytestmark = pytest.mark.timeout(60)
 
 SIZE = 3 * 1024 * 1024 + 123
 

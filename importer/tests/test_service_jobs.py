@@ -88,8 +88,10 @@ def test_with_max_concurrent_one_the_second_job_waits_queued_then_runs(lab, dock
     assert host["running"] == [first["job_id"]]
     assert host["queued"] == [{"job_id": second["job_id"], "position": 1}]
     beat = wait_until(lambda: [d.json() for d in lab.receiver.verified() if d.json()["type"] == "importer.heartbeat"
-                               and d.json()["data"]["queued"]], 10, what="a heartbeat naming the queued job")[-1]
+                               and second["job_id"] in d.json()["data"]["queued"]], 10,
+                      what="a heartbeat naming the queued job")[-1]
     assert beat["data"]["running"] == [first["job_id"]] and beat["data"]["queued"] == [second["job_id"]]
+    assert beat["data"]["host"] == "lab1" and beat["data"]["engine_version"]
     assert importer.wait_state(first["job_id"], {"succeeded", "failed"})["state"] == "succeeded"
     assert importer.wait_state(second["job_id"], {"succeeded", "failed"})["state"] == "succeeded"
     first_events = completed_events(lab, first["job_id"])

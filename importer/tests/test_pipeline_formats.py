@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from archives import COMPRESSORS, docker_archive_from_layers, image_id_of, rootfs_files, tar_bytes, write
+from archives import docker_archive_from_layers, image_id_of, rootfs_files, tar_bytes, write
 from conftest import tag_exists
 from ferry_importer import ImporterError
 

@@ -169,6 +169,15 @@ async def test_content_serves_ranges_with_a_signed_link_only(backend, tmp_path):
         assert part.headers["content-range"] == f"bytes 500000-{len(data) - 1}/{len(data)}"
         beyond = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=900000-"})
         assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(data)}"
+        head = await anonymous.head(f"/api/uploads/{upload_id}/content", params={"token": link})
+        assert head.status_code == 200 and head.headers["content-length"] == str(len(data)) and head.content == b""
+        etag = head.headers["etag"]
+        same = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link},
+                                   headers={"Range": "bytes=10-19", "If-Range": etag})
+        assert same.status_code == 206 and same.content == data[10:20]
+        changed = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link},
+                                      headers={"Range": "bytes=10-19", "If-Range": '"something-else"'})
+        assert changed.status_code == 200 and changed.content == data
         forged = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link[:-2] + "00"})
         assert forged.status_code == 401 and forged.json()["error"]["code"] == "bad_content_token"
         expired = sign_content_link(key, upload_id, -10)

@@ -159,7 +159,7 @@ async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
     return upload_view(await _live_upload(services, upload_id))
 
 
-@router.get("/{upload_id}/content")
+@router.api_route("/{upload_id}/content", methods=["GET", "HEAD"])
 async def content(upload_id: str, request: Request, services: ServicesDep, token: str | None = None) -> Response:
     """The bytes for importers: a short-lived signed `token` (or an operator bearer token), Range supported."""
     if token is not None:
@@ -172,8 +172,12 @@ async def content(upload_id: str, request: Request, services: ServicesDep, token
     if not upload.complete:
         raise Conflict(f"upload {upload_id!r} is not complete", code="upload_incomplete")
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{upload.sha256}"', "Content-Type": "application/octet-stream"}
+    range_header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range != headers["ETag"]:
+        range_header = None  # the client's copy is of another entity: send the whole of this one
     try:
-        wanted = parse_range(request.headers.get("range"), upload.size)
+        wanted = parse_range(range_header, upload.size)
     except Unsatisfiable:
         return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{upload.size}"})
     start, end, status = 0, upload.size - 1, 200
@@ -183,6 +187,6 @@ async def content(upload_id: str, request: Request, services: ServicesDep, token
         headers["Content-Range"] = f"bytes {start}-{end}/{upload.size}"
     headers["Content-Length"] = str(max(0, end - start + 1))
     path = services.parts.path(upload_id)
-    if upload.size == 0:
-        return Response(status_code=200, headers=headers)
+    if upload.size == 0 or request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
     return StreamingResponse(read_file(path, start, end), status_code=status, headers=headers)

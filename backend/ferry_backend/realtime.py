@@ -45,6 +45,7 @@ class Subscriber:
         self._on_overflow = on_overflow
         self._queue: asyncio.Queue[tuple[str, dict, dict]] = asyncio.Queue()
         self._holds = 0
+        self._overflowed = False
         self._open = asyncio.Event()
         self._open.set()
         self._task = asyncio.get_running_loop().create_task(self._pump(), name=f"socket-outbox-{sid}")
@@ -75,8 +76,11 @@ class Subscriber:
         self._put(event.type, event.data, {"replay": False})
 
     def _put(self, name: str, data: dict, meta: dict) -> None:
+        if self._overflowed:
+            return
         if self._queue.qsize() >= MAX_OUTBOX:
             log.warning("socket %s is %d events behind: disconnecting it", self.sid, MAX_OUTBOX)
+            self._overflowed = True
             self._on_overflow(self.sid)
             return
         self._queue.put_nowait((name, data, meta))

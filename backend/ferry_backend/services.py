@@ -51,6 +51,8 @@ class Services:
         self.spawn(run_sweeper(self), name="sweeper")
 
     async def stop(self) -> None:
+        for sid in list(self.hub.subscribers):
+            self.hub.remove(sid)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -102,3 +102,21 @@ async def test_all_feed_narrowed_to_one_host():
     await settle()
     assert sent == [("y", 1, False)]
     hub.remove("sid1")
+
+
+async def test_a_client_too_far_behind_is_disconnected_once(monkeypatch):
+    import ferry_backend.realtime as realtime
+
+    monkeypatch.setattr(realtime, "MAX_OUTBOX", 3)
+    dropped = []
+
+    async def never_done(name, data, meta):
+        await asyncio.Event().wait()  # a client that stopped reading
+
+    sub = Subscriber("slow", never_done, dropped.append)
+    sub.finish_job("j1", [])
+    for seq in range(1, 10):
+        sub.offer(ev(seq))
+    await settle()
+    assert dropped == ["slow"]
+    sub.close()

@@ -75,46 +75,76 @@ def build_archive(label: str, target: int) -> Path:
     return path
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in bytes (of that process alone) and stderr of one run."""
+def engine_pid(host: str) -> int | None:
+    """The local dockerd serving `host`, to count its CPU (and that of its xz child) per run."""
+    socket_path = host.removeprefix("unix://")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"dockerd") and (socket_path.encode() in b" ".join(cmdline)
+                                                            or socket_path == "/var/run/docker.sock"):
+            return int(entry.name)
+    return None
+
+
+def engine_cpu(pid: int | None) -> float:
+    """CPU seconds of dockerd plus its waited-for children (the xz it runs for `docker import`)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(cmd: list[str], env: dict, engine: int | None = None) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS in bytes (of that process alone), stderr, and CPU seconds of the
+    process plus the engine during the run."""
     start = time.monotonic()
+    engine_before = engine_cpu(engine)
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.monotonic() - start
+    cpu = usage.ru_utime + usage.ru_stime + engine_cpu(engine) - engine_before
     err = process.stderr.read().decode(errors="replace")
     process.stderr.close()
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({process.returncode}): {err[-2000:]}")
-    return wall, usage.ru_maxrss * 1024, err
+    return wall, usage.ru_maxrss * 1024, err, cpu
 
 
 def remove(env: dict, ref: str) -> None:
     subprocess.run(["docker", "rmi", "-f", ref], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def bench(label: str, archive: Path, pairs: int, env: dict) -> dict:
+def bench(label: str, archive: Path, pairs: int, env: dict, engine: int | None) -> dict:
     repo = f"ferry-bench/{label}-{uuid.uuid4().hex[:6]}"
-    cli_times, ferry_times, rss = [], [], []
+    cli_times, ferry_times, rss, cli_cpu, ferry_cpu = [], [], [], [], []
     for i in range(pairs):
         order = ["docker", "ferry"] if i % 2 == 0 else ["ferry", "docker"]
         for who in order:
             ref = f"{repo}:{who}{i}"
             if who == "docker":
-                wall, _, _ = timed(["docker", "import", str(archive), ref], env)
+                wall, _, _, cpu = timed(["docker", "import", str(archive), ref], env, engine)
                 cli_times.append(wall)
+                cli_cpu.append(cpu)
             else:
-                wall, peak, _ = timed([str(CLI), "import", str(archive), "--image", ref, "--force", "--json"], env)
+                wall, peak, _, cpu = timed([str(CLI), "import", str(archive), "--image", ref, "--force", "--json"],
+                                           env, engine)
                 ferry_times.append(wall)
+                ferry_cpu.append(cpu)
                 rss.append(peak)
-            print(f"  {label} pair {i + 1}: {who:<6} {wall:7.2f} s" + (f"  peak RSS {peak / 1e6:.1f} MB" if who == "ferry" else ""),
-                  flush=True)
+            print(f"  {label} pair {i + 1}: {who:<6} {wall:7.2f} s  cpu {cpu:6.1f} s  load {os.getloadavg()[0]:.1f}"
+                  + (f"  peak RSS {peak / 1e6:.1f} MB" if who == "ferry" else ""), flush=True)
             if who == "docker" or i < pairs - 1:
                 remove(env, ref)
     # the same archive and tag once more, without --force: the fast path answers "already present"
     last = f"{repo}:ferry{pairs - 1}"
-    fast, _, _ = timed([str(CLI), "import", str(archive), "--image", last, "--json"], env)
-    startup, _, _ = timed([str(CLI), "--help"], env)
+    fast, _, _, _ = timed([str(CLI), "import", str(archive), "--image", last, "--json"], env)
+    startup, _, _, _ = timed([str(CLI), "import", "--help"], env)
     remove(env, last)
     ratios = [f / c for f, c in zip(ferry_times, cli_times)]
     return {
@@ -124,6 +154,8 @@ def bench(label: str, archive: Path, pairs: int, env: dict) -> dict:
         "docker_import_median_s": statistics.median(cli_times),
         "ferry_median_s": statistics.median(ferry_times),
         "median_ratio": statistics.median(ratios),
+        "ratio_of_medians": statistics.median(ferry_times) / statistics.median(cli_times),
+        "cpu_ratio": statistics.median(ferry_cpu) / statistics.median(cli_cpu) if engine else None,
         "ferry_peak_rss_bytes": max(rss),
         "already_present_cli_s": fast,
         "cli_startup_s": startup,
@@ -147,16 +179,17 @@ def main() -> int:
     try:
         for label in args.sizes:
             archive = build_archive(label, SIZES[label])
-            results.append(bench(label, archive, max(3, args.pairs), env))
+            results.append(bench(label, archive, max(3, args.pairs), env, engine_pid(host)))
     finally:
         if started:
             engines.down("bench")
     print()
-    print(f"{'archive':<22}{'xz size':>10}{'content':>10}{'docker import':>15}{'ferry':>9}{'ratio':>8}{'peak RSS':>10}"
-          f"{'present':>9}{'startup':>9}")
+    print(f"{'archive':<22}{'xz size':>10}{'content':>10}{'docker import':>15}{'ferry':>9}{'ratio':>8}{'cpu ratio':>10}"
+          f"{'peak RSS':>10}{'present':>9}{'startup':>9}")
     for r in results:
         print(f"{r['archive']:<22}{r['archive_bytes'] / 1e6:>8.0f}MB{r['content_bytes'] / 1e6:>8.0f}MB"
               f"{r['docker_import_median_s']:>13.2f} s{r['ferry_median_s']:>7.2f} s{r['median_ratio']:>8.2f}"
+              f"{r['cpu_ratio'] or float('nan'):>10.2f}"
               f"{r['ferry_peak_rss_bytes'] / 1e6:>8.1f}MB{r['already_present_cli_s']:>7.2f} s{r['cli_startup_s']:>7.2f} s")
     print(json.dumps(results, indent=1))
     worst = max(r["median_ratio"] for r in results)

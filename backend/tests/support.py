@@ -62,12 +62,19 @@ class Backend:
         return env
 
     def start(self, timeout: float = 90.0) -> "Backend":
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "Backend":
+        """Start the process without waiting (several backends then start side by side)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "backend.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.data_dir / "backend.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> "Backend":
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -9,17 +9,18 @@ import uuid
 import pytest
 
 from backend.tests.support import (
-    Backend, SocketWatcher, callback_body, completed_data, event_data, job_state, register, wait_until,
+    SocketWatcher, callback_body, completed_data, event_data, job_state, register, wait_until,
 )
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def restartable(tmp_path_factory):
-    backend = Backend(tmp_path_factory.mktemp("restartable"))
-    yield backend.start()
-    backend.stop()
+@pytest.fixture
+def restartable(backend):
+    """The shared backend: its state is durable, so other tests do not notice it was restarted."""
+    yield backend
+    if backend.proc is None:
+        backend.start()
 
 
 async def test_backend_killed_mid_import_recovers_from_its_log(restartable):

@@ -139,6 +139,12 @@ async def expired_uploads(session: AsyncSession, now: datetime, retention_s: int
     return stale + old
 
 
+async def upload_in_use(session: AsyncSession, upload_id: str) -> bool:
+    """True while an unfinished job may still pull this upload."""
+    query = select(Job.id).where(Job.upload_id == upload_id, Job.state.in_(["queued", "running"])).limit(1)
+    return await session.scalar(query) is not None
+
+
 # --- jobs and events ----------------------------------------------------------------------------
 
 

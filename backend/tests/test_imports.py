@@ -35,6 +35,9 @@ async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_lin
         assert sent["source"]["sha256"] == hashlib.sha256(data).hexdigest() and sent["source"]["size"] == len(data)
         assert sent["source"]["url"].startswith(f"{backend.url}/api/uploads/{upload_id}/content?token=")
         assert second.submitted[0]["job_id"] == jobs[1]["id"]
+        async with backend.client(backend.token("operator")) as http:  # importers are still pulling it
+            busy = await http.delete(f"/api/uploads/{upload_id}", headers=TUS)
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "upload_in_use"
         async with httpx.AsyncClient() as anonymous:  # the importer pulls without a bearer token, resuming by Range
             whole = await anonymous.get(sent["source"]["url"])
             tail = await anonymous.get(sent["source"]["url"], headers={"Range": "bytes=100000-"})
@@ -62,6 +65,8 @@ async def test_a_dispatched_job_runs_to_completion_through_callbacks(backend, fa
         await watcher.close()
     final = await job_state(backend, job["id"])
     assert final["state"] == "succeeded" and final["result"]["ref"] == "lab/test:1" and final["upload_id"] == upload_id
+    async with backend.client(backend.token("operator")) as http:  # done with it: the upload may go now
+        assert (await http.delete(f"/api/uploads/{upload_id}", headers=TUS)).status_code == 204
 
 
 async def test_refused_dispatch_fails_the_job_with_the_importers_reason(backend, fake):

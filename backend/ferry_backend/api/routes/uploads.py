@@ -9,6 +9,7 @@ from email.utils import format_datetime
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
+from ... import store as st
 from ...content import Unsatisfiable, parse_range, read_file
 from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
 from ...metrics import UPLOAD_BYTES
@@ -148,6 +149,8 @@ async def terminate(upload_id: str, request: Request, _: Operator, services: Ser
             upload = await session.get(Upload, upload_id)
             if upload is None:
                 raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+            if await st.upload_in_use(session, upload_id):
+                raise Conflict(f"upload {upload_id!r} is being imported; cancel its jobs first", code="upload_in_use")
             await session.delete(upload)
         services.parts.remove(upload_id)
     services.upload_locks.pop(upload_id, None)

@@ -218,3 +218,28 @@ async def test_forcing_load_on_a_filesystem_archive_is_missing_manifest(run, tmp
     path = write(tmp_path / "rootfs.tar", big_rootfs(token))
     assert_failed(*await run(path, format="load"), "missing_manifest")
     assert_nothing_left(docker_client, token)
+
+
+async def test_the_digest_hook_sees_the_sha256_before_the_engine_commits_and_can_refuse(
+        engine, tmp_path, name, token, docker_client, cleanup):
+    from ferry_importer import CollectingReporter, ImportSpec, run_import
+    from ferry_importer.errors import SourceMismatch
+
+    data = big_rootfs(token)
+    path = write(tmp_path / "rootfs.tar", data)
+    seen = []
+
+    def refuse(digest: str) -> None:
+        seen.append(digest)
+        raise SourceMismatch("the service expected another archive", digest)
+
+    spec = ImportSpec(image=f"{name}:hook", changes=[f"LABEL ferry.test={token}"])
+    with pytest.raises(ImporterError) as caught:
+        await run_import(spec, LocalFileSource(path), engine=engine, reporter=CollectingReporter(),
+                         options=Options(data_dir=tmp_path / "data"), on_digest=refuse)
+    assert caught.value.code == "source_mismatch" and seen == [sha256_hex(data)]
+    assert_nothing_left(docker_client, token, f"{name}:hook")
+    accepted = []
+    image = await run_import(spec, LocalFileSource(path), engine=engine, reporter=CollectingReporter(),
+                             options=Options(data_dir=tmp_path / "data"), on_digest=accepted.append)
+    assert accepted == [sha256_hex(data)] and image.ref == f"{name}:hook"

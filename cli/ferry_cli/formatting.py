@@ -1,0 +1,89 @@
+"""Pure formatting: sizes, rates, durations, times, and the one-line description of a job's state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+TERMINAL_STATES = ("succeeded", "failed", "canceled")
+UNITS = ("B", "kB", "MB", "GB", "TB")
+
+
+def human_bytes(value: float | None) -> str:
+    """Decimal units as `docker images` prints them: 600 MB, 2.6 GB."""
+    if value is None:
+        return "?"
+    value = float(value)
+    for unit in UNITS:
+        if abs(value) < 1000 or unit == UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" or value >= 100 else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_rate(bps: float | None) -> str:
+    return "" if bps is None else f"{human_bytes(bps)}/s"
+
+
+def human_duration(seconds: float | None) -> str:
+    """12 s, 3 min 05 s, 1 h 02 min."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO-8601 as the backend writes it (`…Z` or an offset); naive times are taken as UTC."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def short_time(value: str | None) -> str:
+    """`2025-11-29 14:03:07.123` in UTC, for tables."""
+    parsed = parse_time(value)
+    return "" if parsed is None else parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def describe(view: dict, elapsed_extra: float = 0.0) -> str:
+    """What a job is doing, in one line. `elapsed_extra` = seconds since the view arrived (finalizing clock)."""
+    state, phase = view.get("state"), view.get("phase")
+    if state == "succeeded":
+        image = view.get("image") or view.get("result") or {}
+        ident = (image.get("id") or "")[:19]
+        size = human_bytes(image.get("size")) if image.get("size") is not None else ""
+        present = " (already present)" if image.get("already_present") else ""
+        return " · ".join(p for p in ("done" + present, image.get("ref") or "", ident, size) if p)
+    if state in ("failed", "canceled"):
+        error = view.get("error") or {}
+        if error:
+            return f"{state} · {error.get('code')}: {error.get('message')}"
+        return state
+    if state == "queued" or phase == "queued":
+        position = view.get("queue_position")
+        return f"queued (position {position})" if position else "queued"
+    if phase in ("importing", "downloading"):
+        parts = [f"{phase} {human_bytes(view.get('bytes_done'))} / {human_bytes(view.get('bytes_total'))}"]
+        if view.get("rate_bps") is not None:
+            parts.append(human_rate(view["rate_bps"]))
+        if view.get("eta_s") is not None:
+            parts.append(f"eta {human_duration(view['eta_s'])}")
+        return " · ".join(parts)
+    if phase in ("finalizing", "verifying", "preparing"):
+        elapsed = view.get("phase_elapsed_s")
+        if elapsed is None:
+            return phase
+        label = f"{phase} · {human_duration(elapsed + max(0.0, elapsed_extra))}"
+        return label + (" (the engine is applying the image)" if phase == "finalizing" else "")
+    return str(phase or state or "?")
+
+
+def is_terminal(view: dict) -> bool:
+    return view.get("state") in TERMINAL_STATES

@@ -1,0 +1,121 @@
+"""import and watch: upload with a bar, create the jobs, then one live bar per host until every job ended."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from . import errors
+from .api import Backend
+from .console import stdout
+from .display import make_display
+from .formatting import describe, human_bytes
+from .live import Follower
+from .tracking import JobTrack
+from .upload import upload_file
+
+UPLOAD_LINE_EVERY_S = 2.0
+
+
+def check_reference(image: str) -> None:
+    from ferry_contract import InvalidReference, parse_reference
+
+    try:
+        parse_reference(image)
+    except InvalidReference as exc:
+        raise errors.BadInput(f"--image: {exc}", code="invalid_reference") from None
+
+
+def unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def run_import(file: Path, *, hosts: list[str], image: str, format: str, changes: list[str], force: bool,
+               timeout: float | None, url: str, token: str | None, as_json: bool) -> None:
+    check_reference(image)
+    hosts = unique(hosts)
+    out = stdout()
+    with Backend(url, token) as backend:
+        known = [h["name"] for h in backend.hosts()]  # before uploading gigabytes: do the hosts exist?
+        unknown = [h for h in hosts if h not in known]
+        if unknown:
+            raise errors.NotFound(f"unknown host(s) {', '.join(unknown)}; registered: {', '.join(known) or 'none'}",
+                                  code="unknown_host")
+        upload_id = _upload(file, backend, out, quiet=as_json)
+        jobs = backend.create_imports(upload_id=upload_id, hosts=hosts, image=image, format=format, changes=changes,
+                                      force=force)
+    if as_json:
+        sys.stdout.write(json.dumps({"type": "ferry.jobs", "upload_id": upload_id, "jobs": jobs}) + "\n")
+        sys.stdout.flush()
+    else:
+        for job in jobs:
+            out.print(f"{job['host']}: job {job['id']}", highlight=False)
+    _follow(jobs, backend.url, backend.token, out, timeout=timeout, as_json=as_json)
+
+
+def run_watch(job_ids: list[str], *, timeout: float | None, url: str, token: str | None, as_json: bool) -> None:
+    with Backend(url, token) as backend:
+        jobs = [backend.job(job_id) for job_id in unique(job_ids)]  # job_not_found, 401, 403 before any socket
+    _follow(jobs, backend.url, backend.token, stdout(), timeout=timeout, as_json=as_json)
+
+
+def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
+    size = file.stat().st_size
+    if quiet:
+        return upload_file(file, backend.url, backend.token)
+    if out.is_terminal:
+        progress = Progress(TextColumn("[bold]upload"), BarColumn(bar_width=30), DownloadColumn(),
+                            TransferSpeedColumn(), TimeRemainingColumn(), console=out)
+        task = progress.add_task("upload", total=size)
+
+        def on_progress(offset: int, total: int, resumed: bool) -> None:
+            if resumed and not progress.tasks[task].completed:
+                progress.console.print(f"resuming the earlier upload of {file.name} at {human_bytes(offset)}")
+            progress.update(task, completed=offset)
+
+        with progress:
+            upload_id = upload_file(file, backend.url, backend.token, on_progress=on_progress)
+    else:
+        last = [0.0]
+
+        def on_progress(offset: int, total: int, resumed: bool) -> None:
+            now = time.monotonic()
+            if offset in (0, total) or resumed and last[0] == 0.0 or now - last[0] >= UPLOAD_LINE_EVERY_S:
+                last[0] = now
+                note = " (resumed)" if resumed else ""
+                out.print(f"upload {100.0 * offset / total:5.1f}% {human_bytes(offset)} / {human_bytes(total)}{note}",
+                          highlight=False)
+
+        upload_id = upload_file(file, backend.url, backend.token, on_progress=on_progress)
+    out.print(f"uploaded {file.name} ({human_bytes(size)}) as {upload_id}", highlight=False)
+    return upload_id
+
+
+def _follow(jobs: list[dict], url: str, token: str, out: Console, *, timeout: float | None, as_json: bool) -> None:
+    tracks = [JobTrack(job["id"], host=job.get("host")) for job in jobs]
+    display = make_display(out, as_json)
+    display.start(tracks)
+    try:
+        asyncio.run(Follower(url, token, tracks, display, timeout_s=timeout).run())
+    finally:
+        display.stop()
+    _conclude(tracks, out, quiet=as_json)
+
+
+def _conclude(tracks: list[JobTrack], out: Console, quiet: bool) -> None:
+    """A line per job; exit code 1 unless every job succeeded."""
+    if not quiet:
+        for track in tracks:
+            style = {"succeeded": "green", "failed": "red"}.get(track.view.get("state"), "yellow")
+            out.print(f"[{style}]{track.host} {track.job_id}: {describe(track.view)}[/]", highlight=False)
+    failed = [t for t in tracks if not t.succeeded]
+    if failed:
+        codes = sorted({(t.view.get("error") or {}).get("code") or t.view.get("state") for t in failed})
+        stderr_line = f"{len(failed)} of {len(tracks)} import(s) did not succeed: {', '.join(codes)}"
+        raise errors.Failed(stderr_line, code=codes[0] if len(codes) == 1 else "import_failed")

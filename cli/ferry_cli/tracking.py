@@ -1,0 +1,67 @@
+"""What the CLI knows about one followed job: pure bookkeeping of snapshots and events by seq.
+
+Socket.IO gives no connection-state recovery, so the follower resubscribes after every reconnect with
+the highest seq it handled; anything at or below that seq (a late duplicate, a stale retry) is ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .formatting import is_terminal
+
+VIEW_FIELDS = ("state", "phase", "percent", "bytes_done", "bytes_total", "rate_bps", "eta_s", "phase_elapsed_s",
+               "queue_position", "error")
+
+
+def view_of_snapshot(snapshot: dict) -> dict:
+    """A backend Job snapshot in the shape of an event's data (`result` is the completed event's `image`)."""
+    view = {name: snapshot.get(name) for name in VIEW_FIELDS}
+    view.update(job_id=snapshot.get("id"), host=snapshot.get("host"), seq=snapshot.get("seq", 0),
+                image=snapshot.get("result"))
+    return view
+
+
+@dataclass
+class JobTrack:
+    job_id: str
+    host: str | None = None
+    seen_seq: int = 0  # highest event seq handled: resubscribe with after_seq = seen_seq
+    view: dict = field(default_factory=dict)  # the newest known state, event-data shaped
+    view_seq: int = -1
+    view_at: float = 0.0  # when `view` last changed (monotonic seconds), to run a finalizing clock
+    events: int = 0
+
+    def apply_snapshot(self, snapshot: dict, now: float) -> bool:
+        """Take a subscribe ack's snapshot unless what we show is already as new."""
+        self.host = self.host or snapshot.get("host")
+        seq = int(snapshot.get("seq") or 0)
+        if seq <= self.view_seq:
+            return False
+        self.view, self.view_seq, self.view_at = view_of_snapshot(snapshot), seq, now
+        return True
+
+    def apply_event(self, data: dict, now: float) -> bool:
+        """Handle one event; False (and no change) for a seq already handled."""
+        seq = int(data.get("seq") or 0)
+        if seq <= self.seen_seq:
+            return False
+        self.seen_seq = seq
+        self.events += 1
+        self.host = self.host or data.get("host")
+        if seq > self.view_seq:
+            self.view, self.view_seq, self.view_at = dict(data), seq, now
+        return True
+
+    @property
+    def terminal(self) -> bool:
+        return is_terminal(self.view)
+
+    @property
+    def caught_up(self) -> bool:
+        """Every event up to the newest known state was handled (the final one included)."""
+        return self.seen_seq >= self.view_seq
+
+    @property
+    def succeeded(self) -> bool:
+        return self.view.get("state") == "succeeded"

@@ -69,25 +69,35 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else "-"
 
 
-@outbox_app.command("list", help="Callbacks, oldest first, with their delivery status.")
+def _attempt_line(a: outbox.Attempt) -> str:
+    return (f"    {_when(a.started_at)} {a.trigger:<9} {a.duration_ms:8.1f} ms  "
+            f"{a.status_code or '-'} {a.error or ''} {(a.response or '')[:80]!r}")
+
+
+@outbox_app.command("list", help="Callbacks, oldest first, with their delivery status and attempts.")
 def outbox_list(
     data_dir: DataDir = None,
     job: Annotated[Optional[str], typer.Option("--job", help="Only this job.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only given-up (expired, 410) or still failing ones.")] = False,
     status: Annotated[Optional[outbox.Status], typer.Option("--status", help="Only this status.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     conn = _open(data_dir)
-    messages = outbox.list_messages(conn, job_id=job, status=status, limit=limit)
+    messages = outbox.list_messages(conn, job_id=job, status=status, limit=limit, failed=failed)
     for m in messages:
+        attempts = outbox.attempts_of(conn, m.id)
         if as_json:
             print(json.dumps({"msg_id": m.msg_id, "job_id": m.job_id, "seq": m.seq, "type": m.type,
-                              "status": m.status.value, "attempts": m.attempts, "last_status": m.last_status,
-                              "last_error": m.last_error, "created_at": _when(m.created_at)}))
-        else:
-            last = m.last_status or m.last_error or ""
-            print(f"{m.msg_id}  {m.job_id}  seq={m.seq:<4} {m.type:<16} {m.status.value:<9} "
-                  f"attempts={m.attempts} {last}")
+                              "status": m.status.value, "attempts": [a.__dict__ for a in attempts],
+                              "last_status": m.last_status, "last_error": m.last_error,
+                              "created_at": _when(m.created_at)}))
+            continue
+        last = m.last_status or m.last_error or ""
+        print(f"{m.msg_id}  {m.job_id}  seq={m.seq:<4} {m.type:<16} {m.status.value:<9} "
+              f"attempts={m.attempts} {last}")
+        for a in attempts:
+            print(_attempt_line(a))
     counts = outbox.counts(conn)
     if not as_json:
         print("  ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr)
@@ -104,21 +114,42 @@ def outbox_show(msg_id: str, data_dir: DataDir = None) -> None:
     print(f"status={message.status.value} created={_when(message.created_at)} finished={_when(message.finished_at)}")
     print(message.body)
     for a in outbox.attempts_of(conn, message.id):
-        print(f"  {_when(a.started_at)} {a.trigger:<9} {a.duration_ms:8.1f} ms  "
-              f"{a.status_code or '-'} {a.error or ''} {(a.response or '')[:80]!r}")
+        print(_attempt_line(a))
 
 
-@outbox_app.command("resend", help="Send expired or given-up (410) callbacks again, with their original webhook-id.")
-def outbox_resend(
-    data_dir: DataDir = None,
-    msg: Annotated[Optional[str], typer.Option("--msg", help="One callback by webhook-id.")] = None,
-    job: Annotated[Optional[str], typer.Option("--job", help="Every given-up callback of a job.")] = None,
-    since: Annotated[Optional[datetime], typer.Option("--since", help="Every given-up callback since (ISO time).")] = None,
-) -> None:
-    if msg is None and job is None and since is None:
-        raise typer.BadParameter("give --msg, --job or --since")
+def _requeue(data_dir: Path | None, **selection) -> int:
     conn = _open(data_dir)
-    when = since.replace(tzinfo=since.tzinfo or timezone.utc).timestamp() if since else None
-    count = database.transaction(conn, lambda c: outbox.requeue(c, now=time.time(), msg_id=msg, job_id=job,
-                                                                since=when))
-    print(f"requeued {count} callback(s); a running importer sends them within a second")
+    count = database.transaction(conn, lambda c: outbox.requeue(c, now=time.time(), **selection))
+    print(f"requeued {count} callback(s); a running importer sends them within a second "
+          "(attempts recorded as manual)")
+    return count
+
+
+@outbox_app.command("redeliver", help="Send one callback again (any status), with its original webhook-id.")
+def outbox_redeliver(msg_id: str, data_dir: DataDir = None) -> None:
+    if _requeue(data_dir, msg_id=msg_id, delivered_too=True) == 0:
+        print(f"no finished callback {msg_id} (unknown, or still pending)", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """`2h`, `30m`, `45s`, `1d` ago, or an ISO-8601 time; returns a Unix timestamp."""
+    now = time.time() if now is None else now
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit in units and number.replace(".", "", 1).isdigit():
+        return now - float(number) * units[unit]
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use a duration such as 2h, 30m, 1d or an ISO time") from None
+    return when.replace(tzinfo=when.tzinfo or timezone.utc).timestamp()
+
+
+@outbox_app.command("recover", help="Send again every given-up (expired or 410) callback created since a time.")
+def outbox_recover(
+    since: Annotated[str, typer.Option("--since", help="A duration ago (2h, 30m, 1d) or an ISO time.")],
+    data_dir: DataDir = None,
+    job: Annotated[Optional[str], typer.Option("--job", help="Only this job.")] = None,
+) -> None:
+    _requeue(data_dir, since=parse_since(since), job_id=job)

@@ -191,11 +191,15 @@ def mark_expired(conn: sqlite3.Connection, message_id: int, now: float) -> None:
 
 def requeue(
     conn: sqlite3.Connection, *, now: float, msg_id: str | None = None, job_id: str | None = None,
-    since: float | None = None,
+    since: float | None = None, delivered_too: bool = False,
 ) -> int:
-    """Operator resend: expired or gone messages become pending again (their webhook-id is kept)."""
-    where = ["status IN (?, ?)"]
-    params: list[object] = [*RESENDABLE]
+    """Operator resend: expired or gone messages (and, on request, delivered ones) become pending again.
+
+    Their webhook-id is kept, so a receiver that already has one treats the copy as the duplicate it is.
+    """
+    statuses = (*RESENDABLE, Status.DELIVERED) if delivered_too else RESENDABLE
+    where = [f"status IN ({', '.join('?' for _ in statuses)})"]
+    params: list[object] = [*statuses]
     if msg_id is not None:
         where.append("msg_id = ?")
         params.append(msg_id)
@@ -214,9 +218,14 @@ def requeue(
 
 
 def list_messages(
-    conn: sqlite3.Connection, *, job_id: str | None = None, status: str | None = None, limit: int = 100
+    conn: sqlite3.Connection, *, job_id: str | None = None, status: str | None = None, limit: int = 100,
+    failed: bool = False,
 ) -> list[Message]:
+    """Newest `limit` messages, oldest first. `failed`: given up (expired, gone) or still failing (pending, tried)."""
     where, params = [], []
+    if failed:
+        where.append("(status IN (?, ?) OR (status = ? AND attempts > 0))")
+        params.extend([*RESENDABLE, Status.PENDING])
     if job_id is not None:
         where.append("job_id = ?")
         params.append(job_id)

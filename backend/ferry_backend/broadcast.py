@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 
@@ -43,7 +44,7 @@ class RedisBus:
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def publish(self, event: LiveEvent) -> None:
-        message = json.dumps({"job_id": event.job_id, "seq": event.seq, "type": event.type, "data": event.data})
+        message = json.dumps(dataclasses.asdict(event))
         await self.redis.publish(CHANNEL, message)
 
     async def _listen(self) -> None:

@@ -26,6 +26,7 @@ from .errors import InvalidRequest, Unauthorized
 from .jobs import Verdict, apply_event
 from .models import Delivery, Host, Job, utcnow
 from .realtime import LiveEvent
+from .views import iso
 
 log = logging.getLogger("ferry.callbacks")
 TOLERANCE_S = 300
@@ -176,10 +177,10 @@ class Receiver:
                 if job.image == "unknown" and data.get("image"):
                     job.image = data["image"].get("ref") or job.image
                 session.add(st.new_event(job.id, data["seq"], callback.type, callback.timestamp, data, webhook_id, now))
-                event = LiveEvent(job.id, data["seq"], callback.type, data)
+                event = LiveEvent(job.id, data["seq"], callback.type, data, iso(now))
             else:
                 logged = await st.append_event(session, job.id, data["seq"], callback.type, callback.timestamp, data, webhook_id)
-                event = LiveEvent(job.id, data["seq"], callback.type, data) if logged is not None else None
+                event = LiveEvent(job.id, data["seq"], callback.type, data, iso(now)) if logged is not None else None
                 log.info("job %s: %s seq %s is %s (snapshot at seq %s)", job.id, callback.type, data["seq"], verdict.value, job.seq)
             delivery.verdict = verdict.value
         return Outcome(verdict.value, job.id, data["seq"], event)

@@ -18,6 +18,7 @@ from .models import Host, Job, Upload, utcnow
 from .realtime import LiveEvent
 from .security import new_id, sign_content_link
 from .services import Services
+from .views import iso
 
 log = logging.getLogger("ferry.imports")
 
@@ -122,7 +123,7 @@ async def announce_backend_event(services: Services, job_id: str, event_type: Ev
         st.write_snapshot(job, new)
         logged = await st.append_event(session, job.id, data["seq"], event_type.value, now, data, None)
     if logged is not None:
-        await services.announce(LiveEvent(job_id, data["seq"], event_type.value, data))
+        await services.announce(LiveEvent(job_id, data["seq"], event_type.value, data, iso(now)))
     return True
 
 

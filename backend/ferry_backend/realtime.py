@@ -22,10 +22,26 @@ MAX_OUTBOX = 20_000  # a client this far behind is disconnected; it resubscribes
 
 @dataclass(frozen=True)
 class LiveEvent:
+    """One logged event on its way to sockets. `replay_id` is set when an operator replays it."""
+
     job_id: str
     seq: int
     type: str
     data: dict
+    received_at: str | None = None  # ISO-8601: when the backend received (or made) the event
+    replay_id: str | None = None
+
+
+def event_meta(event: LiveEvent, catchup: bool = False) -> dict:
+    """The second argument of every socket event: how this client gets it, and when the backend got it.
+
+    live: sent as it arrives; catch-up: from the log after a subscribe; replay: an operator asked
+    for the job's story again (old seqs, already counted by the client).
+    """
+    meta = {"replay": event.replay_id is not None, "catchup": catchup, "timestamp": event.received_at}
+    if event.replay_id is not None:
+        meta["replay_id"] = event.replay_id
+    return meta
 
 
 Emit = Callable[[str, dict, dict], Awaitable[None]]
@@ -43,6 +59,7 @@ class Subscriber:
         self.pending: dict[object, list[LiveEvent]] = {}
         self._emit = emit
         self._on_overflow = on_overflow
+        self._reindex: Callable[["Subscriber", object], None] = lambda _sub, _key: None  # set by the Hub
         self._queue: asyncio.Queue[tuple[str, dict, dict]] = asyncio.Queue()
         self._holds = 0
         self._overflowed = False
@@ -59,8 +76,10 @@ class Subscriber:
         return self.all_host is None or event.data.get("host") == self.all_host
 
     def offer(self, event: LiveEvent) -> None:
-        """A live event for a job this client may watch."""
-        if event.job_id in self.pending:
+        """A live event (or an operator replay) for a job this client may watch."""
+        if event.replay_id is not None:
+            self._offer_replay(event)
+        elif event.job_id in self.pending:
             self.pending[event.job_id].append(event)
         elif event.job_id in self.jobs:
             self._send_live(event)
@@ -69,11 +88,18 @@ class Subscriber:
         elif self.all and self._in_feed(event):
             self._send_live(event)
 
+    def _offer_replay(self, event: LiveEvent) -> None:
+        """Replays go to settled watchers only, in the order they come, and never count as seen."""
+        if event.job_id in self.pending:
+            return  # the client is being caught up from the log: it gets the same story there
+        if event.job_id in self.jobs or (self.all and ALL not in self.pending and self._in_feed(event)):
+            self._put(event.type, event.data, event_meta(event))
+
     def _send_live(self, event: LiveEvent) -> None:
         if event.seq <= self.sent.get(event.job_id, 0):
             return
         self.sent[event.job_id] = event.seq
-        self._put(event.type, event.data, {"replay": False})
+        self._put(event.type, event.data, event_meta(event))
 
     def _put(self, name: str, data: dict, meta: dict) -> None:
         if self._overflowed:
@@ -88,17 +114,20 @@ class Subscriber:
     def begin(self, key) -> None:
         """Start buffering live events for a job (or ALL) before its state is read."""
         self.pending.setdefault(key, [])
+        self._reindex(self, key)
 
     def abort(self, key) -> None:
         self.pending.pop(key, None)
+        self._reindex(self, key)
 
-    def finish_job(self, job_id: str, replay: list[LiveEvent]) -> None:
-        """Send the replay, then every buffered live event newer than it; from now on send live."""
+    def finish_job(self, job_id: str, catchup: list[LiveEvent]) -> None:
+        """Send the catch-up from the log, then every buffered live event newer than it; from now on send live."""
         buffered = self.pending.pop(job_id, [])
-        for event in replay:
-            self._put(event.type, event.data, {"replay": True})
+        for event in catchup:
+            self._put(event.type, event.data, event_meta(event, catchup=True))
             self.sent[job_id] = max(self.sent.get(job_id, 0), event.seq)
         self.jobs.add(job_id)
+        self._reindex(self, job_id)
         for event in sorted(buffered, key=lambda e: e.seq):
             self._send_live(event)
 
@@ -109,6 +138,7 @@ class Subscriber:
             self.sent[job_id] = max(self.sent.get(job_id, 0), seq)
         self.all = True
         self.all_host = host
+        self._reindex(self, ALL)
         for event in sorted(buffered, key=lambda e: (e.job_id, e.seq)):
             if event.job_id not in self.jobs and event.job_id not in self.pending and self._in_feed(event):
                 self._send_live(event)
@@ -118,16 +148,30 @@ class Subscriber:
         self.pending.pop(job_id, None)
         if not self.all:
             self.sent.pop(job_id, None)
+        self._reindex(self, job_id)
 
     def drop_all(self) -> None:
         self.all = False
         self.all_host = None
         self.pending.pop(ALL, None)
+        self._reindex(self, ALL)
+
+    def keys(self) -> set:
+        """Every job id (and ALL) this client watches or is about to."""
+        keys: set = set(self.jobs) | set(self.pending)
+        if self.all:
+            keys.add(ALL)
+        return keys
+
+    def interested(self, key) -> bool:
+        if key is ALL:
+            return self.all or ALL in self.pending
+        return key in self.jobs or key in self.pending
 
     # -- the outbox --
 
     def hold(self) -> None:
-        """Pause sending while an ack is being prepared, so the ack goes out before the replay."""
+        """Pause sending while an ack is being prepared, so the ack goes out before the catch-up."""
         self._holds += 1
         self._open.clear()
 
@@ -150,20 +194,58 @@ class Subscriber:
 
 
 class Hub:
-    """Every subscriber of this process, and the fan-out of live events to them."""
+    """Every subscriber of this process, indexed by the jobs they watch, and the fan-out to them.
+
+    The index keeps a delivery proportional to the job's watchers, not to every connected client.
+    """
 
     def __init__(self):
         self.subscribers: dict[str, Subscriber] = {}
+        self._by_job: dict[str, set[str]] = {}
+        self._feed: set[str] = set()
 
     def add(self, subscriber: Subscriber) -> None:
         self.subscribers[subscriber.sid] = subscriber
+        subscriber._reindex = self._reindex
+        for key in subscriber.keys():
+            self._reindex(subscriber, key)
 
     def remove(self, sid: str) -> None:
         subscriber = self.subscribers.pop(sid, None)
-        if subscriber is not None:
-            subscriber.close()
+        if subscriber is None:
+            return
+        subscriber._reindex = lambda _sub, _key: None
+        for key in subscriber.keys():
+            self._unindex(sid, key)
+        subscriber.close()
+
+    def _reindex(self, subscriber: Subscriber, key) -> None:
+        if subscriber.sid not in self.subscribers:
+            return
+        if not subscriber.interested(key):
+            self._unindex(subscriber.sid, key)
+        elif key is ALL:
+            self._feed.add(subscriber.sid)
+        else:
+            self._by_job.setdefault(key, set()).add(subscriber.sid)
+
+    def _unindex(self, sid: str, key) -> None:
+        if key is ALL:
+            self._feed.discard(sid)
+            return
+        watchers = self._by_job.get(key)
+        if watchers is not None:
+            watchers.discard(sid)
+            if not watchers:
+                del self._by_job[key]
+
+    def watchers(self, job_id: str) -> int:
+        return len(self._by_job.get(job_id, ()))
 
     def deliver(self, event: LiveEvent) -> None:
-        for subscriber in list(self.subscribers.values()):
-            if subscriber.watches(event.job_id) or event.job_id in subscriber.pending or ALL in subscriber.pending:
+        targets = self._by_job.get(event.job_id)
+        sids = (targets | self._feed) if targets else self._feed
+        for sid in list(sids):
+            subscriber = self.subscribers.get(sid)
+            if subscriber is not None:
                 subscriber.offer(event)

@@ -12,7 +12,7 @@ from . import store as st
 from .errors import FerryError
 from .models import Job
 from .realtime import ALL, Hub, LiveEvent, Subscriber
-from .views import job_view
+from .views import iso, job_view
 
 log = logging.getLogger("ferry.sockets")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
@@ -79,8 +79,8 @@ def register(sio: socketio.AsyncServer, store: st.Store, hub: Hub) -> None:
             if job is None:
                 subscriber.abort(job_id)
                 return _error("not_found", f"no job {job_id!r}")
-            replay = [LiveEvent(job_id, e.seq, e.type, e.data) for e in events]
-            subscriber.finish_job(job_id, replay)
+            catchup = [LiveEvent(job_id, e.seq, e.type, e.data, iso(e.received_at)) for e in events]
+            subscriber.finish_job(job_id, catchup)
             return {"ok": True, "snapshot": job_view(job)}
         finally:
             # The ack is queued when this handler returns, before the loop runs this callback.

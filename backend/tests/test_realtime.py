@@ -7,15 +7,20 @@ import asyncio
 from ferry_backend.realtime import ALL, Hub, LiveEvent, Subscriber
 
 
-def ev(seq: int, job: str = "j1") -> LiveEvent:
-    return LiveEvent(job, seq, "import.progress", {"job_id": job, "seq": seq})
+def ev(seq: int, job: str = "j1", replay_id: str | None = None) -> LiveEvent:
+    return LiveEvent(job, seq, "import.progress", {"job_id": job, "seq": seq}, f"2026-01-01T00:00:{seq:02d}Z", replay_id)
+
+
+def kind(meta: dict) -> str:
+    assert set(meta) >= {"replay", "catchup", "timestamp"}
+    return "replay" if meta["replay"] else "catchup" if meta["catchup"] else "live"
 
 
 async def make() -> tuple[Hub, Subscriber, list]:
     sent: list = []
 
     async def emit(name, data, meta):
-        sent.append((data["job_id"], data["seq"], meta["replay"]))
+        sent.append((data["job_id"], data["seq"], kind(meta)))
 
     hub = Hub()
     sub = Subscriber("sid1", emit, lambda sid: None)
@@ -39,7 +44,7 @@ async def test_live_event_during_subscribe_waits_behind_the_replay():
     assert sent == []  # nothing leaves before the ack
     sub.release()
     await settle()
-    assert sent == [("j1", 2, True), ("j1", 3, True), ("j1", 4, False)]
+    assert sent == [("j1", 2, "catchup"), ("j1", 3, "catchup"), ("j1", 4, "live")]
     hub.remove("sid1")
 
 
@@ -72,7 +77,7 @@ async def test_all_feed_sends_only_what_is_newer_than_the_listed_snapshots():
     sub.finish_all({"a": 5})
     hub.deliver(ev(6, "a"))
     await settle()
-    assert sent == [("b", 1, False), ("a", 6, False)]
+    assert sent == [("b", 1, "live"), ("a", 6, "live")]
     hub.remove("sid1")
 
 
@@ -100,7 +105,7 @@ async def test_all_feed_narrowed_to_one_host():
     hub.deliver(LiveEvent("y", 1, "import.progress", {"job_id": "y", "seq": 1, "host": "lab1"}))
     hub.deliver(LiveEvent("z", 1, "import.progress", {"job_id": "z", "seq": 1, "host": "lab2"}))
     await settle()
-    assert sent == [("y", 1, False)]
+    assert sent == [("y", 1, "live")]
     hub.remove("sid1")
 
 
@@ -120,3 +125,79 @@ async def test_a_client_too_far_behind_is_disconnected_once(monkeypatch):
     await settle()
     assert dropped == ["slow"]
     sub.close()
+
+
+async def test_meta_carries_the_backend_receipt_time_of_each_event():
+    metas = []
+
+    async def emit(name, data, meta):
+        metas.append(meta)
+
+    sub = Subscriber("m", emit, lambda sid: None)
+    sub.finish_job("j1", [ev(1)])
+    sub.offer(ev(2))
+    sub.offer(ev(1, replay_id="r1"))
+    await settle()
+    assert metas == [
+        {"replay": False, "catchup": True, "timestamp": "2026-01-01T00:00:01Z"},
+        {"replay": False, "catchup": False, "timestamp": "2026-01-01T00:00:02Z"},
+        {"replay": True, "catchup": False, "timestamp": "2026-01-01T00:00:01Z", "replay_id": "r1"},
+    ]
+    sub.close()
+
+
+async def test_operator_replay_reaches_job_and_feed_watchers_without_counting_as_seen():
+    hub, sub, sent = await make()
+    feed = Subscriber("feed", sub._emit, lambda sid: None)
+    hub.add(feed)
+    feed.finish_all({}, host=None)
+    sub.finish_job("j1", [ev(1), ev(2)])
+    for seq in (1, 2):
+        hub.deliver(ev(seq, replay_id="r1"))
+    hub.deliver(ev(3))  # a live event after the replay is still new for both
+    await settle()
+    mine = [(j, s, k) for j, s, k in sent]
+    assert mine.count(("j1", 1, "replay")) == 2 and mine.count(("j1", 2, "replay")) == 2
+    assert mine.count(("j1", 3, "live")) == 2
+    assert [s for _, s, k in mine if k != "replay"] == [1, 2, 3, 3]
+    hub.remove("sid1")
+    hub.remove("feed")
+
+
+async def test_a_replay_skips_a_client_that_is_still_being_caught_up():
+    hub, sub, sent = await make()
+    sub.begin("j1")
+    hub.deliver(ev(1, replay_id="r1"))
+    sub.finish_job("j1", [ev(1)])
+    await settle()
+    assert sent == [("j1", 1, "catchup")]
+    hub.remove("sid1")
+
+
+async def test_deliveries_reach_only_the_watchers_of_that_job():
+    hub = Hub()
+    offered: dict[str, int] = {}
+
+    def counting(sid):
+        sub = Subscriber(sid, lambda n, d, m: asyncio.sleep(0), lambda s: None)
+        original = sub.offer
+        sub.offer = lambda event: (offered.__setitem__(sid, offered.get(sid, 0) + 1), original(event))
+        hub.add(sub)
+        return sub
+
+    subs = [counting(f"s{i}") for i in range(50)]
+    subs[7].finish_job("j7", [])
+    subs[8].begin("j7")
+    hub.deliver(ev(1, "j7"))
+    hub.deliver(ev(1, "nobody"))
+    assert offered == {"s7": 1, "s8": 1}
+    assert hub.watchers("j7") == 2
+    subs[7].drop_job("j7")
+    subs[8].abort("j7")
+    assert hub.watchers("j7") == 0
+    subs[9].finish_all({})
+    hub.remove("s9")
+    hub.deliver(ev(2, "j7"))
+    assert offered == {"s7": 1, "s8": 1}
+    for sub in subs:
+        hub.remove(sub.sid)

@@ -60,7 +60,7 @@ async def test_backend_killed_mid_import_recovers_from_its_log(restartable):
         assert resumed["ok"] and resumed["snapshot"]["state"] == "succeeded" and ack["ok"]
         await again.wait_for(lambda: again.seqs()[-1:] == [8])
         assert watcher2.seqs() + again.seqs() == list(range(1, 9))
-        assert all(meta["replay"] for _, _, meta in again.received)
+        assert all(meta["catchup"] and not meta["replay"] for _, _, meta in again.received)
     finally:
         await again.close()
 

@@ -46,7 +46,9 @@ async def test_subscriber_gets_snapshot_then_replay_then_live_in_seq_order(backe
     await importer.send("import.completed", completed_data(job, importer.name, 8))
     await watcher.wait_for(lambda: watcher.seqs()[-1:] == [8])
     assert watcher.seqs() == [2, 3, 4, 5, 6, 7, 8]
-    assert [m["replay"] for _, _, m in watcher.received] == [True, True, False, False, False, False, False]
+    assert [m["catchup"] for _, _, m in watcher.received] == [True, True, False, False, False, False, False]
+    assert not any(m["replay"] for _, _, m in watcher.received)  # catch-up is not an operator replay
+    assert all(m["timestamp"].endswith("Z") for _, _, m in watcher.received)
     assert watcher.order[0] == "ack"  # the ack arrived before any event
     name, data, _ = watcher.received[-1]
     assert name == "import.completed" and data["state"] == "succeeded" and data["image"]["ref"] == "lab/test:1"

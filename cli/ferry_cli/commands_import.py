@@ -9,16 +9,12 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from . import errors
 from .api import Backend
 from .console import stdout
-from .display import make_display
 from .formatting import describe, human_bytes
-from .live import Follower
 from .tracking import JobTrack
-from .upload import upload_file
 
 UPLOAD_LINE_EVERY_S = 2.0
 
@@ -66,6 +62,10 @@ def run_watch(job_ids: list[str], *, timeout: float | None, url: str, token: str
 
 
 def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from .upload import upload_file
+
     size = file.stat().st_size
     if quiet:
         return upload_file(file, backend.url, backend.token)
@@ -76,7 +76,8 @@ def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
 
         def on_progress(offset: int, total: int, resumed: bool) -> None:
             if resumed and not progress.tasks[task].completed:
-                progress.console.print(f"resuming the earlier upload of {file.name} at {human_bytes(offset)}")
+                what = "reusing the complete" if offset == total else f"resuming at {human_bytes(offset)} the"
+                progress.console.print(f"{what} earlier upload of {file.name}")
             progress.update(task, completed=offset)
 
         with progress:
@@ -88,7 +89,7 @@ def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
             now = time.monotonic()
             if offset in (0, total) or resumed and last[0] == 0.0 or now - last[0] >= UPLOAD_LINE_EVERY_S:
                 last[0] = now
-                note = " (resumed)" if resumed else ""
+                note = (" (already uploaded)" if offset == total else " (resumed)") if resumed else ""
                 out.print(f"upload {100.0 * offset / total:5.1f}% {human_bytes(offset)} / {human_bytes(total)}{note}",
                           highlight=False)
 
@@ -98,6 +99,9 @@ def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
 
 
 def _follow(jobs: list[dict], url: str, token: str, out: Console, *, timeout: float | None, as_json: bool) -> None:
+    from .display import make_display
+    from .live import Follower
+
     tracks = [JobTrack(job["id"], host=job.get("host")) for job in jobs]
     display = make_display(out, as_json)
     display.start(tracks)

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -246,3 +247,56 @@ class CuttableProxy:
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+
+def drive(backend: Backend, host: str, secret: str, job_id: str, *, speed: float, fail: str | None = None,
+          size: int = 30_000_000, finalizing_s: float = 2.0, part: slice = slice(None)) -> threading.Thread:
+    """Play an importer in a thread: the `part` of a simulated import's callbacks, paced by `speed`."""
+    from ferry_cli.simulate import Step, run_simulation, scenario
+    from ferry_cli.signing import Sender
+
+    steps = scenario(job_id=job_id, host=host, image="lab/watched:1", size=size, seed=4, fail=fail,
+                     finalizing_s=finalizing_s)[part]
+    steps = [Step(s.at - steps[0].at, s.type, s.data) for s in steps]
+    failures: list = []
+
+    def run() -> None:
+        with Sender(backend.url, secret) as sender:
+            report = run_simulation(steps, sender, speed=speed)
+        failures.extend(r for r in report.results if not r.accepted)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.failures = failures
+    thread.start()
+    return thread
+
+
+class FerryProcess:
+    """`ferry` running in the background; its stdout lines arrive in a queue as they are printed."""
+
+    def __init__(self, *args: str, url: str, token: str):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+        env.update(FERRY_URL=url, FERRY_TOKEN=token)
+        self.proc = subprocess.Popen([FERRY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: "queue.Queue[str | None]" = queue.Queue()
+        self.stderr = ""
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def next_line(self, timeout: float = 30) -> str | None:
+        return self.lines.get(timeout=timeout)
+
+    def finish(self, timeout: float = 60) -> int:
+        try:
+            self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.stderr = self.proc.stderr.read()
+        return self.proc.returncode

@@ -24,7 +24,7 @@ from ferry_contract import EventType, parse_callback
 from . import store as st
 from .errors import InvalidRequest, Unauthorized
 from .jobs import Verdict, apply_event
-from .models import Delivery, Host, Job, utcnow
+from .models import Delivery, DeliveryRepeat, Host, Job, utcnow
 from .realtime import LiveEvent
 from .views import iso
 
@@ -114,10 +114,11 @@ class Receiver:
         try:
             callback = parse_callback(body)
         except ValidationError as exc:
-            duplicate = await self._seen_before(host_name, webhook_id, now)
+            duplicate = await self._seen_before(host_name, webhook_id, kept, text, now)
             if duplicate is not None:  # a retry of a delivery already refused: stop the retries
                 return duplicate
-            await _record(self.store, host_name, webhook_id, kept, text, None, None, None, "invalid", now)
+            job_id, seq, event_type = _attribution(text)
+            await _record(self.store, host_name, webhook_id, kept, text, job_id, seq, event_type, "invalid", now)
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback") from None
@@ -128,16 +129,19 @@ class Receiver:
         try:
             return await self._apply(host_name, webhook_id, kept, text, callback, data, now)
         except IntegrityError:  # this webhook-id was stored before (or by a concurrent copy): a duplicate
-            return await self._seen_before(host_name, webhook_id, now) or Outcome("duplicate", data["job_id"], data["seq"])
+            return (await self._seen_before(host_name, webhook_id, kept, text, now)
+                    or Outcome("duplicate", data["job_id"], data["seq"]))
 
-    async def _seen_before(self, host_name: str, webhook_id: str, now: datetime) -> Outcome | None:
-        """A webhook-id already received (a retry or a replay): count it, change nothing else."""
+    async def _seen_before(self, host_name: str, webhook_id: str, kept: dict, text: str, now: datetime) -> Outcome | None:
+        """A webhook-id already received (a retry or a replay): keep this arrival raw, change nothing else."""
         async with self.store.write() as session:
             existing = await st.find_delivery(session, host_name, webhook_id)
             if existing is None:
                 return None
             existing.duplicates += 1
             existing.last_received_at = now
+            session.add(DeliveryRepeat(host=host_name, webhook_id=webhook_id, job_id=existing.job_id, headers=kept,
+                                       body=text, received_at=now))
             return Outcome("duplicate", existing.job_id, existing.seq)
 
     def _touch_host(self, host_name: str) -> bool:
@@ -184,6 +188,22 @@ class Receiver:
                 log.info("job %s: %s seq %s is %s (snapshot at seq %s)", job.id, callback.type, data["seq"], verdict.value, job.seq)
             delivery.verdict = verdict.value
         return Outcome(verdict.value, job.id, data["seq"], event)
+
+
+def _attribution(text: str) -> tuple[str | None, int | None, str | None]:
+    """Job id, seq and type of a verified delivery that breaks the contract, where they can be read at all."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None, None, None
+    data = body.get("data") if isinstance(body, dict) else None
+    data = data if isinstance(data, dict) else {}
+    job_id, seq, event_type = data.get("job_id"), data.get("seq"), body.get("type") if isinstance(body, dict) else None
+    return (
+        job_id if isinstance(job_id, str) and 0 < len(job_id) <= 200 else None,
+        seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**31 else None,
+        event_type if isinstance(event_type, str) and len(event_type) <= 40 else None,
+    )
 
 
 async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now) -> None:

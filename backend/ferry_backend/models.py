@@ -141,6 +141,20 @@ class Delivery(Base):
     last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class DeliveryRepeat(Base):
+    """A later arrival of a webhook-id already stored (a retry or a replay): answered `duplicate`, changed nothing."""
+
+    __tablename__ = "delivery_repeats"
+    __table_args__ = (Index("ix_delivery_repeats_job", "job_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(200))
+    webhook_id: Mapped[str] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    headers: Mapped[dict] = mapped_column(JSON)
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Setting(Base):
     """Small key-value facts shared by every replica (e.g. the key that signs content links)."""
 

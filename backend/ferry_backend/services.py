@@ -33,6 +33,7 @@ class Services:
         self.receiver = Receiver(self.store)
         self.parts = PartFiles(settings.uploads_dir)
         self.upload_locks: dict[str, asyncio.Lock] = {}
+        self.replays: dict[str, str] = {}  # job id -> id of the operator replay running for it
         self.content_key = b""
         self._tasks: set[asyncio.Task] = set()
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from . import db
 from .errors import Conflict, StoreUnavailable
 from .jobs import SNAPSHOT_FIELDS, Snapshot
-from .models import Delivery, Event, Host, Job, Setting, Token, Upload, utcnow
+from .models import Delivery, DeliveryRepeat, Event, Host, Job, Setting, Token, Upload, utcnow
 from .security import Role, hash_token, new_id, new_token
 
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
@@ -203,3 +203,10 @@ async def events_after(session: AsyncSession, job_id: str, after_seq: int) -> li
 
 async def find_delivery(session: AsyncSession, host: str, webhook_id: str) -> Delivery | None:
     return await session.scalar(select(Delivery).where(Delivery.host == host, Delivery.webhook_id == webhook_id))
+
+
+async def job_deliveries(session: AsyncSession, job_id: str) -> tuple[list[Delivery], list[DeliveryRepeat]]:
+    """Every stored delivery attributed to a job, and every repeated arrival of them."""
+    firsts = list(await session.scalars(select(Delivery).where(Delivery.job_id == job_id).order_by(Delivery.id)))
+    repeats = list(await session.scalars(select(DeliveryRepeat).where(DeliveryRepeat.job_id == job_id).order_by(DeliveryRepeat.id)))
+    return firsts, repeats

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .jobs import host_alive
-from .models import Event, Host, Job, Upload
+from .models import Delivery, DeliveryRepeat, Event, Host, Job, Upload
 
 
 def iso(value: datetime | None) -> str | None:
@@ -72,3 +72,27 @@ def upload_view(upload: Upload) -> dict:
         "created_at": iso(upload.created_at),
         "expires_at": iso(upload.expires_at),
     }
+
+
+def _delivery(row: Delivery | DeliveryRepeat, first: Delivery | None, verdict: str, duplicates: int) -> dict:
+    return {
+        "webhook_id": row.webhook_id,
+        "host": row.host,
+        "job_id": row.job_id,
+        "seq": first.seq if first else None,
+        "type": first.event_type if first else None,
+        "received_at": iso(row.received_at),
+        "verdict": verdict,
+        "duplicates": duplicates,
+        "headers": dict(row.headers or {}),
+        "body": row.body,
+    }
+
+
+def deliveries_view(firsts: list[Delivery], repeats: list[DeliveryRepeat]) -> list[dict]:
+    """One entry per arrival, in arrival order: first arrivals with their verdict, repeats as `duplicate`."""
+    by_key = {(d.host, d.webhook_id): d for d in firsts}
+    rows = [(d.received_at, 0, d.id, _delivery(d, d, d.verdict, d.duplicates)) for d in firsts]
+    rows += [(r.received_at, 1, r.id, _delivery(r, by_key.get((r.host, r.webhook_id)), "duplicate", 0)) for r in repeats]
+    rows.sort(key=lambda row: row[:3])
+    return [row[3] for row in rows]

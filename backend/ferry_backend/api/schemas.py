@@ -59,3 +59,21 @@ class ImportCreate(BaseModel):
         except InvalidReference as exc:
             raise ValueError(str(exc)) from None
         return value
+
+
+class ReplayCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    speed: float | str = Field(default=1.0, description='1 = original pace, 10 = ten times faster, "max" = no waiting.')
+
+    @field_validator("speed", mode="before")
+    @classmethod
+    def _speed(cls, value):
+        if value == "max":
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1000:
+            return float(value)
+        raise ValueError('must be a number in (0, 1000] or "max"')
+
+    @property
+    def factor(self) -> float | None:
+        return None if self.speed == "max" else float(self.speed)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ... import imports as ops
+from ... import replays
 from ... import store as st
 from ...errors import NotFound
 from ...models import Job
-from ...views import event_view, job_view
+from ...views import deliveries_view, event_view, job_view
 from ..deps import Operator, ServicesDep, Viewer
-from ..schemas import ImportCreate
+from ..schemas import ImportCreate, ReplayCreate
 
 router = APIRouter(prefix="/api/imports")
 STATES = "^(queued|running|succeeded|failed|canceled)$"
@@ -53,6 +54,22 @@ async def get_events(job_id: str, _: Viewer, services: ServicesDep, after_seq: i
     return [event_view(e) for e in events]
 
 
+@router.get("/{job_id}/deliveries")
+async def get_deliveries(job_id: str, _: Operator, services: ServicesDep) -> list[dict]:
+    """The raw callbacks of a job as they arrived (headers and body as received), each with its verdict."""
+    async with services.store.read() as session:
+        firsts, repeats = await st.job_deliveries(session, job_id)
+        if not firsts and await session.get(Job, job_id) is None:  # refused deliveries may name a job never created
+            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+    return deliveries_view(firsts, repeats)
+
+
 @router.delete("/{job_id}", status_code=202)
 async def cancel(job_id: str, _: Operator, services: ServicesDep) -> dict:
     return job_view(await ops.cancel(services, job_id))
+
+
+@router.post("/{job_id}/replay", status_code=202)
+async def replay(job_id: str, _: Operator, services: ServicesDep, body: ReplayCreate | None = None) -> dict:
+    """Send the job's logged events again to its watchers (marked replay), original gaps / speed; nothing is stored."""
+    return await replays.start_replay(services, job_id, (body or ReplayCreate()).factor)

@@ -1,0 +1,123 @@
+"""The operator web page in Debian's Chromium, driven the way a person uses it.
+
+`OperatorPage` wraps one Playwright page: it collects console errors, records every value each job's
+progress bar and the connection pill take (inside the page, with a MutationObserver installed before
+anything happens, so no value is missed between two polls of the test), and saves screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("FERRY_TEST_ARTIFACTS", REPO / "test-artifacts")) / "e2e"
+FINAL_STATES = ("succeeded", "failed", "canceled")
+
+# Installed in every document before the page's own script runs.
+RECORDER = """
+(() => {
+  const bars = {};        // card title -> every distinct aria-valuenow, in order
+  const transport = [];   // every text the connection pill showed, in order
+  const record = () => {
+    for (const card of document.querySelectorAll('.job-card')) {
+      const title = card.querySelector('.job-title')?.textContent;
+      const bar = card.querySelector('[role="progressbar"]');
+      if (!title || !bar) continue;
+      const values = (bars[title] ??= []);
+      const value = Number(bar.getAttribute('aria-valuenow'));
+      if (values.at(-1) !== value) values.push(value);
+    }
+    const pill = document.getElementById('transport')?.textContent;
+    if (pill && transport.at(-1) !== pill) transport.push(pill);
+  };
+  window.__ferryRecord = { bars, transport };
+  new MutationObserver(record).observe(document, {
+    subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['aria-valuenow'],
+  });
+})();
+"""
+
+
+class OperatorPage:
+    def __init__(self, page: Page):
+        self.page = page
+        self.console_errors: list[str] = []
+        page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        page.on("pageerror", lambda error: self.console_errors.append(f"page error: {error}"))
+        page.add_init_script(RECORDER)
+
+    # -- what a person does ----------------------------------------------------------------------
+
+    def sign_in(self, url: str, token: str) -> None:
+        self.page.goto(url)
+        self.page.get_by_label("Access token").fill(token)
+        self.page.get_by_label("Access token").press("Enter")
+        self.page.get_by_role("heading", name="New import").wait_for()
+
+    def upload(self, archive: Path) -> None:
+        """Choose the file with the picker; the upload starts at once and must finish."""
+        self.page.locator("#file").set_input_files(archive)
+        self.page.get_by_text(re.compile(r"^Uploaded \d")).wait_for(timeout=60_000)
+
+    def start_import(self, host: str, image: str) -> Locator:
+        """Tick the host, name the image, press Import; returns the job's card."""
+        self.page.get_by_label(host, exact=True).check()
+        box = self.page.get_by_label("Image", exact=True)
+        box.fill(image)
+        self.page.get_by_role("button", name="Import", exact=True).click()
+        card = self.card(image, host)
+        card.wait_for()
+        return card
+
+    # -- what the page shows ---------------------------------------------------------------------
+
+    def card(self, image: str, host: str) -> Locator:
+        return self.page.locator(".job-card", has=self.page.get_by_text(f"{image} on {host}", exact=True))
+
+    def job_id(self, card: Locator) -> str:
+        return card.get_attribute("data-job")
+
+    def wait_final(self, card: Locator, timeout_s: float = 90) -> str:
+        handle = card.element_handle()
+        self.page.wait_for_function(
+            "([el, states]) => states.includes(el.dataset.state)", arg=[handle, list(FINAL_STATES)], timeout=timeout_s * 1000,
+        )
+        return card.get_attribute("data-state")
+
+    def wait_percent(self, card: Locator, minimum: float, timeout_s: float = 60) -> float:
+        bar = card.get_by_role("progressbar").element_handle()
+        self.page.wait_for_function(
+            "([bar, min]) => Number(bar.getAttribute('aria-valuenow')) >= min", arg=[bar, minimum], timeout=timeout_s * 1000,
+        )
+        return float(card.get_by_role("progressbar").get_attribute("aria-valuenow"))
+
+    def bar_values(self, image: str, host: str) -> list[float]:
+        return self.page.evaluate("name => window.__ferryRecord.bars[name] ?? []", f"{image} on {host}")
+
+    def transport_history(self) -> list[str]:
+        return self.page.evaluate("() => window.__ferryRecord.transport")
+
+    def transport(self) -> str:
+        return self.page.locator("#transport").text_content()
+
+    def catalog_table(self, host: str) -> Locator:
+        return self.page.get_by_role("table", name=f"Images on {host}")
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+        return path
+
+    def unexpected_errors(self, *allowed: str) -> list[str]:
+        """Console errors other than those matching one of the `allowed` patterns."""
+        return [e for e in self.console_errors if not any(re.search(pattern, e) for pattern in allowed)]

@@ -1,10 +1,9 @@
 """Captured deliveries: the export format (JSON lines), and the pure rules for reading and rewriting them.
 
-One record per delivery, in the order the backend received them:
-`{"webhook_id", "host", "job_id", "seq", "type", "received_at", "verdict", "duplicates", "headers", "body",
-"source"}` where `body` is the raw request body as received and `headers` the kept request headers.
-`source` is "deliveries" for records from the backend's delivery store, "event_log" when the backend
-only offered its event log (bodies rebuilt from the stored data, no headers, no verdict).
+One record per arrival, in the order the backend received them (a repeated webhook-id is its own
+record, verdict `duplicate`): `{"webhook_id", "host", "job_id", "seq", "type", "received_at", "verdict",
+"duplicates", "headers", "body"}` where `body` is the raw request body as received (it still verifies
+against `headers` with the host's secret) and `headers` the request headers the backend kept.
 """
 
 from __future__ import annotations
@@ -17,48 +16,12 @@ from typing import IO, Iterable
 from . import errors
 from .formatting import parse_time
 
-FIELDS = ("webhook_id", "host", "job_id", "seq", "type", "received_at", "verdict", "duplicates", "headers", "body",
-          "source")
+FIELDS = ("webhook_id", "host", "job_id", "seq", "type", "received_at", "verdict", "duplicates", "headers", "body")
 
 
-def from_delivery(delivery: dict, job: dict) -> dict:
-    """A record from one row of `GET /api/imports/{id}/deliveries`."""
-    return {
-        "webhook_id": delivery.get("webhook_id"),
-        "host": delivery.get("host") or job.get("host"),
-        "job_id": delivery.get("job_id") or job.get("id"),
-        "seq": delivery.get("seq"),
-        "type": delivery.get("type") or delivery.get("event_type"),
-        "received_at": delivery.get("received_at"),
-        "verdict": delivery.get("verdict"),
-        "duplicates": delivery.get("duplicates", 0),
-        "headers": dict(delivery.get("headers") or {}),
-        "body": delivery.get("body"),
-        "source": "deliveries",
-    }
-
-
-def from_event(event: dict, job: dict) -> dict:
-    """A record rebuilt from the event log (a backend without the deliveries endpoint).
-
-    The body carries the same type, timestamp and data the importer signed, re-serialised; events the
-    backend made itself (no webhook-id) keep `webhook_id: null` and are never replayed as callbacks.
-    """
-    body = json.dumps({"type": event["type"], "timestamp": event["timestamp"], "data": event["data"]},
-                      separators=(",", ":"))
-    return {
-        "webhook_id": event.get("webhook_id"),
-        "host": job.get("host"),
-        "job_id": job.get("id"),
-        "seq": event.get("seq"),
-        "type": event.get("type"),
-        "received_at": event.get("received_at"),
-        "verdict": None,
-        "duplicates": None,
-        "headers": {},
-        "body": body,
-        "source": "event_log",
-    }
+def from_delivery(delivery: dict) -> dict:
+    """A record from one entry of `GET /api/imports/{id}/deliveries`."""
+    return {name: delivery.get(name) for name in FIELDS} | {"headers": dict(delivery.get("headers") or {})}
 
 
 def delays(records: list[dict]) -> list[float | None]:
@@ -97,8 +60,9 @@ def read_jsonl(path: Path) -> list[dict]:
                 raise errors.BadInput(f"{path}:{number}: not JSON ({exc.msg})", code="invalid_capture") from None
             if not isinstance(record, dict) or not isinstance(record.get("body"), str):
                 raise errors.BadInput(f"{path}:{number}: a delivery needs a string 'body'", code="invalid_capture")
-            if not isinstance(record.get("host"), str) or not record["host"]:
-                raise errors.BadInput(f"{path}:{number}: a delivery needs its 'host'", code="invalid_capture")
+            for name in ("host", "webhook_id"):
+                if not isinstance(record.get(name), str) or not record[name]:
+                    raise errors.BadInput(f"{path}:{number}: a delivery needs its '{name}'", code="invalid_capture")
             records.append(record)
     return records
 
@@ -111,14 +75,14 @@ def derived_webhook_id(original: str, job_id: str) -> str:
 
 def rewrite(record: dict, *, job_id: str | None = None, host: str | None = None) -> tuple[str, str]:
     """The (body, webhook_id) to send: the raw body untouched, or with data.job_id / data.host replaced."""
-    webhook_id = record.get("webhook_id") or ""
+    webhook_id = record["webhook_id"]
     if job_id is None and host is None:
         return record["body"], webhook_id
     try:
         payload = json.loads(record["body"])
         data = payload["data"]
     except (ValueError, KeyError, TypeError):
-        raise errors.BadInput(f"delivery {webhook_id or '?'} has no JSON body with 'data' to rewrite",
+        raise errors.BadInput(f"delivery {webhook_id} has no JSON body with 'data' to rewrite",
                               code="invalid_capture") from None
     if job_id is not None:
         data["job_id"] = job_id

@@ -62,13 +62,10 @@ def _replay_summary(report: ReplayReport, to: str, out: Console, as_json: bool) 
     if as_json:
         sys.stdout.write(json.dumps({
             "to": to, "sent": len(report.sent), "accepted": dict(accepted), "refused": dict(refused),
-            "refusal_messages": messages, "skipped_backend_events": len(report.skipped), "not_sent": report.not_sent,
+            "refusal_messages": messages, "not_sent": report.not_sent,
         }) + "\n")
     else:
         out.print(f"sent {len(report.sent)} deliveries to {to}: {_counts(report.results)}", highlight=False)
-        if report.skipped:
-            out.print(f"skipped {len(report.skipped)} event(s) the backend made itself (no webhook-id: never a callback)",
-                      highlight=False)
     if refused:
         line = refusal_line(refused, messages, len(report.sent) + report.not_sent)
         if report.not_sent:

@@ -11,9 +11,6 @@ from .api import Backend
 from .console import stderr, stdout
 from .tables import events_table, hosts_table, images_table, jobs_table
 
-NO_DELIVERIES = ("this backend has no GET /api/imports/{id}/deliveries; showing its event log instead "
-                 "(bodies rebuilt from the stored data, no headers, no verdicts)")
-
 
 def _print_json(value) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
@@ -38,13 +35,8 @@ def run_images(*, url: str, token: str | None, as_json: bool) -> None:
 
 
 def fetch_records(backend: Backend, job_id: str) -> list[dict]:
-    """The job's deliveries as capture records (from the event log when the backend has no deliveries)."""
-    job = backend.job(job_id)  # job_not_found before anything else
-    deliveries = backend.deliveries(job_id)
-    if deliveries is None:
-        stderr().print(f"ferry: {NO_DELIVERIES}", style="yellow", highlight=False)
-        return [capture.from_event(e, job) for e in backend.events(job_id)]
-    return [capture.from_delivery(d, job) for d in deliveries]
+    """The job's deliveries as capture records, in arrival order."""
+    return [capture.from_delivery(d) for d in backend.deliveries(job_id)]
 
 
 def run_events(job_id: str, *, export: Path | None, url: str, token: str | None, as_json: bool) -> None:

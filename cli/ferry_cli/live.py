@@ -71,7 +71,9 @@ class Follower:
         return sio
 
     def _handler(self, name: str):
-        async def handle(data, *_meta) -> None:
+        async def handle(data, meta=None, *_rest) -> None:
+            if isinstance(meta, dict) and meta.get("replay"):  # an operator replay: old seqs, already counted
+                return
             track = self.tracks.get(data.get("job_id")) if isinstance(data, dict) else None
             if track is not None and track.apply_event(data, self.clock()):
                 self.display.event(track, name, data)

@@ -59,7 +59,6 @@ class Sent:
 @dataclass
 class ReplayReport:
     sent: list[Sent] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)  # events the backend made itself: never callbacks
     not_sent: int = 0  # left out after the target refused the signature
     stopped_by: Result | None = None
 
@@ -78,12 +77,9 @@ def run_replay(records: list[dict], sender: Sender, *, speed: float, job_id: str
     """Send every record at its scheduled time. A refused signature stops the run unless `keep_going`:
     every later delivery would be refused the same way."""
     report = ReplayReport()
-    sendable = []
-    for record in records:
-        (sendable if record.get("webhook_id") else report.skipped).append(record)
-    offsets = schedule(sendable, speed)
+    offsets = schedule(records, speed)
     start = clock()
-    for index, (record, offset) in enumerate(zip(sendable, offsets)):
+    for index, (record, offset) in enumerate(zip(records, offsets)):
         wait = start + offset - clock()
         if wait > 0:
             sleep(wait)
@@ -94,6 +90,6 @@ def run_replay(records: list[dict], sender: Sender, *, speed: float, job_id: str
         on_sent(sent)
         if not result.accepted and result.code in SIGNATURE_REFUSALS and not keep_going:
             report.stopped_by = result
-            report.not_sent = len(sendable) - index - 1
+            report.not_sent = len(records) - index - 1
             break
     return report

@@ -61,13 +61,9 @@ def events_table(job_id: str, records: list[dict], delays: list[float | None]) -
     for column in ("seq", "type", "webhook-id", "received (UTC)", "verdict", "+delay"):
         table.add_column(column, justify="right" if column in ("seq", "+delay") else "left", no_wrap=True)
     for record, delay in zip(records, delays):
-        verdict = record.get("verdict")
-        if verdict is None:
-            verdict_text = "(backend event)" if not record.get("webhook_id") else "(logged)"
-        else:
-            verdict_text = _styled(verdict, VERDICT_STYLES)
-            if record.get("duplicates"):
-                verdict_text += f" +{record['duplicates']} dup"
+        verdict_text = _styled(record.get("verdict"), VERDICT_STYLES)
+        if record.get("duplicates"):
+            verdict_text += f" (repeated {record['duplicates']}×)"
         table.add_row("" if record.get("seq") is None else str(record["seq"]), record.get("type") or "?",
                       record.get("webhook_id") or "—", short_time(record.get("received_at")), verdict_text,
                       "" if delay is None else f"{delay:.3f} s")

@@ -121,10 +121,6 @@ class Backend:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def has_deliveries_endpoint(self, job_id: str) -> bool:
-        response = self.get(f"/api/imports/{job_id}/deliveries")
-        return response.status_code == 200
-
 
 def run_ferry(*args: str, backend: Backend | None = None, token: str | None = None, env: dict | None = None,
               timeout: float = 90) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ferry_cli import errors
-from ferry_cli.capture import delays, derived_webhook_id, from_event, read_jsonl, rewrite
+from ferry_cli.capture import delays, derived_webhook_id, read_jsonl, rewrite
 from ferry_cli.formatting import describe, human_bytes, human_duration
 from ferry_cli.live import backoff
 from ferry_cli.replay import parse_speed, schedule, select
@@ -118,14 +118,6 @@ def test_rewriting_the_job_id_gives_fresh_but_repeatable_webhook_ids():
     assert derived_webhook_id("a", "b") != derived_webhook_id("a", "c")
 
 
-def test_records_rebuilt_from_the_event_log_carry_the_signed_data():
-    event = {"seq": 2, "type": "import.progress", "timestamp": "2025-01-01T00:00:00Z", "data": data(2),
-             "webhook_id": None, "received_at": "2025-01-01T00:00:01Z"}
-    rebuilt = from_event(event, {"id": "j", "host": "h"})
-    assert json.loads(rebuilt["body"]) == {"type": "import.progress", "timestamp": "2025-01-01T00:00:00Z", "data": data(2)}
-    assert rebuilt["source"] == "event_log" and rebuilt["webhook_id"] is None and rebuilt["headers"] == {}
-
-
 def test_a_malformed_capture_line_is_named(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(record(1, 0)) + "\n\n{not json\n")
@@ -133,6 +125,9 @@ def test_a_malformed_capture_line_is_named(tmp_path):
         read_jsonl(path)
     path.write_text(json.dumps({"host": "h", "body": {"not": "a string"}}) + "\n")
     with pytest.raises(errors.BadInput, match=r":1: a delivery needs a string 'body'"):
+        read_jsonl(path)
+    path.write_text(json.dumps({**record(1, 0), "webhook_id": None}) + "\n")
+    with pytest.raises(errors.BadInput, match=r":1: a delivery needs its 'webhook_id'"):
         read_jsonl(path)
 
 

@@ -10,6 +10,15 @@ export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
   const doFetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
   const root = baseUrl.replace(/\/+$/, "");
   const bearer = () => (typeof token === "function" ? token() : token);
+  // Whether the last request reached the backend: a network failure or a gateway's 502/503/504
+  // says it did not; any other answer says it did.
+  let reachable = true;
+  const reachListeners = new Set();
+  const setReachable = (ok) => {
+    if (reachable === ok) return;
+    reachable = ok;
+    for (const listener of [...reachListeners]) listener(ok);
+  };
 
   async function request(method, path, { body, query, signal } = {}) {
     const url = root + path + queryString(query);
@@ -27,8 +36,10 @@ export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
       });
     } catch (error) {
       if (error?.name === "AbortError") throw error;
+      setReachable(false);
       throw new FerryError("network_error", `cannot reach the backend (${method} ${path})`, { cause: error });
     }
+    setReachable(!GATEWAY_DOWN.has(response.status));
     const payload = await readJson(response);
     if (!response.ok) throw errorFromResponse(response.status, payload, `${method} ${path}`);
     return payload;
@@ -37,6 +48,14 @@ export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
   const enc = encodeURIComponent;
   return {
     request,
+    get reachable() {
+      return reachable;
+    },
+    /** listener(ok) whenever reachability changes. Returns an unsubscribe function. */
+    onReachability(listener) {
+      reachListeners.add(listener);
+      return () => reachListeners.delete(listener);
+    },
     me: (opts) => request("GET", "/api/me", opts),
     listImports: ({ state, host } = {}, opts) =>
       request("GET", "/api/imports", { ...opts, query: { state, host } }).then((r) => r.jobs),
@@ -63,6 +82,8 @@ export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
     },
   };
 }
+
+const GATEWAY_DOWN = new Set([502, 503, 504]);
 
 export function errorFromResponse(status, payload, what = "request") {
   const error = payload && typeof payload === "object" ? payload.error : null;

@@ -19,7 +19,7 @@ export const JOBS_DEFAULTS = {
  * @param {{onJobs?, onJob?, onEvent?, onReplay?, onInvalid?, onTransport?, onError?}} handlers
  *   onJobs(views) with the whole list (newest first) after each load; onJob(view) when one row
  *   changes; onEvent({type, data, meta}) for each new event of any job; onReplay for an operator
- *   replay of an event already counted.
+ *   replay (meta.replay), which never changes a row.
  * @param {{api, link, timers?, filter?: {state?, host?}} & Partial<typeof JOBS_DEFAULTS>} deps
  */
 export function watchJobs(handlers, { api, link, timers, filter, ...options }) {
@@ -71,11 +71,9 @@ export function watchJobs(handlers, { api, link, timers, filter, ...options }) {
       return;
     }
     if (filter?.host && data.host !== filter.host) return;
+    if (meta.replay) return call("onReplay", { type, data, meta }); // shown, never counted
     const current = jobs.get(data.job_id);
-    if (current && (data.seq <= current.seq || isTerminalState(current.state))) {
-      if (meta.replay) call("onReplay", { type, data, meta });
-      return;
-    }
+    if (current && (data.seq <= current.seq || isTerminalState(current.state))) return;
     const view = newer(current, viewFromEvent(data));
     jobs.set(view.id, view);
     call("onEvent", { type, data, meta });

@@ -21,8 +21,9 @@ export const WATCH_DEFAULTS = {
 /**
  * @param {string} jobId
  * @param {{onSnapshot?, onEvent?, onReplay?, onIgnored?, onInvalid?, onTransport?, onError?, onDone?}} handlers
- *   onEvent({type, data, meta}) for each new event (meta: {replay, via: "socket"|"poll", timestamp?});
- *   onReplay(...) for an operator replay of an event already counted; onTransport(mode) with
+ *   onEvent({type, data, meta}) for each new event (meta: {catchup, via: "socket"|"poll", timestamp}:
+ *   catchup = sent from the backend's log after a subscribe, timestamp = when the backend received it);
+ *   onReplay(...) for an operator replay (meta.replay, meta.replay_id), never counted; onTransport(mode) with
  *   mode ∈ "connecting" | "socket" | "polling"; onDone(terminalEvent) once, at the end.
  * @param {{api, link, timers?, afterSeq?} & Partial<typeof WATCH_DEFAULTS>} deps
  * @returns {{stop(): void, readonly mode: string, readonly lastSeq: number, readonly view: object|null,
@@ -62,18 +63,20 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
     call("onTransport", next);
   };
 
-  function handleEvent(type, data, meta) {
+  // `sentAt`: the callback's own timestamp, known for events read from the REST log.
+  function handleEvent(type, data, meta, sentAt) {
     if (stopped) return;
     if (data?.job_id !== jobId) return; // another job's event on the shared socket
-    const check = checkImportEvent(type, data, meta.timestamp);
+    const check = checkImportEvent(type, data, sentAt);
     if (!check.ok) {
       call("onInvalid", new FerryError("invalid_payload", `${type}: ${check.message}`), { type, data, meta });
       return;
     }
+    // An operator replay tells the job's story again: shown, never counted.
+    if (meta.replay) return call("onReplay", { type, data, meta });
     const result = applyEvent(stream, type, data);
     if (result.verdict !== "new") {
-      if (meta.replay) call("onReplay", { type, data, meta });
-      else call("onIgnored", { type, data, meta, verdict: result.verdict });
+      call("onIgnored", { type, data, meta, verdict: result.verdict });
       return;
     }
     stream = result.stream;
@@ -193,7 +196,8 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
     const events = await api.getEvents(jobId, stream.lastSeq);
     if (stopped || gen !== pollGen || !Array.isArray(events)) return;
     for (const event of events) {
-      handleEvent(event.type, event.data, { replay: false, via: "poll", timestamp: event.timestamp, received_at: event.received_at });
+      // As on the socket, `timestamp` is when the backend received the event.
+      handleEvent(event.type, event.data, { replay: false, catchup: false, via: "poll", timestamp: event.received_at }, event.timestamp);
       if (stopped) return;
     }
   }

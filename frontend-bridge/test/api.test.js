@@ -71,3 +71,21 @@ test("the replay button's endpoint is detected from the backend's OpenAPI docume
   assert.deepEqual(await without.capabilities(), { replay: false });
   assert.deepEqual(await hidden.capabilities(), { replay: false });
 });
+
+test("reachability follows the last answer: a network failure or a gateway's 502/503/504 is down", async () => {
+  let answer = () => json(200, { role: "viewer" });
+  const api = createApi({ token: "t", fetch: async () => answer() });
+  const changes = [];
+  api.onReachability((ok) => changes.push(ok));
+  await api.me();
+  assert.equal(api.reachable, true);
+  answer = () => { throw new TypeError("fetch failed"); };
+  await assert.rejects(api.me());
+  assert.equal(api.reachable, false);
+  answer = () => new Response("", { status: 502 });
+  await assert.rejects(api.me());
+  answer = () => json(404, { error: { code: "not_found", message: "no" } });
+  await assert.rejects(api.me());
+  assert.equal(api.reachable, true, "an error from the backend itself means it is there");
+  assert.deepEqual(changes, [false, true], "listeners hear changes only");
+});

@@ -55,6 +55,9 @@ test("subscribe_all loads the list and every job's events update their row, newe
   socket.serverSend("import.progress", eventData(2), { replay: true });
   assert.equal(r.seen.replays.length, 1);
   assert.equal(watch.jobs.find((j) => j.id === "job-1").state, "succeeded");
+  socket.serverSend("import.progress", eventData(5, { job_id: "job-2", host: "lab2" }), { replay: true, replay_id: "rpl_2" });
+  assert.equal(r.seen.replays.length, 2);
+  assert.equal(watch.jobs.find((j) => j.id === "job-2").seq, 1, "a replay never moves a row, even to a newer seq");
   watch.stop();
   assert.deepEqual(socket.subscribes("unsubscribe_all"), [{}]);
 });

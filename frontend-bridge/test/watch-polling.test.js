@@ -35,6 +35,7 @@ describe("polling fallback", () => {
     assert.equal(backend.calls[0].headers.Authorization, "Bearer t0k");
     assert.deepEqual(r.seqs(), [1, 2]);
     assert.equal(r.seen.events[0].meta.via, "poll");
+    assert.equal(r.seen.events[0].meta.timestamp, "2026-11-29T10:00:09Z", "the backend's receipt time, as on the socket");
 
     job.events.push({ type: "import.progress", data: eventData(3) });
     await clock.advance(1000);

@@ -73,6 +73,25 @@ describe("seq handling", () => {
     assert.equal(watch.view.percent, 30);
     watch.stop();
   });
+
+  test("a replayed seq this watch has not counted yet is still only a replay", async () => {
+    const r = recorder();
+    const watch = client.watchImport("job-1", r.handlers);
+    serveSubscribe(sockets[0]);
+    sockets[0].serverConnect();
+    await flush();
+    sockets[0].serverSend("import.progress", eventData(1));
+    sockets[0].serverSend("import.completed", completedData(9), { replay: true, catchup: false, replay_id: "rpl_1" });
+    assert.deepEqual(r.seen.replays.map((e) => [e.data.seq, e.meta.replay_id]), [[9, "rpl_1"]]);
+    assert.equal(watch.lastSeq, 1);
+    assert.equal(watch.view.state, "running");
+    assert.deepEqual(r.seen.done, [], "a replayed end does not end the watch");
+    sockets[0].serverSend("import.progress", eventData(2), { replay: false, catchup: true, timestamp: "2026-11-29T12:00:01Z" });
+    assert.deepEqual(r.seqs(), [1, 2]);
+    assert.equal(r.seen.events[1].meta.catchup, true);
+    assert.equal(r.seen.events[1].meta.timestamp, "2026-11-29T12:00:01Z");
+    watch.stop();
+  });
 });
 
 describe("validation", () => {

@@ -74,7 +74,7 @@ export function createStandInBackend(options = {}) {
           finished_at: TERMINAL.has(data.state) ? now : null,
         });
       }
-      backend.io?.to(`job:${jobId}`).to("jobs").emit(type, data, { replay: false });
+      backend.io?.to(`job:${jobId}`).to("jobs").emit(type, data, { replay: false, catchup: false, timestamp: now });
     },
 
     async listen() {
@@ -115,7 +115,9 @@ export function createStandInBackend(options = {}) {
       socket.join(`job:${entry.job.id}`);
       ack?.({ ok: true, snapshot: entry.job });
       const after = Number(payload.after_seq ?? 0);
-      for (const event of entry.events) if (event.seq > after) socket.emit(event.type, event.data, { replay: false });
+      for (const event of entry.events) {
+        if (event.seq > after) socket.emit(event.type, event.data, { replay: false, catchup: true, timestamp: event.received_at });
+      }
     });
     socket.on("unsubscribe", (payload, ack) => {
       socket.leave(`job:${payload?.job_id}`);
@@ -185,9 +187,12 @@ export function createStandInBackend(options = {}) {
     }
     if (match && match[2] === "/replay" && options.replay && method === "POST") {
       if (!need("operator")) return;
-      send(res, 202, { ok: true, events: entry.events.length });
+      const replayId = `rpl_${++backend.counter}`;
+      const gapMs = 150;
+      send(res, 202, { replay_id: replayId, job_id: entry.job.id, events: entry.events.length, speed: 1, duration_s: (Math.max(0, entry.events.length - 1) * gapMs) / 1000 });
       entry.events.forEach((event, index) => {
-        setTimeout(() => backend.io?.to(`job:${entry.job.id}`).to("jobs").emit(event.type, event.data, { replay: true }), index * 150);
+        const meta = { replay: true, catchup: false, timestamp: event.received_at, replay_id: replayId };
+        setTimeout(() => backend.io?.to(`job:${entry.job.id}`).to("jobs").emit(event.type, event.data, meta), index * gapMs);
       });
       return;
     }

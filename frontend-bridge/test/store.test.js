@@ -30,3 +30,13 @@ test("a timeline lists each counted seq once in order, then operator replays", (
   }
   assert.deepEqual(store.timeline("job-1").map((e) => `${e.seq}:${e.source}`), ["1:stored", "2:live", "3:polled", "1:replayed", "2:replayed"]);
 });
+
+test("a replay shows once however many feeds bring it; a second replay shows again", () => {
+  const store = new JobStore();
+  const at = new Date(0);
+  store.addTimeline("job-1", { seq: 1, type: "import.queued", at, source: "live", data: eventData(1) });
+  for (const replayId of ["rpl_1", "rpl_1", "rpl_2"]) {
+    for (const seq of [1, 2]) store.addTimeline("job-1", { seq, type: "import.progress", at, source: "replayed", data: eventData(seq), replayId });
+  }
+  assert.deepEqual(store.timeline("job-1").map((e) => `${e.seq}:${e.source}:${e.replayId ?? ""}`), ["1:live:", "1:replayed:rpl_1", "2:replayed:rpl_1", "1:replayed:rpl_2", "2:replayed:rpl_2"]);
+});

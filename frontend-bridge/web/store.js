@@ -49,18 +49,21 @@ export class JobStore {
     this.touch(candidate.id);
   }
 
-  /** Record one event in a job's timeline. source ∈ "stored" | "live" | "polled" | "replayed". */
-  addTimeline(id, { seq, type, at, source, data }) {
+  /**
+   * Record one event in a job's timeline. source ∈ "stored" | "live" | "polled" | "replayed".
+   * Counted events appear once per seq; a replay's once per (replayId, seq), however many feeds
+   * of the page brought it.
+   */
+  addTimeline(id, { seq, type, at, source, data, replayId }) {
     let timeline = this.timelines.get(id);
     if (!timeline) {
-      timeline = { entries: [], seqs: new Set() };
+      timeline = { entries: [], seen: new Set() };
       this.timelines.set(id, timeline);
     }
-    if (source !== "replayed") {
-      if (timeline.seqs.has(seq)) return;
-      timeline.seqs.add(seq);
-    }
-    timeline.entries.push({ seq, type, at: at instanceof Date ? at : new Date(at), source, data });
+    const key = source === "replayed" ? `${replayId ?? ""}:${seq}` : seq;
+    if (timeline.seen.has(key)) return;
+    timeline.seen.add(key);
+    timeline.entries.push({ seq, type, at: at instanceof Date ? at : new Date(at), source, data, replayId });
     this.touch(id);
   }
 

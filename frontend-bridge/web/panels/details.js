@@ -1,7 +1,7 @@
 // One job for operators: its snapshot and the event timeline (seq, type, time, delay since the
 // previous event, how it arrived), with Replay when the backend offers it.
 import { fill, h, setText } from "../dom.js";
-import { formatBytes, formatClock, formatDelay, formatPercent, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
+import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
 
 const SOURCES = { stored: "stored", live: "live", polled: "polled", replayed: "replayed" };
 
@@ -9,7 +9,15 @@ export function mountDetails(root, { store, onClose, onReplay }) {
   let jobId = null;
   let replayAvailable = false;
   const heading = h("h2", { id: "details-title", tabindex: "-1" }, "Job");
-  const replay = h("button", { type: "button", class: "small", hidden: true }, "Replay");
+  const replay = h("button", { type: "button", class: "small" }, "Replay");
+  const speed = h(
+    "select",
+    { id: "replay-speed", class: "small", "aria-label": "Replay speed" },
+    h("option", { value: "1" }, "1×"),
+    h("option", { value: "10" }, "10×"),
+    h("option", { value: "max" }, "at once"),
+  );
+  const replayControls = h("div", { class: "row", hidden: true }, speed, replay);
   const close = h("button", { type: "button", class: "quiet small" }, "Close");
   const summary = h("dl", { class: "summary" });
   const note = h("p", { class: "hint", role: "status" });
@@ -21,14 +29,19 @@ export function mountDetails(root, { store, onClose, onReplay }) {
     h("thead", {}, h("tr", {}, ["Seq", "Type", "Time", "Delay", "Arrived", "State"].map((c) => h("th", { scope: "col" }, c)))),
     body,
   );
-  fill(root, h("div", { class: "row between" }, heading, h("div", { class: "row" }, replay, close)), summary, note, h("div", { class: "table-wrap timeline-wrap" }, table));
+  const wrap = h("div", { class: "table-wrap timeline-wrap" }, table);
+  let scrollToReplay = null; // replay id whose first row should be brought into view when it arrives
+  fill(root, h("div", { class: "row between" }, heading, h("div", { class: "row" }, replayControls, close)), summary, note, wrap);
   close.addEventListener("click", () => onClose());
   replay.addEventListener("click", async () => {
     replay.disabled = true;
-    setText(note, "Replaying the stored events…");
+    setText(note, "Asking for a replay…");
     try {
-      await onReplay(jobId);
-      setText(note, "Replay requested: replayed events appear below, marked replayed.");
+      const chosen = speed.value === "max" ? "max" : Number(speed.value);
+      const answer = await onReplay(jobId, chosen);
+      scrollToReplay = answer?.replay_id ?? null;
+      const over = answer?.duration_s ? ` over ${formatDuration(answer.duration_s)}` : "";
+      setText(note, `Replaying ${answer?.events ?? "the"} stored events${over}: they appear below, marked replayed. Nothing is counted again.`);
     } catch (error) {
       setText(note, `Replay failed: ${error.message} (${error.code})`);
     } finally {
@@ -54,13 +67,19 @@ export function mountDetails(root, { store, onClose, onReplay }) {
     const rows = [];
     let previous = null;
     for (const entry of entries) {
-      // Delays are measured within the counted events and within the replays, not across them.
-      const delay = previous && (previous.source === "replayed") === (entry.source === "replayed") ? entry.at - previous.at : null;
-      previous = entry;
+      // Each replay gets a heading row; delays are measured within the counted events and within one
+      // replay, not across them.
+      const group = entry.source === "replayed" ? `replay ${entry.replayId ?? ""}` : "counted";
+      const sameGroup = previous !== null && previous.group === group;
+      if (entry.source === "replayed" && !sameGroup) {
+        rows.push(h("tr", { class: "replay-group", dataset: { group: entry.replayId ?? "" } }, h("td", { colspan: 6 }, `Operator replay ${entry.replayId ?? ""}`.trim())));
+      }
+      const delay = sameGroup ? entry.at - previous.at : null;
+      previous = { group, at: entry.at };
       rows.push(
         h(
           "tr",
-          { dataset: { source: entry.source } },
+          { dataset: entry.replayId ? { source: entry.source, replay: entry.replayId } : { source: entry.source } },
           h("td", { class: "num" }, entry.seq),
           h("td", {}, entry.type.replace(/^import\./, "")),
           h("td", { class: "num" }, formatClock(entry.at)),
@@ -72,15 +91,21 @@ export function mountDetails(root, { store, onClose, onReplay }) {
     }
     body.replaceChildren(...rows);
     if (entries.length === 0) body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No events yet.")));
+    // The replay the operator asked for starts below the counted events: scroll to it once.
+    const first = scrollToReplay && rows.find((row) => row.dataset.group === scrollToReplay);
+    if (first) {
+      scrollToReplay = null;
+      wrap.scrollTop += first.getBoundingClientRect().top - wrap.getBoundingClientRect().top - (table.tHead?.offsetHeight ?? 0);
+    }
   }
 
   function render(ids) {
     if (!jobId || (ids && !ids.has(jobId))) return;
     const view = store.get(jobId);
     if (!view) return;
-    setText(heading, `${view.image ?? "Job"} on ${view.host}`);
+    setText(heading, `${jobName(view)} on ${view.host}`);
     summary.replaceChildren(...summaryItems(view));
-    replay.hidden = !replayAvailable;
+    replayControls.hidden = !replayAvailable;
     renderTimeline();
   }
 
@@ -99,7 +124,7 @@ export function mountDetails(root, { store, onClose, onReplay }) {
     },
     setReplay(available) {
       replayAvailable = available;
-      replay.hidden = !available;
+      replayControls.hidden = !available;
     },
     render,
     get jobId() {

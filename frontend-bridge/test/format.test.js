@@ -41,3 +41,12 @@ test("a job's status line says what is happening", () => {
   assert.equal(jobStatusLine({ ...base, state: "failed", error: { code: "insufficient_disk", message: "lab1 has 1 GiB free, needs 3 GiB" } }), "Failed: lab1 has 1 GiB free, needs 3 GiB (insufficient_disk)");
   assert.equal(jobStatusLine({ ...base, bytes_total: null, rate_bps: null, eta_s: null }), "1.00 GiB");
 });
+
+test("a running job that has been silent says so instead of a stale rate and ETA", () => {
+  const base = { state: "running", phase: "importing", bytes_done: 1024 ** 3, bytes_total: 2 * 1024 ** 3, rate_bps: 50 * 1024 ** 2, eta_s: 20 };
+  assert.equal(jobStatusLine(base, null, 4.9), "1.00 GiB of 2.00 GiB · 50.0 MiB/s · 20 s left", "a short pause is normal");
+  assert.equal(jobStatusLine(base, null, 12.2), "1.00 GiB of 2.00 GiB · no update for 12 s");
+  assert.equal(jobStatusLine({ ...base, phase: "finalizing" }, 30, 7), "Finalizing… 30 s · no update for 7 s");
+  assert.equal(jobStatusLine({ ...base, state: "queued", phase: "queued" }, null, 60), "Queued", "a queue may be quiet");
+  assert.equal(jobStatusLine({ ...base, state: "failed", error: { code: "x", message: "m" } }, null, 60), "Failed: m (x)");
+});

@@ -62,6 +62,11 @@ export function formatAgo(date, now = Date.now()) {
   return new Date(t).toISOString().slice(0, 10);
 }
 
+/** What a job imports, in one name: the reference it produced, else the one asked for, else its id. */
+export function jobName(view) {
+  return view?.result?.ref || view?.image || `job ${view?.id ?? "?"}`;
+}
+
 export function shortId(id) {
   if (!id) return "–";
   const hex = String(id).replace(/^sha256:/, "");
@@ -88,11 +93,15 @@ export function stateLabel(state) {
   return STATES[state] ?? String(state ?? "");
 }
 
+/** A running job that has sent nothing for this long is said to be silent (the importer reports every 0.5 s). */
+export const SILENT_AFTER_S = 5;
+
 /**
  * The one line under a job's bar: what is happening now, in words. `elapsedS` is the finalizing
- * time counted on from the last event.
+ * time counted on from the last event; `silentS` how long the page has heard nothing of a running
+ * job: past SILENT_AFTER_S the last rate and ETA are no longer true, so the line says so instead.
  */
-export function jobStatusLine(view, elapsedS = view.phase_elapsed_s) {
+export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = null) {
   if (view.state === "succeeded") {
     const size = view.result ? formatBytes(view.result.size) : "";
     return `Imported ${view.result?.ref ?? view.image ?? ""} · ${shortId(view.result?.id)}${size ? ` · ${size}` : ""}`.trim();
@@ -102,13 +111,18 @@ export function jobStatusLine(view, elapsedS = view.phase_elapsed_s) {
   if (view.state === "queued" || view.phase === "queued") {
     return view.queue_position ? `Queued · position ${view.queue_position}` : "Queued";
   }
+  const silent = silentS !== null && silentS >= SILENT_AFTER_S ? `no update for ${formatDuration(silentS)}` : null;
   if (view.phase === "finalizing" || view.phase === "verifying") {
     const what = view.phase === "finalizing" ? "Finalizing" : "Verifying";
-    return `${what}… ${formatDuration(elapsedS ?? 0)}`;
+    return [`${what}… ${formatDuration(elapsedS ?? 0)}`, silent].filter(Boolean).join(" · ");
   }
   const parts = [];
   parts.push(view.bytes_total ? `${formatBytes(view.bytes_done)} of ${formatBytes(view.bytes_total)}` : formatBytes(view.bytes_done));
-  if (view.rate_bps !== null && view.rate_bps !== undefined) parts.push(formatRate(view.rate_bps));
-  if (view.eta_s !== null && view.eta_s !== undefined) parts.push(`${formatDuration(view.eta_s)} left`);
+  if (silent) {
+    parts.push(silent);
+  } else {
+    if (view.rate_bps !== null && view.rate_bps !== undefined) parts.push(formatRate(view.rate_bps));
+    if (view.eta_s !== null && view.eta_s !== undefined) parts.push(`${formatDuration(view.eta_s)} left`);
+  }
   return parts.join(" · ");
 }

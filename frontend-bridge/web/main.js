@@ -2,6 +2,7 @@
 import { createApi, createClient } from "../src/index.js";
 import { isTerminalState } from "../src/seq.js";
 import { announce } from "./dom.js";
+import { jobName } from "./format.js";
 import { mountCatalog } from "./panels/catalog.js";
 import { mountDetails } from "./panels/details.js";
 import { mountHosts } from "./panels/hosts.js";
@@ -59,38 +60,40 @@ function start(token, me) {
   function setMode(feed, mode) {
     if (mode === null) modes.delete(feed);
     else modes.set(feed, mode);
-    const values = [...modes.values()];
+    renderPill();
+  }
+
+  // How the page is connected, in one word or three: the truth about whether what it shows is current.
+  function renderPill() {
     const pill = $("transport");
-    const [text, state] = values.includes("polling")
-      ? ["Polling · websocket unavailable", "polling"]
-      : modes.get("jobs") === "socket"
-        ? ["Live", "live"]
-        : ["Connecting…", "connecting"];
+    const [text, state] = !client.api.reachable && !client.link.connected
+      ? ["Backend unreachable · retrying", "offline"]
+      : [...modes.values()].includes("polling")
+        ? ["Polling · websocket unavailable", "polling"]
+        : modes.get("jobs") === "socket"
+          ? ["Live", "live"]
+          : ["Connecting…", "connecting"];
     if (pill.textContent !== text) pill.textContent = text;
     pill.dataset.state = state;
   }
+  client.api.onReachability(renderPill);
 
   function onError(error) {
     if (error.code === "unauthorized") notify("Your token is no longer accepted. Sign out and sign in again.");
   }
 
-  // A new seq marked replay is the backend's catch-up from its log after a (re)subscribe.
-  const source = (meta) => (meta.via === "poll" ? "polled" : meta.replay ? "stored" : "live");
+  // How an event reached the page: live, caught up from the backend's log after a (re)subscribe
+  // ("stored"), polled over REST, or an operator's replay. Its time is always the backend's receipt.
+  const source = (meta) => (meta.via === "poll" ? "polled" : meta.catchup ? "stored" : "live");
   const timelineEntry = ({ type, data, meta }, forced) => ({
     seq: data.seq,
     type,
     data,
     at: meta.timestamp ? new Date(meta.timestamp) : new Date(),
     source: forced ?? source(meta),
+    replayId: meta.replay_id,
   });
-
-  // The backend marks both its catch-up after a subscribe and an operator's replay as replay:
-  // an old seq marked replay is shown only after this page asked for a replay of that job.
-  const replayAsked = new Map(); // job id → time of the request
-  const recordReplay = (event) => {
-    const asked = replayAsked.get(event.data.job_id);
-    if (asked && Date.now() - asked < 15 * 60_000) store.addTimeline(event.data.job_id, timelineEntry(event, "replayed"));
-  };
+  const recordReplay = (event) => store.addTimeline(event.data.job_id, timelineEntry(event, "replayed"));
 
   let catalogTimer = null;
   function refreshCatalogSoon() {
@@ -113,7 +116,7 @@ function start(token, me) {
         onError,
         onDone: (event) => {
           const view = store.get(id);
-          const what = `${view?.image ?? "Import"} on ${event.data.host}`;
+          const what = `${jobName(view ?? { id })} on ${event.data.host}`;
           announce(event.type === "import.completed" ? `${what} finished` : event.type === "import.failed" ? `${what} failed: ${event.data.error?.message}` : `${what} canceled`);
           refreshCatalogSoon();
         },
@@ -127,7 +130,9 @@ function start(token, me) {
     });
   }
 
-  const isShown = (id) => tracked.has(id) || (store.get(id) && !isTerminalState(store.get(id).state));
+  // A card shows every job started here and every running one; once shown it stays, with its
+  // outcome, until dismissed (a job someone else started must not vanish the moment it ends).
+  const isShown = (id) => tracked.has(id) || progress.has(id) || (store.get(id) && !isTerminalState(store.get(id).state));
 
   const newImport = mountNewImport($("new-import"), {
     client,
@@ -141,15 +146,12 @@ function start(token, me) {
       persist();
     },
   });
-  const hosts = mountHosts($("hosts"), { api: client.api, onHosts: (list) => newImport.setHosts(list) });
+  const hosts = mountHosts($("hosts"), { api: client.api, store, onHosts: (list) => newImport.setHosts(list) });
   const catalog = mountCatalog($("catalog"), { api: client.api });
   const details = mountDetails($("details"), {
     store,
     onClose: () => details.hide(),
-    onReplay: (id) => {
-      replayAsked.set(id, Date.now());
-      return client.api.replayImport(id, { speed: 1 });
-    },
+    onReplay: (id, speed) => client.api.replayImport(id, { speed }),
   });
   const progress = mountProgress($("progress"), {
     store,
@@ -178,7 +180,7 @@ function start(token, me) {
     try {
       const events = await client.api.getEvents(id, 0);
       for (const event of events) {
-        store.addTimeline(id, { seq: event.seq ?? event.data.seq, type: event.type, data: event.data, at: new Date(event.timestamp ?? event.received_at), source: "stored" });
+        store.addTimeline(id, { seq: event.seq ?? event.data.seq, type: event.type, data: event.data, at: new Date(event.received_at ?? event.timestamp), source: "stored" });
       }
       const view = store.get(id);
       if (view && !isTerminalState(view.state)) follow(id, events.at(-1)?.data.seq ?? 0);
@@ -196,6 +198,7 @@ function start(token, me) {
     progress.render(ids);
     jobs.render();
     details.render(ids);
+    hosts.renderCounts();
   });
 
   client.watchJobs({
@@ -203,10 +206,7 @@ function start(token, me) {
     onJob: (view) => store.putView(view),
     onEvent: (event) => {
       store.addTimeline(event.data.job_id, timelineEntry(event));
-      if (isTerminalState(event.data.state)) {
-        refreshCatalogSoon();
-        hosts.load();
-      }
+      if (isTerminalState(event.data.state)) refreshCatalogSoon();
     },
     onReplay: recordReplay,
     onTransport: (mode) => setMode("jobs", mode),

@@ -1,43 +1,70 @@
-// Lab host health (GET /api/hosts): alive from heartbeats, free disk, running and queued jobs.
+// Lab host health (GET /api/hosts): alive from heartbeats, free disk, engine version. The running
+// and queued counts come from the page's live job feed, not from the last heartbeat, so they change
+// the moment a job does.
 import { fill, h } from "../dom.js";
 import { formatAgo, formatBytes } from "../format.js";
 
-export function mountHosts(root, { api, onHosts }) {
+export function mountHosts(root, { api, store, onHosts }) {
   const list = h("ul", { class: "host-list" });
   const error = h("p", { class: "error-text", role: "status" });
   fill(root, h("h2", { id: "hosts-title" }, "Hosts"), error, list);
+  let hosts = [];
+  let countsKey = "";
+
+  function counts(name) {
+    let running = 0;
+    let queued = 0;
+    for (const view of store.views.values()) {
+      if (view.host !== name) continue;
+      if (view.state === "running") running += 1;
+      else if (view.state === "queued") queued += 1;
+    }
+    return { running, queued };
+  }
+
+  function render() {
+    countsKey = hosts.map((host) => JSON.stringify(counts(host.name))).join("|");
+    if (!hosts.length) {
+      fill(list, h("li", { class: "muted" }, "No lab hosts are registered yet."));
+      return;
+    }
+    fill(
+      list,
+      hosts.map((host) => {
+        const { running, queued } = counts(host.name);
+        return h(
+          "li",
+          { class: "host", dataset: { host: host.name } },
+          h("div", { class: "row between" }, h("strong", {}, host.name), h("span", { class: `badge`, dataset: { state: host.alive ? "succeeded" : "failed" } }, host.alive ? "online" : "not answering")),
+          h(
+            "p",
+            { class: "stats" },
+            `Seen ${formatAgo(host.last_seen)}`,
+            host.disk_free_bytes === null || host.disk_free_bytes === undefined ? "" : ` · ${formatBytes(host.disk_free_bytes)} free`,
+            ` · ${running} running, ${queued} queued`,
+            host.engine_version ? ` · Docker ${host.engine_version}` : "",
+          ),
+        );
+      }),
+    );
+  }
 
   async function load() {
     try {
-      const hosts = await api.hosts();
+      hosts = await api.hosts();
       error.textContent = "";
       onHosts(hosts);
-      if (!hosts.length) {
-        fill(list, h("li", { class: "muted" }, "No lab hosts are registered yet."));
-        return;
-      }
-      fill(
-        list,
-        hosts.map((host) =>
-          h(
-            "li",
-            { class: "host" },
-            h("div", { class: "row between" }, h("strong", {}, host.name), h("span", { class: `badge`, dataset: { state: host.alive ? "succeeded" : "failed" } }, host.alive ? "online" : "not answering")),
-            h(
-              "p",
-              { class: "stats" },
-              `Seen ${formatAgo(host.last_seen)}`,
-              host.disk_free_bytes === null || host.disk_free_bytes === undefined ? "" : ` · ${formatBytes(host.disk_free_bytes)} free`,
-              ` · ${host.running?.length ?? 0} running, ${host.queued?.length ?? 0} queued`,
-              host.engine_version ? ` · Docker ${host.engine_version}` : "",
-            ),
-          ),
-        ),
-      );
+      render();
     } catch (e) {
       error.textContent = `Cannot load hosts: ${e.message} (${e.code})`;
     }
   }
 
-  return { load };
+  /** Re-render when a job changed state (cheap when nothing did). */
+  function renderCounts() {
+    const key = hosts.map((host) => JSON.stringify(counts(host.name))).join("|");
+    if (key !== countsKey) render();
+  }
+
+  return { load, renderCounts };
 }

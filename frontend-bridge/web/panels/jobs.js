@@ -1,6 +1,6 @@
 // Every job this token may see, updating as events arrive.
 import { fill, h, setText } from "../dom.js";
-import { formatAgo, formatPercent, phaseLabel, stateLabel } from "../format.js";
+import { formatAgo, formatPercent, jobName, phaseLabel, stateLabel } from "../format.js";
 
 export function mountJobs(root, { store, onDetails }) {
   const filter = h(
@@ -35,13 +35,13 @@ export function mountJobs(root, { store, onDetails }) {
       r = { el, cells, button };
       rows.set(view.id, r);
     }
-    setText(r.cells.image, view.image ?? view.result?.ref ?? "–");
+    setText(r.cells.image, jobName(view));
     setText(r.cells.host, view.host);
     fill(r.cells.state, h("span", { class: "badge", dataset: { state: view.state } }, stateLabel(view.state)));
     setText(r.cells.progress, view.state === "running" ? `${formatPercent(view.percent)} · ${phaseLabel(view.phase)}` : view.state === "succeeded" ? "100.0 %" : formatPercent(view.percent));
     const stamp = Math.max(Date.parse(view.updated_at ?? view.created_at ?? "") || 0, view.seenAt ?? 0);
     setText(r.cells.updated, stamp ? formatAgo(stamp) : "–");
-    r.button.setAttribute("aria-label", `Details of ${view.image ?? "job"} on ${view.host}`);
+    r.button.setAttribute("aria-label", `Details of ${jobName(view)} on ${view.host}`);
     return r.el;
   }
 

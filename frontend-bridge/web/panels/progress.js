@@ -3,7 +3,7 @@
 // code on failure.
 import { isTerminalState } from "../../src/seq.js";
 import { fill, h, progressBar, setText } from "../dom.js";
-import { formatPercent, jobStatusLine, phaseLabel, stateLabel } from "../format.js";
+import { formatPercent, jobName, jobStatusLine, phaseLabel, stateLabel } from "../format.js";
 
 export function mountProgress(root, { store, isShown, onDetails, onCancel, onDismiss, canOperate }) {
   const list = h("div", { class: "job-cards", id: "job-cards" });
@@ -48,8 +48,8 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     const terminal = isTerminalState(view.state);
     const working = !terminal && (view.phase === "finalizing" || view.phase === "verifying");
     const elapsed = working ? (view.phase_elapsed_s ?? 0) + (Date.now() - (view.elapsedAt ?? Date.now())) / 1000 : view.phase_elapsed_s;
-    const line = jobStatusLine(view, elapsed);
-    const name = `${view.image ?? view.result?.ref ?? "image"} on ${view.host}`;
+    const line = jobStatusLine(view, elapsed, terminal ? null : silentFor(view));
+    const name = `${jobName(view)} on ${view.host}`;
     setText(c.label, name);
     for (const [button, verb] of [[c.details, "Details of"], [c.cancel, "Cancel"], [c.dismiss, "Dismiss"]]) {
       if (button && button.getAttribute("aria-label") !== `${verb} ${name}`) button.setAttribute("aria-label", `${verb} ${name}`);
@@ -68,6 +68,7 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     });
     setText(c.status, line);
     c.status.classList.toggle("error-text", view.state === "failed");
+    c.el.dataset.silent = String(/no update for/.test(line));
     if (c.cancel) c.cancel.hidden = terminal;
     c.dismiss.hidden = !terminal;
   }
@@ -87,15 +88,21 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     cards.delete(id);
   }
 
-  // The finalizing clock counts on between events.
+  // The finalizing clock counts on between events, and a silence shows as it grows.
   setInterval(() => {
     for (const id of cards.keys()) {
       const view = store.get(id);
-      if (view && !isTerminalState(view.state) && (view.phase === "finalizing" || view.phase === "verifying")) update(id);
+      if (view && !isTerminalState(view.state)) update(id);
     }
   }, 1000);
 
-  return { render, remove };
+  return { render, remove, has: (id) => cards.has(id) };
+}
+
+/** Seconds since the page last heard of the job (its own clock once it saw an event; else the snapshot's time). */
+function silentFor(view, now = Date.now()) {
+  const last = Math.max(view.seenAt ?? 0, Date.parse(view.updated_at ?? "") || 0);
+  return last ? Math.max(0, (now - last) / 1000) : null;
 }
 
 function cssId(id) {

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from . import capture, errors
 from .api import normalize_url
+from .checks import check_failure_code, check_reference
 from .console import stderr, stdout
 from .display import make_display
 from .replay import ReplayReport, Sent, parse_speed, run_replay, select
@@ -75,13 +76,14 @@ def _replay_summary(report: ReplayReport, to: str, out: Console, as_json: bool) 
 
 def run_simulate_command(*, to: str, host: str, secret: str | None, secret_file: Path | None, job_id: str | None,
                          fail: str | None, speed: str, image: str, size: int, seed: int | None, as_json: bool) -> None:
-    from .simulate import check_failure_code, run_simulation, scenario
+    from .simulate import run_simulation, scenario
 
     to = normalize_url(to, "--to")
     pace = parse_speed(speed)
     key = load_secret(secret, secret_file)
     if fail is not None:
         check_failure_code(fail)
+    check_reference(image)
     job_id = job_id or f"sim-{secrets.token_hex(4)}"
     steps = scenario(job_id=job_id, host=host, image=image, size=size, seed=seed, fail=fail)
     out = stdout()

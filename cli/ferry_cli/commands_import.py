@@ -12,20 +12,12 @@ from rich.console import Console
 
 from . import errors
 from .api import Backend
+from .checks import check_reference
 from .console import stdout
 from .formatting import describe, human_bytes
 from .tracking import JobTrack
 
 UPLOAD_LINE_EVERY_S = 2.0
-
-
-def check_reference(image: str) -> None:
-    from ferry_contract import InvalidReference, parse_reference
-
-    try:
-        parse_reference(image)
-    except InvalidReference as exc:
-        raise errors.BadInput(f"--image: {exc}", code="invalid_reference") from None
 
 
 def unique(items: list[str]) -> list[str]:
@@ -62,6 +54,13 @@ def run_watch(job_ids: list[str], *, timeout: float | None, url: str, token: str
 
 
 def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
+    try:
+        return _upload_with_progress(file, backend, out, quiet)
+    except KeyboardInterrupt:
+        raise errors.Interrupted(f"upload of {file.name} interrupted; run the same command again to resume it") from None
+
+
+def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from .upload import upload_file

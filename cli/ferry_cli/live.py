@@ -55,7 +55,7 @@ class Follower:
         return all(t.terminal for t in self.tracks.values())
 
     def _client(self) -> socketio.AsyncClient:
-        sio = socketio.AsyncClient(reconnection=False)
+        sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)  # Ctrl-C ends the command, not the socket
         for name in EVENT_TYPES:
             sio.on(name, self._handler(name))
 
@@ -102,9 +102,7 @@ class Follower:
                 continue
             try:
                 attempt = 0
-                await self._subscribe_all(sio)
-                last_ok = self.clock()
-                outcome = await self._wait(started)
+                outcome = await self._wait(started) if await self._subscribe_all(sio) else "lost"
             finally:
                 if sio.connected:
                     await sio.disconnect()
@@ -119,15 +117,16 @@ class Follower:
         if code == "unauthorized":
             raise errors.Unauthorized(f"the backend refused the live connection: {refusal.get('message')}")
 
-    async def _subscribe_all(self, sio: socketio.AsyncClient) -> None:
+    async def _subscribe_all(self, sio: socketio.AsyncClient) -> bool:
+        """Subscribe every unfinished job after its last seen seq; False when the connection went meanwhile."""
         for track in self.tracks.values():
             if track.terminal and track.caught_up:
                 continue
             try:
                 ack = await sio.call("subscribe", {"job_id": track.job_id, "after_seq": track.seen_seq},
                                      timeout=ACK_TIMEOUT_S)
-            except socketio.exceptions.TimeoutError:
-                raise errors.Unreachable(f"no answer to subscribe {track.job_id} within {ACK_TIMEOUT_S:.0f} s") from None
+            except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+                return False
             if not isinstance(ack, dict) or not ack.get("ok"):
                 error = (ack or {}).get("error") or {} if isinstance(ack, dict) else {}
                 code, message = error.get("code") or "refused", error.get("message") or "subscribe refused"
@@ -136,6 +135,7 @@ class Follower:
                 raise errors.Refused(message, code=code)
             if track.apply_snapshot(ack["snapshot"], self.clock()):
                 self.display.event(track, None, None)
+        return True
 
     async def _wait(self, started: float) -> str:
         """Until every job ended and its events arrived ("done") or the connection dropped ("lost")."""

@@ -84,7 +84,10 @@ def run_replay(records: list[dict], sender: Sender, *, speed: float, job_id: str
         if wait > 0:
             sleep(wait)
         body, webhook_id = rewrite(record, job_id=job_id, host=as_host)
-        result = sender.send(as_host or record["host"], webhook_id, body)
+        try:
+            result = sender.send(as_host or record["host"], webhook_id, body)
+        except errors.Unreachable as exc:
+            raise errors.Unreachable(f"{exc.message} (after {index} of {len(records)} deliveries)") from None
         sent = Sent(record, webhook_id, result)
         report.sent.append(sent)
         on_sent(sent)

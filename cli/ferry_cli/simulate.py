@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ferry_contract import ErrorCode, ErrorInfo, EventType, ImageInfo, ImportEventData, JobState, Phase, make_import_event
-from ferry_contract.events import ERROR_CODE_PATTERN
 
 from . import errors
 from .signing import SIGNATURE_REFUSALS, Result, Sender
@@ -52,12 +50,6 @@ class Step:
     at: float  # seconds after the start, on the simulated clock
     type: EventType
     data: ImportEventData
-
-
-def check_failure_code(code: str) -> str:
-    if not re.match(ERROR_CODE_PATTERN, code):
-        raise errors.BadInput(f"--fail takes an error code such as engine_error, got {code!r}", code="invalid_code")
-    return code
 
 
 def image_id(job_id: str, ref: str) -> str:
@@ -163,7 +155,10 @@ def run_simulation(steps: list[Step], sender: Sender, *, speed: float,
             if wait > 0:
                 sleep(wait)
         body = make_import_event(step.type, step.data).model_dump_json()
-        result = sender.send(step.data.host, new_webhook_id(), body)
+        try:
+            result = sender.send(step.data.host, new_webhook_id(), body)
+        except errors.Unreachable as exc:
+            raise errors.Unreachable(f"{exc.message} (after {index} of {len(steps)} callbacks)") from None
         report.results.append(result)
         on_sent(step, result)
         if not result.accepted and result.code in SIGNATURE_REFUSALS:

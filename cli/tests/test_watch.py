@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import time
 
@@ -97,3 +98,13 @@ def test_watch_of_a_failed_job_prints_its_code_and_exits_1(backend, host):
 def test_watch_of_an_unknown_job_exits_6(backend):
     done = run_ferry("watch", "no-such-job", backend=backend)
     assert done.returncode == 6 and "[job_not_found]" in done.stderr
+
+
+def test_ctrl_c_ends_a_watch_with_exit_130(backend, host):
+    job_id = unique("ctrlc")
+    started_job(backend, host, job_id)  # queued, and nothing more will come
+    watch = FerryProcess("watch", job_id, "--json", url=backend.url, token=backend.admin_token)
+    assert json.loads(watch.next_line())["type"] == "import.queued"
+    watch.proc.send_signal(signal.SIGINT)
+    assert watch.finish(timeout=30) == 130
+    assert watch.stderr.strip().splitlines()[-1] == "ferry: interrupted"

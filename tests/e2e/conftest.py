@@ -9,7 +9,7 @@ import shutil
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.operator_page import CHROMIUM, LAUNCH_ARGS, OperatorPage
+from tests.e2e.operator_page import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, OperatorPage
 from tests.e2e.stack import WEB_DIR, Stack
 
 # The backend → importer link: slow enough that a 12 MiB archive takes a few seconds to import, so
@@ -35,6 +35,7 @@ def stack(docker_host, tmp_path_factory):
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.fail(f"no Chromium at {CHROMIUM} (make system-deps installs Debian's; CHROMIUM=… to use another)", pytrace=False)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield browser

@@ -25,14 +25,14 @@ FINAL_STATES = ("succeeded", "failed", "canceled")
 # Installed in every document before the page's own script runs.
 RECORDER = """
 (() => {
-  const bars = {};        // card title -> every distinct aria-valuenow, in order
+  const bars = {};        // job id -> every distinct aria-valuenow of its card's bar, in order
   const transport = [];   // every text the connection pill showed, in order
   const record = () => {
     for (const card of document.querySelectorAll('.job-card')) {
-      const title = card.querySelector('.job-title')?.textContent;
+      const job = card.dataset.job;
       const bar = card.querySelector('[role="progressbar"]');
-      if (!title || !bar) continue;
-      const values = (bars[title] ??= []);
+      if (!job || !bar) continue;
+      const values = (bars[job] ??= []);
       const value = Number(bar.getAttribute('aria-valuenow'));
       if (values.at(-1) !== value) values.push(value);
     }
@@ -100,8 +100,9 @@ class OperatorPage:
         )
         return float(card.get_by_role("progressbar").get_attribute("aria-valuenow"))
 
-    def bar_values(self, image: str, host: str) -> list[float]:
-        return self.page.evaluate("name => window.__ferryRecord.bars[name] ?? []", f"{image} on {host}")
+    def bar_values(self, job_id: str) -> list[float]:
+        """Every value the job's bar showed, in order (recorded in the page as they changed)."""
+        return self.page.evaluate("id => window.__ferryRecord.bars[id] ?? []", job_id)
 
     def transport_history(self) -> list[str]:
         return self.page.evaluate("() => window.__ferryRecord.transport")
@@ -115,7 +116,7 @@ class OperatorPage:
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=path, full_page=True)
+        self.page.screenshot(path=path, full_page=True, animations="disabled")
         return path
 
     def unexpected_errors(self, *allowed: str) -> list[str]:

@@ -20,7 +20,7 @@ def test_upload_and_import_climb_to_100_and_reach_the_catalog(operator, stack, t
 
     assert operator.wait_final(card) == "succeeded", card.text_content()
     operator.screenshot("import-succeeded")
-    values = operator.bar_values(image, HOST)
+    values = operator.bar_values(operator.job_id(card))
     assert len(values) >= 5, f"the bar should pass through several values: {values}"
     assert values == sorted(values), f"the bar never moves back: {values}"
     assert values[-1] == 100

@@ -25,14 +25,15 @@ export { TERMINAL_TYPES, TERMINAL_STATES, isTerminalState } from "./seq.js";
 /**
  * @param {{baseUrl?: string, token: string|(() => string), fetch?: typeof fetch,
  *          socketFactory?: (url: string, options: object) => any, socketPath?: string, reconnectDelayMs?: number,
+ *          handshakeTimeoutMs?: number,
  *          timers?: {setTimeout: Function, clearTimeout: Function}, watch?: object, jobs?: object}} options
  *   baseUrl: the backend's origin, "" for the page's own; fetch and socketFactory replace the
  *   transports (tests, other environments); watch/jobs override the timing defaults.
  */
-export function createClient({ baseUrl = "", token, fetch, socketFactory, socketPath = "/socket.io", reconnectDelayMs, timers, watch = {}, jobs = {} } = {}) {
+export function createClient({ baseUrl = "", token, fetch, socketFactory, socketPath = "/socket.io", reconnectDelayMs, handshakeTimeoutMs, timers, watch = {}, jobs = {} } = {}) {
   const api = createApi({ baseUrl, token, fetch });
   const socketUrl = baseUrl || (typeof location !== "undefined" ? location.origin : undefined);
-  const link = new SocketLink({ url: socketUrl, path: socketPath, token, socketFactory, timers, reconnectDelayMs });
+  const link = new SocketLink({ url: socketUrl, path: socketPath, token, socketFactory, timers, reconnectDelayMs, handshakeTimeoutMs });
 
   return {
     api,

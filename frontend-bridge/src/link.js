@@ -30,15 +30,19 @@ export class SocketLink {
    * @param {{url?: string, path?: string, token: string | (() => string),
    *          socketFactory?: (url: string, options: object) => any,
    *          timers?: {setTimeout: Function, clearTimeout: Function},
-   *          reconnectDelayMs?: number}} options
+   *          reconnectDelayMs?: number, handshakeTimeoutMs?: number}} options
+   *   handshakeTimeoutMs: a connection attempt that gets no Socket.IO handshake this long is given
+   *   up and retried (a proxy may accept the websocket upgrade and then pass nothing; the
+   *   socket.io-client default would wait 20 s per attempt).
    */
-  constructor({ url, path = "/socket.io", token, socketFactory = defaultSocketFactory, timers, reconnectDelayMs = 1000 }) {
+  constructor({ url, path = "/socket.io", token, socketFactory = defaultSocketFactory, timers, reconnectDelayMs = 1000, handshakeTimeoutMs = 8000 }) {
     this.url = url;
     this.path = path;
     this.token = token;
     this.socketFactory = socketFactory;
     this.timers = timers ?? { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) };
     this.reconnectDelayMs = reconnectDelayMs;
+    this.handshakeTimeoutMs = handshakeTimeoutMs;
     this.socket = null;
     this.users = 0;
     this.eventListeners = new Set();
@@ -123,7 +127,7 @@ export class SocketLink {
   }
 
   open() {
-    const socket = this.socketFactory(this.url, { path: this.path, auth: { token: this.currentToken() } });
+    const socket = this.socketFactory(this.url, { path: this.path, auth: { token: this.currentToken() }, timeout: this.handshakeTimeoutMs });
     this.socket = socket;
     socket.on("connect", () => {
       this.failing = false;

@@ -1,12 +1,14 @@
 // The client with the real socket.io-client against a real Socket.IO server (the stand-in
 // backend): reconnects after a server-side disconnect and after a server restart, resubscribing
-// with the last seq; REST polling when websocket upgrades are refused; a refused token.
+// with the last seq; REST polling when websocket upgrades are refused or starved; a refused token.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import net from "node:net";
 import { afterEach, beforeEach, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { createStandInBackend } from "../dev/stand-in-backend.mjs";
-import { createClient, defaultSocketFactory } from "../src/index.js";
+import { SocketLink, createClient, defaultSocketFactory } from "../src/index.js";
 import { completedData, eventData } from "./support/fakes.js";
 
 const TOKEN = "operator-token";
@@ -133,4 +135,31 @@ test("a token the backend does not know: the watch stops with unauthorized", asy
   const watch = client.watchImport("job-1", r.handlers);
   assert.equal(await watch.done, null);
   assert.ok(r.seen.errors.some((e) => e.code === "unauthorized"));
+});
+
+test("an upgrade a proxy accepts and then starves is given up and retried, not waited on for 20 s", async () => {
+  // A real TCP server that completes the websocket handshake and then sends nothing at all.
+  const attempts = [];
+  const silent = net.createServer((conn) => {
+    conn.once("data", (head) => {
+      attempts.push(Date.now());
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(head.toString())?.[1] ?? "";
+      const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+      conn.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+    conn.on("error", () => {});
+  });
+  await new Promise((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const errors = [];
+  const link = new SocketLink({ url: `http://127.0.0.1:${silent.address().port}`, token: TOKEN, socketFactory: fastSocket, handshakeTimeoutMs: 300 });
+  link.onStatus((status, detail) => status === "error" && errors.push(detail));
+  try {
+    link.acquire();
+    await until(() => attempts.length >= 2, "a second attempt", 3000);
+    assert.ok(attempts[1] - attempts[0] < 1500, `retried after ${attempts[1] - attempts[0]} ms`);
+    assert.equal(errors[0]?.code, "connect_failed");
+  } finally {
+    link.close();
+    silent.close();
+  }
 });

@@ -216,7 +216,7 @@ function start(token, me) {
 
   hosts.load();
   setInterval(() => hosts.load(), 10000);
-  setInterval(() => jobs.render(), 15000); // "updated N s ago"
+  setInterval(() => jobs.render(), 5000); // "updated N s ago"
   catalog.load();
   client.api.capabilities().then((caps) => details.setReplay(caps.replay && canOperate));
 

@@ -69,7 +69,7 @@ def create_fastapi(services: Services) -> FastAPI:
     app = FastAPI(title="ferry backend", version=__version__, lifespan=lifespan)
     app.state.services = services
     _install_error_handlers(app)
-    for module in (misc, tokens, hosts, uploads, imports, callbacks):
+    for module in (callbacks, imports, uploads, misc, hosts, tokens):  # the busiest route is matched first
         app.include_router(module.router)
     web_dir = services.settings.resolved_web_dir
     if web_dir is not None and web_dir.is_dir():

@@ -6,31 +6,33 @@ operator can see exactly what an importer sent and what the backend made of it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping
 
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import EventType, parse_callback
 
 from . import store as st
 from .errors import InvalidRequest, Unauthorized
-from .jobs import Verdict, apply_event
-from .models import Delivery, DeliveryRepeat, Host, Job, utcnow
-from .realtime import LiveEvent
-from .views import iso
+from .ingest import Arrival, IngestWriter, Outcome
+from .models import Delivery, DeliveryRepeat, Host, utcnow
 
 log = logging.getLogger("ferry.callbacks")
 TOLERANCE_S = 300
 KEPT_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "user-agent")
+
+
+@functools.lru_cache(maxsize=256)
+def _webhook(secret: str) -> Webhook:
+    return Webhook(secret)
 
 
 def verify_signature(secret: str, body: bytes, headers: Mapping[str, str], now: datetime) -> str:
@@ -46,28 +48,10 @@ def verify_signature(secret: str, body: bytes, headers: Mapping[str, str], now: 
     if abs(now.timestamp() - sent) > TOLERANCE_S:
         raise Unauthorized("webhook-timestamp is more than 5 minutes off", code="stale_timestamp")
     try:
-        Webhook(secret).verify(body, lowered, json_parse=False)
+        _webhook(secret).verify(body, lowered, json_parse=False)
     except (WebhookVerificationError, ValueError, UnicodeDecodeError):
         raise Unauthorized("webhook signature does not match", code="bad_signature") from None
     return msg_id
-
-
-@dataclass
-class Outcome:
-    verdict: str
-    job_id: str | None = None
-    seq: int | None = None
-    event: LiveEvent | None = None  # set when the event entered the log: announce it
-
-
-def _job_from_event(host: str, data: dict, now: datetime) -> Job:
-    """A job the backend never dispatched (a replayed capture): record it from what the importer says."""
-    image = (data.get("image") or {}).get("ref") or "unknown"
-    return Job(
-        id=data["job_id"], host=host, image=image, upload_id=None, source_url=None, format="auto", changes=[],
-        force=False, state="queued", phase="queued", seq=0, percent=0.0, bytes_done=0,
-        created_at=now, updated_at=now, last_contact_at=now,
-    )
 
 
 class HostSecrets:
@@ -94,14 +78,12 @@ class HostSecrets:
 
 
 class Receiver:
-    """Turns one raw delivery into at most one write transaction (the common path) and an Outcome."""
-
-    LAST_SEEN_EVERY_S = 1.0  # a busy host's last_seen is written at most this often
+    """Verifies and parses one raw delivery; the common path then waits for the group commit (ingest.py)."""
 
     def __init__(self, store: st.Store):
         self.store = store
         self.secrets = HostSecrets(store)
-        self._last_seen_written: dict[str, float] = {}
+        self.writer = IngestWriter(store)
 
     async def receive(self, host_name: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
         now = utcnow()
@@ -126,11 +108,7 @@ class Receiver:
             await _heartbeat(self.store, host_name, callback, now)
             return Outcome("heartbeat")
         data = json.loads(text)["data"]  # the importer's own data, exactly as signed
-        try:
-            return await self._apply(host_name, webhook_id, kept, text, callback, data, now)
-        except IntegrityError:  # this webhook-id was stored before (or by a concurrent copy): a duplicate
-            return (await self._seen_before(host_name, webhook_id, kept, text, now)
-                    or Outcome("duplicate", data["job_id"], data["seq"]))
+        return await self.writer.submit(Arrival(host_name, webhook_id, kept, text, callback.type, callback.timestamp, data, now))
 
     async def _seen_before(self, host_name: str, webhook_id: str, kept: dict, text: str, now: datetime) -> Outcome | None:
         """A webhook-id already received (a retry or a replay): keep this arrival raw, change nothing else."""
@@ -143,51 +121,6 @@ class Receiver:
             session.add(DeliveryRepeat(host=host_name, webhook_id=webhook_id, job_id=existing.job_id, headers=kept,
                                        body=text, received_at=now))
             return Outcome("duplicate", existing.job_id, existing.seq)
-
-    def _touch_host(self, host_name: str) -> bool:
-        now = time.monotonic()
-        if now - self._last_seen_written.get(host_name, 0.0) < self.LAST_SEEN_EVERY_S:
-            return False
-        self._last_seen_written[host_name] = now
-        return True
-
-    async def _apply(self, host_name, webhook_id, kept, text, callback, data, now) -> Outcome:
-        """Store the delivery, log the event and move the snapshot, all or nothing.
-
-        The delivery row's unique (host, webhook-id) makes a duplicate fail the commit: the caller
-        then counts it as a duplicate. The common path needs no read besides the locked job row.
-        """
-        async with self.store.write() as session:
-            delivery = Delivery(
-                host=host_name, webhook_id=webhook_id, job_id=data["job_id"], seq=data["seq"], event_type=callback.type,
-                headers=kept, body=text, verdict="pending", received_at=now, duplicates=0,
-            )
-            session.add(delivery)
-            if self._touch_host(host_name):
-                await session.execute(update(Host).where(Host.name == host_name).values(last_seen=now))
-            job = await st.lock_job(session, data["job_id"])
-            if job is None:
-                job = _job_from_event(host_name, data, now)
-                session.add(job)
-            elif job.host != host_name:
-                delivery.verdict = "wrong_host"
-                return Outcome("wrong_host", job.id, data["seq"])
-            job.last_contact_at = now
-            verdict, snap = apply_event(st.snapshot_of(job), callback.type, data, now)
-            event = None
-            if verdict is Verdict.APPLIED:
-                # Every logged seq of a job that is not finished is <= its snapshot seq: this one is new.
-                st.write_snapshot(job, snap)
-                if job.image == "unknown" and data.get("image"):
-                    job.image = data["image"].get("ref") or job.image
-                session.add(st.new_event(job.id, data["seq"], callback.type, callback.timestamp, data, webhook_id, now))
-                event = LiveEvent(job.id, data["seq"], callback.type, data, iso(now))
-            else:
-                logged = await st.append_event(session, job.id, data["seq"], callback.type, callback.timestamp, data, webhook_id)
-                event = LiveEvent(job.id, data["seq"], callback.type, data, iso(now)) if logged is not None else None
-                log.info("job %s: %s seq %s is %s (snapshot at seq %s)", job.id, callback.type, data["seq"], verdict.value, job.seq)
-            delivery.verdict = verdict.value
-        return Outcome(verdict.value, job.id, data["seq"], event)
 
 
 def _attribution(text: str) -> tuple[str | None, int | None, str | None]:

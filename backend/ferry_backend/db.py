@@ -6,27 +6,51 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL (readers never block the writer), a busy timeout for other processes, and an fsync per commit."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
 def make_engine(url: str) -> AsyncEngine:
-    """An engine; SQLite gets WAL (readers never block the writer) and a busy timeout for other processes."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        _sqlite_pragmas(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def make_sync_sqlite_engine(url: str) -> Engine:
+    """A plain (pysqlite) engine on the same SQLite file, for the callback writer's batches.
+
+    Its transactions start with BEGIN IMMEDIATE: the write lock is taken before the first read, so
+    a batch reads and writes one consistent state even if another process writes the same file.
+    """
+    engine = create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False},
+                           pool_size=1, max_overflow=0)
+    _sqlite_pragmas(engine)
+
+    @event.listens_for(engine, "connect")
+    def _manual_transactions(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

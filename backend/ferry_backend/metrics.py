@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry()
 
@@ -11,6 +11,8 @@ CALLBACKS_REFUSED = Counter("ferry_callbacks_refused_total", "Callbacks refused 
 UPLOAD_BYTES = Counter("ferry_upload_bytes_total", "Bytes received by tus PATCH requests.", registry=REGISTRY)
 DISPATCHES = Counter("ferry_dispatches_total", "Jobs sent to importers, by outcome.", ["outcome"], registry=REGISTRY)
 BACKEND_FAILURES = Counter("ferry_backend_failed_jobs_total", "Jobs the backend failed itself, by code.", ["code"], registry=REGISTRY)
+INGEST_BATCH = Histogram("ferry_callback_batch_size", "Callbacks stored per transaction (group commit).",
+                         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=REGISTRY)
 SOCKETS = Gauge("ferry_socket_clients", "Connected Socket.IO clients of this process.", registry=REGISTRY)
 
 

@@ -45,6 +45,7 @@ class Services:
                 await st.set_bootstrap_admin(session, self.settings.admin_token)
             self.content_key = (await st.shared_secret(session, CONTENT_KEY)).encode()
         await self.bus.start()
+        self.receiver.writer.start()
         from .imports import redispatch_unconfirmed  # late imports: these modules need Services
         from .liveness import run_sweeper
 
@@ -57,6 +58,7 @@ class Services:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.receiver.writer.stop()
         await self.bus.close()
         await self.importers.close()
         await self.store.close()

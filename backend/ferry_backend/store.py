@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import secrets
 from datetime import datetime, timedelta
-from typing import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncIterator, Callable, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from . import db
 from .errors import Conflict, StoreUnavailable
@@ -19,6 +21,7 @@ from .models import Delivery, DeliveryRepeat, Event, Host, Job, Setting, Token, 
 from .security import Role, hash_token, new_id, new_token
 
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
+T = TypeVar("T")
 
 
 class Store:
@@ -33,6 +36,8 @@ class Store:
         self.sessionmaker = db.make_sessionmaker(engine)
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock()
+        self._sync_engine: Engine | None = None  # SQLite: the batched callback writer's own connection
+        self._committer: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_url(cls, url: str) -> "Store":
@@ -45,6 +50,10 @@ class Store:
             raise StoreUnavailable(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._sync_engine is not None:
+            self._committer.shutdown(wait=True)
+            self._sync_engine.dispose()
+            self._committer = self._sync_engine = None
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
@@ -62,6 +71,37 @@ class Store:
             async with lock:
                 async with self.sessionmaker() as session, session.begin():
                     yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
+
+    async def write_sync(self, fn: Callable[..., T], *args) -> T:
+        """Run `fn(session, *args)` (synchronous code) in one write transaction.
+
+        On SQLite the statements run right here on a plain sqlite3 connection (no thread hop per
+        statement, no lock convoy with a worker thread); only the commit, which waits for the disk,
+        goes to a thread so the event loop keeps serving meanwhile. On Postgres `fn` runs in the
+        async session (asyncpg needs no thread).
+        """
+        try:
+            if not self.is_sqlite:
+                async with self.sessionmaker() as session, session.begin():
+                    return await session.run_sync(fn, *args)
+            async with self._write_lock:
+                if self._sync_engine is None:
+                    self._sync_engine = db.make_sync_sqlite_engine(self.engine.url.render_as_string(hide_password=False))
+                    self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+                with Session(self._sync_engine) as session:  # closing it rolls back whatever did not commit
+                    session.begin()
+                    result = fn(session, *args)
+                    commit = asyncio.get_running_loop().run_in_executor(self._committer, session.commit)
+                    try:
+                        await asyncio.shield(commit)
+                    except asyncio.CancelledError:
+                        await asyncio.wait([commit])  # never close the session under a running commit
+                        raise
+                    return result
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
@@ -159,14 +199,17 @@ def snapshot_of(job: Job) -> Snapshot:
     )
 
 
+def snapshot_values(snap: Snapshot) -> dict:
+    """The job columns a snapshot sets."""
+    values = {name: getattr(snap, name) for name in SNAPSHOT_FIELDS}
+    values.update(seq=snap.seq, result=snap.result, error=snap.error, updated_at=snap.updated_at or utcnow(),
+                  finished_at=snap.finished_at)
+    return values
+
+
 def write_snapshot(job: Job, snap: Snapshot) -> None:
-    for name in SNAPSHOT_FIELDS:
-        setattr(job, name, getattr(snap, name))
-    job.seq = snap.seq
-    job.result = snap.result
-    job.error = snap.error
-    job.updated_at = snap.updated_at or utcnow()
-    job.finished_at = snap.finished_at
+    for name, value in snapshot_values(snap).items():
+        setattr(job, name, value)
 
 
 async def lock_job(session: AsyncSession, job_id: str) -> Job | None:

@@ -159,3 +159,36 @@ async def test_heartbeats_make_a_host_alive_with_its_capacity(backend, importer)
     mine = hosts[importer.name]
     assert mine["alive"] and mine["last_seen"] and mine["disk_free_bytes"] == 123456789
     assert mine["running"] == ["j1"] and mine["queued"] == ["j2", "j3"] and mine["engine_version"] == "20.10.24"
+
+
+async def test_concurrent_callbacks_share_transactions_and_each_gets_its_own_verdict(backend):
+    """Group commit through the real receiver: many at once, each answered after its batch committed."""
+    import asyncio
+    import re
+
+    async def batches() -> tuple[float, float]:
+        async with backend.client(backend.token("viewer")) as http:
+            text = (await http.get("/metrics")).text
+        count = float(re.search(r"^ferry_callback_batch_size_count (\S+)$", text, re.M).group(1))
+        total = float(re.search(r"^ferry_callback_batch_size_sum (\S+)$", text, re.M).group(1))
+        return count, total
+
+    importer = await backend.add_host("cb-many-" + uuid.uuid4().hex[:6])
+    jobs = [job_id() for _ in range(10)]
+    before = await batches()
+    signed = []
+    for seq in range(1, 9):
+        for job in jobs:
+            body = callback_body("import.progress", event_data(job, importer.name, seq))
+            signed.append((body, importer.sign(body)))
+    duplicate = signed[5]
+    answers = await asyncio.gather(*(importer.post(body, headers) for body, headers in signed + [duplicate]))
+    assert all(a.status_code == 200 for a in answers)
+    verdicts = [a.json()["verdict"] for a in answers]
+    assert verdicts.count("duplicate") == 1 and set(verdicts) <= {"applied", "stale", "duplicate"}
+    after = await batches()
+    assert after[1] - before[1] == len(signed) + 1  # every callback went through the writer once
+    assert after[0] - before[0] < len(signed)  # and they shared transactions
+    for job in jobs:
+        assert sorted(e["seq"] for e in await events(backend, job)) == list(range(1, 9))
+        assert len(deliveries(backend, job)) == 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from standardwebhooks import Webhook
 
@@ -15,8 +16,8 @@ async def test_deliveries_list_every_verified_arrival_raw_and_in_order(backend):
     job = "job_" + uuid.uuid4().hex[:12]
     sent: list[tuple[bytes, dict, str]] = []
 
-    async def post(body: bytes, msg_id: str | None = None, expect: int = 200) -> None:
-        headers = importer.sign(body, msg_id)
+    async def post(body: bytes, msg_id: str | None = None, expect: int = 200, later_s: int = 0) -> None:
+        headers = importer.sign(body, msg_id, when=datetime.now(timezone.utc) + timedelta(seconds=later_s))
         response = await importer.post(body, headers)
         assert response.status_code == expect, response.text
         sent.append((body, headers, response.json().get("verdict", response.json().get("error", {}).get("code"))))
@@ -25,7 +26,7 @@ async def test_deliveries_list_every_verified_arrival_raw_and_in_order(backend):
     await post(first, msg_id="msg_first_" + job)
     await post(callback_body("import.progress", event_data(job, importer.name, 3)))
     await post(callback_body("import.progress", event_data(job, importer.name, 1)))  # late: stale
-    await post(first, msg_id="msg_first_" + job)  # the importer's retry: same id, fresh signature
+    await post(first, msg_id="msg_first_" + job, later_s=2)  # the importer's retry: same id, a later timestamp
     broken = event_data(job, importer.name, 4)
     broken["percent"] = 140
     await post(callback_body("import.progress", broken), expect=422)

@@ -13,7 +13,8 @@ from ..security import Role
 from ..services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async on purpose: FastAPI runs a plain `def` dependency on a worker thread, one hop per request."""
     return request.app.state.services
 
 
@@ -26,7 +27,7 @@ class Principal:
     role: Role
 
 
-def bearer(request: Request) -> str:
+def bearer(request: Request) -> str:  # called directly, never as a dependency
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -155,7 +155,8 @@ class Follower:
                 raise errors.Failed(f"gave up after {self.timeout_s:.0f} s; still running: {', '.join(running)}",
                                     code="timeout")
             self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), 0.5)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a Ctrl-C's cancellation
+                async with asyncio.timeout(0.5):
+                    await self._changed.wait()
+            except TimeoutError:
                 pass

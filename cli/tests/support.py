@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,21 @@ FERRY = str(BIN / "ferry")
 EVENT_TYPES = ("import.queued", "import.progress", "import.completed", "import.failed", "import.canceled")
 SNAPSHOT_KEYS = ("id", "host", "image", "state", "phase", "seq", "percent", "bytes_done", "bytes_total", "rate_bps",
                  "eta_s", "phase_elapsed_s", "queue_position", "result", "error")
+
+
+PYCACHE = Path(tempfile.gettempdir()) / "ferry-cli-tests-pycache"
+
+
+def child_env(**extra: str) -> dict:
+    """The environment of every process these tests start, without FERRY_* from the caller.
+
+    Bytecode goes to a private cache outside the repository (PYTHONPYCACHEPREFIX), so the dozens of short
+    `ferry` runs do not each recompile every module on hosts that set PYTHONDONTWRITEBYTECODE.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    env.update(extra)
+    return env
 
 
 def free_port() -> int:
@@ -57,8 +73,8 @@ class Backend:
 
     def launch(self) -> "Backend":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, FERRY_DATA_DIR=str(self.data_dir), FERRY_ADMIN_TOKEN=self.admin_token,
-                   FERRY_PUBLIC_URL=self.url, FERRY_LOG_LEVEL="warning", FERRY_HOST_STALE_S="3600")
+        env = child_env(FERRY_DATA_DIR=str(self.data_dir), FERRY_ADMIN_TOKEN=self.admin_token,
+                        FERRY_PUBLIC_URL=self.url, FERRY_LOG_LEVEL="warning", FERRY_HOST_STALE_S="3600")
         log = open(self.data_dir / "backend.log", "ab")
         self.proc = subprocess.Popen([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
                                      env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -125,7 +141,7 @@ class Backend:
 def run_ferry(*args: str, backend: Backend | None = None, token: str | None = None, env: dict | None = None,
               timeout: float = 90) -> subprocess.CompletedProcess:
     """The installed `ferry` console script as a user runs it (FERRY_URL/FERRY_TOKEN from the backend)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    full_env = child_env()
     if backend is not None:
         full_env.update(FERRY_URL=backend.url, FERRY_TOKEN=token or backend.admin_token)
     full_env.update(env or {})
@@ -272,8 +288,7 @@ class FerryProcess:
     """`ferry` running in the background; its stdout lines arrive in a queue as they are printed."""
 
     def __init__(self, *args: str, url: str, token: str):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
-        env.update(FERRY_URL=url, FERRY_TOKEN=token)
+        env = child_env(FERRY_URL=url, FERRY_TOKEN=token)
         self.proc = subprocess.Popen([FERRY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: "queue.Queue[str | None]" = queue.Queue()
         self.stderr = ""

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from cli.tests.support import FERRY, CuttableProxy, FerryProcess, drive, run_ferry, unique
+from cli.tests.support import FERRY, CuttableProxy, FerryProcess, child_env, drive, run_ferry, unique
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -50,8 +50,7 @@ def test_watch_on_a_terminal_shows_a_bar_and_a_running_finalizing_clock(backend,
     job_id = unique("tty")
     started_job(backend, host, job_id)
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
-    env.update(FERRY_URL=backend.url, FERRY_TOKEN=backend.admin_token, COLUMNS="160", TERM="xterm")
+    env = child_env(FERRY_URL=backend.url, FERRY_TOKEN=backend.admin_token, COLUMNS="160", TERM="xterm")
     proc = subprocess.Popen([FERRY, "watch", job_id], stdin=slave, stdout=slave, stderr=slave, env=env)
     os.close(slave)
     output, driver = b"", None
@@ -93,11 +92,6 @@ def test_watch_of_a_failed_job_prints_its_code_and_exits_1(backend, host):
     assert done.returncode == 1
     assert "failed · insufficient_disk: no space left" in done.stdout
     assert "1 of 1 import(s) did not succeed: insufficient_disk" in done.stderr
-
-
-def test_watch_of_an_unknown_job_exits_6(backend):
-    done = run_ferry("watch", "no-such-job", backend=backend)
-    assert done.returncode == 6 and "[job_not_found]" in done.stderr
 
 
 def test_ctrl_c_ends_a_watch_with_exit_130(backend, host):

@@ -123,6 +123,18 @@ class Cluster:
                 counts.append(None)
         return counts
 
+    async def connect_and_locate(self, token: str, attempts: int = 5) -> tuple["Watcher", int]:
+        """A Watcher connected through nginx, and the index of the replica it landed on (from the replicas' gauges)."""
+        for _ in range(attempts):
+            before = await self.socket_clients()
+            watcher = await Watcher(self.url, token).connect()
+            added = [n - m for n, m in zip(await self.socket_clients(), before)]
+            if sorted(added) == [0] * (len(added) - 1) + [1]:
+                return watcher, added.index(1)
+            await watcher.close()  # another client came or went meanwhile: the reading is ambiguous
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"could not tell which replica a new socket landed on (last change per replica: {added})")
+
     async def upload_file(self, path: Path, token: str, chunk: int = 1 << 20) -> str:
         """A tus upload through the proxy, streamed from disk; returns the upload id."""
         size = path.stat().st_size

@@ -17,6 +17,7 @@ import pytest
 
 from tests.scale.cluster import Cluster
 from tests.scale.quiet import QuietProbe
+from tests.scale import servers
 from tests.scale.servers import PostgresServer, RedisServer, Unavailable
 
 IDLE_MARK = "idle_minute"
@@ -36,6 +37,14 @@ def pytest_collection_modifyitems(session, config, items):
 def _started(server):
     try:
         return server.start()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def nginx_binary() -> str:
+    try:
+        return servers.nginx_binary()
     except Unavailable as exc:
         pytest.skip(str(exc))
 
@@ -62,7 +71,7 @@ def web_page(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def quiet(postgres, tmp_path_factory, web_page):
+def quiet(postgres, nginx_binary, tmp_path_factory, web_page):
     """The idle cluster: started early, then nothing touches its Redis until the idle test."""
     redis = _started(RedisServer(tmp_path_factory.mktemp("quiet-redis")))
     cluster = Cluster(tmp_path_factory.mktemp("quiet"), postgres.create_database("quiet"), redis.url, replicas=1, web_dir=web_page)
@@ -80,7 +89,7 @@ def quiet(postgres, tmp_path_factory, web_page):
 
 
 @pytest.fixture(scope="session")
-def scale_cluster(postgres, redis_server, tmp_path_factory, web_page, quiet):
+def scale_cluster(postgres, redis_server, nginx_binary, tmp_path_factory, web_page, quiet):
     """Two replicas behind nginx; the quiet cluster launches at the same time (it is only awaited later)."""
     main = Cluster(tmp_path_factory.mktemp("cluster"), postgres.url, redis_server.url, web_dir=web_page)
     try:

@@ -210,11 +210,11 @@ class NginxServer:
 
     def check(self) -> subprocess.CompletedProcess:
         """`nginx -t` on the written configuration."""
-        return subprocess.run([_nginx(), "-t", "-p", str(self.base), "-c", str(self.write_config())],
+        return subprocess.run([nginx_binary(), "-t", "-p", str(self.base), "-c", str(self.write_config())],
                               capture_output=True, text=True, timeout=30)
 
     def start(self) -> "NginxServer":
-        binary = _nginx()
+        binary = nginx_binary()
         self.write_config()
         log = self.base / "logs" / "error.log"
         self.proc = subprocess.Popen([binary, "-p", str(self.base), "-c", str(self.conf)],
@@ -241,7 +241,7 @@ class NginxServer:
         self.proc = None
 
 
-def _nginx() -> str:
+def nginx_binary() -> str:
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if binary is None:
         raise Unavailable("nginx is not installed (apt-get install nginx-light; make system-deps installs it)")

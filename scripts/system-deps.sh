@@ -10,6 +10,7 @@ command -v bzip2 >/dev/null || want+=(bzip2)
 command -v redis-server >/dev/null || want+=(redis-server)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || want+=(postgresql)
 command -v chromium >/dev/null || want+=(chromium)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || want+=(nginx)
 command -v node >/dev/null || want+=(nodejs npm)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

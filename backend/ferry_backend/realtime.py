@@ -120,9 +120,13 @@ class Subscriber:
         self.pending.pop(key, None)
         self._reindex(self, key)
 
-    def finish_job(self, job_id: str, catchup: list[LiveEvent]) -> None:
-        """Send the catch-up from the log, then every buffered live event newer than it; from now on send live."""
+    def finish_job(self, job_id: str, catchup: list[LiveEvent], after_seq: int = 0) -> None:
+        """Send the catch-up from the log, then every buffered live event newer than it; from now on send live.
+
+        The client said it holds every seq up to `after_seq`: nothing at or below it is sent again.
+        """
         buffered = self.pending.pop(job_id, [])
+        self.sent[job_id] = max(self.sent.get(job_id, 0), after_seq)
         for event in catchup:
             self._put(event.type, event.data, event_meta(event, catchup=True))
             self.sent[job_id] = max(self.sent.get(job_id, 0), event.seq)

@@ -24,7 +24,7 @@ CONTENT_KEY = "content_link_key"
 class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.store = st.Store.from_url(settings.resolved_database_url)
+        self.store = st.Store.from_url(settings.resolved_database_url, settings.sqlite_synchronous)
         self.hub = Hub()
         self.bus = RedisBus(self.hub, settings.redis_url) if settings.redis_url else LocalBus(self.hub)
         self.sio: socketio.AsyncServer = create_sio(settings.redis_url)

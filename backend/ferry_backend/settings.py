@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         default_factory=list, description="If set, a source_url must start with one of these (comma-separated)."
     )
     web_dir: Path | None = Field(default=None, description="Static web page served at / (default: frontend-bridge/dist).")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="full",
+        description="SQLite only. full: a callback is answered once its commit is on disk (survives a power cut); "
+                    "normal: once the OS has it (survives a crash of the backend, not of the machine; lower latency).",
+    )
     log_level: str = Field(default="info", description="uvicorn and ferry log level: debug, info, warning, error.")
 
     @field_validator("source_url_prefixes", mode="before")

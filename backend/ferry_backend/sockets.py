@@ -80,7 +80,7 @@ def register(sio: socketio.AsyncServer, store: st.Store, hub: Hub) -> None:
                 subscriber.abort(job_id)
                 return _error("not_found", f"no job {job_id!r}")
             catchup = [LiveEvent(job_id, e.seq, e.type, e.data, iso(e.received_at)) for e in events]
-            subscriber.finish_job(job_id, catchup)
+            subscriber.finish_job(job_id, catchup, after_seq)
             return {"ok": True, "snapshot": job_view(job)}
         finally:
             # The ack is queued when this handler returns, before the loop runs this callback.

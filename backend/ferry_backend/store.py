@@ -31,8 +31,9 @@ class Store:
     waiting. Serialising writers in-process avoids that; Postgres uses row locks instead.
     """
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, sqlite_synchronous: str = "full"):
         self.engine = engine
+        self.sqlite_synchronous = sqlite_synchronous
         self.sessionmaker = db.make_sessionmaker(engine)
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock()
@@ -40,8 +41,8 @@ class Store:
         self._committer: ThreadPoolExecutor | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> "Store":
-        return cls(db.make_engine(url))
+    def from_url(cls, url: str, sqlite_synchronous: str = "full") -> "Store":
+        return cls(db.make_engine(url, sqlite_synchronous), sqlite_synchronous)
 
     async def migrate(self) -> None:
         try:
@@ -90,7 +91,8 @@ class Store:
                     return await session.run_sync(fn, *args)
             async with self._write_lock:
                 if self._sync_engine is None:
-                    self._sync_engine = db.make_sync_sqlite_engine(self.engine.url.render_as_string(hide_password=False))
+                    url = self.engine.url.render_as_string(hide_password=False)
+                    self._sync_engine = db.make_sync_sqlite_engine(url, self.sqlite_synchronous)
                     self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
                 with Session(self._sync_engine) as session:  # closing it rolls back whatever did not commit
                     session.begin()

@@ -201,3 +201,15 @@ async def test_deliveries_reach_only_the_watchers_of_that_job():
     assert offered == {"s7": 1, "s8": 1}
     for sub in subs:
         hub.remove(sub.sid)
+
+
+async def test_nothing_at_or_below_the_clients_after_seq_is_sent_again():
+    hub, sub, sent = await make()
+    sub.begin("j1")
+    hub.deliver(ev(3))  # a late copy of a seq the client already holds
+    sub.finish_job("j1", [ev(6)], after_seq=5)
+    hub.deliver(ev(4))
+    hub.deliver(ev(7))
+    await settle()
+    assert sent == [("j1", 6, "catchup"), ("j1", 7, "live")]
+    hub.remove("sid1")

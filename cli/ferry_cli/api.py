@@ -50,7 +50,10 @@ class Backend:
             raise errors.Unauthorized("no token: set FERRY_TOKEN or pass --token", code="missing_token")
         self.token = token
         self._http = httpx.Client(
-            base_url=self.url, timeout=timeout, headers={"Authorization": f"Bearer {token}"}, follow_redirects=False,
+            base_url=self.url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            follow_redirects=False,
         )
 
     def close(self) -> None:
@@ -103,8 +106,15 @@ class Backend:
     def images(self) -> list[dict]:
         return self.request("GET", "/api/images")
 
-    def create_imports(self, *, upload_id: str, hosts: list[str], image: str, format: str, changes: list[str],
-                       force: bool) -> list[dict]:
-        body = {"upload_id": upload_id, "hosts": hosts, "image": image, "format": format, "changes": changes,
-                "force": force}
+    def create_imports(
+        self, *, upload_id: str, hosts: list[str], image: str, format: str, changes: list[str], force: bool
+    ) -> list[dict]:
+        body = {
+            "upload_id": upload_id,
+            "hosts": hosts,
+            "image": image,
+            "format": format,
+            "changes": changes,
+            "force": force,
+        }
         return self.request("POST", "/api/imports", json=body)["jobs"]

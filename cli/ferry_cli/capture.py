@@ -82,8 +82,9 @@ def rewrite(record: dict, *, job_id: str | None = None, host: str | None = None)
         payload = json.loads(record["body"])
         data = payload["data"]
     except (ValueError, KeyError, TypeError):
-        raise errors.BadInput(f"delivery {webhook_id} has no JSON body with 'data' to rewrite",
-                              code="invalid_capture") from None
+        raise errors.BadInput(
+            f"delivery {webhook_id} has no JSON body with 'data' to rewrite", code="invalid_capture"
+        ) from None
     if job_id is not None:
         data["job_id"] = job_id
     if host is not None:

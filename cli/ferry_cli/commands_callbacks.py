@@ -26,16 +26,29 @@ def _counts(results: list[Result]) -> str:
     return ", ".join(f"{n} {verdict}" for verdict, n in accepted.most_common()) or "none accepted"
 
 
-def run_replay_command(file: Path, *, to: str, secret: str | None, secret_file: Path | None, speed: str,
-                       from_seq: int | None, job_id: str | None, as_host: str | None, keep_going: bool, verbose: bool,
-                       as_json: bool) -> None:
+def run_replay_command(
+    file: Path,
+    *,
+    to: str,
+    secret: str | None,
+    secret_file: Path | None,
+    speed: str,
+    from_seq: int | None,
+    job_id: str | None,
+    as_host: str | None,
+    keep_going: bool,
+    verbose: bool,
+    as_json: bool,
+) -> None:
     to = normalize_url(to, "--to")
     pace = parse_speed(speed)
     key = load_secret(secret, secret_file)
     records = select(capture.read_jsonl(file), from_seq)
     if not records:
-        raise errors.BadInput(f"{file} holds no deliveries to replay" + (f" from seq {from_seq}" if from_seq else ""),
-                              code="empty_capture")
+        raise errors.BadInput(
+            f"{file} holds no deliveries to replay" + (f" from seq {from_seq}" if from_seq else ""),
+            code="empty_capture",
+        )
     out = stdout()
     note = stderr() if as_json else out
     duration = 0.0 if math.isinf(pace) else _span(records) / pace
@@ -45,12 +58,14 @@ def run_replay_command(file: Path, *, to: str, secret: str | None, secret_file: 
         if verbose:
             result = sent.result
             outcome = result.verdict if result.accepted else f"refused {result.status} {result.code}: {result.message}"
-            note.print(f"seq {sent.record.get('seq')} {sent.record.get('type')} {sent.webhook_id} → {outcome}",
-                       highlight=False)
+            note.print(
+                f"seq {sent.record.get('seq')} {sent.record.get('type')} {sent.webhook_id} → {outcome}", highlight=False
+            )
 
     with Sender(to, key) as sender:
-        report = run_replay(records, sender, speed=pace, job_id=job_id, as_host=as_host, keep_going=keep_going,
-                            on_sent=on_sent)
+        report = run_replay(
+            records, sender, speed=pace, job_id=job_id, as_host=as_host, keep_going=keep_going, on_sent=on_sent
+        )
     _replay_summary(report, to, note, as_json)
 
 
@@ -61,21 +76,44 @@ def _span(records: list[dict]) -> float:
 def _replay_summary(report: ReplayReport, to: str, out: Console, as_json: bool) -> None:
     accepted, refused, messages = summarize(report.results)
     if as_json:
-        sys.stdout.write(json.dumps({
-            "to": to, "sent": len(report.sent), "accepted": dict(accepted), "refused": dict(refused),
-            "refusal_messages": messages, "not_sent": report.not_sent,
-        }) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "to": to,
+                    "sent": len(report.sent),
+                    "accepted": dict(accepted),
+                    "refused": dict(refused),
+                    "refusal_messages": messages,
+                    "not_sent": report.not_sent,
+                }
+            )
+            + "\n"
+        )
     else:
         out.print(f"sent {len(report.sent)} deliveries to {to}: {_counts(report.results)}", highlight=False)
     if refused:
         line = refusal_line(refused, messages, len(report.sent) + report.not_sent)
         if report.not_sent:
-            line += f"; stopped, {report.not_sent} not sent (the target refuses this signature; --keep-going to try all)"
+            line += (
+                f"; stopped, {report.not_sent} not sent (the target refuses this signature; --keep-going to try all)"
+            )
         raise errors.Failed(line, code="deliveries_refused")
 
 
-def run_simulate_command(*, to: str, host: str, secret: str | None, secret_file: Path | None, job_id: str | None,
-                         fail: str | None, speed: str, image: str, size: int, seed: int | None, as_json: bool) -> None:
+def run_simulate_command(
+    *,
+    to: str,
+    host: str,
+    secret: str | None,
+    secret_file: Path | None,
+    job_id: str | None,
+    fail: str | None,
+    speed: str,
+    image: str,
+    size: int,
+    seed: int | None,
+    as_json: bool,
+) -> None:
     from .simulate import run_simulation, scenario
 
     to = normalize_url(to, "--to")
@@ -89,8 +127,9 @@ def run_simulate_command(*, to: str, host: str, secret: str | None, secret_file:
     out = stdout()
     note = stderr() if as_json else out
     seconds = steps[-1].at / pace if not math.isinf(pace) else 0.0
-    note.print(f"simulating job {job_id} on host {host}: {len(steps)} callbacks to {to} over {seconds:.1f} s",
-               highlight=False)
+    note.print(
+        f"simulating job {job_id} on host {host}: {len(steps)} callbacks to {to} over {seconds:.1f} s", highlight=False
+    )
     track = JobTrack(job_id, host=host)
     display = make_display(out, as_json=False) if not as_json else None
     if display:
@@ -111,11 +150,25 @@ def run_simulate_command(*, to: str, host: str, secret: str | None, secret_file:
     accepted, refused, messages = summarize(report.results)
     outcome = steps[-1].type.split(".")[-1]
     if as_json:
-        sys.stdout.write(json.dumps({"job_id": job_id, "host": host, "outcome": outcome, "sent": len(report.results),
-                                     "accepted": dict(accepted), "refused": dict(refused), "not_sent": report.not_sent}) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "job_id": job_id,
+                    "host": host,
+                    "outcome": outcome,
+                    "sent": len(report.results),
+                    "accepted": dict(accepted),
+                    "refused": dict(refused),
+                    "not_sent": report.not_sent,
+                }
+            )
+            + "\n"
+        )
     else:
-        out.print(f"job {job_id}: simulated {outcome}; sent {len(report.results)} callbacks: {_counts(report.results)}",
-                  highlight=False)
+        out.print(
+            f"job {job_id}: simulated {outcome}; sent {len(report.results)} callbacks: {_counts(report.results)}",
+            highlight=False,
+        )
     if refused:
         line = refusal_line(refused, messages, len(steps))
         if report.not_sent:

@@ -24,8 +24,19 @@ def unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def run_import(file: Path, *, hosts: list[str], image: str, format: str, changes: list[str], force: bool,
-               timeout: float | None, url: str, token: str | None, as_json: bool) -> None:
+def run_import(
+    file: Path,
+    *,
+    hosts: list[str],
+    image: str,
+    format: str,
+    changes: list[str],
+    force: bool,
+    timeout: float | None,
+    url: str,
+    token: str | None,
+    as_json: bool,
+) -> None:
     check_reference(image)
     hosts = unique(hosts)
     out = stdout()
@@ -33,11 +44,13 @@ def run_import(file: Path, *, hosts: list[str], image: str, format: str, changes
         known = [h["name"] for h in backend.hosts()]  # before uploading gigabytes: do the hosts exist?
         unknown = [h for h in hosts if h not in known]
         if unknown:
-            raise errors.NotFound(f"unknown host(s) {', '.join(unknown)}; registered: {', '.join(known) or 'none'}",
-                                  code="unknown_host")
+            raise errors.NotFound(
+                f"unknown host(s) {', '.join(unknown)}; registered: {', '.join(known) or 'none'}", code="unknown_host"
+            )
         upload_id = _upload(file, backend, out, quiet=as_json)
-        jobs = backend.create_imports(upload_id=upload_id, hosts=hosts, image=image, format=format, changes=changes,
-                                      force=force)
+        jobs = backend.create_imports(
+            upload_id=upload_id, hosts=hosts, image=image, format=format, changes=changes, force=force
+        )
     if as_json:
         sys.stdout.write(json.dumps({"type": "ferry.jobs", "upload_id": upload_id, "jobs": jobs}) + "\n")
         sys.stdout.flush()
@@ -57,7 +70,9 @@ def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
     try:
         return _upload_with_progress(file, backend, out, quiet)
     except KeyboardInterrupt:
-        raise errors.Interrupted(f"upload of {file.name} interrupted; run the same command again to resume it") from None
+        raise errors.Interrupted(
+            f"upload of {file.name} interrupted; run the same command again to resume it"
+        ) from None
 
 
 def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
@@ -69,8 +84,14 @@ def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: boo
     if quiet:
         return upload_file(file, backend.url, backend.token)
     if out.is_terminal:
-        progress = Progress(TextColumn("[bold]upload"), BarColumn(bar_width=30), DownloadColumn(),
-                            TransferSpeedColumn(), TimeRemainingColumn(), console=out)
+        progress = Progress(
+            TextColumn("[bold]upload"),
+            BarColumn(bar_width=30),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=out,
+        )
         task = progress.add_task("upload", total=size)
 
         def on_progress(offset: int, total: int, resumed: bool) -> None:
@@ -89,8 +110,10 @@ def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: boo
             if offset in (0, total) or resumed and last[0] == 0.0 or now - last[0] >= UPLOAD_LINE_EVERY_S:
                 last[0] = now
                 note = (" (already uploaded)" if offset == total else " (resumed)") if resumed else ""
-                out.print(f"upload {100.0 * offset / total:5.1f}% {human_bytes(offset)} / {human_bytes(total)}{note}",
-                          highlight=False)
+                out.print(
+                    f"upload {100.0 * offset / total:5.1f}% {human_bytes(offset)} / {human_bytes(total)}{note}",
+                    highlight=False,
+                )
 
         upload_id = upload_file(file, backend.url, backend.token, on_progress=on_progress)
     out.print(f"uploaded {file.name} ({human_bytes(size)}) as {upload_id}", highlight=False)

@@ -47,8 +47,12 @@ class BarsDisplay:
     def __init__(self, console: Console):
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]{task.fields[label]}"), _StateBar(bar_width=30), TextColumn("{task.percentage:>5.1f}%"),
-            _DetailColumn(), console=console, refresh_per_second=10,
+            TextColumn("[bold]{task.fields[label]}"),
+            _StateBar(bar_width=30),
+            TextColumn("{task.percentage:>5.1f}%"),
+            _DetailColumn(),
+            console=console,
+            refresh_per_second=10,
         )
         self.tasks: dict[str, TaskID] = {}
 
@@ -87,8 +91,9 @@ class LinesDisplay:
             return
         self._last[track.job_id] = (*key, now)
         percent = float(track.view.get("percent") or 0.0)
-        self.console.print(f"{_label(track)} {track.job_id} {percent:5.1f}% {describe(track.view)}",
-                           highlight=False, soft_wrap=True)
+        self.console.print(
+            f"{_label(track)} {track.job_id} {percent:5.1f}% {describe(track.view)}", highlight=False, soft_wrap=True
+        )
 
     def status(self, message: str) -> None:
         self.console.print(message, highlight=False, soft_wrap=True)

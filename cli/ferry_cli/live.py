@@ -35,8 +35,17 @@ def backoff(attempt: int) -> float:
 class Follower:
     """Keeps every given job subscribed until each one has ended (or `timeout_s` passes)."""
 
-    def __init__(self, url: str, token: str, tracks: list[JobTrack], display: Display, *,
-                 give_up_after_s: float = 60.0, timeout_s: float | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        tracks: list[JobTrack],
+        display: Display,
+        *,
+        give_up_after_s: float = 60.0,
+        timeout_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.url = url
         self.token = token
         self.tracks = {t.job_id: t for t in tracks}
@@ -95,8 +104,9 @@ class Follower:
                 self._raise_if_refused()
                 attempt += 1
                 if self.clock() - last_ok > self.give_up_after_s:
-                    raise errors.Unreachable(f"lost the live connection to {self.url} for over "
-                                             f"{self.give_up_after_s:.0f} s ({exc})") from None
+                    raise errors.Unreachable(
+                        f"lost the live connection to {self.url} for over " f"{self.give_up_after_s:.0f} s ({exc})"
+                    ) from None
                 self.display.status(f"cannot connect to {self.url} ({exc}); retrying")
                 await asyncio.sleep(backoff(attempt))
                 continue
@@ -123,8 +133,9 @@ class Follower:
             if track.terminal and track.caught_up:
                 continue
             try:
-                ack = await sio.call("subscribe", {"job_id": track.job_id, "after_seq": track.seen_seq},
-                                     timeout=ACK_TIMEOUT_S)
+                ack = await sio.call(
+                    "subscribe", {"job_id": track.job_id, "after_seq": track.seen_seq}, timeout=ACK_TIMEOUT_S
+                )
             except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
                 return False
             if not isinstance(ack, dict) or not ack.get("ok"):
@@ -152,8 +163,9 @@ class Follower:
                     return "done"
             if self.timeout_s is not None and now - started > self.timeout_s:
                 running = [t.job_id for t in self.tracks.values() if not t.terminal]
-                raise errors.Failed(f"gave up after {self.timeout_s:.0f} s; still running: {', '.join(running)}",
-                                    code="timeout")
+                raise errors.Failed(
+                    f"gave up after {self.timeout_s:.0f} s; still running: {', '.join(running)}", code="timeout"
+                )
             self._changed.clear()
             try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a Ctrl-C's cancellation
                 async with asyncio.timeout(0.5):

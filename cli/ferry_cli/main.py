@@ -29,15 +29,35 @@ app = typer.Typer(
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-Url = Annotated[str, typer.Option("--url", envvar="FERRY_URL", help="Backend URL.")]
-Token = Annotated[Optional[str], typer.Option("--token", envvar="FERRY_TOKEN", show_default=False,
-                                              help="Bearer token (viewer to watch, operator to import).")]
+Url = Annotated[str, typer.Option("--url", envvar="FERRY_URL", metavar="URL", help="Backend URL.")]
+Token = Annotated[
+    Optional[str],
+    typer.Option(
+        "--token",
+        envvar="FERRY_TOKEN",
+        show_default=False,
+        metavar="TOKEN",
+        help="Bearer token (viewer to watch, operator to import).",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-Speed = Annotated[str, typer.Option("--speed", help="1 = original pace, 10 = ten times faster, max = no waiting.")]
-Secret = Annotated[Optional[str], typer.Option("--secret", show_default=False,
-                                               help="The host's webhook secret (whsec_…).")]
-SecretFile = Annotated[Optional[Path], typer.Option("--host-secret-from", show_default=False, dir_okay=False,
-                                                    help="A file holding the host's whsec_ secret (bare, env or JSON).")]
+Speed = Annotated[
+    str, typer.Option("--speed", metavar="1|10|max", help="1 = original pace, 10 = ten times faster, max = no waiting.")
+]
+Secret = Annotated[
+    Optional[str],
+    typer.Option("--secret", show_default=False, metavar="WHSEC", help="The host's webhook secret (whsec_…)."),
+]
+SecretFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--host-secret-from",
+        show_default=False,
+        dir_okay=False,
+        metavar="FILE",
+        help="A file holding the host's whsec_ secret (bare, env or JSON).",
+    ),
+]
 
 
 class Format(str, Enum):
@@ -74,13 +94,22 @@ def handled(command):
 @app.command("import")
 @handled
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The image archive.")],
-    host: Annotated[list[str], typer.Option("--host", help="A lab host to import on (repeat for several).")],
-    image: Annotated[str, typer.Option("--image", help="The reference to tag, e.g. ceos:4.35.1F.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE", help="The image archive.")
+    ],
+    host: Annotated[
+        list[str], typer.Option("--host", metavar="HOST", help="A lab host to import on (repeat for several).")
+    ],
+    image: Annotated[str, typer.Option("--image", metavar="REF", help="The reference to tag, e.g. ceos:4.35.1F.")],
     format: Annotated[Format, typer.Option("--format", help="Archive kind; auto detects it.")] = Format.auto,
-    change: Annotated[Optional[list[str]], typer.Option("--change", help="A Dockerfile line for plain rootfs imports (repeatable).")] = None,
+    change: Annotated[
+        Optional[list[str]],
+        typer.Option("--change", metavar="LINE", help="A Dockerfile line for plain rootfs imports (repeatable)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing tag.")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Give up following after this many seconds.")] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Give up following after this many seconds.")
+    ] = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
     json_: Json = False,
@@ -88,15 +117,27 @@ def import_(
     """Upload FILE (resumable), import it on every --host, and follow each job live. Exit 0 only if all succeeded."""
     from .commands_import import run_import
 
-    run_import(file, hosts=host, image=image, format=format.value, changes=change or [], force=force, timeout=timeout,
-               url=url, token=token, as_json=json_)
+    run_import(
+        file,
+        hosts=host,
+        image=image,
+        format=format.value,
+        changes=change or [],
+        force=force,
+        timeout=timeout,
+        url=url,
+        token=token,
+        as_json=json_,
+    )
 
 
 @app.command()
 @handled
 def watch(
-    job: Annotated[list[str], typer.Argument(help="One or more job ids.")],
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Give up after this many seconds.")] = None,
+    job: Annotated[list[str], typer.Argument(metavar="JOB...", help="One or more job ids.")],
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Give up after this many seconds.")
+    ] = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
     json_: Json = False,
@@ -111,8 +152,10 @@ def watch(
 @handled
 def jobs(
     state: Annotated[Optional[State], typer.Option("--state", help="Only jobs in this state.")] = None,
-    host: Annotated[Optional[str], typer.Option("--host", help="Only jobs of this host.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many (newest first).")] = 50,
+    host: Annotated[Optional[str], typer.Option("--host", metavar="HOST", help="Only jobs of this host.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1000, metavar="N", help="At most this many (newest first).")
+    ] = 50,
     url: Url = DEFAULT_URL,
     token: Token = None,
     json_: Json = False,
@@ -144,8 +187,16 @@ def images(url: Url = DEFAULT_URL, token: Token = None, json_: Json = False) -> 
 @app.command()
 @handled
 def events(
-    job: Annotated[str, typer.Argument(help="The job id.")],
-    export: Annotated[Optional[Path], typer.Option("--export", dir_okay=False, help="Write the deliveries as JSON lines to this file ('-' for stdout).")] = None,
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The job id.")],
+    export: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--export",
+            dir_okay=False,
+            metavar="FILE.jsonl",
+            help="Write the deliveries as JSON lines to this file ('-' for stdout).",
+        ),
+    ] = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
     json_: Json = False,
@@ -159,14 +210,29 @@ def events(
 @app.command()
 @handled
 def replay(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A capture from `ferry events --export`.")],
-    to: Annotated[str, typer.Option("--to", help="The backend to deliver to (its URL).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            metavar="FILE.jsonl",
+            help="A capture from `ferry events --export`.",
+        ),
+    ],
+    to: Annotated[str, typer.Option("--to", metavar="URL", help="The backend to deliver to (its URL).")],
     secret: Secret = None,
     host_secret_from: SecretFile = None,
     speed: Speed = "1",
-    from_seq: Annotated[Optional[int], typer.Option("--from-seq", min=0, help="Only deliveries with seq >= N.")] = None,
-    job_id: Annotated[Optional[str], typer.Option("--job-id", help="Rewrite the job id (fresh webhook-ids).")] = None,
-    as_host: Annotated[Optional[str], typer.Option("--as-host", help="Deliver as this host (rewrites data.host).")] = None,
+    from_seq: Annotated[
+        Optional[int], typer.Option("--from-seq", min=0, metavar="N", help="Only deliveries with seq >= N.")
+    ] = None,
+    job_id: Annotated[
+        Optional[str], typer.Option("--job-id", metavar="NEW", help="Rewrite the job id (fresh webhook-ids).")
+    ] = None,
+    as_host: Annotated[
+        Optional[str], typer.Option("--as-host", metavar="HOST", help="Deliver as this host (rewrites data.host).")
+    ] = None,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Go on after a refused signature.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="A line per delivery.")] = False,
     json_: Json = False,
@@ -174,27 +240,58 @@ def replay(
     """Re-sign a capture's deliveries with fresh timestamps and POST them in captured order, original gaps / speed."""
     from .commands_callbacks import run_replay_command
 
-    run_replay_command(file, to=to, secret=secret, secret_file=host_secret_from, speed=speed, from_seq=from_seq,
-                       job_id=job_id, as_host=as_host, keep_going=keep_going, verbose=verbose, as_json=json_)
+    run_replay_command(
+        file,
+        to=to,
+        secret=secret,
+        secret_file=host_secret_from,
+        speed=speed,
+        from_seq=from_seq,
+        job_id=job_id,
+        as_host=as_host,
+        keep_going=keep_going,
+        verbose=verbose,
+        as_json=json_,
+    )
 
 
 @app.command()
 @handled
 def simulate(
-    to: Annotated[str, typer.Option("--to", help="The backend to deliver to (its URL).")],
-    host: Annotated[str, typer.Option("--host", help="The registered host to speak as.")],
+    to: Annotated[str, typer.Option("--to", metavar="URL", help="The backend to deliver to (its URL).")],
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="The registered host to speak as.")],
     secret: Secret = None,
     host_secret_from: SecretFile = None,
-    job_id: Annotated[Optional[str], typer.Option("--job-id", help="Default: sim-<random>.")] = None,
-    fail: Annotated[Optional[str], typer.Option("--fail", help="End failed with this error code, in its real phase.")] = None,
+    job_id: Annotated[Optional[str], typer.Option("--job-id", metavar="JOB", help="Default: sim-<random>.")] = None,
+    fail: Annotated[
+        Optional[str],
+        typer.Option("--fail", metavar="CODE", help="End failed with this error code, in its real phase."),
+    ] = None,
     speed: Speed = "1",
-    image: Annotated[str, typer.Option("--image", help="The reference the simulated import tags.")] = "lab/simulated:1",
-    size: Annotated[int, typer.Option("--size", min=1, help="Archive bytes to pretend to import.")] = 600_000_000,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Repeat the same run (rates, finalizing stretch).")] = None,
+    image: Annotated[
+        str, typer.Option("--image", metavar="REF", help="The reference the simulated import tags.")
+    ] = "lab/simulated:1",
+    size: Annotated[
+        int, typer.Option("--size", min=1, metavar="BYTES", help="Archive bytes to pretend to import.")
+    ] = 600_000_000,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", metavar="N", help="Repeat the same run (rates, finalizing stretch).")
+    ] = None,
     json_: Json = False,
 ) -> None:
     """A realistic synthetic import as signed callbacks (queued … finalizing … completed or failed), for UI work."""
     from .commands_callbacks import run_simulate_command
 
-    run_simulate_command(to=to, host=host, secret=secret, secret_file=host_secret_from, job_id=job_id, fail=fail,
-                         speed=speed, image=image, size=size, seed=seed, as_json=json_)
+    run_simulate_command(
+        to=to,
+        host=host,
+        secret=secret,
+        secret_file=host_secret_from,
+        job_id=job_id,
+        fail=fail,
+        speed=speed,
+        image=image,
+        size=size,
+        seed=seed,
+        as_json=json_,
+    )

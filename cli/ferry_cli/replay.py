@@ -71,9 +71,18 @@ class ReplayReport:
         return sum(1 for s in self.sent if not s.result.accepted)
 
 
-def run_replay(records: list[dict], sender: Sender, *, speed: float, job_id: str | None = None,
-               as_host: str | None = None, keep_going: bool = False, on_sent: Callable[[Sent], None] = lambda s: None,
-               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> ReplayReport:
+def run_replay(
+    records: list[dict],
+    sender: Sender,
+    *,
+    speed: float,
+    job_id: str | None = None,
+    as_host: str | None = None,
+    keep_going: bool = False,
+    on_sent: Callable[[Sent], None] = lambda s: None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReplayReport:
     """Send every record at its scheduled time. A refused signature stops the run unless `keep_going`:
     every later delivery would be refused the same way."""
     report = ReplayReport()

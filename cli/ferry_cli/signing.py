@@ -31,7 +31,7 @@ def check_secret(secret: str) -> str:
     if not secret.startswith("whsec_"):
         raise errors.BadInput("the webhook secret must start with whsec_", code="invalid_secret")
     try:
-        raw = base64.b64decode(secret[len("whsec_"):], validate=True)
+        raw = base64.b64decode(secret[len("whsec_") :], validate=True)
     except (binascii.Error, ValueError):
         raise errors.BadInput("the webhook secret is not whsec_ followed by base64", code="invalid_secret") from None
     if len(raw) < MIN_SECRET_BYTES:
@@ -45,8 +45,9 @@ def secret_from_text(text: str, origin: str) -> str:
     if not found:
         raise errors.BadInput(f"no whsec_ secret in {origin}", code="invalid_secret")
     if len(found) > 1:
-        raise errors.BadInput(f"{origin} holds {len(found)} different whsec_ secrets; pass --secret instead",
-                              code="invalid_secret")
+        raise errors.BadInput(
+            f"{origin} holds {len(found)} different whsec_ secrets; pass --secret instead", code="invalid_secret"
+        )
     return check_secret(found[0])
 
 
@@ -92,8 +93,7 @@ class Result:
 class Sender:
     """POSTs signed callbacks; retries transport errors and 5xx, raises Unreachable when they persist."""
 
-    def __init__(self, to: str, secret: str, *, timeout: float = 30.0, retry_delays=RETRY_DELAYS_S,
-                 sleep=time.sleep):
+    def __init__(self, to: str, secret: str, *, timeout: float = 30.0, retry_delays=RETRY_DELAYS_S, sleep=time.sleep):
         self.to = to
         self.secret = secret
         self.retry_delays = tuple(retry_delays)
@@ -116,7 +116,9 @@ class Sender:
         url = self.url_for(host)
         for attempt, delay in enumerate((*self.retry_delays, None)):
             try:
-                response = self._http.post(url, content=body.encode(), headers=sign_headers(self.secret, webhook_id, body))
+                response = self._http.post(
+                    url, content=body.encode(), headers=sign_headers(self.secret, webhook_id, body)
+                )
             except httpx.TransportError as exc:
                 if delay is None:
                     raise transport_error(exc, self.to) from None

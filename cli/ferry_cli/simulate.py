@@ -16,7 +16,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ferry_contract import ErrorCode, ErrorInfo, EventType, ImageInfo, ImportEventData, JobState, Phase, make_import_event
+from ferry_contract import (
+    ErrorCode,
+    ErrorInfo,
+    EventType,
+    ImageInfo,
+    ImportEventData,
+    JobState,
+    Phase,
+    make_import_event,
+)
 
 from . import errors
 from .signing import SIGNATURE_REFUSALS, Result, Sender
@@ -62,7 +71,9 @@ class _Builder:
     def __init__(self, job_id: str, host: str, size: int, fail: str | None):
         self.job_id, self.host, self.size = job_id, host, size
         self.fail = fail
-        self.fail_phase, self.fail_share, self.fail_message = FAILURES.get(fail, DEFAULT_FAILURE) if fail else (None, 0, "")
+        self.fail_phase, self.fail_share, self.fail_message = (
+            FAILURES.get(fail, DEFAULT_FAILURE) if fail else (None, 0, "")
+        )
         self.steps: list[Step] = []
         self.now = 0.0
         self.done = 0
@@ -70,8 +81,17 @@ class _Builder:
         self.failed = False
 
     def emit(self, event_type: EventType, state: JobState, phase: Phase, **fields) -> None:
-        data = ImportEventData(job_id=self.job_id, host=self.host, seq=len(self.steps) + 1, state=state, phase=phase,
-                               percent=self.percent, bytes_done=self.done, bytes_total=self.size, **fields)
+        data = ImportEventData(
+            job_id=self.job_id,
+            host=self.host,
+            seq=len(self.steps) + 1,
+            state=state,
+            phase=phase,
+            percent=self.percent,
+            bytes_done=self.done,
+            bytes_total=self.size,
+            **fields,
+        )
         self.steps.append(Step(round(self.now, 3), event_type, data))
 
     def maybe_fail(self, phase: Phase, share: float) -> bool:
@@ -95,8 +115,16 @@ class _Builder:
         return False
 
 
-def scenario(*, job_id: str, host: str, image: str, size: int, seed: int | None = None,
-             fail: str | None = None, finalizing_s: float | None = None) -> list[Step]:
+def scenario(
+    *,
+    job_id: str,
+    host: str,
+    image: str,
+    size: int,
+    seed: int | None = None,
+    fail: str | None = None,
+    finalizing_s: float | None = None,
+) -> list[Step]:
     """Every event of one simulated import, with its time on the simulated clock."""
     rng = random.Random(seed)
     b = _Builder(job_id, host, size, fail)
@@ -117,8 +145,14 @@ def scenario(*, job_id: str, host: str, image: str, size: int, seed: int | None 
         if b.maybe_fail(Phase.IMPORTING, b.done / size):
             return b.steps
         shown = round(sum(window) / len(window), 1)
-        b.emit(EventType.PROGRESS, JobState.RUNNING, Phase.IMPORTING, rate_bps=shown,
-               eta_s=round((size - b.done) / shown, 1), phase_elapsed_s=round(elapsed, 1))
+        b.emit(
+            EventType.PROGRESS,
+            JobState.RUNNING,
+            Phase.IMPORTING,
+            rate_bps=shown,
+            eta_s=round((size - b.done) / shown, 1),
+            phase_elapsed_s=round(elapsed, 1),
+        )
         b.now += TICK_S
     b.percent = 99.0
     stretch = finalizing_s if finalizing_s is not None else rng.uniform(6.0, 10.0)
@@ -140,9 +174,15 @@ class SimulationReport:
     not_sent: int = 0
 
 
-def run_simulation(steps: list[Step], sender: Sender, *, speed: float,
-                   on_sent: Callable[[Step, Result], None] = lambda step, result: None,
-                   clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> SimulationReport:
+def run_simulation(
+    steps: list[Step],
+    sender: Sender,
+    *,
+    speed: float,
+    on_sent: Callable[[Step, Result], None] = lambda step, result: None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SimulationReport:
     """POST each step as a signed callback at its simulated time divided by speed (now-stamped).
 
     A refused signature stops the run: every later callback would be refused the same way.

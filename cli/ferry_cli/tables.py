@@ -7,8 +7,14 @@ from rich.table import Table
 from .formatting import describe, human_bytes, short_time
 
 STATE_STYLES = {"succeeded": "green", "failed": "red", "canceled": "yellow", "running": "cyan", "queued": "blue"}
-VERDICT_STYLES = {"applied": "green", "stale": "yellow", "after_terminal": "yellow", "duplicate": "dim",
-                  "invalid": "red", "wrong_host": "red"}
+VERDICT_STYLES = {
+    "applied": "green",
+    "stale": "yellow",
+    "after_terminal": "yellow",
+    "duplicate": "dim",
+    "invalid": "red",
+    "wrong_host": "red",
+}
 
 
 def _styled(value: str | None, styles: dict[str, str]) -> str:
@@ -24,8 +30,15 @@ def jobs_table(jobs: list[dict]) -> Table:
         table.add_column(column, no_wrap=column in ("id", "host"), justify="right" if column == "percent" else "left")
     for job in jobs:
         view = dict(job, image=job.get("result"))
-        table.add_row(job["id"], job["host"], job.get("image") or "", _styled(job.get("state"), STATE_STYLES),
-                      f"{float(job.get('percent') or 0):.1f}%", describe(view), short_time(job.get("created_at")))
+        table.add_row(
+            job["id"],
+            job["host"],
+            job.get("image") or "",
+            _styled(job.get("state"), STATE_STYLES),
+            f"{float(job.get('percent') or 0):.1f}%",
+            describe(view),
+            short_time(job.get("created_at")),
+        )
     return table
 
 
@@ -36,9 +49,16 @@ def hosts_table(hosts: list[dict]) -> Table:
     for host in hosts:
         alive = "[green]yes[/]" if host.get("alive") else "[red]no[/]"
         disk = human_bytes(host["disk_free_bytes"]) if host.get("disk_free_bytes") is not None else ""
-        table.add_row(host["name"], host.get("url") or "", alive, short_time(host.get("last_seen")), disk,
-                      host.get("engine_version") or "", str(len(host.get("running") or [])),
-                      str(len(host.get("queued") or [])))
+        table.add_row(
+            host["name"],
+            host.get("url") or "",
+            alive,
+            short_time(host.get("last_seen")),
+            disk,
+            host.get("engine_version") or "",
+            str(len(host.get("running") or [])),
+            str(len(host.get("queued") or [])),
+        )
     return table
 
 
@@ -50,9 +70,14 @@ def images_table(catalog: list[dict]) -> Table:
         if not entry.get("reachable", True):
             table.add_row(entry["host"], "[red](host unreachable: listed from finished jobs only)[/]", "", "", "", "")
         for image in entry.get("images") or []:
-            table.add_row(entry["host"], ", ".join(image.get("tags") or []) or "<none>", (image.get("id") or "")[:19],
-                          human_bytes(image.get("size")) if image.get("size") is not None else "",
-                          str(image.get("created") or ""), (image.get("archive_sha256") or "")[:16])
+            table.add_row(
+                entry["host"],
+                ", ".join(image.get("tags") or []) or "<none>",
+                (image.get("id") or "")[:19],
+                human_bytes(image.get("size")) if image.get("size") is not None else "",
+                str(image.get("created") or ""),
+                (image.get("archive_sha256") or "")[:16],
+            )
     return table
 
 
@@ -64,7 +89,12 @@ def events_table(job_id: str, records: list[dict], delays: list[float | None]) -
         verdict_text = _styled(record.get("verdict"), VERDICT_STYLES)
         if record.get("duplicates"):
             verdict_text += f" (repeated {record['duplicates']}×)"
-        table.add_row("" if record.get("seq") is None else str(record["seq"]), record.get("type") or "?",
-                      record.get("webhook_id") or "—", short_time(record.get("received_at")), verdict_text,
-                      "" if delay is None else f"{delay:.3f} s")
+        table.add_row(
+            "" if record.get("seq") is None else str(record["seq"]),
+            record.get("type") or "?",
+            record.get("webhook_id") or "—",
+            short_time(record.get("received_at")),
+            verdict_text,
+            "" if delay is None else f"{delay:.3f} s",
+        )
     return table

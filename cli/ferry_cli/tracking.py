@@ -10,15 +10,26 @@ from dataclasses import dataclass, field
 
 from .formatting import is_terminal
 
-VIEW_FIELDS = ("state", "phase", "percent", "bytes_done", "bytes_total", "rate_bps", "eta_s", "phase_elapsed_s",
-               "queue_position", "error")
+VIEW_FIELDS = (
+    "state",
+    "phase",
+    "percent",
+    "bytes_done",
+    "bytes_total",
+    "rate_bps",
+    "eta_s",
+    "phase_elapsed_s",
+    "queue_position",
+    "error",
+)
 
 
 def view_of_snapshot(snapshot: dict) -> dict:
     """A backend Job snapshot in the shape of an event's data (`result` is the completed event's `image`)."""
     view = {name: snapshot.get(name) for name in VIEW_FIELDS}
-    view.update(job_id=snapshot.get("id"), host=snapshot.get("host"), seq=snapshot.get("seq", 0),
-                image=snapshot.get("result"))
+    view.update(
+        job_id=snapshot.get("id"), host=snapshot.get("host"), seq=snapshot.get("seq", 0), image=snapshot.get("result")
+    )
     return view
 
 

@@ -73,8 +73,15 @@ def _retryable(exc: TusCommunicationError) -> bool:
     return exc.status_code is None or exc.status_code >= 500 or exc.status_code == 423
 
 
-def upload_file(path: Path, backend_url: str, token: str, *, on_progress: Callable[[int, int, bool], None] = lambda o, t, r: None,
-                stop_at: int | None = None, sleep: Callable[[float], None] = time.sleep) -> str:
+def upload_file(
+    path: Path,
+    backend_url: str,
+    token: str,
+    *,
+    on_progress: Callable[[int, int, bool], None] = lambda o, t, r: None,
+    stop_at: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
     """Upload `path` (or resume its earlier upload); return the upload id. `stop_at` ends early (tests, tooling).
 
     `on_progress(offset, total, resumed)` is called after every PATCH and once at the start.
@@ -105,8 +112,14 @@ def upload_file(path: Path, backend_url: str, token: str, *, on_progress: Callab
 
 def _uploader(client: TusClient, path: Path, storage: FileStorage, fingerprint: FileFingerprint):
     def make():
-        return client.uploader(file_path=str(path), chunk_size=FIRST_CHUNK, metadata={"filename": path.name},
-                               store_url=True, url_storage=storage, fingerprinter=fingerprint)
+        return client.uploader(
+            file_path=str(path),
+            chunk_size=FIRST_CHUNK,
+            metadata={"filename": path.name},
+            store_url=True,
+            url_storage=storage,
+            fingerprinter=fingerprint,
+        )
 
     try:
         return make()

@@ -47,9 +47,16 @@ class StandInImporter:
                     self.end_headers()
                     return
                 job = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                answer = json.dumps({"job_id": job["job_id"], "image": job["image"], "state": "queued",
-                                     "phase": "queued", "created_at": "2025-01-01T00:00:00Z",
-                                     "updated_at": "2025-01-01T00:00:00Z"}).encode()
+                answer = json.dumps(
+                    {
+                        "job_id": job["job_id"],
+                        "image": job["image"],
+                        "state": "queued",
+                        "phase": "queued",
+                        "created_at": "2025-01-01T00:00:00Z",
+                        "updated_at": "2025-01-01T00:00:00Z",
+                    }
+                ).encode()
                 self.send_response(202)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
@@ -73,8 +80,15 @@ class StandInImporter:
                     digest.update(chunk)
                     size += len(chunk)
             self.pulled[job["job_id"]] = digest.hexdigest()
-            steps = scenario(job_id=job["job_id"], host=self.name, image=job["image"], size=size, seed=5,
-                             fail=self.fail, finalizing_s=1.0)
+            steps = scenario(
+                job_id=job["job_id"],
+                host=self.name,
+                image=job["image"],
+                size=size,
+                seed=5,
+                fail=self.fail,
+                finalizing_s=1.0,
+            )
             to = job["callback_url"].rsplit("/api/callbacks/", 1)[0]
             with Sender(to, self.secret) as sender:
                 report = run_simulation(steps, sender, speed=4)
@@ -106,8 +120,18 @@ def sha256_of(path: Path) -> str:
 
 def test_import_uploads_once_and_follows_every_host_live_to_success(backend, archive):
     with StandInImporter(backend) as lab1, StandInImporter(backend) as lab2:
-        done = run_ferry("import", str(archive), "--host", lab1.name, "--host", lab2.name, "--image", "ceos:4.35.1F",
-                         "--json", backend=backend)
+        done = run_ferry(
+            "import",
+            str(archive),
+            "--host",
+            lab1.name,
+            "--host",
+            lab2.name,
+            "--image",
+            "ceos:4.35.1F",
+            "--json",
+            backend=backend,
+        )
     assert not lab1.errors and not lab2.errors, lab1.errors + lab2.errors
     assert done.returncode == 0, done.stderr
     lines = json_lines(done.stdout)
@@ -129,8 +153,19 @@ def test_import_prints_code_and_message_of_each_failed_host_and_exits_1(backend,
     dead = unique("dead")
     backend.add_host(dead, new_secret(), url=f"http://127.0.0.1:{free_port()}", token=IMPORTER_TOKEN)
     with StandInImporter(backend) as good, StandInImporter(backend, fail="engine_error") as bad:
-        done = run_ferry("import", str(archive), "--host", good.name, "--host", bad.name, "--host", dead,
-                         "--image", "lab/img:1", backend=backend)
+        done = run_ferry(
+            "import",
+            str(archive),
+            "--host",
+            good.name,
+            "--host",
+            bad.name,
+            "--host",
+            dead,
+            "--image",
+            "lab/img:1",
+            backend=backend,
+        )
     assert not good.errors and not bad.errors
     assert done.returncode == 1, done.stdout + done.stderr
     assert "2 of 3 import(s) did not succeed" in done.stderr
@@ -154,8 +189,16 @@ def test_an_interrupted_upload_resumes_where_it_stopped(backend, archive):
 
 def test_a_viewer_cannot_import_and_nothing_is_created(backend, archive):
     with StandInImporter(backend) as lab:
-        done = run_ferry("import", str(archive), "--host", lab.name, "--image", "lab/img:1", backend=backend,
-                         token=backend.token("viewer"))
+        done = run_ferry(
+            "import",
+            str(archive),
+            "--host",
+            lab.name,
+            "--image",
+            "lab/img:1",
+            backend=backend,
+            token=backend.token("viewer"),
+        )
     assert done.returncode == 5 and "[forbidden]" in done.stderr
     assert backend.get(f"/api/imports?host={lab.name}").json()["jobs"] == []
 

@@ -40,8 +40,11 @@ def test_tables_show_jobs_hosts_and_images(backend, host):
 
 def test_configuration_errors_have_distinct_exit_codes_and_one_line_messages(backend):
     cases = {
-        "unreachable": (run_ferry("jobs", env={"FERRY_URL": f"http://127.0.0.1:{free_port()}", "FERRY_TOKEN": "t"}),
-                        3, "[backend_unreachable]"),
+        "unreachable": (
+            run_ferry("jobs", env={"FERRY_URL": f"http://127.0.0.1:{free_port()}", "FERRY_TOKEN": "t"}),
+            3,
+            "[backend_unreachable]",
+        ),
         "no token": (run_ferry("jobs", env={"FERRY_URL": backend.url}), 4, "[missing_token]"),
         "bad token": (run_ferry("hosts", backend=backend, token="not-a-token"), 4, "[unauthorized]"),
         "unknown job": (run_ferry("events", "no-such-job", backend=backend), 6, "[job_not_found]"),

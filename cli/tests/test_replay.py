@@ -9,7 +9,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from cli.tests.conftest import Host
-from cli.tests.support import SocketRecorder, new_secret, run_ferry, unique
+from cli.tests.streams import SocketRecorder
+from cli.tests.support import new_secret, run_ferry, unique
 
 SIMULATE = ("--speed", "max", "--size", "30000000", "--seed", "11")
 
@@ -23,8 +24,9 @@ def captured(backend, target, tmp_path_factory):
     backend.add_host(host.name, host.secret)
     target.add_host(host.name, host.secret)
     job_id = unique("cap")
-    done = run_ferry("simulate", "--to", backend.url, "--host", host.name, "--secret", host.secret, "--job-id", job_id,
-                     *SIMULATE)
+    done = run_ferry(
+        "simulate", "--to", backend.url, "--host", host.name, "--secret", host.secret, "--job-id", job_id, *SIMULATE
+    )
     assert done.returncode == 0, done.stderr
     path = tmp_path_factory.mktemp("capture") / "capture.jsonl"
     exported = run_ferry("events", job_id, "--export", str(path), backend=backend)
@@ -36,7 +38,9 @@ def replay(path, to, secret, *extra):
     return run_ferry("replay", str(path), "--to", to.url, "--secret", secret, "--speed", "max", *extra)
 
 
-async def test_a_capture_replayed_into_a_fresh_backend_gives_the_same_snapshot_and_socket_events(backend, target, captured):
+async def test_a_capture_replayed_into_a_fresh_backend_gives_the_same_snapshot_and_socket_events(
+    backend, target, captured
+):
     host, job_id, path = captured
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
@@ -58,8 +62,9 @@ async def test_a_capture_replayed_into_a_fresh_backend_gives_the_same_snapshot_a
         await replayed.close()
     assert replayed.of(job_id) == original.of(job_id)
     assert [d["seq"] for _, d in replayed.of(job_id)] == list(range(1, len(records) + 1))
-    assert all(not meta["replay"] and not meta["catchup"] for _, data, meta in replayed.received
-               if data["job_id"] == job_id), "the fresh backend announced them live, as new events"
+    assert all(
+        not meta["replay"] and not meta["catchup"] for _, data, meta in replayed.received if data["job_id"] == job_id
+    ), "the fresh backend announced them live, as new events"
     assert target.snapshot(job_id) == backend.snapshot(job_id)
 
 
@@ -117,8 +122,9 @@ def test_replay_keeps_the_captured_gaps_divided_by_the_speed(target, captured, t
     spaced = tmp_path / "spaced.jsonl"
     spaced.write_text("".join(json.dumps(r) + "\n" for r in records))
     new_id = unique("paced")
-    done = run_ferry("replay", str(spaced), "--to", target.url, "--secret", host.secret, "--speed", "4",
-                     "--job-id", new_id)
+    done = run_ferry(
+        "replay", str(spaced), "--to", target.url, "--secret", host.secret, "--speed", "4", "--job-id", new_id
+    )
     assert done.returncode == 0, done.stderr
     received = [datetime.fromisoformat(e["received_at"].replace("Z", "+00:00")) for e in target.events(new_id)]
     gaps = [(b - a).total_seconds() for a, b in zip(received, received[1:])]
@@ -145,7 +151,10 @@ def test_export_keeps_the_raw_body_and_headers_as_received(captured):
         headers = record["headers"]
         sent_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), tz=timezone.utc)
         assert headers["webhook-id"] == record["webhook_id"]
-        assert Webhook(host.secret).sign(record["webhook_id"], sent_at, record["body"]) in headers["webhook-signature"].split()
+        assert (
+            Webhook(host.secret).sign(record["webhook_id"], sent_at, record["body"])
+            in headers["webhook-signature"].split()
+        )
         payload = json.loads(record["body"])
         assert payload["data"]["seq"] == record["seq"] and payload["type"] == record["type"]
 

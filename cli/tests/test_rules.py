@@ -39,8 +39,9 @@ def test_a_snapshot_never_moves_the_view_back():
     track.apply_event(data(5), now=0)
     assert not track.apply_snapshot({"id": "j", "host": "h", "seq": 4, "state": "running", "phase": "importing"}, now=1)
     assert track.view["seq"] == 5
-    assert track.apply_snapshot({"id": "j", "host": "h", "seq": 9, "state": "succeeded", "phase": "done",
-                                 "result": {"ref": "a:1"}}, now=2)
+    assert track.apply_snapshot(
+        {"id": "j", "host": "h", "seq": 9, "state": "succeeded", "phase": "done", "result": {"ref": "a:1"}}, now=2
+    )
     assert track.terminal and track.view["image"] == {"ref": "a:1"}
     assert not track.caught_up, "events up to seq 9 are still to come"
     track.apply_event(data(9, state="succeeded", phase="done"), now=3)
@@ -61,19 +62,30 @@ def test_finalizing_shows_its_elapsed_seconds_and_keeps_counting_between_events(
 
 
 def test_descriptions_of_importing_queued_done_and_failed():
-    assert describe(data(2, bytes_done=300_000_000, bytes_total=600_000_000, rate_bps=48_200_000, eta_s=6.2)) == \
-        "importing 300 MB / 600 MB · 48.2 MB/s · eta 6 s"
+    assert (
+        describe(data(2, bytes_done=300_000_000, bytes_total=600_000_000, rate_bps=48_200_000, eta_s=6.2))
+        == "importing 300 MB / 600 MB · 48.2 MB/s · eta 6 s"
+    )
     assert describe(data(1, state="queued", phase="queued", queue_position=2)) == "queued (position 2)"
-    done = data(9, state="succeeded", phase="done", image={"ref": "ceos:4.35.1F", "id": "sha256:" + "ab" * 32,
-                                                          "size": 2_600_000_000})
+    done = data(
+        9,
+        state="succeeded",
+        phase="done",
+        image={"ref": "ceos:4.35.1F", "id": "sha256:" + "ab" * 32, "size": 2_600_000_000},
+    )
     assert describe(done) == "done · ceos:4.35.1F · sha256:abababababab · 2.6 GB"
     failed = data(4, state="failed", error={"code": "engine_error", "message": "the engine said no"})
     assert describe(failed) == "failed · engine_error: the engine said no"
 
 
 def test_sizes_and_durations_read_like_docker_prints_them():
-    assert [human_bytes(v) for v in (0, 999, 1500, 600_000_000, 2_600_000_000)] == \
-        ["0 B", "999 B", "1.5 kB", "600 MB", "2.6 GB"]
+    assert [human_bytes(v) for v in (0, 999, 1500, 600_000_000, 2_600_000_000)] == [
+        "0 B",
+        "999 B",
+        "1.5 kB",
+        "600 MB",
+        "2.6 GB",
+    ]
     assert [human_duration(v) for v in (0.4, 59, 185, 3720)] == ["0 s", "59 s", "3 min 05 s", "1 h 02 min"]
 
 

@@ -15,8 +15,25 @@ SIZE = 50_000_000
 
 
 def simulate(backend, host, job_id: str, *extra: str, secret: str | None = None):
-    return run_ferry("simulate", "--to", backend.url, "--host", host.name, "--secret", secret or host.secret,
-                     "--job-id", job_id, "--speed", "max", "--size", str(SIZE), "--seed", "7", "--json", *extra)
+    return run_ferry(
+        "simulate",
+        "--to",
+        backend.url,
+        "--host",
+        host.name,
+        "--secret",
+        secret or host.secret,
+        "--job-id",
+        job_id,
+        "--speed",
+        "max",
+        "--size",
+        str(SIZE),
+        "--seed",
+        "7",
+        "--json",
+        *extra,
+    )
 
 
 def test_simulated_import_ends_succeeded_with_every_callback_applied(backend, host):
@@ -25,10 +42,22 @@ def test_simulated_import_ends_succeeded_with_every_callback_applied(backend, ho
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     steps = scenario(job_id=job_id, host=host.name, image="lab/simulated:1", size=SIZE, seed=7)
-    assert summary == {"job_id": job_id, "host": host.name, "outcome": "completed", "sent": len(steps),
-                       "accepted": {"applied": len(steps)}, "refused": {}, "not_sent": 0}
+    assert summary == {
+        "job_id": job_id,
+        "host": host.name,
+        "outcome": "completed",
+        "sent": len(steps),
+        "accepted": {"applied": len(steps)},
+        "refused": {},
+        "not_sent": 0,
+    }
     snapshot = backend.snapshot(job_id)
-    assert (snapshot["state"], snapshot["phase"], snapshot["percent"], snapshot["seq"]) == ("succeeded", "done", 100.0, len(steps))
+    assert (snapshot["state"], snapshot["phase"], snapshot["percent"], snapshot["seq"]) == (
+        "succeeded",
+        "done",
+        100.0,
+        len(steps),
+    )
     assert snapshot["result"]["ref"] == "lab/simulated:1" and snapshot["result"]["id"].startswith("sha256:")
     phases = [e["data"]["phase"] for e in backend.events(job_id)]
     assert list(dict.fromkeys(phases)) == ["queued", "preparing", "importing", "finalizing", "verifying", "done"]

@@ -12,7 +12,8 @@ import signal
 import subprocess
 import time
 
-from cli.tests.support import FERRY, CuttableProxy, FerryProcess, child_env, drive, run_ferry, unique
+from cli.tests.streams import CuttableProxy, FerryProcess
+from cli.tests.support import FERRY, child_env, drive, run_ferry, unique
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -52,14 +52,20 @@ def run_replay_command(
     out = stdout()
     note = stderr() if as_json else out
     duration = 0.0 if math.isinf(pace) else _span(records) / pace
-    note.print(f"replaying {len(records)} deliveries from {file} to {to} (about {duration:.1f} s)", highlight=False)
+    note.print(
+        f"replaying {len(records)} deliveries from {file} to {to} (about {duration:.1f} s)",
+        highlight=False,
+        markup=False,
+    )
 
     def on_sent(sent: Sent) -> None:
         if verbose:
             result = sent.result
             outcome = result.verdict if result.accepted else f"refused {result.status} {result.code}: {result.message}"
             note.print(
-                f"seq {sent.record.get('seq')} {sent.record.get('type')} {sent.webhook_id} → {outcome}", highlight=False
+                f"seq {sent.record.get('seq')} {sent.record.get('type')} {sent.webhook_id} → {outcome}",
+                highlight=False,
+                markup=False,
             )
 
     with Sender(to, key) as sender:
@@ -90,7 +96,9 @@ def _replay_summary(report: ReplayReport, to: str, out: Console, as_json: bool) 
             + "\n"
         )
     else:
-        out.print(f"sent {len(report.sent)} deliveries to {to}: {_counts(report.results)}", highlight=False)
+        out.print(
+            f"sent {len(report.sent)} deliveries to {to}: {_counts(report.results)}", highlight=False, markup=False
+        )
     if refused:
         line = refusal_line(refused, messages, len(report.sent) + report.not_sent)
         if report.not_sent:
@@ -128,7 +136,9 @@ def run_simulate_command(
     note = stderr() if as_json else out
     seconds = steps[-1].at / pace if not math.isinf(pace) else 0.0
     note.print(
-        f"simulating job {job_id} on host {host}: {len(steps)} callbacks to {to} over {seconds:.1f} s", highlight=False
+        f"simulating job {job_id} on host {host}: {len(steps)} callbacks to {to} over {seconds:.1f} s",
+        highlight=False,
+        markup=False,
     )
     track = JobTrack(job_id, host=host)
     display = make_display(out, as_json=False) if not as_json else None
@@ -139,7 +149,11 @@ def run_simulate_command(
         if track.apply_event(step.data.model_dump(mode="json"), time.monotonic()) and display:
             display.event(track, step.type, None)
         if not result.accepted:
-            note.print(f"seq {step.data.seq} refused: {result.status} {result.code}: {result.message}", highlight=False)
+            note.print(
+                f"seq {step.data.seq} refused: {result.status} {result.code}: {result.message}",
+                highlight=False,
+                markup=False,
+            )
 
     try:
         with Sender(to, key) as sender:
@@ -168,6 +182,7 @@ def run_simulate_command(
         out.print(
             f"job {job_id}: simulated {outcome}; sent {len(report.results)} callbacks: {_counts(report.results)}",
             highlight=False,
+            markup=False,
         )
     if refused:
         line = refusal_line(refused, messages, len(steps))

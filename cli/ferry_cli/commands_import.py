@@ -56,7 +56,7 @@ def run_import(
         sys.stdout.flush()
     else:
         for job in jobs:
-            out.print(f"{job['host']}: job {job['id']}", highlight=False)
+            out.print(f"{job['host']}: job {job['id']}", highlight=False, markup=False)
     _follow(jobs, backend.url, backend.token, out, timeout=timeout, as_json=as_json)
 
 
@@ -97,7 +97,7 @@ def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: boo
         def on_progress(offset: int, total: int, resumed: bool) -> None:
             if resumed and not progress.tasks[task].completed:
                 what = "reusing the complete" if offset == total else f"resuming at {human_bytes(offset)} the"
-                progress.console.print(f"{what} earlier upload of {file.name}")
+                progress.console.print(f"{what} earlier upload of {file.name}", markup=False)
             progress.update(task, completed=offset)
 
         with progress:
@@ -113,10 +113,11 @@ def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: boo
                 out.print(
                     f"upload {100.0 * offset / total:5.1f}% {human_bytes(offset)} / {human_bytes(total)}{note}",
                     highlight=False,
+                    markup=False,
                 )
 
         upload_id = upload_file(file, backend.url, backend.token, on_progress=on_progress)
-    out.print(f"uploaded {file.name} ({human_bytes(size)}) as {upload_id}", highlight=False)
+    out.print(f"uploaded {file.name} ({human_bytes(size)}) as {upload_id}", highlight=False, markup=False)
     return upload_id
 
 
@@ -139,7 +140,9 @@ def _conclude(tracks: list[JobTrack], out: Console, quiet: bool) -> None:
     if not quiet:
         for track in tracks:
             style = {"succeeded": "green", "failed": "red"}.get(track.view.get("state"), "yellow")
-            out.print(f"[{style}]{track.host} {track.job_id}: {describe(track.view)}[/]", highlight=False)
+            out.print(
+                f"{track.host} {track.job_id}: {describe(track.view)}", style=style, highlight=False, markup=False
+            )
     failed = [t for t in tracks if not t.succeeded]
     if failed:
         codes = sorted({(t.view.get("error") or {}).get("code") or t.view.get("state") for t in failed})

@@ -64,4 +64,4 @@ def _export(records: list[dict], path: Path, job_id: str) -> None:
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise errors.BadInput(f"cannot write {path}: {exc.strerror}", code="unwritable_export") from None
-    stderr().print(f"exported {count} deliveries of job {job_id} to {path}", highlight=False)
+    stderr().print(f"exported {count} deliveries of job {job_id} to {path}", highlight=False, markup=False)

@@ -47,7 +47,7 @@ class BarsDisplay:
     def __init__(self, console: Console):
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]{task.fields[label]}"),
+            TextColumn("{task.fields[label]}", style="bold", markup=False),
             _StateBar(bar_width=30),
             TextColumn("{task.percentage:>5.1f}%"),
             _DetailColumn(),
@@ -66,7 +66,7 @@ class BarsDisplay:
         self.progress.update(self.tasks[track.job_id], completed=percent, label=_label(track))
 
     def status(self, message: str) -> None:
-        self.progress.console.print(f"[yellow]{message}")
+        self.progress.console.print(message, style="yellow", markup=False)
 
     def stop(self) -> None:
         self.progress.stop()
@@ -92,11 +92,14 @@ class LinesDisplay:
         self._last[track.job_id] = (*key, now)
         percent = float(track.view.get("percent") or 0.0)
         self.console.print(
-            f"{_label(track)} {track.job_id} {percent:5.1f}% {describe(track.view)}", highlight=False, soft_wrap=True
+            f"{_label(track)} {track.job_id} {percent:5.1f}% {describe(track.view)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
 
     def status(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=True)
+        self.console.print(message, highlight=False, markup=False, soft_wrap=True)
 
     def stop(self) -> None:
         pass

@@ -105,7 +105,7 @@ class Follower:
                 attempt += 1
                 if self.clock() - last_ok > self.give_up_after_s:
                     raise errors.Unreachable(
-                        f"lost the live connection to {self.url} for over " f"{self.give_up_after_s:.0f} s ({exc})"
+                        f"lost the live connection to {self.url} for over {self.give_up_after_s:.0f} s ({exc})"
                     ) from None
                 self.display.status(f"cannot connect to {self.url} ({exc}); retrying")
                 await asyncio.sleep(backoff(attempt))

@@ -1,8 +1,12 @@
-"""Rich tables for the listing commands. Each takes the API's JSON and returns a renderable."""
+"""Rich tables for the listing commands. Each takes the API's JSON and returns a renderable.
+
+Every cell is a `Text`, never markup: ids, messages and tags from the backend print as they are.
+"""
 
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from .formatting import describe, human_bytes, short_time
 
@@ -17,11 +21,12 @@ VERDICT_STYLES = {
 }
 
 
-def _styled(value: str | None, styles: dict[str, str]) -> str:
-    if value is None:
-        return ""
-    style = styles.get(value)
-    return f"[{style}]{value}[/]" if style else value
+def _styled(value: str | None, styles: dict[str, str]) -> Text:
+    return Text(value or "", style=styles.get(value or "", ""))
+
+
+def _row(table: Table, *cells: str | Text) -> None:
+    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
 
 
 def jobs_table(jobs: list[dict]) -> Table:
@@ -30,7 +35,8 @@ def jobs_table(jobs: list[dict]) -> Table:
         table.add_column(column, no_wrap=column in ("id", "host"), justify="right" if column == "percent" else "left")
     for job in jobs:
         view = dict(job, image=job.get("result"))
-        table.add_row(
+        _row(
+            table,
             job["id"],
             job["host"],
             job.get("image") or "",
@@ -47,9 +53,10 @@ def hosts_table(hosts: list[dict]) -> Table:
     for column in ("name", "url", "alive", "last seen (UTC)", "disk free", "engine", "running", "queued"):
         table.add_column(column, no_wrap=column == "name")
     for host in hosts:
-        alive = "[green]yes[/]" if host.get("alive") else "[red]no[/]"
+        alive = Text("yes", style="green") if host.get("alive") else Text("no", style="red")
         disk = human_bytes(host["disk_free_bytes"]) if host.get("disk_free_bytes") is not None else ""
-        table.add_row(
+        _row(
+            table,
             host["name"],
             host.get("url") or "",
             alive,
@@ -68,9 +75,11 @@ def images_table(catalog: list[dict]) -> Table:
         table.add_column(column, no_wrap=column in ("host", "id"))
     for entry in catalog:
         if not entry.get("reachable", True):
-            table.add_row(entry["host"], "[red](host unreachable: listed from finished jobs only)[/]", "", "", "", "")
+            unreachable = Text("(host unreachable: listed from finished jobs only)", style="red")
+            _row(table, entry["host"], unreachable, "", "", "", "")
         for image in entry.get("images") or []:
-            table.add_row(
+            _row(
+                table,
                 entry["host"],
                 ", ".join(image.get("tags") or []) or "<none>",
                 (image.get("id") or "")[:19],
@@ -82,19 +91,20 @@ def images_table(catalog: list[dict]) -> Table:
 
 
 def events_table(job_id: str, records: list[dict], delays: list[float | None]) -> Table:
-    table = Table(title=f"{len(records)} deliveries of job {job_id}", title_justify="left")
+    table = Table(title=Text(f"{len(records)} deliveries of job {job_id}"), title_justify="left")
     for column in ("seq", "type", "webhook-id", "received (UTC)", "verdict", "+delay"):
         table.add_column(column, justify="right" if column in ("seq", "+delay") else "left", no_wrap=True)
     for record, delay in zip(records, delays):
-        verdict_text = _styled(record.get("verdict"), VERDICT_STYLES)
+        verdict = _styled(record.get("verdict"), VERDICT_STYLES)
         if record.get("duplicates"):
-            verdict_text += f" (repeated {record['duplicates']}×)"
-        table.add_row(
+            verdict.append(f" (repeated {record['duplicates']}×)")
+        _row(
+            table,
             "" if record.get("seq") is None else str(record["seq"]),
             record.get("type") or "?",
             record.get("webhook_id") or "—",
             short_time(record.get("received_at")),
-            verdict_text,
+            verdict,
             "" if delay is None else f"{delay:.3f} s",
         )
     return table

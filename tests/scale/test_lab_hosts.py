@@ -133,7 +133,7 @@ def _timeline(watcher: Watcher, job_id: str) -> tuple[datetime, datetime]:
 
 async def test_one_upload_imports_onto_two_hosts_in_parallel_with_their_own_progress(cluster, labs, tmp_path, docker_host):
     label = uuid.uuid4().hex[:12]
-    archive = random_rootfs(tmp_path / "small.tar", 12 << 20)
+    archive = random_rootfs(tmp_path / "parallel.tar", 40 << 20, files=10)
     image, jobs, watcher = await _import(cluster, labs, archive, label)
     shared = docker.DockerClient(base_url=docker_host)
     try:

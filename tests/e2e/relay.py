@@ -7,8 +7,10 @@
   for `Upgrade: websocket` gets `502 Bad Gateway`, everything else passes. This is the failure ferry
   was built to survive; the browser sees exactly what it sees behind such a proxy.
 
-It runs an asyncio loop in a thread. A backend that is down means the upstream connect fails and
-the client's connection is closed, as on a real network.
+It runs an asyncio loop in a thread. While the backend is down, a new connection is closed at once
+(`hold_s=0`, as on a plain network) or held until the backend answers again (`hold_s>0`, as a load
+balancer queues requests during a restart): the importer's next attempt then goes through the moment
+the backend is back instead of after its own, growing, back-off.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ REFUSAL = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Leng
 
 
 class Relay:
-    def __init__(self, upstream_port: int, *, rate_bps: float | None = None, refuse_websocket: bool = False):
+    def __init__(self, upstream_port: int, *, rate_bps: float | None = None, refuse_websocket: bool = False, hold_s: float = 0.0):
         self.upstream_port = upstream_port
+        self.hold_s = hold_s
         self.port = free_port()
         self.rate_bps = rate_bps  # upstream → client; None: no limit
         self.refuse_websocket = refuse_websocket
@@ -83,10 +86,10 @@ class Relay:
                 client_writer.write(REFUSAL)
                 await client_writer.drain()
                 return
-            try:
-                upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-            except OSError:
+            upstream = await self._connect_upstream()
+            if upstream is None:
                 return  # the backend is down: the client sees its connection closed
+            upstream_reader, upstream_writer = upstream
             self._writers.add(upstream_writer)
             upstream_writer.write(head)
             up = asyncio.create_task(self._pipe(client_reader, upstream_writer, throttled=False))
@@ -101,6 +104,16 @@ class Relay:
         finally:
             client_writer.close()
             self._writers.discard(client_writer)
+
+    async def _connect_upstream(self):
+        deadline = time.monotonic() + self.hold_s
+        while True:
+            try:
+                return await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return None
+                await asyncio.sleep(0.2)
 
     @staticmethod
     async def _first_head(reader: asyncio.StreamReader) -> bytes:

@@ -36,7 +36,7 @@ class Stack:
         self.docker_host = docker_host
         self.token = uuid.uuid4().hex[:10]  # in every image name this stack makes, to find leftovers
         self.backend = Backend(base / "backend", env_extra={"FERRY_WEB_DIR": str(WEB_DIR)})
-        self.link = Relay(self.backend.port, rate_bps=rate_bps)
+        self.link = Relay(self.backend.port, rate_bps=rate_bps, hold_s=60)
         # Importers reach the backend through the link: pull links and callback URLs carry this URL.
         self.backend.env_extra["FERRY_PUBLIC_URL"] = self.link.url
         self.importer: ImporterProcess | None = None

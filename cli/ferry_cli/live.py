@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Callable, Protocol
+from urllib.parse import urlsplit
 
 import socketio
 
@@ -25,6 +26,13 @@ class Display(Protocol):
     def event(self, track: JobTrack, event_type: str | None, data: dict | None) -> None: ...
 
     def status(self, message: str) -> None: ...
+
+
+def socket_target(url: str) -> tuple[str, str]:
+    """(server URL, socketio_path) for a backend URL; a path prefix (a proxy's /ferry) moves the endpoint too."""
+    parts = urlsplit(url)
+    prefix = parts.path.strip("/")
+    return f"{parts.scheme}://{parts.netloc}", f"{prefix}/socket.io" if prefix else "socket.io"
 
 
 def backoff(attempt: int) -> float:
@@ -99,7 +107,8 @@ class Follower:
             self._lost.clear()
             self._refusal = None
             try:
-                await sio.connect(self.url, auth={"token": self.token}, wait_timeout=10)
+                server, path = socket_target(self.url)
+                await sio.connect(server, auth={"token": self.token}, socketio_path=path, wait_timeout=10)
             except socketio.exceptions.ConnectionError as exc:
                 self._raise_if_refused()
                 attempt += 1

@@ -11,7 +11,7 @@ import pytest
 from ferry_cli import errors
 from ferry_cli.capture import delays, derived_webhook_id, read_jsonl, rewrite
 from ferry_cli.formatting import describe, human_bytes, human_duration
-from ferry_cli.live import backoff
+from ferry_cli.live import backoff, socket_target
 from ferry_cli.replay import parse_speed, schedule, select
 from ferry_cli.signing import check_secret, secret_from_text, sign_headers
 from ferry_cli.tracking import JobTrack
@@ -46,6 +46,11 @@ def test_a_snapshot_never_moves_the_view_back():
     assert not track.caught_up, "events up to seq 9 are still to come"
     track.apply_event(data(9, state="succeeded", phase="done"), now=3)
     assert track.caught_up and track.succeeded
+
+
+def test_the_socket_endpoint_follows_a_path_prefix_of_the_backend_url():
+    assert socket_target("http://127.0.0.1:8000") == ("http://127.0.0.1:8000", "socket.io")
+    assert socket_target("https://lab.example/ferry") == ("https://lab.example", "ferry/socket.io")
 
 
 def test_reconnect_backoff_grows_and_is_capped():

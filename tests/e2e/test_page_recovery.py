@@ -56,9 +56,9 @@ def test_backend_killed_mid_import_the_page_recovers_and_finishes(operator, stac
 
     # The page's timeline counts each seq once.
     card.get_by_role("button", name=re.compile("^Details of ")).click()
-    rows = operator.page.locator("#details tbody tr")
-    rows.last.wait_for()
-    shown = [int(row.locator("td").first.text_content()) for row in rows.all() if row.get_attribute("data-source") != "replayed"]
+    rows = operator.page.locator('#details tbody tr[data-source]:not([data-source="replayed"])')
+    rows.nth(len(seqs) - 1).wait_for()
+    shown = [int(row.locator("td").first.text_content()) for row in rows.all()]
     assert shown == seqs, (shown, seqs)
     assert operator.unexpected_errors(WEBSOCKET_FAILED, CONNECTION_REFUSED) == []
 

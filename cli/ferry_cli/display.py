@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
 from rich.text import Text
 
-from .formatting import describe, is_terminal
+from .formatting import describe
 from .tracking import JobTrack
 
 STATE_STYLES = {"succeeded": "green", "failed": "red", "canceled": "yellow"}
@@ -26,10 +26,8 @@ class _DetailColumn(ProgressColumn):
 
     def render(self, task) -> Text:
         track: JobTrack = task.fields["track"]
-        extra = time.monotonic() - track.view_at if track.view.get("phase") in ("finalizing", "verifying") else 0.0
-        if is_terminal(track.view):
-            extra = 0.0
-        return Text(describe(track.view, extra), style=STATE_STYLES.get(track.view.get("state"), ""))
+        clock = track.phase_clock(time.monotonic())
+        return Text(describe(track.view, clock), style=STATE_STYLES.get(track.view.get("state"), ""))
 
 
 class _StateBar(BarColumn):

@@ -25,10 +25,10 @@ def human_rate(bps: float | None) -> str:
 
 
 def human_duration(seconds: float | None) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min."""
+    """12 s, 3 min 05 s, 1 h 02 min: whole units, cut down like a stopwatch (a clock never shows ahead)."""
     if seconds is None:
         return "?"
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds} s"
     minutes, secs = divmod(seconds, 60)
@@ -52,8 +52,8 @@ def short_time(value: str | None) -> str:
     return "" if parsed is None else parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def describe(view: dict, elapsed_extra: float = 0.0) -> str:
-    """What a job is doing, in one line. `elapsed_extra` = seconds since the view arrived (finalizing clock)."""
+def describe(view: dict, elapsed: float | None = None) -> str:
+    """What a job is doing, in one line. `elapsed` overrides the view's phase_elapsed_s (a running clock)."""
     state, phase = view.get("state"), view.get("phase")
     if state == "succeeded":
         image = view.get("image") or view.get("result") or {}
@@ -77,10 +77,10 @@ def describe(view: dict, elapsed_extra: float = 0.0) -> str:
             parts.append(f"eta {human_duration(view['eta_s'])}")
         return " · ".join(parts)
     if phase in ("finalizing", "verifying", "preparing"):
-        elapsed = view.get("phase_elapsed_s")
+        elapsed = view.get("phase_elapsed_s") if elapsed is None else elapsed
         if elapsed is None:
             return phase
-        label = f"{phase} · {human_duration(elapsed + max(0.0, elapsed_extra))}"
+        label = f"{phase} · {human_duration(elapsed)}"
         return label + (" (the engine is applying the image)" if phase == "finalizing" else "")
     return str(phase or state or "?")
 

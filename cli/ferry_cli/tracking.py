@@ -42,6 +42,8 @@ class JobTrack:
     view_seq: int = -1
     view_at: float = 0.0  # when `view` last changed (monotonic seconds), to run a finalizing clock
     events: int = 0
+    clock_phase: str | None = None  # the phase whose running clock was last shown, and its value
+    clock_shown: float = 0.0
 
     def apply_snapshot(self, snapshot: dict, now: float) -> bool:
         """Take a subscribe ack's snapshot unless what we show is already as new."""
@@ -76,3 +78,17 @@ class JobTrack:
     @property
     def succeeded(self) -> bool:
         return self.view.get("state") == "succeeded"
+
+    def phase_clock(self, now: float) -> float | None:
+        """Seconds in the current phase, running on between events (a finalizing engine sends no bytes),
+        never moving back when a late event carries a smaller count."""
+        elapsed = self.view.get("phase_elapsed_s")
+        if elapsed is None or self.terminal:
+            return elapsed
+        value = elapsed + max(0.0, now - self.view_at)
+        phase = self.view.get("phase")
+        if phase != self.clock_phase:
+            self.clock_phase, self.clock_shown = phase, value
+        else:
+            self.clock_shown = max(self.clock_shown, value)
+        return self.clock_shown

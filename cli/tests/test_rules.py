@@ -61,9 +61,14 @@ def test_reconnect_backoff_grows_and_is_capped():
 
 
 def test_finalizing_shows_its_elapsed_seconds_and_keeps_counting_between_events():
-    view = data(7, phase="finalizing", phase_elapsed_s=12.0)
-    assert describe(view) == "finalizing · 12 s (the engine is applying the image)"
-    assert describe(view, elapsed_extra=0.6).startswith("finalizing · 13 s")
+    track = JobTrack("j")
+    track.apply_event(data(7, phase="finalizing", phase_elapsed_s=12.0), now=100.0)
+    assert describe(track.view) == "finalizing · 12 s (the engine is applying the image)"
+    assert describe(track.view, track.phase_clock(now=101.5)).startswith("finalizing · 13 s")
+    track.apply_event(data(8, phase="finalizing", phase_elapsed_s=12.5), now=101.6)  # a late event: smaller count
+    assert track.phase_clock(now=101.6) == 13.5, "the clock never moves back"
+    track.apply_event(data(9, phase="verifying", phase_elapsed_s=0.0), now=102.0)
+    assert track.phase_clock(now=102.2) == pytest.approx(0.2), "a new phase starts its own clock"
 
 
 def test_descriptions_of_importing_queued_done_and_failed():
@@ -91,7 +96,7 @@ def test_sizes_and_durations_read_like_docker_prints_them():
         "600 MB",
         "2.6 GB",
     ]
-    assert [human_duration(v) for v in (0.4, 59, 185, 3720)] == ["0 s", "59 s", "3 min 05 s", "1 h 02 min"]
+    assert [human_duration(v) for v in (0.9, 59.9, 185, 3720)] == ["0 s", "59 s", "3 min 05 s", "1 h 02 min"]
 
 
 # --- captures --------------------------------------------------------------------------------------------

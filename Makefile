@@ -1,5 +1,8 @@
 # ferry — the two commands are `make run` and `make test`; everything else is a building block.
 SHELL := /bin/bash
+# Every service and test starts Python processes: let them keep compiled bytecode (some environments turn it off,
+# which makes each backend start recompile every module).
+unexport PYTHONDONTWRITEBYTECODE
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,7 +21,7 @@ setup-py: $(STAMP)
 $(STAMP): $(PY_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync -q --python $(BIN)/python requirements/dev.lock
+	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements/dev.lock
 	@touch $@
 
 # npm ci only when the lock file changed; the page is rebuilt every time (about a second).

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -66,17 +65,39 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _alembic_config() -> Config:
+def alembic_config():
+    from alembic.config import Config  # alembic is only needed when the schema must change
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
+def head_revision() -> str:
+    """The newest migration, without loading alembic: files are named `<revision>_<what>.py`, revisions increase."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        try:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        except DBAPIError:  # a new database: no version table yet
+            return None
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent; safe with several replicas on Postgres)."""
+    """Bring the schema to the newest revision (idempotent; safe with several replicas on Postgres).
+
+    A database already at the newest revision is left alone without importing alembic: most starts.
+    """
+    if await current_revision(engine) == head_revision():
+        return
 
     def _upgrade(sync_connection) -> None:
-        cfg = _alembic_config()
+        from alembic import command
+
+        cfg = alembic_config()
         cfg.attributes["connection"] = sync_connection
         command.upgrade(cfg, "head")
 

@@ -22,6 +22,20 @@ import socketio
 from standardwebhooks import Webhook
 
 BIN = Path(sys.executable).parent
+PYCACHE = Path(__file__).resolve().parents[2] / ".run" / "pycache"
+
+
+def process_env(base: dict | None = None) -> dict:
+    """The environment of a service process under test, keeping its compiled bytecode between starts.
+
+    With PYTHONDONTWRITEBYTECODE set (as on these machines), every start of `ferry-backend` or
+    `ferry-importer` compiled ~1400 modules again: 8 s instead of 2.5 s. The bytecode goes to
+    .run/pycache (PYTHONPYCACHEPREFIX), outside the source tree and the virtualenv.
+    """
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+    return env
 
 
 def free_port() -> int:
@@ -51,7 +65,7 @@ class Backend:
 
     @property
     def env(self) -> dict:
-        env = dict(os.environ)
+        env = process_env()
         env.update({
             "FERRY_DATA_DIR": str(self.data_dir),
             "FERRY_ADMIN_TOKEN": self.admin_token,

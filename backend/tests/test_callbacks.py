@@ -166,6 +166,8 @@ async def test_concurrent_callbacks_share_transactions_and_each_gets_its_own_ver
     import asyncio
     import re
 
+    import httpx
+
     async def batches() -> tuple[float, float]:
         async with backend.client(backend.token("viewer")) as http:
             text = (await http.get("/metrics")).text
@@ -182,7 +184,9 @@ async def test_concurrent_callbacks_share_transactions_and_each_gets_its_own_ver
             body = callback_body("import.progress", event_data(job, importer.name, seq))
             signed.append((body, importer.sign(body)))
     duplicate = signed[5]
-    answers = await asyncio.gather(*(importer.post(body, headers) for body, headers in signed + [duplicate]))
+    async with httpx.AsyncClient(base_url=backend.url, timeout=30, limits=httpx.Limits(max_connections=100)) as http:
+        answers = await asyncio.gather(*(http.post(f"/api/callbacks/{importer.name}", content=body, headers=headers)
+                                         for body, headers in signed + [duplicate]))
     assert all(a.status_code == 200 for a in answers)
     verdicts = [a.json()["verdict"] for a in answers]
     assert verdicts.count("duplicate") == 1 and set(verdicts) <= {"applied", "stale", "duplicate"}

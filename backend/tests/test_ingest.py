@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as strat
@@ -19,13 +21,26 @@ from ferry_backend.ingest import Arrival, IngestWriter
 from ferry_backend.models import Delivery, DeliveryRepeat, Event, Host, Job, utcnow
 
 
-async def make_store(tmp_path, name: str = "ingest.db") -> st.Store:
-    store = st.Store.from_url(f"sqlite+aiosqlite:///{tmp_path / name}")
-    await store.migrate()
-    async with store.write() as session:
-        for host in ("lab1", "lab2"):
-            session.add(Host(name=host, url="http://127.0.0.1:9", token="t", webhook_secret="whsec_x", running=[], queued=[]))
-    return store
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A migrated database with two hosts, copied for each store (migrating costs more than the test)."""
+    path = tmp_path_factory.mktemp("ingest") / "template.db"
+
+    async def build() -> None:
+        store = st.Store.from_url(f"sqlite+aiosqlite:///{path}")
+        await store.migrate()
+        async with store.write() as session:
+            for host in ("lab1", "lab2"):
+                session.add(Host(name=host, url="http://127.0.0.1:9", token="t", webhook_secret="whsec_x", running=[], queued=[]))
+        await store.close()
+
+    asyncio.run(build())
+    return path
+
+
+async def make_store(tmp_path, template: Path, name: str = "ingest.db") -> st.Store:
+    shutil.copyfile(template, tmp_path / name)
+    return st.Store.from_url(f"sqlite+aiosqlite:///{tmp_path / name}", "normal")  # no fsync wait: decisions are tested
 
 
 def arrival(job: str, seq: int, msg: str | None = None, host: str = "lab1", kind: str = "import.progress") -> Arrival:
@@ -69,12 +84,13 @@ def story(rng: random.Random) -> list[Arrival]:
     return items
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=strat.integers(0, 10_000))
-async def test_a_batch_ends_exactly_where_one_at_a_time_ends(tmp_path, seed):
+async def test_a_batch_ends_exactly_where_one_at_a_time_ends(tmp_path, template, seed):
     arrivals = story(random.Random(seed))
     run_id = uuid.uuid4().hex[:8]  # hypothesis may run one seed twice in the same tmp_path
-    one, batched = await make_store(tmp_path, f"one-{run_id}.db"), await make_store(tmp_path, f"batch-{run_id}.db")
+    one = await make_store(tmp_path, template, f"one-{run_id}.db")
+    batched = await make_store(tmp_path, template, f"batch-{run_id}.db")
     try:
         verdicts_one = await run(one, arrivals, together=False)
         verdicts_batched = await run(batched, arrivals, together=True)
@@ -88,8 +104,8 @@ async def test_a_batch_ends_exactly_where_one_at_a_time_ends(tmp_path, seed):
         await batched.close()
 
 
-async def test_repeats_inside_one_batch_are_counted_on_the_first_arrival(tmp_path):
-    store = await make_store(tmp_path)
+async def test_repeats_inside_one_batch_are_counted_on_the_first_arrival(tmp_path, template):
+    store = await make_store(tmp_path, template)
     try:
         verdicts = await run(store, [arrival("j", 1), arrival("j", 1), arrival("j", 2), arrival("j", 1)], together=True)
         assert verdicts == ["applied", "duplicate", "applied", "duplicate"]
@@ -100,8 +116,8 @@ async def test_repeats_inside_one_batch_are_counted_on_the_first_arrival(tmp_pat
         await store.close()
 
 
-async def test_another_hosts_job_is_refused_inside_a_batch(tmp_path):
-    store = await make_store(tmp_path)
+async def test_another_hosts_job_is_refused_inside_a_batch(tmp_path, template):
+    store = await make_store(tmp_path, template)
     try:
         verdicts = await run(store, [arrival("j", 1), arrival("j", 2, host="lab2"), arrival("j", 3)], together=True)
         assert verdicts == ["applied", "wrong_host", "applied"]
@@ -110,8 +126,8 @@ async def test_another_hosts_job_is_refused_inside_a_batch(tmp_path):
         await store.close()
 
 
-async def test_a_failed_transaction_answers_every_waiting_request_and_stores_nothing(tmp_path):
-    store = await make_store(tmp_path)
+async def test_a_failed_transaction_answers_every_waiting_request_and_stores_nothing(tmp_path, template):
+    store = await make_store(tmp_path, template)
     try:
         async with store.write() as session:
             await session.execute(text("DROP TABLE events"))  # the next batch cannot log its events
@@ -128,8 +144,8 @@ async def test_a_failed_transaction_answers_every_waiting_request_and_stores_not
 
 
 @pytest.mark.parametrize("size", [1, 300])
-async def test_the_writer_keeps_serving_after_any_batch_size(tmp_path, size):
-    store = await make_store(tmp_path)
+async def test_the_writer_keeps_serving_after_any_batch_size(tmp_path, template, size):
+    store = await make_store(tmp_path, template)
     try:
         verdicts = await run(store, [arrival(f"job_{i % 7}", i // 7 + 1) for i in range(size)], together=True)
         assert verdicts == ["applied"] * size

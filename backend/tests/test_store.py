@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 from ferry_backend import store as st
@@ -65,4 +66,24 @@ async def test_shared_secret_is_created_once(tmp_path):
         first = await st.shared_secret(session, "k")
     async with store.write() as session:
         assert await st.shared_secret(session, "k") == first and len(first) == 64
+    await store.close()
+
+
+def test_the_newest_migration_is_found_without_alembic():
+    from alembic.script import ScriptDirectory
+
+    from ferry_backend import db
+
+    assert db.head_revision() == ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+
+
+async def test_a_database_at_the_newest_revision_starts_without_alembic(tmp_path, monkeypatch):
+    from ferry_backend import db
+
+    store = await make_store(tmp_path)
+    assert await db.current_revision(store.engine) == db.head_revision()
+    for name in [m for m in sys.modules if m == "alembic" or m.startswith("alembic.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now would fail
+    monkeypatch.setitem(sys.modules, "alembic", None)
+    await store.migrate()
     await store.close()

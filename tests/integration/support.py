@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import httpx
 
-from backend.tests.support import BIN, Backend, free_port, new_secret
+from backend.tests.support import BIN, Backend, free_port, new_secret, process_env
 
 BLOCK = 64 * 1024
 
@@ -52,7 +52,7 @@ class ImporterProcess:
         self.secret = new_secret()
         self.log_path = data_dir / "importer.log"
         self.env = {
-            **os.environ,
+            **process_env(),
             "DOCKER_HOST": docker_host,
             "FERRY_IMPORTER_TOKEN": self.token,
             "FERRY_IMPORTER_WEBHOOK_SECRET": self.secret,

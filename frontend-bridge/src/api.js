@@ -66,17 +66,23 @@ export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
     cancelImport: (id, opts) => request("DELETE", `/api/imports/${enc(id)}`, opts),
     replayImport: (id, { speed = 1 } = {}, opts) =>
       request("POST", `/api/imports/${enc(id)}/replay`, { ...opts, body: { speed } }),
+    /** Every verified callback the backend received for the job, in arrival order (operators). */
+    getDeliveries: (id, opts) => request("GET", `/api/imports/${enc(id)}/deliveries`, opts),
     getUpload: (id, opts) => request("GET", `/api/uploads/${enc(id)}`, opts),
     hosts: (opts) => request("GET", "/api/hosts", opts),
     images: (opts) => request("GET", "/api/images", opts),
     /** Which optional endpoints this backend has (from its OpenAPI document). */
     async capabilities(opts) {
+      const jobPath = (tail) => new RegExp(`^/api/imports/\\{[^}]+\\}/${tail}$`);
       try {
         const spec = await request("GET", "/openapi.json", opts);
         const paths = Object.keys(spec?.paths ?? {});
-        return { replay: paths.some((p) => /^\/api\/imports\/\{[^}]+\}\/replay$/.test(p)) };
+        return {
+          replay: paths.some((p) => jobPath("replay").test(p)),
+          deliveries: paths.some((p) => jobPath("deliveries").test(p)),
+        };
       } catch (error) {
-        if (error instanceof FerryError) return { replay: false };
+        if (error instanceof FerryError) return { replay: false, deliveries: false };
         throw error;
       }
     },

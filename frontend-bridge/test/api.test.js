@@ -63,13 +63,15 @@ test("startImport checks its input before asking the backend and sends the agree
   assert.deepEqual(JSON.parse(calls[0].body), { hosts: ["lab1", "lab2"], image: "ceos:4.35.1F", upload_id: "u1", changes: ["CMD /sbin/init"] });
 });
 
-test("the replay button's endpoint is detected from the backend's OpenAPI document", async () => {
+test("the replay and deliveries endpoints are detected from the backend's OpenAPI document", async () => {
   const withReplay = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}/replay": {} } }) });
-  const without = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}": {} } }) });
+  const withBoth = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}/replay": {}, "/api/imports/{job_id}/deliveries": {} } }) });
+  const without = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}": {}, "/api/imports/{job_id}/replay/x": {} } }) });
   const hidden = createApi({ token: "t", fetch: async () => new Response("", { status: 404 }) });
-  assert.deepEqual(await withReplay.capabilities(), { replay: true });
-  assert.deepEqual(await without.capabilities(), { replay: false });
-  assert.deepEqual(await hidden.capabilities(), { replay: false });
+  assert.deepEqual(await withReplay.capabilities(), { replay: true, deliveries: false });
+  assert.deepEqual(await withBoth.capabilities(), { replay: true, deliveries: true });
+  assert.deepEqual(await without.capabilities(), { replay: false, deliveries: false });
+  assert.deepEqual(await hidden.capabilities(), { replay: false, deliveries: false });
 });
 
 test("reachability follows the last answer: a network failure or a gateway's 502/503/504 is down", async () => {

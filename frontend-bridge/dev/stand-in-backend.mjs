@@ -159,7 +159,7 @@ export function createStandInBackend(options = {}) {
     const method = req.method;
     if (path === "/openapi.json") {
       const paths = { "/api/imports": {}, "/api/imports/{job_id}": {}, "/api/imports/{job_id}/events": {} };
-      if (options.replay) paths["/api/imports/{job_id}/replay"] = {};
+      if (options.replay) Object.assign(paths, { "/api/imports/{job_id}/replay": {}, "/api/imports/{job_id}/deliveries": {} });
       return send(res, 200, { openapi: "3.1.0", paths });
     }
     if (path === "/api/me") return send(res, 200, { role, token_id: "stand-in" });
@@ -178,12 +178,19 @@ export function createStandInBackend(options = {}) {
       options.onStartImport?.(backend, body, created);
       return;
     }
-    const match = /^\/api\/imports\/([^/]+)(\/events|\/replay)?$/.exec(path);
+    const match = /^\/api\/imports\/([^/]+)(\/events|\/replay|\/deliveries)?$/.exec(path);
     const entry = match && jobs.get(decodeURIComponent(match[1]));
     if (match && !entry) return send(res, 404, { error: { code: "not_found", message: "no such import" } });
     if (match && match[2] === "/events") {
       const after = Number(url.searchParams.get("after_seq") ?? 0);
       return send(res, 200, entry.events.filter((e) => e.seq > after));
+    }
+    if (match && match[2] === "/deliveries" && options.replay) {
+      if (!need("operator")) return;
+      return send(res, 200, entry.events.map((e) => ({
+        webhook_id: e.webhook_id, host: entry.job.host, job_id: entry.job.id, seq: e.seq, type: e.type, received_at: e.received_at,
+        verdict: "applied", duplicates: 0, headers: {}, body: JSON.stringify({ type: e.type, timestamp: e.timestamp, data: e.data }),
+      })));
     }
     if (match && match[2] === "/replay" && options.replay && method === "POST") {
       if (!need("operator")) return;

@@ -152,6 +152,7 @@ function start(token, me) {
     store,
     onClose: () => details.hide(),
     onReplay: (id, speed) => client.api.replayImport(id, { speed }),
+    onDeliveries: (id) => client.api.getDeliveries(id),
   });
   const progress = mountProgress($("progress"), {
     store,
@@ -218,7 +219,7 @@ function start(token, me) {
   setInterval(() => hosts.load(), 10000);
   setInterval(() => jobs.render(), 5000); // "updated N s ago"
   catalog.load();
-  client.api.capabilities().then((caps) => details.setReplay(caps.replay && canOperate));
+  client.api.capabilities().then((caps) => details.setTools({ replay: caps.replay && canOperate, deliveries: caps.deliveries && canOperate }));
 
   $("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);

@@ -1,11 +1,13 @@
 // One job for operators: its snapshot and the event timeline (seq, type, time, delay since the
-// previous event, how it arrived), with Replay when the backend offers it.
+// previous event, how it arrived), with Replay and the raw deliveries when the backend offers them.
 import { fill, h, setText } from "../dom.js";
 import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
 
+import { mountDeliveries } from "./deliveries.js";
+
 const SOURCES = { stored: "stored", live: "live", polled: "polled", replayed: "replayed" };
 
-export function mountDetails(root, { store, onClose, onReplay }) {
+export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
   let jobId = null;
   let replayAvailable = false;
   const heading = h("h2", { id: "details-title", tabindex: "-1" }, "Job");
@@ -31,7 +33,8 @@ export function mountDetails(root, { store, onClose, onReplay }) {
   );
   const wrap = h("div", { class: "table-wrap timeline-wrap" }, table);
   let scrollToReplay = null; // replay id whose first row should be brought into view when it arrives
-  fill(root, h("div", { class: "row between" }, heading, h("div", { class: "row" }, replayControls, close)), summary, note, wrap);
+  const deliveries = mountDeliveries({ onLoad: (id) => onDeliveries(id) });
+  fill(root, h("div", { class: "row between" }, heading, h("div", { class: "row" }, replayControls, close)), summary, note, wrap, deliveries.root);
   close.addEventListener("click", () => onClose());
   replay.addEventListener("click", async () => {
     replay.disabled = true;
@@ -111,6 +114,7 @@ export function mountDetails(root, { store, onClose, onReplay }) {
 
   return {
     show(id) {
+      if (id !== jobId) deliveries.reset(id);
       jobId = id;
       root.hidden = false;
       setText(note, "");
@@ -122,9 +126,11 @@ export function mountDetails(root, { store, onClose, onReplay }) {
       jobId = null;
       root.hidden = true;
     },
-    setReplay(available) {
-      replayAvailable = available;
-      replayControls.hidden = !available;
+    /** Which operator tools this backend and token have: {replay, deliveries}. */
+    setTools({ replay: canReplay = false, deliveries: canInspect = false } = {}) {
+      replayAvailable = canReplay;
+      replayControls.hidden = !canReplay;
+      deliveries.setAvailable(canInspect);
     },
     render,
     get jobId() {

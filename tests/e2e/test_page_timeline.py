@@ -1,5 +1,6 @@
-"""Operator tools seen in the page: `ferry simulate` (signed callbacks, no Docker) drives the bars,
-and the job timeline's Replay shows a job's story again without changing it."""
+"""Operator tools seen in the page: `ferry simulate` (signed callbacks, no Docker) drives the bars;
+the job timeline's Replay shows a job's story again without changing it, and its deliveries list
+what the backend received."""
 
 from __future__ import annotations
 
@@ -87,6 +88,16 @@ def test_replay_shows_the_story_again_and_changes_nothing(operator, stack, sim_h
     rows = [(r.get_attribute("data-source"), int(r.locator("td").first.text_content())) for r in timeline.all() if r.get_attribute("data-source")]
     assert [seq for source, seq in rows if source != "replayed"] == stored, "each counted event once, in order"
     assert [seq for source, seq in rows if source == "replayed"] == stored, "each replayed event once, in order"
+
+    # What the backend received: one applied delivery per event, in the same order.
+    page.get_by_role("button", name="Show deliveries").click()
+    deliveries = page.locator("#details table.deliveries tbody tr[data-verdict]")
+    deliveries.nth(len(stored) - 1).wait_for()
+    assert [int(r.locator("td").nth(2).text_content()) for r in deliveries.all()] == stored
+    assert {r.get_attribute("data-verdict") for r in deliveries.all()} == {"applied"}
+    page.get_by_text(f"{len(stored)} deliveries: {len(stored)} applied.").wait_for()
+    page.locator("#details .deliveries-section").scroll_into_view_if_needed()
+    operator.screenshot("timeline-deliveries")
 
     # Nothing moved: the backend's snapshot, the page's summary and the list row.
     assert stack.job(job_id) == before

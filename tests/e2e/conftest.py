@@ -44,15 +44,16 @@ def browser():
 
 @pytest.fixture
 def open_operator(browser, stack, request):
-    """Open the page at 1366×768 in a fresh context and sign in as an operator; `url` another origin
-    (a proxy) than the backend's. On failure the pages' screenshots and the services' logs are kept."""
+    """Open the page at 1366×768 in a fresh context and sign in (as an operator unless `role` says
+    otherwise); `url` another origin (a proxy) than the backend's. On failure the pages' screenshots
+    and the services' logs are kept."""
     opened: list[tuple[object, OperatorPage]] = []
 
-    def open_page(url: str | None = None) -> OperatorPage:
+    def open_page(url: str | None = None, role: str = "operator") -> OperatorPage:
         context = browser.new_context(viewport={"width": 1366, "height": 768})
         page = OperatorPage(context.new_page())
         opened.append((context, page))
-        page.sign_in(url or stack.url, stack.operator_token())
+        page.sign_in(url or stack.url, stack.backend.token(role))
         return page
 
     yield open_page

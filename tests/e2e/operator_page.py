@@ -62,6 +62,7 @@ class OperatorPage:
         self.page.get_by_label("Access token").fill(token)
         self.page.get_by_label("Access token").press("Enter")
         self.page.get_by_role("heading", name="New import").wait_for()
+        self.page.locator("#transport").filter(has_text=re.compile("^(Live|Polling · websocket unavailable)$")).wait_for(timeout=15_000)
 
     def upload(self, archive: Path) -> None:
         """Choose the file with the picker; the upload starts at once and must finish."""

@@ -1,5 +1,5 @@
 """The operator page against the real backend, importer and engine: an import from the file picker to
-the catalog, and a failed import that shows its code."""
+the catalog, a failed import that shows its code, a canceled one that leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -53,4 +53,21 @@ def test_a_corrupt_archive_fails_with_its_code(operator, stack, tmp_path):
     assert card.get_by_role("progressbar").get_attribute("data-tone") == "bad"
     operator.screenshot("import-failed")
     assert not stack.image_present(image), "nothing is left behind"
+    assert operator.console_errors == []
+
+
+def test_cancel_from_the_page_stops_the_import_and_leaves_no_image(operator, stack, tmp_path):
+    archive = rootfs_archive(tmp_path / "ceos-cancel.tar.gz", 12 << 20)
+    image = stack.image("canceled")
+    operator.upload(archive)
+    card = operator.start_import(HOST, image)
+    operator.wait_percent(card, 5)
+    card.get_by_role("button", name=f"Cancel {image} on {HOST}").click()
+
+    assert operator.wait_final(card) == "canceled", card.text_content()
+    assert card.locator(".stats").text_content() == "Canceled"
+    assert stack.job(operator.job_id(card))["state"] == "canceled"
+    assert not stack.image_present(image), "a canceled import leaves no image behind"
+    values = operator.bar_values(operator.job_id(card))
+    assert values == sorted(values) and values[-1] < 100, values
     assert operator.console_errors == []

@@ -104,3 +104,28 @@ def test_replay_shows_the_story_again_and_changes_nothing(operator, stack, sim_h
     assert page.locator("#details .summary").get_by_text(re.compile("^succeeded · Done · 100.0 %$")).is_visible()
     assert row.locator(".badge").text_content() == "succeeded"
     assert operator.console_errors == []
+
+
+def test_a_viewer_watches_live_but_gets_no_operator_controls(open_operator, stack, sim_host):
+    viewer = open_operator(role="viewer")
+    page = viewer.page
+    page.get_by_text("This token may watch imports but not start them (viewer role).").wait_for()
+    assert page.locator("#file").count() == 0 and page.get_by_role("button", name="Import", exact=True).count() == 0
+
+    host, secret = sim_host
+    job_id = f"sim-viewer-{uuid.uuid4().hex[:6]}"
+    run = simulate(stack, host, secret, job_id, "lab/watched:1")
+    card = page.locator(f'.job-card[data-job="{job_id}"]')
+    card.wait_for()
+    assert card.get_by_role("button", name=re.compile("^Cancel")).count() == 0, "viewers cannot cancel"
+    assert viewer.wait_final(card) == "succeeded"
+    assert run.wait(60) == 0
+    values = viewer.bar_values(job_id)
+    assert len(values) >= 5 and values == sorted(values) and values[-1] == 100, values
+
+    card.get_by_role("button", name=re.compile("^Details of ")).click()
+    page.locator('#details tbody tr[data-source]').first.wait_for()
+    assert not page.get_by_role("button", name="Replay", exact=True).is_visible()
+    assert not page.get_by_role("button", name="Show deliveries").is_visible()
+    viewer.screenshot("viewer")
+    assert viewer.console_errors == []

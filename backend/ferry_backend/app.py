@@ -69,7 +69,7 @@ def create_fastapi(services: Services) -> FastAPI:
     app = FastAPI(title="ferry backend", version=__version__, lifespan=lifespan)
     app.state.services = services
     _install_error_handlers(app)
-    for module in (callbacks, imports, uploads, misc, hosts, tokens):  # the busiest route is matched first
+    for module in (imports, uploads, misc, hosts, tokens):
         app.include_router(module.router)
     web_dir = services.settings.resolved_web_dir
     if web_dir is not None and web_dir.is_dir():
@@ -78,9 +78,9 @@ def create_fastapi(services: Services) -> FastAPI:
 
 
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
-    """Socket.IO at /socket.io, everything else to FastAPI (whose lifespan starts the services)."""
+    """Socket.IO at /socket.io, callbacks to their own handler, everything else to FastAPI (whose lifespan starts the services)."""
     services = Services(settings or Settings())
     app = create_fastapi(services)
-    asgi = socketio.ASGIApp(services.sio, other_asgi_app=app)
+    asgi = socketio.ASGIApp(services.sio, other_asgi_app=callbacks.CallbackEndpoint(app, services))
     asgi.services = services  # for embedding and tests
     return asgi

@@ -196,3 +196,18 @@ async def test_concurrent_callbacks_share_transactions_and_each_gets_its_own_ver
     for job in jobs:
         assert sorted(e["seq"] for e in await events(backend, job)) == list(range(1, 9))
         assert len(deliveries(backend, job)) == 8
+
+
+async def test_the_receiver_answers_misuse_with_the_apis_error_shape(backend, importer):
+    import httpx
+
+    async with httpx.AsyncClient(base_url=backend.url, timeout=30) as http:
+        wrong_method = await http.get(f"/api/callbacks/{importer.name}")
+        assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
+        huge = b'{"type": "import.progress", "pad": "' + b"x" * (300 * 1024) + b'"}'
+        too_large = await http.post(f"/api/callbacks/{importer.name}", content=huge, headers=importer.sign(huge))
+        assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "callback_too_large"
+        nested = await http.post(f"/api/callbacks/{importer.name}/extra", content=b"{}")
+        assert nested.status_code in (404, 405) and "error" in nested.json()  # not a callback URL: FastAPI's answer
+    still = await importer.send("import.progress", event_data(job_id(), importer.name, 1))
+    assert still.status_code == 200  # the service keeps serving

@@ -116,6 +116,9 @@ class Stack:
         response.raise_for_status()
         return response.json()
 
+    def remove_image(self, ref: str) -> None:
+        self.engine.api.remove_image(ref, force=True)
+
     def image_present(self, ref: str) -> bool:
         try:
             self.engine.api.inspect_image(ref)

@@ -34,6 +34,11 @@ def test_upload_and_import_climb_to_100_and_reach_the_catalog(operator, stack, t
     operator.catalog_table(HOST).get_by_text(image).wait_for(timeout=30_000)
     operator.catalog_table(HOST).get_by_text(image).scroll_into_view_if_needed()
     operator.screenshot("catalog")
+
+    # Removed from the host, it leaves the catalog at the next refresh.
+    stack.remove_image(image)
+    operator.page.locator("#catalog").get_by_role("button", name="Refresh").click()
+    operator.catalog_table(HOST).get_by_text(image).wait_for(state="detached", timeout=30_000)
     assert operator.transport() == "Live"
     assert operator.console_errors == []
 

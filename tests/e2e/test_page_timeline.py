@@ -15,7 +15,7 @@ import pytest
 
 from backend.tests.support import new_secret
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.engine, pytest.mark.browser, pytest.mark.slow]  # the shared stack runs the engine
 
 FERRY = Path(sys.executable).with_name("ferry")
 

@@ -6,6 +6,7 @@ operator can see exactly what an importer sent and what the backend made of it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -55,23 +56,45 @@ def verify_signature(secret: str, body: bytes, headers: Mapping[str, str], now: 
 
 
 class HostSecrets:
-    """Webhook secrets by host, read from the store at most every `ttl_s` (hosts change rarely, callbacks often)."""
+    """Webhook secrets by host, read from the store at most every `ttl_s` (hosts change rarely, callbacks often).
+
+    One read per host at a time (concurrent callbacks wait for it instead of each reading), and at
+    most MAX_ENTRIES names remembered, so callbacks naming random hosts cannot grow memory.
+    """
+
+    MAX_ENTRIES = 4096
 
     def __init__(self, store: st.Store, ttl_s: float = 2.0):
         self.store = store
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, str | None]] = {}
+        self._reading: dict[str, asyncio.Future] = {}
 
     async def get(self, host_name: str) -> str | None:
-        now = time.monotonic()
         cached = self._cache.get(host_name)
-        if cached and now - cached[0] < self.ttl_s:
+        if cached and time.monotonic() - cached[0] < self.ttl_s:
             return cached[1]
-        async with self.store.read() as session:
-            host = await session.get(Host, host_name)
-        secret = host.webhook_secret if host else None
-        self._cache[host_name] = (now, secret)
-        return secret
+        if host_name in self._reading:
+            return await asyncio.shield(self._reading[host_name])
+        future = self._reading[host_name] = asyncio.get_running_loop().create_future()
+        try:
+            async with self.store.read() as session:
+                host = await session.get(Host, host_name)
+            secret = host.webhook_secret if host else None
+            if len(self._cache) >= self.MAX_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[host_name] = (time.monotonic(), secret)
+            future.set_result(secret)
+            return secret
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marked retrieved: the waiters get it, nobody else needs to
+            raise
+        finally:
+            del self._reading[host_name]
 
     def forget(self, host_name: str) -> None:
         self._cache.pop(host_name, None)

@@ -152,3 +152,28 @@ async def test_the_writer_keeps_serving_after_any_batch_size(tmp_path, template,
         assert len((await state(store))["events"]) == size
     finally:
         await store.close()
+
+
+async def test_host_secrets_are_read_once_for_many_concurrent_callbacks(tmp_path, template):
+    from ferry_backend.callbacks import HostSecrets
+
+    store = await make_store(tmp_path, template)
+    reads = 0
+    original = store.read
+
+    def counting_read():
+        nonlocal reads
+        reads += 1
+        return original()
+
+    store.read = counting_read
+    try:
+        secrets = HostSecrets(store)
+        assert await asyncio.gather(*(secrets.get("lab1") for _ in range(50))) == ["whsec_x"] * 50
+        assert reads == 1
+        secrets.MAX_ENTRIES = 10
+        for index in range(30):  # names nobody registered are remembered, but only so many
+            assert await secrets.get(f"nobody-{index}") is None
+        assert len(secrets._cache) <= 10
+    finally:
+        await store.close()

@@ -79,7 +79,7 @@ class ImporterSettings(BaseSettings):
     )
     source_timeout_s: float = Field(default=60.0, gt=0, description="Connect/read timeout of a URL source.")
     source_max_resumes: int = Field(
-        default=8, ge=0, description="Range resumes of a URL source in a row without progress before failing."
+        default=16, ge=0, description="Range resumes of a URL source in a row without progress before failing (about a minute)."
     )
 
     @field_validator("allowed_roots", "allowed_url_prefixes", "callback_url_prefixes", mode="before")

@@ -23,6 +23,9 @@ from .errors import Interrupted, SourceMismatch, SourceNotFound, SourceUnavailab
 
 log = logging.getLogger("ferry_importer.sources_url")
 
+# A dropped pull is usually a backend restart or a proxy blip: retry soon rather than back off for minutes.
+RESUME_DELAY_MAX_S = 5.0
+
 MAX_REDIRECTS = 5
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
@@ -59,7 +62,7 @@ class UrlSource:
         prefixes: list[UrlPrefix],
         size: int | None = None,
         timeout_s: float = 60.0,
-        max_resumes: int = 8,
+        max_resumes: int = 16,
         resume_backoff_s: float = 0.5,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -223,7 +226,7 @@ class RangeReader(io.RawIOBase):
             raise SourceUnavailable(
                 f"{self._source.describe()} keeps dropping the connection at byte {self._offset}", why
             )
-        delay = min(self._source._backoff * 2 ** (self._failures - 1), 30.0)
+        delay = min(self._source._backoff * 2 ** (self._failures - 1), RESUME_DELAY_MAX_S)
         log.warning("download of %s dropped (%s); resuming at byte %d in %.1fs",
                     self._source.describe(), why, self._offset, delay)
         if self._stopped.wait(delay):

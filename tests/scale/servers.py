@@ -184,7 +184,7 @@ class NginxServer:
         (conf_dir / "ferry.d").mkdir(parents=True, exist_ok=True)
         for sub in ("logs", "tmp"):
             (self.base / sub).mkdir(exist_ok=True)
-        servers = "".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;\n" for port in self.backend_ports)
+        servers = "".join(f"server 127.0.0.1:{port} max_fails=3 fail_timeout=5s;\n" for port in self.backend_ports)
         (conf_dir / "ferry.d" / "backends.conf").write_text(servers)
         (conf_dir / "ferry.d" / "listen.conf").write_text(f"listen 127.0.0.1:{self.port};\n")
         web = self.base / "web"

@@ -20,6 +20,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -54,7 +55,7 @@ def _watch(url: str, token: str, jobs: list[str], sockets: int, conn) -> None:
             for name in ("import.queued", "import.progress", "import.completed"):
                 client.on(name, on_event)
             await client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=20)
-            ack = await client.call("subscribe", {"job_id": jobs[index % len(jobs)], "after_seq": 10**9}, timeout=20)
+            ack = await client.call("subscribe", {"job_id": jobs[index % len(jobs)], "after_seq": 1}, timeout=20)
             assert ack["ok"], ack
             clients.append(client)
         conn.send("ready")
@@ -80,11 +81,14 @@ def _signed(importer: Importer, job: str, seq: int) -> tuple[str, bytes, dict]:
     return job, body, importer.sign(body)
 
 
+ERRORS: list[str] = []  # callbacks not answered 200 (an importer would retry them; here they are counted)
+
+
 async def _post(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict) -> None:
     async with session.post(url, data=body, headers=headers) as response:
+        text = await response.text()
         if response.status != 200:
-            raise RuntimeError(f"callback answered {response.status}: {await response.text()}")
-        await response.read()
+            ERRORS.append(f"{response.status}: {text[:200]}")
 
 
 async def _create_jobs(cluster: Cluster, importer: Importer, jobs: list[str]) -> None:
@@ -145,8 +149,9 @@ def _percentile(values: list[float], q: float) -> float:
 def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Path, args) -> dict:
     cluster = Cluster(base / f"r{replicas}", postgres.create_database(f"bench_r{replicas}_{uuid.uuid4().hex[:6]}"), redis_url,
                       replicas=replicas, env_extra={"FERRY_LOG_LEVEL": "warning"})
-    cluster.launch().wait_ready()
+    watcher = None
     try:
+        cluster.launch().wait_ready()
         host = "bench-" + uuid.uuid4().hex[:6]
         secret = new_secret()
         importer = Importer(cluster.backends[0], host, secret)
@@ -162,12 +167,14 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
         jobs = [f"job_bench_{uuid.uuid4().hex[:10]}" for _ in range(args.jobs)]
         asyncio.run(_create_jobs(cluster, importer, jobs))
         parent, child = mp.Pipe()
-        watcher = mp.get_context("spawn").Process(target=_watch, args=(cluster.url, viewer, jobs, args.sockets, child))
+        watcher = mp.get_context("spawn").Process(target=_watch, args=(cluster.url, viewer, jobs, args.sockets, child), daemon=True)
         watcher.start()
         assert parent.poll(180) and parent.recv() == "ready", "watchers did not connect"
+        ERRORS.clear()
         spread = asyncio.run(cluster.socket_clients())
 
         sent = asyncio.run(_paced(cluster, importer, jobs, args.rate, args.seconds))
+        paced_errors = len(ERRORS)
         parent.send("next")
         arrivals = parent.recv()
         latencies = [(at - sent[(job, seq)]) * 1000 for job, seq, at in arrivals if (job, seq) in sent]
@@ -180,6 +187,8 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
         ingest_arrivals = parent.recv()
         ingest_expected = sum(watchers_per_job[job] for job in jobs) * (args.ingest // len(jobs))
         watcher.join(30)
+        if ERRORS:
+            print(f"{replicas} replica(s): {len(ERRORS)} callbacks not answered 200, e.g. {ERRORS[0]}", file=sys.stderr)
         return {
             "replicas": replicas, "sockets_per_replica": spread,
             "paced_events": len(sent), "deliveries": len(latencies), "expected_deliveries": expected,
@@ -188,8 +197,11 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
             "max_ms": round(max(latencies), 2) if latencies else None,
             "ingest_per_s": round(count / elapsed, 1), "ingest_events": count,
             "ingest_deliveries": len(ingest_arrivals), "ingest_expected": ingest_expected,
+            "paced_errors": paced_errors, "ingest_errors": len(ERRORS) - paced_errors,
         }
     finally:
+        if watcher is not None and watcher.is_alive():
+            watcher.terminate()
         cluster.stop()
 
 
@@ -214,18 +226,19 @@ def main() -> None:
     finally:
         redis.stop()
         postgres.stop()
+        shutil.rmtree(base, ignore_errors=True)
     if args.json:
         for result in results:
             print(json.dumps(result))
         return
     print(f"{args.jobs} jobs, {args.rate:.0f} callbacks/s for {args.seconds:.0f} s, {args.sockets} sockets; "
           f"ingest {args.ingest} callbacks by {args.concurrency} senders; all through nginx, Postgres + Redis")
-    print(f"{'replicas':>8} {'sockets/replica':>16} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'delivered':>12} "
-          f"{'ingest/s':>9} {'delivered':>12}")
+    print(f"{'replicas':>8} {'sockets/replica':>16} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'delivered':>12} {'errors':>6} "
+          f"{'ingest/s':>9} {'delivered':>12} {'errors':>6}")
     for r in results:
         print(f"{r['replicas']:>8} {str(r['sockets_per_replica']):>16} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
-              f"{r['deliveries']:>5}/{r['expected_deliveries']:<6} {r['ingest_per_s']:>9} "
-              f"{r['ingest_deliveries']:>5}/{r['ingest_expected']:<6}")
+              f"{r['deliveries']:>5}/{r['expected_deliveries']:<6} {r['paced_errors']:>6} {r['ingest_per_s']:>9} "
+              f"{r['ingest_deliveries']:>5}/{r['ingest_expected']:<6} {r['ingest_errors']:>6}")
 
 
 if __name__ == "__main__":

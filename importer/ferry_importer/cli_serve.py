@@ -49,7 +49,10 @@ def serve(
     except SettingsError as exc:
         print(f"ferry-importer serve: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_CONFIG) from None
+    from .logs import log_config
+
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, lifespan="on",
+                log_config=log_config(settings.name, log_level, settings.log_format),
                 timeout_graceful_shutdown=90, proxy_headers=False, server_header=False)
 
 

@@ -18,6 +18,7 @@ import httpx
 
 from . import metrics, outbox
 from .database import Database
+from .logs import current_job
 from .retry import RetryPolicy, Verdict, classify, is_expired, next_attempt_at, parse_retry_after
 from .signing import Signer
 
@@ -106,6 +107,7 @@ class DeliveryWorker:
 
     async def _guarded(self, message: outbox.Message) -> None:
         """A bug or disk error in one attempt must neither kill the worker nor spin on the same row."""
+        current_job.set(message.job_id)
         try:
             await self._deliver(message)
         except asyncio.CancelledError:

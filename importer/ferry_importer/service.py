@@ -22,6 +22,7 @@ from .database import Database
 from .engine import Engine
 from .errors import ImporterError, Interrupted
 from .job_reporter import EventRecorder, OutboxReporter
+from .logs import current_job
 from .pipeline import ImportSpec, Options, run_import
 from .preflight import check_changes
 from .settings import ImporterSettings
@@ -209,6 +210,7 @@ class JobManager:
 
     async def _run(self, record: jobs.JobRecord) -> None:
         job_id = record.job_id
+        current_job.set(job_id)  # this task's own context: every log line of the job carries its id
         reporter = self._reporter(record)
         spool = self.settings.spool_dir / job_id
         try:

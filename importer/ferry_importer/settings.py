@@ -11,7 +11,7 @@ import binascii
 import os
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -78,6 +78,9 @@ class ImporterSettings(BaseSettings):
         default=7 * 86400.0, gt=0, description="Delivered callbacks and finished jobs are kept this long."
     )
     source_timeout_s: float = Field(default=60.0, gt=0, description="Connect/read timeout of a URL source.")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Service logs: one JSON object per line (with job_id and host), or text."
+    )
     source_max_resumes: int = Field(
         default=16, ge=0, description="Range resumes of a URL source in a row without progress before failing (about a minute)."
     )

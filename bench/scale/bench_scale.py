@@ -10,6 +10,7 @@ Bodies are signed before the clock starts; watchers run in a separate process. t
 CLOCK_MONOTONIC, one clock for every process of the machine, so send and receive times compare.
 
     .venv/bin/python bench/scale/bench_scale.py [--jobs 20 --rate 200 --seconds 10 --sockets 50 ...]
+    .venv/bin/python bench/scale/bench_scale.py --via direct    # the same without nginx: what the proxy costs
 Run it on a quiet machine (see `uptime`): the replicas, nginx, Postgres, Redis and the load share the cores.
 """
 
@@ -38,8 +39,8 @@ from tests.scale.cluster import Cluster  # noqa: E402
 from tests.scale.servers import PostgresServer, RedisServer  # noqa: E402
 
 
-def _watch(url: str, token: str, jobs: list[str], sockets: int, conn) -> None:
-    """Child process: SOCKETS clients through the proxy, socket i watching job i % len(jobs); records arrivals."""
+def _watch(targets: list[str], token: str, jobs: list[str], sockets: int, conn) -> None:
+    """Child process: SOCKETS clients, socket i on targets[i % n] watching job i % len(jobs); records arrivals."""
     import socketio
 
     async def main():
@@ -54,7 +55,7 @@ def _watch(url: str, token: str, jobs: list[str], sockets: int, conn) -> None:
 
             for name in ("import.queued", "import.progress", "import.completed"):
                 client.on(name, on_event)
-            await client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=20)
+            await client.connect(targets[index % len(targets)], auth={"token": token}, transports=["websocket"], wait_timeout=20)
             ack = await client.call("subscribe", {"job_id": jobs[index % len(jobs)], "after_seq": 1}, timeout=20)
             assert ack["ok"], ack
             clients.append(client)
@@ -98,11 +99,16 @@ async def _create_jobs(cluster: Cluster, importer: Importer, jobs: list[str]) ->
             await _post(session, f"{cluster.url}/api/callbacks/{importer.name}", body, importer.sign(body))
 
 
-async def _paced(cluster, importer, jobs, rate: float, seconds: float) -> dict[tuple[str, int], float]:
+def _callback_urls(targets: list[str], importer: Importer, jobs: list[str]) -> dict[str, str]:
+    """Job i's callbacks go to targets[i % n]: one job's seqs keep their order whatever the route."""
+    return {job: f"{targets[i % len(targets)]}/api/callbacks/{importer.name}" for i, job in enumerate(jobs)}
+
+
+async def _paced(targets, importer, jobs, rate: float, seconds: float) -> dict[tuple[str, int], float]:
     total = int(rate * seconds)
     plan = [_signed(importer, jobs[i % len(jobs)], 2 + i // len(jobs)) for i in range(total)]
     sent: dict[tuple[str, int], float] = {}
-    url = f"{cluster.url}/api/callbacks/{importer.name}"
+    urls = _callback_urls(targets, importer, jobs)
     per_job: dict[str, asyncio.Lock] = {job: asyncio.Lock() for job in jobs}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
         start = time.monotonic()
@@ -111,7 +117,7 @@ async def _paced(cluster, importer, jobs, rate: float, seconds: float) -> dict[t
         async def one(job, seq, body, headers):
             async with per_job[job]:  # keep one job's seqs in order, like an importer's outbox
                 sent[(job, seq)] = time.monotonic()
-                await _post(session, url, body, headers)
+                await _post(session, urls[job], body, headers)
 
         for index, (job, body, headers) in enumerate(plan):
             delay = start + index / rate - time.monotonic()
@@ -122,8 +128,8 @@ async def _paced(cluster, importer, jobs, rate: float, seconds: float) -> dict[t
     return sent
 
 
-async def _ingest(cluster, importer, jobs, per_job_events: int, first_seq: int, concurrency: int) -> tuple[float, int]:
-    url = f"{cluster.url}/api/callbacks/{importer.name}"
+async def _ingest(targets, importer, jobs, per_job_events: int, first_seq: int, concurrency: int) -> tuple[float, int]:
+    urls = _callback_urls(targets, importer, jobs)
     plans = [[_signed(importer, job, first_seq + n) for n in range(per_job_events)] for job in jobs]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         queue: asyncio.Queue = asyncio.Queue()
@@ -132,8 +138,8 @@ async def _ingest(cluster, importer, jobs, per_job_events: int, first_seq: int, 
 
         async def sender():
             while not queue.empty():
-                for _, body, headers in queue.get_nowait():
-                    await _post(session, url, body, headers)
+                for job, body, headers in queue.get_nowait():
+                    await _post(session, urls[job], body, headers)
 
         start = time.monotonic()
         await asyncio.gather(*(sender() for _ in range(concurrency)))
@@ -167,13 +173,14 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
         jobs = [f"job_bench_{uuid.uuid4().hex[:10]}" for _ in range(args.jobs)]
         asyncio.run(_create_jobs(cluster, importer, jobs))
         parent, child = mp.Pipe()
-        watcher = mp.get_context("spawn").Process(target=_watch, args=(cluster.url, viewer, jobs, args.sockets, child), daemon=True)
+        targets = [cluster.url] if args.via == "nginx" else [b.url for b in cluster.backends]
+        watcher = mp.get_context("spawn").Process(target=_watch, args=(targets, viewer, jobs, args.sockets, child), daemon=True)
         watcher.start()
         assert parent.poll(180) and parent.recv() == "ready", "watchers did not connect"
         ERRORS.clear()
         spread = asyncio.run(cluster.socket_clients())
 
-        sent = asyncio.run(_paced(cluster, importer, jobs, args.rate, args.seconds))
+        sent = asyncio.run(_paced(targets, importer, jobs, args.rate, args.seconds))
         paced_errors = len(ERRORS)
         parent.send("next")
         arrivals = parent.recv()
@@ -182,7 +189,7 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
         expected = sum(watchers_per_job[job] for job, _ in sent)
 
         first_seq = 2 + (int(args.rate * args.seconds) + len(jobs) - 1) // len(jobs)
-        elapsed, count = asyncio.run(_ingest(cluster, importer, jobs, args.ingest // len(jobs), first_seq, args.concurrency))
+        elapsed, count = asyncio.run(_ingest(targets, importer, jobs, args.ingest // len(jobs), first_seq, args.concurrency))
         parent.send("done")
         ingest_arrivals = parent.recv()
         ingest_expected = sum(watchers_per_job[job] for job in jobs) * (args.ingest // len(jobs))
@@ -213,6 +220,8 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=50)
     parser.add_argument("--ingest", type=int, default=2000, help="callbacks in the ingest phase")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--via", choices=["nginx", "direct"], default="nginx",
+                        help="nginx: everything through the proxy; direct: job i's callbacks and socket i go to replica i %% n")
     parser.add_argument("--json", action="store_true", help="print one JSON line per setup instead of a table")
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -232,7 +241,8 @@ def main() -> None:
             print(json.dumps(result))
         return
     print(f"{args.jobs} jobs, {args.rate:.0f} callbacks/s for {args.seconds:.0f} s, {args.sockets} sockets; "
-          f"ingest {args.ingest} callbacks by {args.concurrency} senders; all through nginx, Postgres + Redis")
+          f"ingest {args.ingest} callbacks by {args.concurrency} senders; "
+          f"{'all through nginx' if args.via == 'nginx' else 'straight to the replicas'}, Postgres + Redis")
     print(f"{'replicas':>8} {'sockets/replica':>16} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'delivered':>12} {'errors':>6} "
           f"{'ingest/s':>9} {'delivered':>12} {'errors':>6}")
     for r in results:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.scale import servers
 from tests.scale.cluster import Cluster
 from tests.scale.quiet import QuietProbe
-from tests.scale import servers
 from tests.scale.servers import PostgresServer, RedisServer, Unavailable
 
 IDLE_MARK = "idle_minute"

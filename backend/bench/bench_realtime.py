@@ -4,13 +4,15 @@ In one run, on this machine:
 1. ingest: signed callbacks as fast as the server answers (C in flight), into the backend and into a
    bare FastAPI POST handler — the sustained rate of each and the ratio;
 2. latency: N jobs × M events/s of signed callbacks for T seconds while K sockets watch (each one job),
-   into the backend and into a bare python-socketio server that only emits — callback→socket p50/p99;
+   into the backend and into a bare python-socketio server that only emits — callback→socket p50/p99,
+   for each rate M given (the sender, the sockets and the server share this machine's cores: their CPU
+   is printed, so a run whose apparatus saturated the machine can be told from a slow server);
 3. memory: the backend's peak RSS (VmHWM) while it receives a 1 GiB tus upload.
 
 Targets (issue 4 §8): p99 ≤ 20 ms at 100 jobs × 10 events/s with 500 sockets; ingest ≥ half the bare
 POST rate; RSS ≤ 150 MB. Numbers from a busy machine are not worth much: the load average is printed.
 
-    python backend/bench/bench_realtime.py [--jobs 100 --rate 10 --sockets 500 --seconds 10] [--json FILE]
+    python backend/bench/bench_realtime.py [--jobs 100 --rates 2,10 --sockets 500 --seconds 10] [--json FILE]
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ from backend.tests.support import new_secret  # noqa: E402
 HOST = "bench"
 
 
-async def ingest(url: str, secret: str, proc: psutil.Process, concurrency: int, seconds: float) -> dict:
-    jobs = [f"job_ingest_{os.getpid()}_{i:03d}" for i in range(50)]
+async def ingest(url: str, secret: str, proc: psutil.Process, concurrencies: list[int], seconds: float) -> dict:
+    return {str(c): await ingest_at(url, secret, proc, c, seconds) for c in concurrencies}
+
+
+async def ingest_at(url: str, secret: str, proc: psutil.Process, concurrency: int, seconds: float) -> dict:
+    jobs = [f"job_ingest_{os.getpid()}_{concurrency}_{i:03d}" for i in range(50)]
     items = load.sign_all(secret, HOST, jobs, int(seconds * 4000 / len(jobs)) + 10)
     cpu0 = cpu_seconds(proc)
     result = await load.closed_loop(f"{url}/api/callbacks/{HOST}", items, concurrency, seconds)
@@ -52,25 +58,56 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-async def latency(url: str, secret: str, proc: psutil.Process, watchers: Watchers, jobs: list[str], args) -> dict:
-    items = load.sign_all(secret, HOST, jobs, int(args.rate * args.seconds), first_seq=2)
-    cpu0 = cpu_seconds(proc)
-    sent = await load.open_loop(f"{url}/api/callbacks/{HOST}", items, rate=len(jobs) * args.rate)
-    await asyncio.sleep(2)  # stragglers
-    cpu = cpu_seconds(proc) - cpu0
-    received = watchers.finish()
-    delays = [t - sent.send_times[(job, seq)] for job, seq, t in received if (job, seq) in sent.send_times]
-    # A live event older than one a socket already got is not sent to it (per job, live seqs only increase):
-    # count what each socket should get from the verdicts (the bare server has none: it sends everything).
-    verdicts = {key: v for key, v in sent.verdicts.items()}
-    expected = sum(watchers.per_job(item.job_id) for item in items if verdicts.get((item.job_id, item.seq)) == "applied")
-    return {
-        "events_sent": sent.sent, "send_rate": round(sent.sent / sent.elapsed, 1), "statuses": {str(k): v for k, v in sent.statuses.items()},
-        "verdicts": {v: list(verdicts.values()).count(v) for v in set(verdicts.values())},
-        "socket_deliveries": len(delays), "expected_deliveries": expected,
-        "p50_ms": ms(load.percentile(delays, 50)), "p99_ms": ms(load.percentile(delays, 99)), "max_ms": ms(max(delays, default=0)),
-        "post_p50_ms": ms(load.percentile(sent.latencies, 50)), "post_p99_ms": ms(load.percentile(sent.latencies, 99)), "server_cpu_percent": round(100 * cpu / (sent.elapsed + 2), 1),
-    }
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The upper bound (ms) of the histogram bucket holding quantile q of what was observed in between."""
+    delta = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = delta.get(float("inf"), 0.0)
+    if not total:
+        return None
+    return next(round(bound * 1000, 1) for bound, count in delta.items() if count >= q * total)
+
+
+async def latency(url: str, secret: str, proc: psutil.Process, watchers: Watchers, jobs: list[str], args,
+                  buckets=None) -> dict:
+    """One phase per rate (events/s per job), same sockets throughout; the machine's CPU per process is recorded too."""
+    me, watching, phases, first = psutil.Process(), watchers.process, [], 2
+    for rate in args.rates:
+        count = int(rate * args.seconds)
+        items = load.sign_all(secret, HOST, jobs, count, first_seq=first)
+        first += count
+        cpu0 = [cpu_seconds(p) for p in (proc, me, watching)]
+        histogram0 = buckets() if buckets else None
+        sent = await load.open_loop(f"{url}/api/callbacks/{HOST}", items, rate=len(jobs) * rate)
+        await asyncio.sleep(2)  # stragglers
+        cpu = [cpu_seconds(p) - c for p, c in zip((proc, me, watching), cpu0)]
+        inside = None
+        if buckets:
+            histogram = buckets()
+            inside = [bucket_quantile(histogram0, histogram, q) for q in (0.5, 0.99)]
+        phases.append((rate, items, sent, [round(100 * c / (sent.elapsed + 2), 1) for c in cpu], inside))
+    arrived = {}
+    for job, seq, at in watchers.finish():
+        arrived.setdefault((job, seq), []).append(at)
+    results = {}
+    for rate, items, sent, cpu, inside in phases:
+        delays = [t - sent.send_times[key] for key in sent.send_times for t in arrived.get(key, ())]
+        # A live event older than one a socket already got is not sent to it (per job, live seqs only
+        # increase), so each socket is owed the events the receiver applied (the bare server applies all).
+        verdicts = list(sent.verdicts.values())
+        expected = sum(watchers.per_job(i.job_id) for i in items if sent.verdicts.get((i.job_id, i.seq)) == "applied")
+        results[f"{rate:g}/s per job"] = {
+            "offered_rate": len(jobs) * rate, "send_rate": round(sent.sent / sent.elapsed, 1),
+            "statuses": {str(k): v for k, v in sent.statuses.items()},
+            "verdicts": {v: verdicts.count(v) for v in set(verdicts)},
+            "socket_deliveries": len(delays), "expected_deliveries": expected,
+            "p50_ms": ms(load.percentile(delays, 50)), "p99_ms": ms(load.percentile(delays, 99)),
+            "max_ms": ms(max(delays, default=0)),
+            "post_p50_ms": ms(load.percentile(sent.latencies, 50)), "post_p99_ms": ms(load.percentile(sent.latencies, 99)),
+            "server_cpu_percent": cpu[0], "sender_cpu_percent": cpu[1], "sockets_cpu_percent": cpu[2],
+            "server_emit_p50_ms_at_most": inside[0] if inside else None,
+            "server_emit_p99_ms_at_most": inside[1] if inside else None,
+        }
+    return results
 
 
 async def run_latency(target: str, backend: BenchBackend | None, bare: BareServer | None, args, workdir: Path) -> dict:
@@ -85,7 +122,7 @@ async def run_latency(target: str, backend: BenchBackend | None, bare: BareServe
         url, token, proc, secret = bare.url, "", bare.process, new_secret()
     watchers = Watchers(url, token, jobs, args.sockets, workdir / f"seen-{target}.json", bare=backend is None).start()
     try:
-        return await latency(url, secret, proc, watchers, jobs, args)
+        return await latency(url, secret, proc, watchers, jobs, args, backend.emit_buckets if backend else None)
     finally:
         watchers.stop()
 
@@ -115,19 +152,27 @@ def upload_rss(backend: BenchBackend, size: int) -> dict:
 def report(results: dict, args) -> None:
     ingest_rows, latency_rows, up = results["ingest"], results["latency"], results["upload"]
     print(f"\nferry backend realtime bench — load average before: {results['load_before']:.2f}, after: {results['load_after']:.2f}")
-    print(f"\n1. ingest: signed callbacks, {args.concurrency} in flight, {args.ingest_seconds:g} s each")
-    print(f"   {'':26}{'rate/s':>9}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'server CPU ms/req':>19}")
-    for name, r in ingest_rows.items():
-        ratio = f"{r['ratio']:.2f}" if "ratio" in r else ""
-        print(f"   {name:26}{r['rate']:>9}{ratio:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}{r['server_cpu_ms_per_request']:>19}")
+    print(f"\n1. ingest: signed callbacks as fast as answered, {args.ingest_seconds:g} s per concurrency")
+    print(f"   {'':26}{'in flight':>10}{'rate/s':>9}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'server CPU ms/req':>19}")
+    for name, rows in ingest_rows.items():
+        for concurrency, r in rows.items():
+            ratio = f"{r['ratio']:.2f}" if "ratio" in r else ""
+            print(f"   {name:26}{concurrency:>10}{r['rate']:>9}{ratio:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}"
+                  f"{r['server_cpu_ms_per_request']:>19}")
     print("   target: backend ≥ 0.5 × bare")
-    print(f"\n2. callback → socket: {args.jobs} jobs × {args.rate:g} events/s for {args.seconds:g} s, {args.sockets} sockets"
-          " (each watching one job)")
-    print(f"   {'':26}{'sent/s':>9}{'delivered':>16}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'server CPU %':>14}")
-    for name, r in latency_rows.items():
-        delivered = f"{r['socket_deliveries']}/{r['expected_deliveries']}"
-        print(f"   {name:26}{r['send_rate']:>9}{delivered:>16}{r['p50_ms']:>9}{r['p99_ms']:>9}{r['max_ms']:>9}"
-              f"{r['server_cpu_percent']:>14}")
+    print(f"\n2. callback → socket: {args.jobs} jobs, {args.sockets} sockets (each watching one job), {args.seconds:g} s per rate")
+    print(f"   {'':24}{'rate':>14}{'sent/s':>8}{'delivered':>14}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+          f"{'in server p50/p99 ≤':>21}{'CPU % server/sender/sockets':>29}")
+    for name, phases in latency_rows.items():
+        for rate, r in phases.items():
+            delivered = f"{r['socket_deliveries']}/{r['expected_deliveries']}"
+            cpu = f"{r['server_cpu_percent']:.0f}/{r['sender_cpu_percent']:.0f}/{r['sockets_cpu_percent']:.0f}"
+            inside = "–" if r["server_emit_p50_ms_at_most"] is None else \
+                f"{r['server_emit_p50_ms_at_most']:g}/{r['server_emit_p99_ms_at_most']:g}"
+            print(f"   {name:24}{rate:>14}{r['send_rate']:>8}{delivered:>14}{r['p50_ms']:>8}{r['p99_ms']:>8}{r['max_ms']:>8}"
+                  f"{inside:>21}{cpu:>29}")
+    print("   p50/p99/max: from the sender's POST to the socket client's handler (apparatus included); in server:")
+    print("   from the callback's arrival to the event handed to the socket (ferry_callback_to_emit_seconds buckets).")
     print("   target: backend p99 ≤ 20 ms")
     print(f"\n3. {up['bytes'] >> 20} MiB tus upload at {up['mb_per_s']} MB/s: backend RSS {up['rss_before_mb']} MB before, "
           f"peak {up['peak_rss_mb']} MB (target ≤ 150 MB)")
@@ -136,11 +181,13 @@ def report(results: dict, args) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=10.0, help="events per second per job")
+    parser.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")], default=[2.0, 10.0],
+                        help="events per second per job, one latency phase each (comma-separated)")
     parser.add_argument("--sockets", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
-    parser.add_argument("--concurrency", type=int, default=16, help="callbacks in flight in the ingest run")
-    parser.add_argument("--ingest-seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each latency phase")
+    parser.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[1, 16, 64],
+                        help="callbacks in flight in the ingest runs (comma-separated)")
+    parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--upload-mib", type=int, default=1024)
     parser.add_argument("--modes", type=lambda v: v.split(","), default=["full", "normal"],
                         help="FERRY_SQLITE_SYNCHRONOUS values to measure the backend with (comma-separated)")
@@ -159,7 +206,8 @@ async def main() -> None:
             with BenchBackend(workdir / name, HOST, sqlite_synchronous=mode) as backend:
                 results["ingest"][name] = await ingest(backend.url, backend.secret, backend.process, args.concurrency,
                                                        args.ingest_seconds)
-                results["ingest"][name]["ratio"] = round(results["ingest"][name]["rate"] / results["ingest"]["bare_post"]["rate"], 3)
+                for c, row in results["ingest"][name].items():
+                    row["ratio"] = round(row["rate"] / results["ingest"]["bare_post"][c]["rate"], 3)
                 results["latency"][name] = await run_latency(name, backend, None, args, workdir)
         with BenchBackend(workdir / "upload", HOST) as fresh:  # a fresh process: its peak is the upload's
             results["upload"] = upload_rss(fresh, args.upload_mib << 20)

@@ -100,6 +100,16 @@ class BenchBackend(_Server):
         response.raise_for_status()
         return self
 
+    def emit_buckets(self) -> dict[float, float]:
+        """ferry_callback_to_emit_seconds: cumulative count per upper bound (seconds), from /metrics."""
+        text = httpx.get(f"{self.url}/metrics", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30).text
+        buckets = {}
+        for line in text.splitlines():
+            if line.startswith("ferry_callback_to_emit_seconds_bucket"):
+                bound = line.split('le="', 1)[1].split('"', 1)[0]
+                buckets[float("inf") if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
+        return buckets
+
     def peak_rss(self) -> int:
         """VmHWM: the most resident memory the process ever had, in bytes."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -125,6 +135,10 @@ class Watchers:
             self.stop()
             raise RuntimeError(f"socket watchers did not get ready ({line.strip() or 'exited'})")
         return self
+
+    @property
+    def process(self) -> psutil.Process:
+        return psutil.Process(self.proc.pid)
 
     def per_job(self, job_id: str) -> int:
         index = self.jobs.index(job_id)

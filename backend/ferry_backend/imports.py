@@ -123,7 +123,7 @@ async def announce_backend_event(services: Services, job_id: str, event_type: Ev
         st.write_snapshot(job, new)
         logged = await st.append_event(session, job.id, data["seq"], event_type.value, now, data, None)
     if logged is not None:
-        await services.announce(LiveEvent(job_id, data["seq"], event_type.value, data, iso(now)))
+        await services.announce(LiveEvent(job_id, data["seq"], event_type.value, data, iso(now), received_ts=now.timestamp()))
     return True
 
 

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from . import store as st
 from .jobs import Verdict, apply_event
@@ -87,7 +86,8 @@ class _JobState:
 
 
 def _live(job_id: str, arrival: Arrival) -> LiveEvent:
-    return LiveEvent(job_id, arrival.data["seq"], arrival.type, arrival.data, iso(arrival.received_at))
+    return LiveEvent(job_id, arrival.data["seq"], arrival.type, arrival.data, iso(arrival.received_at),
+                     received_ts=arrival.received_at.timestamp())
 
 
 def _event_row(job_id: str, arrival: Arrival) -> dict:
@@ -95,13 +95,12 @@ def _event_row(job_id: str, arrival: Arrival) -> dict:
                 webhook_id=arrival.webhook_id, received_at=arrival.received_at)
 
 
-def write_batch(session: Session, arrivals: list[Arrival], touch: dict[str, datetime]) -> list[Outcome]:
+def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, datetime]) -> list[Outcome]:
     """Store the deliveries, log their events and move the snapshots, in arrival order, in one transaction.
 
-    Synchronous (it runs inside `AsyncSession.run_sync`) and made of bulk statements: about eight
+    Synchronous (Store.write_sync runs it on a connection) and made of bulk statements: about eight
     round trips to the database per batch, whatever its size. `touch` maps hosts to a last_seen to record.
     """
-    conn = session.connection()
     stored: dict[tuple[str, str], dict] = {}  # key -> the first arrival's row (id None while new in this batch)
     for host in {a.host for a in arrivals}:  # (host, webhook_id) is the unique index: one lookup per host
         ids = list({a.webhook_id for a in arrivals if a.host == host})

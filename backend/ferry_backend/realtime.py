@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
+
+from .metrics import EMIT_LATENCY
 
 log = logging.getLogger("ferry.realtime")
 
@@ -30,6 +33,7 @@ class LiveEvent:
     data: dict
     received_at: str | None = None  # ISO-8601: when the backend received (or made) the event
     replay_id: str | None = None
+    received_ts: float | None = None  # the same instant in Unix seconds, for the callback→emit latency metric
 
 
 def event_meta(event: LiveEvent, catchup: bool = False) -> dict:
@@ -60,7 +64,7 @@ class Subscriber:
         self._emit = emit
         self._on_overflow = on_overflow
         self._reindex: Callable[["Subscriber", object], None] = lambda _sub, _key: None  # set by the Hub
-        self._queue: asyncio.Queue[tuple[str, dict, dict]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, dict, dict, float | None]] = asyncio.Queue()
         self._holds = 0
         self._overflowed = False
         self._open = asyncio.Event()
@@ -99,9 +103,9 @@ class Subscriber:
         if event.seq <= self.sent.get(event.job_id, 0):
             return
         self.sent[event.job_id] = event.seq
-        self._put(event.type, event.data, event_meta(event))
+        self._put(event.type, event.data, event_meta(event), event.received_ts)
 
-    def _put(self, name: str, data: dict, meta: dict) -> None:
+    def _put(self, name: str, data: dict, meta: dict, received_ts: float | None = None) -> None:
         if self._overflowed:
             return
         if self._queue.qsize() >= MAX_OUTBOX:
@@ -109,7 +113,7 @@ class Subscriber:
             self._overflowed = True
             self._on_overflow(self.sid)
             return
-        self._queue.put_nowait((name, data, meta))
+        self._queue.put_nowait((name, data, meta, received_ts))
 
     def begin(self, key) -> None:
         """Start buffering live events for a job (or ALL) before its state is read."""
@@ -186,12 +190,15 @@ class Subscriber:
 
     async def _pump(self) -> None:
         while True:
-            name, data, meta = await self._queue.get()
+            name, data, meta, received_ts = await self._queue.get()
             await self._open.wait()
             try:
                 await self._emit(name, data, meta)
             except Exception:  # the client is gone; disconnect cleans up
                 log.debug("emit to %s failed", self.sid, exc_info=True)
+                continue
+            if received_ts is not None:
+                EMIT_LATENCY.observe(time.time() - received_ts)
 
     def close(self) -> None:
         self._task.cancel()

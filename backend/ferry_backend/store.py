@@ -12,7 +12,6 @@ from typing import AsyncIterator, Callable, TypeVar
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session
 
 from . import db
 from .errors import Conflict, StoreUnavailable
@@ -78,30 +77,33 @@ class Store:
             raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
 
     async def write_sync(self, fn: Callable[..., T], *args) -> T:
-        """Run `fn(session, *args)` (synchronous code) in one write transaction.
+        """Run `fn(connection, *args)` (synchronous Core code) in one write transaction.
 
         On SQLite the statements run right here on a plain sqlite3 connection (no thread hop per
-        statement, no lock convoy with a worker thread); only the commit, which waits for the disk,
-        goes to a thread so the event loop keeps serving meanwhile. On Postgres `fn` runs in the
-        async session (asyncpg needs no thread).
+        statement, no lock convoy with a worker thread); only a commit that waits for the disk
+        (synchronous=full) goes to a thread, so the event loop keeps serving meanwhile. On Postgres
+        `fn` runs on the async connection (asyncpg needs no thread).
         """
         try:
             if not self.is_sqlite:
-                async with self.sessionmaker() as session, session.begin():
-                    return await session.run_sync(fn, *args)
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(fn, *args)
             async with self._write_lock:
                 if self._sync_engine is None:
                     url = self.engine.url.render_as_string(hide_password=False)
                     self._sync_engine = db.make_sync_sqlite_engine(url, self.sqlite_synchronous)
                     self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
-                with Session(self._sync_engine) as session:  # closing it rolls back whatever did not commit
-                    session.begin()
-                    result = fn(session, *args)
-                    commit = asyncio.get_running_loop().run_in_executor(self._committer, session.commit)
+                with self._sync_engine.connect() as conn:  # closing it rolls back whatever did not commit
+                    transaction = conn.begin()
+                    result = fn(conn, *args)
+                    if self.sqlite_synchronous == "normal":  # no fsync: the commit is quick, a thread hop is not
+                        transaction.commit()
+                        return result
+                    commit = asyncio.get_running_loop().run_in_executor(self._committer, transaction.commit)
                     try:
                         await asyncio.shield(commit)
                     except asyncio.CancelledError:
-                        await asyncio.wait([commit])  # never close the session under a running commit
+                        await asyncio.wait([commit])  # never close the connection under a running commit
                         raise
                     return result
         except IntegrityError:

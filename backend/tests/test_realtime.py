@@ -213,3 +213,25 @@ async def test_nothing_at_or_below_the_clients_after_seq_is_sent_again():
     await settle()
     assert sent == [("j1", 6, "catchup"), ("j1", 7, "live")]
     hub.remove("sid1")
+
+
+async def test_live_emits_are_timed_from_the_callbacks_arrival():
+    import time
+
+    from ferry_backend.metrics import EMIT_LATENCY
+
+    def count() -> float:
+        return next(s.value for m in EMIT_LATENCY.collect() for s in m.samples if s.name.endswith("_count"))
+
+    before = count()
+
+    async def emit(name, data, meta):
+        pass
+
+    sub = Subscriber("t", emit, lambda sid: None)
+    sub.finish_job("j1", [ev(1)])  # catch-up: not timed
+    sub.offer(LiveEvent("j1", 2, "import.progress", {"job_id": "j1", "seq": 2}, "x", received_ts=time.time() - 0.05))
+    sub.offer(ev(3, replay_id="r"))  # replay: not timed
+    await settle()
+    assert count() - before == 1
+    sub.close()

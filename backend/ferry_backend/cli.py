@@ -42,7 +42,7 @@ def serve(listen: str = typer.Option("127.0.0.1:8000", help="HOST:PORT to listen
     from .app import create_app
 
     host, port = _listen(listen)
-    settings = Settings()
+    settings = load_settings()
     if settings.public_url is None:
         settings.public_url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -54,10 +54,23 @@ def serve(listen: str = typer.Option("127.0.0.1:8000", help="HOST:PORT to listen
         raise typer.Exit(1)
 
 
+def load_settings() -> Settings:
+    """The settings, or one line per bad FERRY_* variable and exit code 2."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "FERRY_" + str(error["loc"][0]).upper() if error["loc"] else "FERRY_*"
+            typer.echo(f"error: {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
 async def _with_store(action):
     from . import store as st
 
-    settings = Settings()
+    settings = load_settings()
     settings.ensure_dirs()
     store = st.Store.from_url(settings.resolved_database_url)
     try:

@@ -133,3 +133,16 @@ async def test_metrics_count_what_happened(quick_backend):
     assert 'ferry_callbacks_refused_total{code="missing_signature"}' in text
     async with httpx.AsyncClient(base_url=quick_backend.url) as anonymous:
         assert (await anonymous.get("/metrics")).status_code == 401
+
+
+def test_a_bad_setting_is_named_in_one_line_and_nothing_starts(tmp_path):
+    import subprocess
+
+    from backend.tests.support import BIN, process_env
+
+    env = {**process_env(), "FERRY_DATA_DIR": str(tmp_path), "FERRY_SQLITE_SYNCHRONOUS": "sometimes"}
+    result = subprocess.run([str(BIN / "ferry-backend"), "serve", "--listen", "127.0.0.1:9"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: FERRY_SQLITE_SYNCHRONOUS: Input should be 'full' or 'normal'"]
+    assert not (tmp_path / "ferry.db").exists()

@@ -31,7 +31,8 @@ B_DISK = 160 << 20
 class LabHost:
     def __init__(self, name: str, base: Path, tmpfs_bytes: int | None = None):
         self.name = name
-        self.engine_name = f"scale-{name}"
+        # Short: dockerd's and containerd's unix sockets live under .run/engines/NAME (108-byte path limit).
+        self.engine_name = "s" + name.replace("lab-", "").replace("-", "")
         self.base = base
         self.tmpfs_bytes = tmpfs_bytes
         self.data_root = engines.engine_script._paths(self.engine_name)["data"]
@@ -84,9 +85,9 @@ class LabHost:
 @pytest.fixture(scope="module")
 def labs(scale_cluster, tmp_path_factory):
     """Two lab hosts registered with the two-replica cluster; their engines are stopped at the end."""
-    suffix = uuid.uuid4().hex[:6]
+    suffix = uuid.uuid4().hex[:4]
     base = tmp_path_factory.mktemp("labs")
-    hosts = [LabHost(f"a-{suffix}", base), LabHost(f"b-{suffix}", base, tmpfs_bytes=B_DISK)]
+    hosts = [LabHost(f"lab-a-{suffix}", base), LabHost(f"lab-b-{suffix}", base, tmpfs_bytes=B_DISK)]
     try:
         for host in hosts:
             host.start_engine()

@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=50)
     parser.add_argument("--ingest", type=int, default=2000, help="callbacks in the ingest phase")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat both setups, alternating, and print medians")
     parser.add_argument("--via", choices=["nginx", "direct"], default="nginx",
                         help="nginx: everything through the proxy; direct: job i's callbacks and socket i go to replica i %% n")
     parser.add_argument("--json", action="store_true", help="print one JSON line per setup instead of a table")
@@ -231,7 +232,8 @@ def main() -> None:
     postgres = PostgresServer().start()
     redis = RedisServer(base / "redis").start()
     try:
-        results = [run_setup(replicas, postgres, redis.url, base, args) for replicas in (1, 2)]
+        # Rounds alternate the setups (1, 2, 1, 2, …) so a load change on a shared machine hits both alike.
+        results = [run_setup(replicas, postgres, redis.url, base, args) for _ in range(args.rounds) for replicas in (1, 2)]
     finally:
         redis.stop()
         postgres.stop()
@@ -249,6 +251,12 @@ def main() -> None:
         print(f"{r['replicas']:>8} {str(r['sockets_per_replica']):>16} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
               f"{r['deliveries']:>5}/{r['expected_deliveries']:<6} {r['paced_errors']:>6} {r['ingest_per_s']:>9} "
               f"{r['ingest_deliveries']:>5}/{r['ingest_expected']:<6} {r['ingest_errors']:>6}")
+    if args.rounds > 1:
+        print(f"median of {args.rounds} rounds:")
+        for replicas in (1, 2):
+            mine = [r for r in results if r["replicas"] == replicas]
+            med = {key: round(statistics.median(r[key] for r in mine), 1) for key in ("p50_ms", "p99_ms", "ingest_per_s")}
+            print(f"{replicas:>8} {'':>16} {med['p50_ms']:>8} {med['p99_ms']:>8} {'':>8} {'':>12} {'':>6} {med['ingest_per_s']:>9}")
 
 
 if __name__ == "__main__":

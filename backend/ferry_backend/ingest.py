@@ -54,7 +54,7 @@ JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (m.__table__ for m in (Job, Delivery,
 # Built once: a batch runs a handful of these, and building statements costs more than running them.
 _STORED = select(DELIVERIES.c.id, DELIVERIES.c.host, DELIVERIES.c.webhook_id, DELIVERIES.c.job_id, DELIVERIES.c.seq).where(
     DELIVERIES.c.host == bindparam("host"), DELIVERIES.c.webhook_id.in_(bindparam("ids", expanding=True)))
-_JOBS = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))).order_by(JOBS.c.id).with_for_update()
+_JOBS = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))).order_by(JOBS.c.id).with_for_update()  # Postgres row locks
 _LOGGED = select(EVENTS.c.job_id, EVENTS.c.seq).where(
     EVENTS.c.job_id.in_(bindparam("jobs", expanding=True)), EVENTS.c.seq.in_(bindparam("seqs", expanding=True)))
 _UPDATE_JOB = update(JOBS).where(JOBS.c.id == bindparam("b_id"))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Callable, TypeVar
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -37,6 +37,7 @@ class Store:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock()
         self._sync_engine: Engine | None = None  # SQLite: the batched callback writer's own connection
+        self._writer: Connection | None = None
         self._committer: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -52,6 +53,9 @@ class Store:
     async def close(self) -> None:
         if self._sync_engine is not None:
             self._committer.shutdown(wait=True)
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
             self._sync_engine.dispose()
             self._committer = self._sync_engine = None
         await self.engine.dispose()
@@ -89,27 +93,40 @@ class Store:
                 async with self.engine.begin() as conn:
                     return await conn.run_sync(fn, *args)
             async with self._write_lock:
-                if self._sync_engine is None:
-                    url = self.engine.url.render_as_string(hide_password=False)
-                    self._sync_engine = db.make_sync_sqlite_engine(url, self.sqlite_synchronous)
-                    self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
-                with self._sync_engine.connect() as conn:  # closing it rolls back whatever did not commit
-                    transaction = conn.begin()
-                    result = fn(conn, *args)
-                    if self.sqlite_synchronous == "normal":  # no fsync: the commit is quick, a thread hop is not
-                        transaction.commit()
-                        return result
-                    commit = asyncio.get_running_loop().run_in_executor(self._committer, transaction.commit)
-                    try:
-                        await asyncio.shield(commit)
-                    except asyncio.CancelledError:
-                        await asyncio.wait([commit])  # never close the connection under a running commit
-                        raise
-                    return result
+                return await self._write_sync_sqlite(fn, args)
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
+
+    async def _write_sync_sqlite(self, fn, args):
+        if self._writer is None:  # one connection kept open: no pool checkout and reset per transaction
+            if self._sync_engine is None:
+                url = self.engine.url.render_as_string(hide_password=False)
+                self._sync_engine = db.make_sync_sqlite_engine(url, self.sqlite_synchronous)
+                self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+            self._writer = self._sync_engine.connect()
+        conn = self._writer
+        transaction = conn.begin()
+        try:
+            result = fn(conn, *args)
+            if self.sqlite_synchronous == "normal":  # no fsync: the commit is quick, a thread hop is not
+                transaction.commit()
+                return result
+            commit = asyncio.get_running_loop().run_in_executor(self._committer, transaction.commit)
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                await asyncio.wait([commit])  # never touch the connection under a running commit
+                raise
+            return result
+        except BaseException as exc:
+            if transaction.is_active:
+                transaction.rollback()
+            if isinstance(exc, SQLAlchemyError) and not isinstance(exc, IntegrityError):
+                self._writer.close()  # whatever broke, the next transaction starts on a fresh connection
+                self._writer = None
+            raise
 
 
 # --- tokens -------------------------------------------------------------------------------------

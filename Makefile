@@ -58,6 +58,12 @@ test-py: setup-py
 bench-import: system-deps setup-py
 	$(BIN)/python importer/bench/bench_import.py
 
+bench-realtime: system-deps setup-py
+	$(BIN)/python backend/bench/bench_realtime.py
+
+bench-scale: system-deps setup-py
+	$(BIN)/python bench/scale/bench_scale.py --rounds 3
+
 clean:
 	-python3 scripts/engine.py down --name test
 	rm -rf $(VENV) .pytest_cache

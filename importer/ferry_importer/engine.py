@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from .errors import EngineError, EngineUnreachable
+from .errors import EngineError, EngineUnreachable, ImporterError, InsufficientDisk
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 JsonMessage = dict[str, Any]
@@ -119,7 +119,7 @@ class Engine:
         try:
             if response.status_code >= 400:
                 await response.aread()
-                raise EngineError(f"the engine refused the request: {_message(response)}", f"HTTP {response.status_code}")
+                raise engine_failure(f"the engine refused the request: {_message(response)}", f"HTTP {response.status_code}")
             yield _messages(response, path)
         finally:
             await response.aclose()
@@ -158,10 +158,18 @@ async def _messages(response: httpx.Response, path: str) -> AsyncIterator[JsonMe
             if "errorDetail" in message or "error" in message:
                 detail = message.get("errorDetail") or {}
                 text = detail.get("message") if isinstance(detail, dict) else None
-                raise EngineError(f"the engine failed: {text or message.get('error')}", json.dumps(message)[:500])
+                raise engine_failure(f"the engine failed: {text or message.get('error')}", json.dumps(message)[:500])
             yield message
     except httpx.HTTPError as exc:
         raise _translate(exc, path) from None
+
+
+def engine_failure(message: str, detail: str) -> ImporterError:
+    """Name what the engine's own words say went wrong: a full disk is the user's to fix, not an engine bug."""
+    if "no space left on device" in message.lower():
+        return InsufficientDisk("the engine ran out of disk space while importing; free space on its data root",
+                                f"{message} ({detail})")
+    return EngineError(message, detail)
 
 
 def _message(response: httpx.Response) -> str:

@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from ferry_importer.engine import Engine
-from ferry_importer.errors import EngineError, EngineUnreachable
+from ferry_importer.errors import EngineError, EngineUnreachable, InsufficientDisk
 
 
 async def _body(chunks):
@@ -36,8 +36,8 @@ async def test_a_missing_socket_is_engine_unreachable(tmp_path):
 
 async def test_error_detail_in_the_middle_of_a_200_stream_is_a_failure():
     lines = (b'{"stream":"Loading layer"}\r\n{"progressDetail":{"current":1}}\r\n'
-             b'{"errorDetail":{"message":"failed to register layer: no space left on device"},'
-             b'"error":"failed to register layer: no space left on device"}\r\n')
+             b'{"errorDetail":{"message":"failed to register layer: archive/tar: invalid tar header"},'
+             b'"error":"failed to register layer: archive/tar: invalid tar header"}\r\n')
 
     async def handler(request: httpx.Request) -> httpx.Response:
         async for _ in request.stream:
@@ -51,7 +51,24 @@ async def test_error_detail_in_the_middle_of_a_200_stream_is_a_failure():
                 async for message in messages:
                     seen.append(message)
     assert len(seen) == 2
-    assert "no space left on device" in caught.value.message
+    assert "invalid tar header" in caught.value.message
+
+
+async def test_an_engine_out_of_disk_mid_stream_is_insufficient_disk():
+    lines = (b'{"stream":"Loading layer"}\r\n'
+             b'{"errorDetail":{"message":"failed to register layer: write /x: no space left on device"}}\r\n')
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async for _ in request.stream:
+            pass
+        return httpx.Response(200, content=lines)
+
+    async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
+        with pytest.raises(InsufficientDisk) as caught:
+            async with engine.post_stream("/images/load", {"quiet": "0"}, _body([b"x" * 10])) as messages:
+                async for _ in messages:
+                    pass
+    assert caught.value.code == "insufficient_disk" and "no space left" in caught.value.detail
 
 
 async def test_an_http_error_carries_the_engines_message():

@@ -113,12 +113,15 @@ class Store:
             if self.sqlite_synchronous == "normal":  # no fsync: the commit is quick, a thread hop is not
                 transaction.commit()
                 return result
-            commit = asyncio.get_running_loop().run_in_executor(self._committer, transaction.commit)
+            # The thread runs sqlite3's own commit (C, the GIL released while it waits for the disk): as
+            # little Python as possible there, so it does not fight the event loop for the GIL.
+            commit = asyncio.get_running_loop().run_in_executor(self._committer, conn.connection.dbapi_connection.commit)
             try:
                 await asyncio.shield(commit)
             except asyncio.CancelledError:
                 await asyncio.wait([commit])  # never touch the connection under a running commit
                 raise
+            transaction.commit()  # SQLAlchemy's bookkeeping; the database has nothing left to commit
             return result
         except BaseException as exc:
             if transaction.is_active:

@@ -65,6 +65,7 @@ class Subscriber:
         self._on_overflow = on_overflow
         self._reindex: Callable[["Subscriber", object], None] = lambda _sub, _key: None  # set by the Hub
         self._queue: asyncio.Queue[tuple[str, dict, dict, float | None]] = asyncio.Queue()
+        self._inflight = 0  # messages in the outbox not yet handed to the transport
         self._holds = 0
         self._overflowed = False
         self._open = asyncio.Event()
@@ -79,18 +80,21 @@ class Subscriber:
     def _in_feed(self, event: LiveEvent) -> bool:
         return self.all_host is None or event.data.get("host") == self.all_host
 
-    def offer(self, event: LiveEvent) -> None:
-        """A live event (or an operator replay) for a job this client may watch."""
+    def offer(self, event: LiveEvent, direct: list[str] | None = None) -> None:
+        """A live event (or an operator replay) for a job this client may watch.
+
+        `direct` (from the Hub): where to add this client's sid when the event may skip its outbox.
+        """
         if event.replay_id is not None:
             self._offer_replay(event)
         elif event.job_id in self.pending:
             self.pending[event.job_id].append(event)
         elif event.job_id in self.jobs:
-            self._send_live(event)
+            self._send_live(event, direct)
         elif ALL in self.pending:
             self.pending[ALL].append(event)
         elif self.all and self._in_feed(event):
-            self._send_live(event)
+            self._send_live(event, direct)
 
     def _offer_replay(self, event: LiveEvent) -> None:
         """Replays go to settled watchers only, in the order they come, and never count as seen."""
@@ -99,10 +103,13 @@ class Subscriber:
         if event.job_id in self.jobs or (self.all and ALL not in self.pending and self._in_feed(event)):
             self._put(event.type, event.data, event_meta(event))
 
-    def _send_live(self, event: LiveEvent) -> None:
+    def _send_live(self, event: LiveEvent, direct: list[str] | None = None) -> None:
         if event.seq <= self.sent.get(event.job_id, 0):
             return
         self.sent[event.job_id] = event.seq
+        if direct is not None and self._holds == 0 and self._inflight == 0 and not self._overflowed:
+            direct.append(self.sid)  # nothing of ours is waiting: one emit to every such client keeps the order
+            return
         self._put(event.type, event.data, event_meta(event), event.received_ts)
 
     def _put(self, name: str, data: dict, meta: dict, received_ts: float | None = None) -> None:
@@ -114,6 +121,7 @@ class Subscriber:
             self._on_overflow(self.sid)
             return
         self._queue.put_nowait((name, data, meta, received_ts))
+        self._inflight += 1
 
     def begin(self, key) -> None:
         """Start buffering live events for a job (or ALL) before its state is read."""
@@ -197,6 +205,8 @@ class Subscriber:
             except Exception:  # the client is gone; disconnect cleans up
                 log.debug("emit to %s failed", self.sid, exc_info=True)
                 continue
+            finally:
+                self._inflight -= 1
             if received_ts is not None:
                 EMIT_LATENCY.observe(time.time() - received_ts)
 
@@ -208,12 +218,16 @@ class Hub:
     """Every subscriber of this process, indexed by the jobs they watch, and the fan-out to them.
 
     The index keeps a delivery proportional to the job's watchers, not to every connected client.
+    Clients with nothing waiting in their outbox get a live event by one emit for all of them
+    (`emit_many`: encoded once); the others get it through their own ordered outbox.
     """
 
-    def __init__(self):
+    def __init__(self, emit_many: Callable[[str, dict, dict, list[str]], Awaitable[None]] | None = None):
         self.subscribers: dict[str, Subscriber] = {}
+        self.emit_many = emit_many
         self._by_job: dict[str, set[str]] = {}
         self._feed: set[str] = set()
+        self._sending: set[asyncio.Task] = set()
 
     def add(self, subscriber: Subscriber) -> None:
         self.subscribers[subscriber.sid] = subscriber
@@ -256,7 +270,24 @@ class Hub:
     def deliver(self, event: LiveEvent) -> None:
         targets = self._by_job.get(event.job_id)
         sids = (targets | self._feed) if targets else self._feed
+        direct: list[str] | None = [] if self.emit_many is not None and event.replay_id is None else None
         for sid in list(sids):
             subscriber = self.subscribers.get(sid)
             if subscriber is not None:
-                subscriber.offer(event)
+                subscriber.offer(event, direct)
+        if direct:
+            # Scheduled now: any later message for these clients (direct or from an outbox) runs after it.
+            task = asyncio.get_running_loop().create_task(self._send_direct(event, direct))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_direct(self, event: LiveEvent, sids: list[str]) -> None:
+        try:
+            await self.emit_many(event.type, event.data, event_meta(event), sids)
+        except Exception:
+            log.debug("emit of %s seq %s failed", event.job_id, event.seq, exc_info=True)
+            return
+        if event.received_ts is not None:
+            elapsed = time.time() - event.received_ts
+            for _ in sids:
+                EMIT_LATENCY.observe(elapsed)

@@ -33,6 +33,11 @@ def register(sio: socketio.AsyncServer, store: st.Store, hub: Hub) -> None:
     async def emit_to(sid: str, name: str, data: dict, meta: dict) -> None:
         await sio.emit(name, (data, meta), to=sid, ignore_queue=True)
 
+    async def emit_many(name: str, data: dict, meta: dict, sids: list[str]) -> None:
+        await sio.emit(name, (data, meta), to=sids, ignore_queue=True)
+
+    hub.emit_many = emit_many
+
     def overflow(sid: str) -> None:
         asyncio.get_running_loop().create_task(sio.disconnect(sid, ignore_queue=True))
 

@@ -181,7 +181,7 @@ async def test_deliveries_reach_only_the_watchers_of_that_job():
     def counting(sid):
         sub = Subscriber(sid, lambda n, d, m: asyncio.sleep(0), lambda s: None)
         original = sub.offer
-        sub.offer = lambda event: (offered.__setitem__(sid, offered.get(sid, 0) + 1), original(event))
+        sub.offer = lambda event, direct=None: (offered.__setitem__(sid, offered.get(sid, 0) + 1), original(event, direct))
         hub.add(sub)
         return sub
 
@@ -235,3 +235,37 @@ async def test_live_emits_are_timed_from_the_callbacks_arrival():
     await settle()
     assert count() - before == 1
     sub.close()
+
+
+async def test_idle_clients_share_one_emit_and_busy_ones_keep_their_order():
+    log: list = []  # (via, sid, seq) in the order the transport got them
+
+    async def emit_many(name, data, meta, sids):
+        log.extend(("many", sid, data["seq"]) for sid in sids)
+
+    def client(sid):
+        async def emit(name, data, meta):
+            log.append(("own", sid, data["seq"]))
+        sub = Subscriber(sid, emit, lambda s: None)
+        hub.add(sub)
+        sub.finish_job("j1", [])
+        return sub
+
+    hub = Hub(emit_many)
+    a, b, c = client("a"), client("b"), client("c")
+    c.hold()  # c is answering a subscribe: its live events wait in its outbox behind the ack
+    hub.deliver(ev(1))
+    await settle()
+    assert sorted(log) == [("many", "a", 1), ("many", "b", 1)]
+    hub.deliver(ev(2))
+    c.release()
+    hub.deliver(ev(3))  # c still has 1 and 2 in its outbox: 3 must follow them there
+    await settle()
+    per_client = {sid: [seq for _, s, seq in log if s == sid] for sid in "abc"}
+    assert per_client == {"a": [1, 2, 3], "b": [1, 2, 3], "c": [1, 2, 3]}
+    assert all(via == "own" for via, sid, _ in log if sid == "c")
+    hub.deliver(ev(4))  # c's outbox is empty again: it joins the shared emit
+    await settle()
+    assert [entry for entry in log if entry[2] == 4] and all(via == "many" for via, _, seq in log if seq == 4)
+    for sub in (a, b, c):
+        hub.remove(sub.sid)

@@ -47,7 +47,7 @@ class Outcome:
     verdict: str
     job_id: str | None = None
     seq: int | None = None
-    event: LiveEvent | None = field(default=None, repr=False)  # set when the event entered the log: announce it
+    event: LiveEvent | None = field(default=None, repr=False)  # set when the event is (or, for a retry, was) logged: announce it
 
 
 JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (m.__table__ for m in (Job, Delivery, DeliveryRepeat, Event, Host))
@@ -55,6 +55,8 @@ JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (m.__table__ for m in (Job, Delivery,
 _STORED = select(DELIVERIES.c.id, DELIVERIES.c.host, DELIVERIES.c.webhook_id, DELIVERIES.c.job_id, DELIVERIES.c.seq).where(
     DELIVERIES.c.host == bindparam("host"), DELIVERIES.c.webhook_id.in_(bindparam("ids", expanding=True)))
 _JOBS = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))).order_by(JOBS.c.id).with_for_update()  # Postgres row locks
+_LOGGED_AS = select(EVENTS.c.job_id, EVENTS.c.seq, EVENTS.c.webhook_id, EVENTS.c.received_at).where(
+    EVENTS.c.job_id.in_(bindparam("jobs", expanding=True)), EVENTS.c.seq.in_(bindparam("seqs", expanding=True)))
 _LOGGED = select(EVENTS.c.job_id, EVENTS.c.seq).where(
     EVENTS.c.job_id.in_(bindparam("jobs", expanding=True)), EVENTS.c.seq.in_(bindparam("seqs", expanding=True)))
 _UPDATE_JOB = update(JOBS).where(JOBS.c.id == bindparam("b_id"))
@@ -114,6 +116,7 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
     outcomes: list[Outcome] = []
     deliveries, repeats, events, new_jobs = [], [], [], {}
     unlogged: list[tuple[Arrival, Outcome]] = []  # not applied: logged only if the log lacks that seq
+    repeated: list[tuple[Arrival, Outcome]] = []  # a webhook-id seen before: announced again if it is in the log
     for arrival in arrivals:
         key, data = (arrival.host, arrival.webhook_id), arrival.data
         first = stored.get(key)
@@ -123,6 +126,7 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
             repeats.append(dict(host=arrival.host, webhook_id=arrival.webhook_id, job_id=first["job_id"],
                                 headers=arrival.headers, body=arrival.body, received_at=arrival.received_at))
             outcomes.append(Outcome("duplicate", first["job_id"], first["seq"]))
+            repeated.append((arrival, outcomes[-1]))
             continue
         delivery = dict(host=arrival.host, webhook_id=arrival.webhook_id, job_id=data["job_id"], seq=data["seq"],
                         event_type=arrival.type, headers=arrival.headers, body=arrival.body, verdict="pending",
@@ -155,8 +159,24 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
             unlogged.append((arrival, outcome))
     if unlogged:
         events += _missing_from_log(conn, unlogged, {(e["job_id"], e["seq"]) for e in events})
+    if repeated:
+        _announce_again(conn, repeated)
     _flush(conn, jobs, new_jobs, deliveries, stored, repeats, events, touch)
     return outcomes
+
+
+def _announce_again(conn: Connection, repeated: list[tuple[Arrival, Outcome]]) -> None:
+    """A retry of a logged event is announced again: the first announcement may have died with a replica
+    (or a Redis publish) after the commit. Sockets drop seqs they already have, so this costs nothing."""
+    logged = {
+        (row.job_id, row.seq): row
+        for row in conn.execute(_LOGGED_AS, {"jobs": sorted({o.job_id for _, o in repeated}),
+                                             "seqs": sorted({o.seq for _, o in repeated})})
+    }
+    for arrival, outcome in repeated:
+        row = logged.get((outcome.job_id, outcome.seq))
+        if row is not None and row.webhook_id == arrival.webhook_id:
+            outcome.event = LiveEvent(outcome.job_id, outcome.seq, arrival.type, arrival.data, iso(row.received_at))
 
 
 def _missing_from_log(conn: Connection, unlogged: list[tuple[Arrival, Outcome]], batch: set) -> list[dict]:

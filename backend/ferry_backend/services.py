@@ -7,6 +7,7 @@ import logging
 from typing import Awaitable
 
 import socketio
+from sqlalchemy.exc import IntegrityError
 
 from . import store as st
 from .broadcast import LocalBus, RedisBus
@@ -40,10 +41,7 @@ class Services:
     async def start(self) -> None:
         self.settings.ensure_dirs()
         await self.store.migrate()
-        async with self.store.write() as session:
-            if self.settings.admin_token:
-                await st.set_bootstrap_admin(session, self.settings.admin_token)
-            self.content_key = (await st.shared_secret(session, CONTENT_KEY)).encode()
+        await self._bootstrap()
         await self.bus.start()
         self.receiver.writer.start()
         from .imports import redispatch_unconfirmed  # late imports: these modules need Services
@@ -51,6 +49,21 @@ class Services:
 
         await redispatch_unconfirmed(self)
         self.spawn(run_sweeper(self), name="sweeper")
+
+    async def _bootstrap(self) -> None:
+        """The admin token and the shared content key. Replicas starting together on an empty database race
+        to insert the same rows: the loser's transaction fails on the unique key and simply reads them."""
+        for attempt in range(3):
+            try:
+                async with self.store.write() as session:
+                    if self.settings.admin_token:
+                        await st.set_bootstrap_admin(session, self.settings.admin_token)
+                    self.content_key = (await st.shared_secret(session, CONTENT_KEY)).encode()
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.info("another replica bootstrapped at the same time; reading its rows")
 
     async def stop(self) -> None:
         for sid in list(self.hub.subscribers):

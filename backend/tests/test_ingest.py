@@ -177,3 +177,27 @@ async def test_host_secrets_are_read_once_for_many_concurrent_callbacks(tmp_path
         assert len(secrets._cache) <= 10
     finally:
         await store.close()
+
+
+async def test_a_retry_of_a_logged_event_is_announced_again_but_not_one_never_logged(tmp_path, template):
+    """The first announcement can die with a replica after the commit; the importer's retry brings it back."""
+    store = await make_store(tmp_path, template)
+    writer = IngestWriter(store)
+    writer.start()
+    try:
+        first = await writer.submit(arrival("job_r", 2))
+        late = await writer.submit(arrival("job_r", 1))  # stale for the snapshot, but new to the log
+        again = await writer.submit(arrival("job_r", 2))
+        late_again = await writer.submit(arrival("job_r", 1))
+        foreign = await writer.submit(arrival("job_r", 3, msg="msg_foreign", host="lab2"))
+        foreign_again = await writer.submit(arrival("job_r", 3, msg="msg_foreign", host="lab2"))
+    finally:
+        await writer.stop()
+        await store.close()
+    assert (first.verdict, first.event.seq) == ("applied", 2)
+    assert late.verdict == "stale" and late.event.seq == 1
+    assert again.verdict == "duplicate" and (again.event.job_id, again.event.seq) == ("job_r", 2)
+    assert again.event.data == first.event.data and again.event.received_at == first.event.received_at
+    assert late_again.verdict == "duplicate" and late_again.event.received_at == late.event.received_at
+    assert foreign.verdict == "wrong_host" and foreign.event is None
+    assert foreign_again.verdict == "duplicate" and foreign_again.event is None

@@ -81,3 +81,26 @@ async def test_backend_runs_on_postgres_end_to_end(pg_backend):
         snapshot = (await http.get(f"/api/imports/{job}")).json()
         listed = (await http.get("/api/imports", params={"state": "succeeded"})).json()["jobs"]
     assert snapshot["state"] == "succeeded" and snapshot["finished_at"] and job in [j["id"] for j in listed]
+
+
+async def test_two_replicas_starting_together_on_an_empty_database_both_serve(postgres_url, tmp_path):
+    """Both race to migrate and to insert the bootstrap admin token and the shared link key; neither may crash."""
+    name = "fresh_" + uuid.uuid4().hex[:8]
+    created = _as_postgres(str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", postgres_url.rsplit(":", 1)[1].split("/")[0],
+                           "-U", "postgres", "-c", f"CREATE DATABASE {name}")
+    assert created.returncode == 0, created.stderr
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    admin = "fy_admin_" + uuid.uuid4().hex
+    replicas = [Backend(tmp_path / f"r{i}", env_extra={"FERRY_DATABASE_URL": url}, admin_token=admin) for i in (1, 2)]
+    try:
+        for replica in replicas:
+            replica.launch()
+        for replica in replicas:
+            replica.wait_ready()
+        for replica in replicas:
+            async with replica.client() as http:
+                assert (await http.get("/api/me")).json()["role"] == "admin"
+                assert (await http.get("/api/hosts")).status_code == 200
+    finally:
+        for replica in replicas:
+            replica.stop()

@@ -24,6 +24,7 @@ from ferry_contract import EventType, parse_callback
 from . import store as st
 from .errors import InvalidRequest, Unauthorized
 from .ingest import Arrival, IngestWriter, Outcome
+from .logs import bind
 from .models import Delivery, DeliveryRepeat, Host, utcnow
 
 log = logging.getLogger("ferry.callbacks")
@@ -110,6 +111,7 @@ class Receiver:
 
     async def receive(self, host_name: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
         now = utcnow()
+        bind(host=host_name)
         secret = await self.secrets.get(host_name)
         if secret is None:
             raise Unauthorized(f"unknown host {host_name!r}", code="unknown_host")
@@ -127,6 +129,7 @@ class Receiver:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback") from None
+        bind(job_id=getattr(callback.data, "job_id", None))
         if callback.type == EventType.HEARTBEAT:
             await _heartbeat(self.store, host_name, callback, now)
             return Outcome("heartbeat")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import socket
 import sys
 
 import typer
 
 from .errors import FerryError
+from .logs import log_config
 from .settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ferry backend: uploads, dispatch, callbacks, Socket.IO.")
@@ -45,8 +46,8 @@ def serve(listen: str = typer.Option("127.0.0.1:8000", help="HOST:PORT to listen
     settings = load_settings()
     if settings.public_url is None:
         settings.public_url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level, lifespan="on",
+                            log_config=log_config(settings.log_level, settings.log_format, f"{socket.gethostname()}:{port}"),
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     server.run()

@@ -13,6 +13,7 @@ from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobReque
 from . import store as st
 from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
 from .jobs import Verdict, apply_event, backend_canceled, backend_failure
+from .logs import bind
 from .metrics import BACKEND_FAILURES, DISPATCHES
 from .models import Host, Job, Upload, utcnow
 from .realtime import LiveEvent
@@ -71,6 +72,7 @@ async def dispatch(services: Services, job_id: str) -> None:
         job = await session.get(Job, job_id)
         host = await session.get(Host, job.host)
         upload = await session.get(Upload, job.upload_id) if job.upload_id else None
+    bind(job_id=job.id, host=host.name)
     if upload is not None:
         link = sign_content_link(services.content_key, upload.id, services.settings.content_token_ttl_s)
         source = UrlSource(
@@ -135,6 +137,7 @@ async def fail_job(services: Services, job_id: str, code: ErrorCode, message: st
 
 
 async def cancel(services: Services, job_id: str) -> Job:
+    bind(job_id=job_id)
     async with services.store.read() as session:
         job = await session.get(Job, job_id)
         host = await session.get(Host, job.host) if job else None

@@ -40,7 +40,7 @@ async def sweep(services: Services) -> None:
     for job_id, host, silent in await stale_jobs(services):
         message = f"host {host!r} sent nothing for {silent:.0f} s (limit {services.settings.host_stale_s:g} s)"
         if await fail_job(services, job_id, ErrorCode.HOST_UNREACHABLE, message):
-            log.warning("job %s failed: %s", job_id, message)
+            log.warning("job %s failed: %s", job_id, message, extra={"job_id": job_id, "host": host})
     async with services.store.write() as session:
         expired = await st.expired_uploads(session, utcnow(), services.settings.upload_retention_s)
         for upload in expired:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
                     "normal: once the OS has it (survives a crash of the backend, not of the machine; lower latency).",
     )
     log_level: str = Field(default="info", description="uvicorn and ferry log level: debug, info, warning, error.")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Logs: one JSON object per line (with job_id, host and replica), or text."
+    )
 
     @field_validator("source_url_prefixes", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from . import store as st
 from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
 from .jobs import Verdict, apply_event, backend_canceled, backend_failure
 from .logs import bind
-from .metrics import BACKEND_FAILURES, DISPATCHES
+from .metrics import BACKEND_FAILURES, DISPATCHES, observe_finished
 from .models import Host, Job, Upload, utcnow
 from .realtime import LiveEvent
 from .security import new_id, sign_content_link
@@ -124,6 +124,8 @@ async def announce_backend_event(services: Services, job_id: str, event_type: Ev
             return False
         st.write_snapshot(job, new)
         logged = await st.append_event(session, job.id, data["seq"], event_type.value, now, data, None)
+        finished = (new.state, job.host, (now - job.created_at).total_seconds()) if new.terminal else None
+    observe_finished(finished)
     if logged is not None:
         await services.announce(LiveEvent(job_id, data["seq"], event_type.value, data, iso(now), received_ts=now.timestamp()))
     return True

@@ -48,6 +48,7 @@ class Outcome:
     job_id: str | None = None
     seq: int | None = None
     event: LiveEvent | None = field(default=None, repr=False)  # set when the event is (or, for a retry, was) logged: announce it
+    finished: tuple[str, str, float] | None = None  # (state, host, seconds since created) when this event ended a dispatched job
 
 
 JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (m.__table__ for m in (Job, Delivery, DeliveryRepeat, Event, Host))
@@ -83,6 +84,7 @@ class _JobState:
     image: str
     snap: st.Snapshot
     last_contact_at: datetime
+    created_at: datetime | None = None  # None for a job first seen in this batch (no dispatch to time from)
     new: bool = False
     touched: bool = False
 
@@ -110,7 +112,7 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
             stored[(row.host, row.webhook_id)] = {"id": row.id, "job_id": row.job_id, "seq": row.seq, "duplicates": 0}
     job_ids = sorted({a.data["job_id"] for a in arrivals})
     jobs = {
-        row.id: _JobState(row.host, row.image, st.snapshot_of(row), row.last_contact_at)
+        row.id: _JobState(row.host, row.image, st.snapshot_of(row), row.last_contact_at, row.created_at)
         for row in conn.execute(_JOBS, {"ids": job_ids})
     }
     outcomes: list[Outcome] = []
@@ -153,6 +155,8 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
                 job.image = data["image"].get("ref") or job.image
             events.append(_event_row(data["job_id"], arrival))
             outcome.event = _live(data["job_id"], arrival)
+            if job.snap.terminal and job.created_at is not None:
+                outcome.finished = (job.snap.state, job.host, (arrival.received_at - job.created_at).total_seconds())
         else:
             log.info("job %s: %s seq %s is %s (snapshot at seq %s)", data["job_id"], arrival.type, data["seq"],
                      verdict.value, job.snap.seq)

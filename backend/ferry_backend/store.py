@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Callable, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -239,6 +239,14 @@ def write_snapshot(job: Job, snap: Snapshot) -> None:
 async def lock_job(session: AsyncSession, job_id: str) -> Job | None:
     """The job row, locked for this transaction on Postgres (SQLite writers are already serialised)."""
     return await session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+
+
+async def job_totals(session: AsyncSession) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """Jobs by (state, host), and the archive bytes of succeeded jobs by host: the /metrics job totals."""
+    counts = await session.execute(select(Job.state, Job.host, func.count()).group_by(Job.state, Job.host))
+    sums = await session.execute(
+        select(Job.host, func.sum(Job.bytes_total)).where(Job.state == "succeeded").group_by(Job.host))
+    return {(state, host): n for state, host, n in counts}, {host: int(total or 0) for host, total in sums}
 
 
 async def list_jobs(session: AsyncSession, state: str | None = None, host: str | None = None, limit: int = 500) -> list[Job]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import socketio
 import pytest
@@ -133,6 +135,33 @@ async def test_metrics_count_what_happened(quick_backend):
     assert 'ferry_callbacks_refused_total{code="missing_signature"}' in text
     async with httpx.AsyncClient(base_url=quick_backend.url) as anonymous:
         assert (await anonymous.get("/metrics")).status_code == 401
+
+
+def _samples(text: str) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+async def test_metrics_show_jobs_by_state_and_host_bytes_imported_and_durations(quick_backend):
+    from backend.tests.support import completed_data, event_data
+
+    name = "metrics-" + secrets.token_hex(4)
+    importer = await quick_backend.add_host(name)
+    await importer.send("import.progress", event_data(f"job_{name}_a", name, 1))
+    await importer.send("import.progress", event_data(f"job_{name}_b", name, 1))
+    async with quick_backend.client(quick_backend.token("viewer")) as http:
+        before = _samples((await http.get("/metrics")).text)
+        await importer.send("import.completed", completed_data(f"job_{name}_a", name, 2))
+        after = _samples((await http.get("/metrics")).text)
+    host = (("host", name),)
+    assert before[("ferry_imports", (("host", name), ("state", "running")))] == 2
+    assert ("ferry_imported_bytes_total", host) not in before
+    assert after[("ferry_imports", (("host", name), ("state", "running")))] == 1
+    assert after[("ferry_imports", (("host", name), ("state", "succeeded")))] == 1
+    assert after[("ferry_imported_bytes_total", host)] == 100_000  # the archive size the importer reported
+    assert after[("ferry_import_duration_seconds_count", (("host", name), ("state", "succeeded")))] == 1
 
 
 def test_a_bad_setting_is_named_in_one_line_and_nothing_starts(tmp_path):

@@ -35,17 +35,24 @@ class EventRecorder:
         body = event.model_dump_json()
         now = self._clock()
 
-        def commit(conn) -> None:
-            jobs.apply_event(conn, data, now)
+        def commit(conn) -> float | None:
+            """The job's age when this event ended it (for the duration histogram), else None."""
+            ended = jobs.apply_event(conn, data, now) and is_terminal(event.type)
             if callback_url:
                 outbox.enqueue(
                     conn, msg_id=new_message_id(), job_id=data.job_id, seq=data.seq, type=event.type, body=body,
                     url=callback_url, droppable=droppable, now=now,
                 )
+            if ended:
+                row = conn.execute("SELECT created_at FROM jobs WHERE job_id = ?", (data.job_id,)).fetchone()
+                return now - row["created_at"] if row else None
+            return None
 
-        await self._db.call(commit)
+        age = await self._db.call(commit)
         if is_terminal(event.type):
             metrics.JOBS_FINISHED.labels(data.state).inc()
+        if age is not None:
+            metrics.observe_finished(data.state, age, data.bytes_done)
         if callback_url:
             self._wake()
 

@@ -167,3 +167,34 @@ def test_posting_the_same_job_id_twice_returns_the_same_job_and_imports_once(wor
         assert image_exists(docker_client, image)
     finally:
         remove_images(docker_client, [image])
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_a_finished_import_adds_its_bytes_and_duration_to_the_metrics(world, docker_client):
+    importer = world["importer"]
+    image = f"ferry-test/metrics-{uuid.uuid4().hex[:8]}:1"
+    before = importer.client.get("/metrics").text
+    job_id = f"metrics-{uuid.uuid4().hex[:8]}"
+    try:
+        response = importer.client.post("/v1/imports", json={
+            "job_id": job_id, "image": image, "source": {"path": f"{world['roots']}/ok.tar"},
+            "callback_url": world["receiver"].url("/api/callbacks/lab1")})
+        assert response.status_code == 202
+        importer.wait_state(job_id, {"succeeded"})
+        after = importer.client.get("/metrics").text
+    finally:
+        remove_images(docker_client, [image])
+    size = (world["roots"] / "ok.tar").stat().st_size
+    grown = _metric(after, "ferry_importer_imported_bytes_total") - _metric(before, "ferry_importer_imported_bytes_total")
+    assert grown == size
+    count = "ferry_importer_import_duration_seconds_count"
+    assert _metric(after, count, state="succeeded") == _metric(before, count, state="succeeded") + 1

@@ -12,7 +12,7 @@ import logging
 import re
 
 from ...errors import Conflict, FerryError, Unauthorized
-from ...metrics import CALLBACKS, CALLBACKS_REFUSED
+from ...metrics import CALLBACKS, CALLBACKS_REFUSED, observe_finished
 from ...services import Services
 
 log = logging.getLogger("ferry.callbacks")
@@ -83,6 +83,7 @@ class CallbackEndpoint:
             CALLBACKS_REFUSED.labels(exc.code).inc()
             raise
         CALLBACKS.labels(outcome.verdict).inc()
+        observe_finished(outcome.finished)
         if outcome.verdict == "wrong_host":
             raise Conflict(f"job {outcome.job_id!r} belongs to another host", code="wrong_host")
         await self.services.announce(outcome.event)

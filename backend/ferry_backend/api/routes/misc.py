@@ -7,7 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ... import __version__
 from ...imports import host_images
-from ...metrics import SOCKETS, render
+from ... import store as st
+from ...metrics import JOB_TOTALS, SOCKETS, render
 from ..deps import ServicesDep, Viewer
 
 router = APIRouter()
@@ -31,4 +32,6 @@ async def images(_: Viewer, services: ServicesDep) -> list[dict]:
 @router.get("/metrics")
 async def metrics(_: Viewer, services: ServicesDep) -> Response:
     SOCKETS.set(len(services.hub.subscribers))
+    async with services.store.read() as session:
+        JOB_TOTALS.update(*await st.job_totals(session))
     return Response(render(), media_type=CONTENT_TYPE_LATEST)

@@ -8,10 +8,8 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +18,8 @@ from pathlib import Path
 import httpx
 import socketio
 from standardwebhooks import Webhook
+
+from tests.support.process import free_port, spawn, tail, terminate, wait_healthy
 
 BIN = Path(sys.executable).parent
 PYCACHE = Path(__file__).resolve().parents[2] / ".run" / "pycache"
@@ -36,12 +36,6 @@ def process_env(base: dict | None = None) -> dict:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def new_secret() -> str:
@@ -78,43 +72,26 @@ class Backend:
     def start(self, timeout: float = 90.0) -> "Backend":
         return self.launch().wait_ready(timeout)
 
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "backend.log"
+
     def launch(self) -> "Backend":
         """Start the process without waiting (several backends then start side by side)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / "backend.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
+        self.proc = spawn([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
+                          self.env, self.log_path)
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> "Backend":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"backend exited with {self.proc.returncode}: {self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop(signal.SIGKILL)
-        raise RuntimeError(f"backend did not start within {timeout:.0f} s: {self.log()}")
+        wait_healthy(self.proc, self.url, self.log_path, "backend", timeout)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, sig)
         self.proc = None
 
     def log(self) -> str:
-        path = self.data_dir / "backend.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return tail(self.log_path)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(BIN / "ferry-backend"), *args], env=self.env, capture_output=True, text=True, timeout=60)

@@ -7,17 +7,16 @@ import base64
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support.process import free_port, spawn, tail, terminate, wait_healthy
 
 BIN = Path(sys.executable).parent
 FERRY = str(BIN / "ferry")
@@ -56,12 +55,6 @@ def child_env(**extra: str) -> dict:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
@@ -92,42 +85,19 @@ class Backend:
             FERRY_LOG_LEVEL="warning",
             FERRY_HOST_STALE_S="3600",
         )
-        log = open(self.data_dir / "backend.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.proc = spawn([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
+                          env, self.data_dir / "backend.log")
         return self
 
     def wait_ready(self, timeout: float = 120.0) -> "Backend":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"backend exited with {self.proc.returncode}: {self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"backend did not start within {timeout:.0f} s: {self.log()}")
+        wait_healthy(self.proc, self.url, self.data_dir / "backend.log", "backend", timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
 
     def log(self) -> str:
-        path = self.data_dir / "backend.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return tail(self.data_dir / "backend.log", 3000)
 
     def http(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(

@@ -13,6 +13,7 @@ import docker
 import httpx
 
 from importer.tests.service_support import SECRET, TOKEN, RangeFileServer, WebhookReceiver, free_port, wait_until
+from tests.support.process import spawn, wait_healthy
 
 BIN = Path(sys.executable).with_name("ferry-importer")
 
@@ -41,22 +42,9 @@ class ImporterProcess:
         self.client = httpx.Client(base_url=self.base_url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
 
     def start(self, timeout: float = 60.0) -> "ImporterProcess":
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "info"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-        def healthy() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"importer exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                return httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, timeout, interval=0.1, what="the importer to answer /healthz")
+        self.proc = spawn([str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "info"],
+                          self.env, self.log_path)
+        wait_healthy(self.proc, self.base_url, self.log_path, "importer", timeout)
         return self
 
     def stop(self, timeout: float = 60.0) -> int | None:

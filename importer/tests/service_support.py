@@ -20,14 +20,10 @@ from typing import Callable
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from tests.support.process import free_port
+
 SECRET = "whsec_" + base64.b64encode(b"ferry-test-secret-0123456789abcd").decode()
 TOKEN = "test-token-" + "0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05, what: str = "condition"):

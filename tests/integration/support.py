@@ -10,16 +10,15 @@ import io
 import lzma
 import os
 import secrets
-import signal
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
 import docker
 import httpx
 
-from backend.tests.support import BIN, Backend, free_port, new_secret, process_env
+from backend.tests.support import BIN, Backend, new_secret, process_env
+from tests.support.process import free_port, spawn, tail, terminate, wait_healthy
 
 BLOCK = 64 * 1024
 
@@ -70,33 +69,16 @@ class ImporterProcess:
 
     def start(self, timeout: float = 90) -> "ImporterProcess":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([str(BIN / "ferry-importer"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"importer exited with {self.proc.returncode}: {self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"importer did not start within {timeout:.0f} s: {self.log()}")
+        self.proc = spawn([str(BIN / "ferry-importer"), "serve", "--listen", f"127.0.0.1:{self.port}"],
+                          self.env, self.log_path)
+        wait_healthy(self.proc, self.url, self.log_path, "importer", timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, timeout=30)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        return tail(self.log_path)
 
     def outbox(self, job_id: str) -> list[dict]:
         response = httpx.get(f"{self.url}/v1/outbox", params={"job_id": job_id, "limit": 1000},

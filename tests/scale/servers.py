@@ -11,13 +11,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.support.process import free_port, tail, terminate, wait_port
 
 REPO = Path(__file__).resolve().parents[2]
 FERRY_CONF = REPO / "deploy" / "nginx" / "ferry.conf"
@@ -26,40 +27,6 @@ PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=Tru
 
 class Unavailable(RuntimeError):
     """A server binary is not installed (scripts/system-deps.sh installs it)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}: {_tail(log)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port} within {timeout:.0f} s: {_tail(log)}")
-
-
-def _tail(path: Path, size: int = 3000) -> str:
-    return path.read_text(errors="replace")[-size:] if path.exists() else ""
-
-
-def _stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 class RedisServer:
@@ -85,7 +52,7 @@ class RedisServer:
              "--dir", str(self.base), "--logfile", str(log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
-        _wait_port(self.port, self.proc, "redis-server", log)
+        wait_port(self.proc, self.port, log, "redis-server")
         return self
 
     def client_list(self) -> list[dict[str, str]]:
@@ -96,7 +63,7 @@ class RedisServer:
             return [{k: str(v) for k, v in entry.items()} for entry in client.client_list()]
 
     def stop(self) -> None:
-        _stop(self.proc)
+        terminate(self.proc)
         self.proc = None
 
 
@@ -146,7 +113,7 @@ class PostgresServer:
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         start = self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.root / "log"), "-w", "-o", options, "start")
         if start.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed: {start.stderr} {_tail(self.root / 'log')}")
+            raise RuntimeError(f"pg_ctl start failed: {start.stderr} {tail(self.root / 'log')}")
         return self
 
     def stop(self) -> None:
@@ -219,7 +186,7 @@ class NginxServer:
         log = self.base / "logs" / "error.log"
         self.proc = subprocess.Popen([binary, "-p", str(self.base), "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        _wait_port(self.port, self.proc, "nginx", log)
+        wait_port(self.proc, self.port, log, "nginx")
         return self
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
@@ -234,10 +201,10 @@ class NginxServer:
         raise RuntimeError(f"nginx did not answer /healthz: {self.error_log()}")
 
     def error_log(self) -> str:
-        return _tail(self.base / "logs" / "error.log")
+        return tail(self.base / "logs" / "error.log")
 
     def stop(self) -> None:
-        _stop(self.proc, signal.SIGQUIT)
+        terminate(self.proc, signal.SIGQUIT)
         self.proc = None
 
 

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -15,28 +14,10 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.support.process import free_port, spawn, terminate, wait_healthy
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer /healthz within {timeout:.0f} s")
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -53,13 +34,7 @@ class _Server:
         return psutil.Process(self.proc.pid)
 
     def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, timeout=15)
 
 
 class BareServer(_Server):
@@ -70,7 +45,7 @@ class BareServer(_Server):
 
     def __enter__(self) -> "BareServer":
         self.proc = subprocess.Popen([str(BIN / "python"), str(HERE / "bare_servers.py"), self.kind, "--port", str(self.port)])
-        wait_healthy(self.url, self.proc)
+        wait_healthy(self.proc, self.url, Path(os.devnull), f"bare {self.kind} server", 120)
         return self
 
 
@@ -90,10 +65,9 @@ class BenchBackend(_Server):
         self.data_dir.mkdir(parents=True)
         env = {**os.environ, "FERRY_DATA_DIR": str(self.data_dir), "FERRY_ADMIN_TOKEN": self.admin_token,
                "FERRY_LOG_LEVEL": "warning", "FERRY_HOST_STALE_S": "3600", "FERRY_PUBLIC_URL": self.url, **self.settings}
-        with open(self.data_dir / "backend.log", "ab") as log:
-            self.proc = subprocess.Popen([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-                                         env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_healthy(self.url, self.proc)
+        log = self.data_dir / "backend.log"
+        self.proc = spawn([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"], env, log)
+        wait_healthy(self.proc, self.url, log, "backend", 120)
         response = httpx.post(f"{self.url}/api/hosts", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30,
                               json={"name": self.host, "url": "http://127.0.0.1:9", "token": "unused-importer-token",
                                     "webhook_secret": self.secret})

@@ -77,14 +77,15 @@ def main() -> int:
     if "FERRY_ADMIN_TOKEN" not in os.environ:
         _write_private(RUN / "admin-token", admin_token + "\n")
     public_url = f"http://{BACKEND_LISTEN}"
+    # A terminal reads text logs better; deployments keep the JSON default. Either can be overridden.
     backend_env = dict(
-        os.environ,
+        {"FERRY_LOG_FORMAT": "text", **os.environ},
         FERRY_DATA_DIR=str(RUN / "backend"),
         FERRY_PUBLIC_URL=public_url,
         FERRY_ADMIN_TOKEN=admin_token,
     )
     importer_env = dict(
-        os.environ,
+        {"FERRY_IMPORTER_LOG_FORMAT": "text", **os.environ},
         DOCKER_HOST=docker_host,
         FERRY_IMPORTER_TOKEN=keys["importer_token"],
         FERRY_IMPORTER_WEBHOOK_SECRET=keys["webhook_secret"],

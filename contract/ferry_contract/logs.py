@@ -29,9 +29,10 @@ class JobContext(logging.Filter):
     """Adds `job_id` and `host` (from the call's `extra`, else the context, else the process default)
     and the process's fixed fields to every record."""
 
-    def __init__(self, host: str | None = None, **fixed: str) -> None:
+    def __init__(self, host: str | None = None, text: bool = False, **fixed: str) -> None:
         super().__init__()
         self.host = host
+        self.text = text
         self.fixed = fixed
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -41,6 +42,9 @@ class JobContext(logging.Filter):
             record.host = current_host.get() or self.host
         for name, value in self.fixed.items():
             setattr(record, name, value)
+        if self.text:  # " [host job]", or nothing when there is neither
+            about = " ".join(str(v) for v in (record.host, record.job_id) if v)
+            record.about = f" [{about}]" if about else ""
         return True
 
 
@@ -59,7 +63,7 @@ def log_config(level: str = "info", fmt: str = "json", host: str | None = None, 
             "timestamp": False,
         }
     else:
-        formatter = {"format": "%(asctime)s %(levelname)s %(name)s [%(host)s %(job_id)s] %(message)s"}
+        formatter = {"format": "%(asctime)s %(levelname)s %(name)s%(about)s %(message)s"}
     level = level.upper()
     loggers: dict[str, Any] = {"": {"handlers": ["default"], "level": level}}
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # through the root handler, not their own
@@ -69,7 +73,7 @@ def log_config(level: str = "info", fmt: str = "json", host: str | None = None, 
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"job": {"()": JobContext, "host": host, **fixed}},
+        "filters": {"job": {"()": JobContext, "host": host, "text": fmt != "json", **fixed}},
         "formatters": {"default": formatter},
         "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["job"]}},
         "loggers": loggers,

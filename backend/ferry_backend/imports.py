@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
+from ferry_contract.urls import allowed_by, parse_url
 from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobRequest, UrlSource
 
 from . import store as st
@@ -36,11 +37,12 @@ async def create_jobs(services: Services, *, upload_id: str | None, source_url: 
     if not hosts or len(set(hosts)) != len(hosts):
         raise InvalidRequest("hosts: give one or more distinct host names")
     if source_url is not None:
-        prefixes = services.settings.source_url_prefixes
-        if not source_url.startswith(("http://", "https://")):
-            raise InvalidRequest("source_url must be an http(s) URL", code="source_not_allowed")
-        if prefixes and not any(source_url.startswith(p) for p in prefixes):
-            raise InvalidRequest("source_url is outside the allowed prefixes", code="source_not_allowed")
+        try:  # the importer checks again against its own list: this one keeps the backend's promise
+            parse_url(source_url)
+            if services.settings.source_url_prefixes:
+                allowed_by(source_url, services.settings.url_prefixes)
+        except ValueError as exc:
+            raise InvalidRequest(f"source_url refused: {exc}", code="source_not_allowed") from None
     now = utcnow()
     async with services.store.write() as session:
         if upload_id is not None:

@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
+from ferry_contract.urls import UrlPrefix, parse_prefix
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -58,6 +59,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("source_url_prefixes")
+    @classmethod
+    def _valid_prefixes(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            parse_prefix(prefix)  # ValueError names the prefix and why it can never match safely
+        return prefixes
+
+    @cached_property
+    def url_prefixes(self) -> list[UrlPrefix]:
+        return [parse_prefix(prefix) for prefix in self.source_url_prefixes]
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -125,6 +125,35 @@ async def test_bad_import_requests_create_nothing(backend, fake):
     assert listed == [] and fake.submitted == []
 
 
+async def test_source_urls_must_start_with_an_allowed_prefix_without_tricks(quick_backend, fake):
+    host = await register(quick_backend, fake)
+    refused = [
+        "http://files.lab/imagesX/a.tar",  # not at a segment boundary
+        "http://files.lab.evil/images/a.tar",  # another host that starts with the same letters
+        "http://files.lab@evil.example/images/a.tar",  # user information hiding the real host
+        "http://files.lab/images/../secret/a.tar", "http://files.lab/images/%2e%2e/secret/a.tar",  # climbing out
+        "https://files.lab/images/a.tar", "http://files.lab:8080/images/a.tar",  # other scheme or port
+        "http://files.lab/images/a.tar#x", "ftp://files.lab/images/a.tar",
+    ]
+    async with quick_backend.client(quick_backend.token("operator")) as http:
+        for url in refused:
+            response = await http.post("/api/imports", json={"source_url": url, "hosts": [host.name], "image": "a:1"})
+            assert (response.status_code, response.json()["error"]["code"]) == (422, "source_not_allowed"), url
+        accepted = await http.post("/api/imports", json={
+            "source_url": "http://files.lab/images/ceos/a.tar.xz", "hosts": [host.name], "image": "a:1"})
+        assert accepted.status_code == 202
+        listed = (await http.get("/api/imports", params={"host": host.name})).json()["jobs"]
+    assert [j["id"] for j in listed] == [accepted.json()["jobs"][0]["id"]]
+
+
+def test_a_source_prefix_that_cannot_match_safely_stops_the_start_with_its_name(tmp_path):
+    from backend.tests.support import Backend
+
+    result = Backend(tmp_path, env_extra={"FERRY_SOURCE_URL_PREFIXES": "http://files.lab/images?x=1"}).cli("token", "create", "--role", "viewer")
+    assert result.returncode == 2
+    assert "FERRY_SOURCE_URL_PREFIXES" in result.stderr and "must not have a query" in result.stderr
+
+
 async def test_cancel_asks_the_importer_and_ends_jobs_it_never_had(backend, fake):
     host = await register(backend, fake)
     async with backend.client(backend.token("operator")) as http:

@@ -2,89 +2,25 @@
 
 The decisions are pure functions over already-parsed values; the only I/O (resolving a path's
 symlinks) is in `resolve_path_source`, kept next to them so the rules read in one place.
-A URL prefix matches on scheme, host and port exactly and on the path at a segment boundary, so
-`http://h/uploads` allows `http://h/uploads/x` but never `http://h/uploads-evil` or `http://h.evil`.
+The URL prefix rules themselves are the contract's (`ferry_contract.urls`), shared with the backend.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from ferry_contract import ErrorCode
+from ferry_contract.urls import UrlPrefix, parse_url, prefix_matches
 
 from .errors import ImporterError
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class SourceRejected(ImporterError):
     """A source or callback URL refused before any work starts (the API answers 4xx with its code)."""
 
     code = ErrorCode.SOURCE_NOT_ALLOWED
-
-
-@dataclass(frozen=True)
-class UrlPrefix:
-    scheme: str
-    host: str
-    port: int
-    path: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ParsedUrl:
-    scheme: str
-    host: str
-    port: int
-    path: str
-
-
-def parse_url(url: str) -> ParsedUrl:
-    """Split an absolute http(s) URL, refusing the tricks that make prefix checks lie; ValueError says why."""
-    if any(ch.isspace() or ord(ch) < 0x20 or ch == "\\" for ch in url):
-        raise ValueError("URL contains whitespace, control characters or backslashes")
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise ValueError("URL must be http:// or https://")
-    if "@" in parts.netloc:
-        raise ValueError("URL must not carry user information")
-    if not parts.hostname:
-        raise ValueError("URL has no host")
-    if parts.fragment:
-        raise ValueError("URL must not have a fragment")
-    try:
-        port = parts.port or DEFAULT_PORTS[scheme]
-    except ValueError:
-        raise ValueError("URL has an invalid port") from None
-    path = parts.path or "/"
-    segments = unquote(path).split("/")
-    if any(segment in (".", "..") for segment in segments):
-        raise ValueError("URL path must not contain . or .. segments")
-    return ParsedUrl(scheme=scheme, host=parts.hostname.lower(), port=port, path=path)
-
-
-def parse_prefix(text: str) -> UrlPrefix:
-    """A configured prefix; raises ValueError for prefixes that could never be matched safely."""
-    if "?" in text or "#" in text:
-        raise ValueError(f"URL prefix {text!r} must not have a query or fragment")
-    try:
-        parsed = parse_url(text)
-    except ValueError as exc:
-        raise ValueError(f"URL prefix {text!r}: {exc}") from None
-    return UrlPrefix(parsed.scheme, parsed.host, parsed.port, parsed.path, text)
-
-
-def prefix_matches(url: ParsedUrl, prefix: UrlPrefix) -> bool:
-    if (url.scheme, url.host, url.port) != (prefix.scheme, prefix.host, prefix.port):
-        return False
-    if prefix.path.endswith("/"):
-        return url.path.startswith(prefix.path)
-    return url.path == prefix.path or url.path.startswith(prefix.path + "/")
 
 
 def check_url(url: str, prefixes: list[UrlPrefix], *, what: str = "source URL") -> str:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .allowlist import UrlPrefix, parse_prefix
+from ferry_contract.urls import UrlPrefix, parse_prefix
 
 ENV_PREFIX = "FERRY_IMPORTER_"
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "ferry-importer"

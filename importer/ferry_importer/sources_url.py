@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from .allowlist import SourceRejected, UrlPrefix, check_url, redact_url
+from ferry_contract.urls import UrlPrefix
+
+from .allowlist import SourceRejected, check_url, redact_url
 from .errors import Interrupted, SourceMismatch, SourceNotFound, SourceUnavailable
 
 log = logging.getLogger("ferry_importer.sources_url")

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from ferry_contract import ErrorCode
-from ferry_importer.allowlist import SourceRejected, parse_prefix
+from ferry_contract.urls import parse_prefix
+from ferry_importer.allowlist import SourceRejected
 from ferry_importer.errors import ImporterError
 from ferry_importer.sources_url import UrlSource
 

@@ -36,6 +36,8 @@ class RedisBus:
         self.hub = hub
         # socket_timeout=None: an idle subscriber must not time out (redis-py 8 defaults to 5 s).
         self.redis = redis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5)
+        # Publishing must never hang a callback on a Redis that stopped answering: its own client, short timeouts.
+        self.publisher = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
 
@@ -44,8 +46,17 @@ class RedisBus:
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def publish(self, event: LiveEvent) -> None:
+        """To every replica through Redis; when Redis fails, to this replica's sockets at least.
+
+        The event is already in the log: other replicas' clients get it when they resubscribe (after_seq),
+        and the importer's next retry of it is announced again.
+        """
         message = json.dumps(dataclasses.asdict(event))
-        await self.redis.publish(CHANNEL, message)
+        try:
+            await self.publisher.publish(CHANNEL, message)
+        except Exception as exc:  # redis-py raises ConnectionError, TimeoutError and friends
+            log.warning("redis publish of %s seq %s failed (%s); delivered on this replica only", event.job_id, event.seq, exc)
+            self.hub.deliver(event)
 
     async def _listen(self) -> None:
         while True:
@@ -68,3 +79,4 @@ class RedisBus:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.redis.aclose()
+        await self.publisher.aclose()

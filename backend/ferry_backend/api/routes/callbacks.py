@@ -86,5 +86,8 @@ class CallbackEndpoint:
         observe_finished(outcome.finished)
         if outcome.verdict == "wrong_host":
             raise Conflict(f"job {outcome.job_id!r} belongs to another host", code="wrong_host")
+        # Announced before the 2xx, on purpose: a replica that dies between the two leaves the importer
+        # retrying, and the retry is announced again (ingest.py). Answering first could lose the
+        # announcement of a final event for good. Publishing is bounded (broadcast.py), so this stays quick.
         await self.services.announce(outcome.event)
         return {"verdict": outcome.verdict, "job_id": outcome.job_id, "seq": outcome.seq}

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { formatAgo, formatBytes, formatDelay, formatDuration, formatPercent, formatRate, jobStatusLine, shortId } from "../web/format.js";
+import { formatAgo, formatBytes, formatDelay, formatDuration, formatPercent, formatRate, jobName, jobStatusLine, shortId } from "../web/format.js";
 
 test("sizes and rates use binary units with sensible precision", () => {
   assert.equal(formatBytes(0), "0 B");
@@ -49,4 +49,16 @@ test("a running job that has been silent says so instead of a stale rate and ETA
   assert.equal(jobStatusLine({ ...base, phase: "finalizing" }, 30, 7), "Finalizing… 30 s · no update for 7 s");
   assert.equal(jobStatusLine({ ...base, state: "queued", phase: "queued" }, null, 60), "Queued", "a queue may be quiet");
   assert.equal(jobStatusLine({ ...base, state: "failed", error: { code: "x", message: "m" } }, null, 60), "Failed: m (x)");
+});
+
+test("a job is named by the image it made, else the one asked for, never by the backend's 'unknown'", () => {
+  assert.equal(jobName({ id: "j1", image: "ceos:1" }), "ceos:1");
+  assert.equal(jobName({ id: "j1", image: "ceos:1", result: { ref: "ceos:2", tags: ["ceos:2"] } }), "ceos:2");
+  // Known only from callbacks: the backend says "unknown" until the completion names the image.
+  assert.equal(jobName({ id: "job-7f3a", image: "unknown" }), "job job-7f3a");
+  assert.equal(jobName({ id: "job-7f3a", image: "unknown", result: null }), "job job-7f3a");
+  assert.equal(jobName({ id: "job-7f3a", image: "unknown", result: { ref: "srlinux:24.10", tags: [] } }), "srlinux:24.10");
+  assert.equal(jobName({ id: "job-7f3a", image: "unknown", result: { ref: "unknown", tags: ["vendor/os:1"] } }), "vendor/os:1");
+  assert.equal(jobName({ id: "job-7f3a", image: "" }), "job job-7f3a");
+  assert.equal(jobName(null), "job ?");
 });

@@ -62,9 +62,17 @@ export function formatAgo(date, now = Date.now()) {
   return new Date(t).toISOString().slice(0, 10);
 }
 
-/** What a job imports, in one name: the reference it produced, else the one asked for, else its id. */
+// The backend names a job it learned of only from callbacks (a replayed capture) "unknown" until
+// its completion says which image it made: that is no name to show.
+const NO_IMAGE = new Set(["", "unknown"]);
+
+/**
+ * What a job imports, in one name: the reference it produced (from the completion event), else
+ * the one asked for, else its id.
+ */
 export function jobName(view) {
-  return view?.result?.ref || view?.image || `job ${view?.id ?? "?"}`;
+  const named = (ref) => (typeof ref === "string" && !NO_IMAGE.has(ref) ? ref : null);
+  return named(view?.result?.ref) || named(view?.result?.tags?.[0]) || named(view?.image) || `job ${view?.id ?? "?"}`;
 }
 
 export function shortId(id) {

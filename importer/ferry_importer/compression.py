@@ -1,7 +1,10 @@
 """Compression: detection by magic bytes, bounded streaming decompression, and the uncompressed size.
 
 Every decoder is fed small input blocks and asked for at most `max_out` bytes at a time, so memory is
-bounded whatever the compression ratio. Decoder errors become the project's own archive errors here.
+bounded whatever the compression ratio (a few kB of zstd or xz can stand for gigabytes of zeros).
+zstd uses `backports.zstd` (the standard library's `compression.zstd` from Python 3.14), the one zstd
+binding whose decoder takes an output limit and still reports a frame cut short. Decoder errors become
+the project's own archive errors here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
-import zstandard
+from backports import zstd
 
 from .errors import CorruptCompression, TruncatedCompression
 
@@ -35,7 +38,6 @@ MAGIC = {
 }
 SNIFF_BYTES = 6
 READ_BLOCK = 256 * 1024
-ZSTD_READ_BLOCK = 8 * 1024  # zstd output per input byte is unbounded by API: keep input steps small
 
 
 def detect_compression(head: bytes) -> Compression:
@@ -60,7 +62,7 @@ class _Decoder:
             return zlib.decompressobj(wbits=31)
         if self.kind is Compression.BZIP2:
             return bz2.BZ2Decompressor()
-        return zstandard.ZstdDecompressor().decompressobj()
+        return zstd.ZstdDecompressor()
 
     @property
     def eof(self) -> bool:
@@ -77,44 +79,41 @@ class _Decoder:
         obj = self._obj
         if self.kind is Compression.GZIP:
             return obj.decompress(data, max_out), obj.unconsumed_tail
-        if self.kind is Compression.ZSTD:
-            return obj.decompress(data), b""
-        return obj.decompress(data, max_out), b""  # lzma/bz2 keep unconsumed input themselves
+        return obj.decompress(data, max_out), b""  # lzma/bz2/zstd keep unconsumed input themselves
 
     def has_output_pending(self) -> bool:
-        """lzma/bz2 stop at max_out with input still inside; they must be called again before new input."""
-        return self.kind in (Compression.XZ, Compression.BZIP2) and not self._obj.needs_input
+        """lzma/bz2/zstd stop at max_out with input still inside; they must be called again before new input."""
+        return self.kind is not Compression.GZIP and not self._obj.needs_input
 
 
 def decompress(raw: BinaryIO, kind: Compression, max_out: int = 1 << 20) -> Iterator[bytes]:
-    """Yield decompressed pieces of at most `max_out` bytes (zstd: at most one input step's worth)."""
+    """Yield decompressed pieces of at most `max_out` bytes, for every compression."""
     if kind is Compression.NONE:
         while chunk := raw.read(max_out):
             yield chunk
         return
     decoder = _Decoder(kind)
-    block = ZSTD_READ_BLOCK if kind is Compression.ZSTD else READ_BLOCK
     data = b""
     try:
         while True:
             if decoder.eof:
-                data = _skip_to_next_member(raw, decoder.unused() + data, kind, block)
+                data = _skip_to_next_member(raw, decoder.unused() + data, kind)
                 if data is None:
                     return  # trailing padding or garbage after the last member is ignored, as xz/gzip do
                 decoder.restart()
             if not data and not decoder.has_output_pending():
-                data = raw.read(block)
+                data = raw.read(READ_BLOCK)
                 if not data:
                     break
             out, data = decoder.feed(data, max_out)
             if out:
                 yield out
-    except (lzma.LZMAError, zlib.error, OSError, EOFError, zstandard.ZstdError, ValueError) as exc:
+    except (lzma.LZMAError, zlib.error, OSError, EOFError, zstd.ZstdError, ValueError) as exc:
         raise CorruptCompression(f"the {kind.value} data is corrupt", str(exc)) from None
     raise TruncatedCompression(f"the {kind.value} data is cut short (the file is truncated)")
 
 
-def _skip_to_next_member(raw: BinaryIO, data: bytes, kind: Compression, block: int) -> bytes | None:
+def _skip_to_next_member(raw: BinaryIO, data: bytes, kind: Compression) -> bytes | None:
     """Bytes starting at the next compressed member, or None when only padding/garbage is left."""
     magic = MAGIC[kind]
     while True:
@@ -122,7 +121,7 @@ def _skip_to_next_member(raw: BinaryIO, data: bytes, kind: Compression, block: i
             data = data.lstrip(b"\x00")  # xz stream padding between concatenated streams
         if len(data) >= len(magic):
             return data if data.startswith(magic) else None
-        more = raw.read(block)
+        more = raw.read(READ_BLOCK)
         if not more:
             return None
         data += more
@@ -144,9 +143,8 @@ def uncompressed_size(path: Path, kind: Compression) -> int | None:
             if kind is Compression.GZIP:
                 return _gzip_uncompressed_size(fh)
             if kind is Compression.ZSTD:
-                size = zstandard.frame_content_size(fh.read(18))
-                return size if size >= 0 else None
-    except (OSError, ValueError, zstandard.ZstdError):
+                return zstd.get_frame_info(fh.read(18)).decompressed_size
+    except (OSError, ValueError, zstd.ZstdError):
         return None
     return None
 

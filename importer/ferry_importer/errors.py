@@ -1,6 +1,6 @@
 """The importer's own error tree: every failure a user can see has a stable code and one line to act on.
 
-Foreign exceptions (httpx, lzma, zlib, zstandard, OSError, tarfile) are translated into these at the
+Foreign exceptions (httpx, lzma, zlib, zstd, OSError, tarfile) are translated into these at the
 boundary where they happen, so callers only ever catch `ImporterError` and read `.code`.
 """
 

@@ -13,13 +13,14 @@ import tarfile
 import zlib
 from pathlib import Path
 
-import zstandard
+from backports import zstd
 
 COMPRESSORS = {
     "none": lambda data: data,
     "xz": lambda data: lzma.compress(data, preset=0),
     "gzip": lambda data: gzip.compress(data, compresslevel=1),
-    "zstd": lambda data: zstandard.ZstdCompressor(level=1, write_checksum=True).compress(data),
+    "zstd": lambda data: zstd.compress(data, options={zstd.CompressionParameter.compression_level: 1,
+                                                      zstd.CompressionParameter.checksum_flag: 1}),
     "bzip2": lambda data: bz2.compress(data, compresslevel=1),
 }
 

@@ -37,15 +37,24 @@ MAGIC = {
     Compression.BZIP2: b"BZh",
 }
 SNIFF_BYTES = 6
+# zstd skippable frames (magic 0x184D2A50-5F, little-endian) carry metadata, no data; pzstd puts one before
+# every frame, so a .zst may start with one and has one between its frames.
+ZSTD_SKIPPABLE_TAIL = b"\x2a\x4d\x18"
 READ_BLOCK = 256 * 1024
 
 
 def detect_compression(head: bytes) -> Compression:
     """The compression of a stream from its first bytes; NONE when no known magic matches."""
-    for kind, magic in MAGIC.items():
-        if head.startswith(magic):
+    for kind in MAGIC:
+        if _starts_member(head, kind):
             return kind
     return Compression.NONE
+
+
+def _starts_member(data: bytes, kind: Compression) -> bool:
+    if data.startswith(MAGIC[kind]):
+        return True
+    return kind is Compression.ZSTD and len(data) >= 4 and 0x50 <= data[0] <= 0x5F and data[1:4] == ZSTD_SKIPPABLE_TAIL
 
 
 class _Decoder:
@@ -115,12 +124,12 @@ def decompress(raw: BinaryIO, kind: Compression, max_out: int = 1 << 20) -> Iter
 
 def _skip_to_next_member(raw: BinaryIO, data: bytes, kind: Compression) -> bytes | None:
     """Bytes starting at the next compressed member, or None when only padding/garbage is left."""
-    magic = MAGIC[kind]
+    need = len(MAGIC[kind])
     while True:
         if kind is Compression.XZ:
             data = data.lstrip(b"\x00")  # xz stream padding between concatenated streams
-        if len(data) >= len(magic):
-            return data if data.startswith(magic) else None
+        if len(data) >= need:
+            return data if _starts_member(data, kind) else None
         more = raw.read(READ_BLOCK)
         if not more:
             return None
@@ -143,7 +152,8 @@ def uncompressed_size(path: Path, kind: Compression) -> int | None:
             if kind is Compression.GZIP:
                 return _gzip_uncompressed_size(fh)
             if kind is Compression.ZSTD:
-                return zstd.get_frame_info(fh.read(18)).decompressed_size
+                head = fh.read(18)  # a leading skippable frame (pzstd) says nothing about the size
+                return zstd.get_frame_info(head).decompressed_size if head.startswith(MAGIC[kind]) else None
     except (OSError, ValueError, zstd.ZstdError):
         return None
     return None

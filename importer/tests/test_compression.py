@@ -1,6 +1,7 @@
 import bz2
 import io
 import lzma
+import struct
 import subprocess
 import tracemalloc
 import zlib
@@ -77,6 +78,19 @@ def test_concatenated_members_decode_completely():
     gz = COMPRESSORS["gzip"](b"first ") + COMPRESSORS["gzip"](b"second")
     for data, kind in ((xz, Compression.XZ), (gz, Compression.GZIP)):
         assert b"".join(decompress(io.BytesIO(data), kind)) == b"first second"
+
+
+def test_zstd_with_skippable_frames_between_its_frames_is_detected_and_decoded_whole(tmp_path):
+    def skippable(nibble: int, payload: bytes) -> bytes:  # what pzstd writes before every frame
+        return struct.pack("<II", 0x184D2A50 + nibble, len(payload)) + payload
+
+    data = (skippable(0, b"\x10\x00\x00\x00") + COMPRESSORS["zstd"](b"first " * 1000)
+            + skippable(0xF, b"meta") + COMPRESSORS["zstd"](b"second"))
+    assert detect_compression(data[:6]) is Compression.ZSTD
+    assert b"".join(decompress(io.BytesIO(data), Compression.ZSTD)) == b"first " * 1000 + b"second"
+    path = tmp_path / "p.zst"
+    path.write_bytes(data)
+    assert uncompressed_size(path, Compression.ZSTD) is None  # unknown rather than the first frame's size
 
 
 def test_trailing_garbage_after_the_last_member_is_ignored_like_the_tools_do():

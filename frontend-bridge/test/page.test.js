@@ -3,66 +3,12 @@
 // polling fallback, a failure with its code, and no console errors. The end-to-end tests against
 // the real backend and importer live in tests/e2e/.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { test } from "node:test";
 
-import { FileStore } from "@tus/file-store";
-import { Server as TusServer } from "@tus/server";
-import { chromium } from "playwright-core";
+import { ARTIFACTS, BROWSER_NETWORK_NOISE, skip, usePageHarness } from "./support/page-harness.js";
 
-import { createStandInBackend } from "../dev/stand-in-backend.mjs";
-import { simulateImport } from "../dev/simulate.mjs";
-
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const DIST = join(ROOT, "dist");
-const ARTIFACTS = join(ROOT, "test-artifacts");
-const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}` : !existsSync(join(DIST, "app.js")) ? "dist/ is not built (npm run build)" : false;
-
-let browser;
-let uploads;
-
-before(async () => {
-  if (skip) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
-  uploads = mkdtempSync(join(tmpdir(), "ferry-page-test-"));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  if (uploads) rmSync(uploads, { recursive: true, force: true });
-});
-
-async function startBackend({ blockWebsocket = false, failHost = "", speed = 10 } = {}) {
-  const backend = createStandInBackend({
-    staticDir: DIST,
-    tokens: { "operator-token": "operator", "viewer-token": "viewer" },
-    tus: new TusServer({ path: "/api/uploads", datastore: new FileStore({ directory: uploads }) }),
-    onStartImport(b, body, jobs) {
-      for (const job of jobs) simulateImport(b, job, { fail: job.host === failHost, speed, total: 600 * 1024 * 1024, finalizeS: 8 });
-    },
-  });
-  backend.blockWebsocket = blockWebsocket;
-  backend.hosts = ["lab1", "lab2"].map((name) => ({ name, url: `http://${name}`, alive: true, last_seen: new Date().toISOString(), disk_free_bytes: 1e11, engine_version: "27.3.1", running: [], queued: [] }));
-  backend.images = [{ host: "lab1", reachable: true, images: [] }, { host: "lab2", reachable: true, images: [] }];
-  return { backend, origin: await backend.listen() };
-}
-
-async function openPage(origin) {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-  const problems = [];
-  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  await page.goto(origin);
-  return { page, problems };
-}
+const { startBackend, openPage } = usePageHarness();
 
 /** Sign in, upload a small archive and import it on `host`, all from the keyboard where a person would. */
 async function importThroughThePage(page, host, image) {
@@ -112,7 +58,7 @@ test("sign in, upload, import: the bar climbs through several values to 100 and 
     assert.equal(await page.locator("#transport").textContent(), "Live");
     assert.deepEqual(problems, []);
   } finally {
-    await page.close();
+    await page.context().close();
     await backend.close();
   }
 });
@@ -129,7 +75,7 @@ test("the finalizing stretch is shown with its running time", { skip }, async ()
     await followBar(page, "ceos:1 on lab2");
     assert.deepEqual(problems, []);
   } finally {
-    await page.close();
+    await page.context().close();
     await backend.close();
   }
 });
@@ -145,9 +91,9 @@ test("websocket upgrades refused: the page says so, polls, and the import still 
     assert.equal(state, "succeeded");
     assert.ok(values.length >= 3, `several distinct values: ${values}`);
     // The browser itself logs each refused websocket handshake; nothing else may appear.
-    assert.deepEqual(problems.filter((p) => !/^WebSocket connection to .* failed/.test(p)), []);
+    assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
   } finally {
-    await page.close();
+    await page.context().close();
     await backend.close();
   }
 });
@@ -163,7 +109,7 @@ test("a failed import shows its message and code", { skip }, async () => {
     await page.screenshot({ path: join(ARTIFACTS, "page-failed.png") });
     assert.deepEqual(problems, []);
   } finally {
-    await page.close();
+    await page.context().close();
     await backend.close();
   }
 });
@@ -182,7 +128,7 @@ test("an invalid image name is explained as it is typed and keeps Import disable
     await imageBox.fill("arista/ceos:4.35.1F");
     assert.equal(await imageBox.getAttribute("aria-invalid"), "false");
   } finally {
-    await page.close();
+    await page.context().close();
     await backend.close();
   }
 });

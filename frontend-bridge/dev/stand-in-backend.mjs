@@ -26,6 +26,9 @@ export function createStandInBackend(options = {}) {
     hosts: [],
     images: [],
     blockWebsocket: false,
+    // A proxy in front of a backend that is down: the page is still served, every API and
+    // Socket.IO request gets 502 Bad Gateway.
+    gatewayDown: false,
     port: options.port ?? 0,
     server: null,
     io: null,
@@ -83,7 +86,7 @@ export function createStandInBackend(options = {}) {
       }));
       backend.io = new IOServer(backend.server, {
         path: "/socket.io",
-        allowRequest: (req, callback) => callback(null, !backend.blockWebsocket),
+        allowRequest: (req, callback) => callback(null, !backend.blockWebsocket && !backend.gatewayDown),
       });
       backend.io.use((socket, next) => {
         const role = tokens[socket.handshake.auth?.token];
@@ -142,6 +145,10 @@ export function createStandInBackend(options = {}) {
     const path = url.pathname;
     if (path === "/healthz") return send(res, 200, { ok: true });
     if (path.startsWith("/api/") || path === "/openapi.json") {
+      if (backend.gatewayDown) {
+        res.writeHead(502, { "Content-Type": "text/html" });
+        return res.end("<html><body><h1>502 Bad Gateway</h1></body></html>");
+      }
       const role = tokens[(req.headers.authorization ?? "").replace(/^Bearer /, "")];
       if (!role) return send(res, 401, { error: { code: "unauthorized", message: "missing or unknown token" } });
       const need = (wanted) => RANK[role] >= RANK[wanted] || (send(res, 403, { error: { code: "forbidden", message: `needs the ${wanted} role` } }), false);

@@ -15,30 +15,60 @@ const TOKEN_KEY = "ferry.token";
 const TRACKED_KEY = "ferry.tracked";
 const $ = (id) => document.getElementById(id);
 
+// While the backend cannot say whether a saved token is good (down, restarting, a proxy's 502),
+// the token is kept and sign-in is tried again at these intervals; only a 401 signs out.
+const SIGN_IN_RETRY_MS = [1000, 2000, 4000, 8000, 10000];
+let signInTimer = null;
+let activeClient = null; // for Sign out, which works while signing in too
+
 function showSignIn(message = "") {
+  clearTimeout(signInTimer);
   $("signin").hidden = false;
   $("app").hidden = true;
   $("session").hidden = true;
+  notify("");
   $("signin-error").textContent = message;
   $("token").setAttribute("aria-invalid", String(Boolean(message)));
   $("token").focus();
 }
 
-async function signIn(token) {
+/** The token is kept; the backend did not answer whether it is good. Say so and try again. */
+function showWaiting(token, error, attempt) {
+  const delay = SIGN_IN_RETRY_MS[Math.min(attempt, SIGN_IN_RETRY_MS.length - 1)];
+  $("signin").hidden = true;
+  $("app").hidden = true;
+  $("session").hidden = false;
+  const pill = $("transport");
+  pill.textContent = "Backend unreachable · retrying";
+  pill.dataset.state = "offline";
+  $("role").textContent = "Signing in…";
+  notify(`The backend did not answer: ${error.message} (${error.code}). Your token is kept; signing in again as soon as it does.`);
+  signInTimer = setTimeout(() => signIn(token, attempt + 1), delay);
+}
+
+async function signIn(token, attempt = 0) {
+  clearTimeout(signInTimer);
   if (!token) return showSignIn("Paste a token first.");
+  let me;
   try {
-    const me = await createApi({ token }).me();
-    sessionStorage.setItem(TOKEN_KEY, token);
-    start(token, me);
+    me = await createApi({ token }).me();
   } catch (error) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    showSignIn(error.code === "unauthorized" ? "That token was not accepted." : `Cannot sign in: ${error.message} (${error.code})`);
+    if (error.code === "unauthorized") {
+      sessionStorage.removeItem(TOKEN_KEY);
+      return showSignIn("That token was not accepted.");
+    }
+    // Not a verdict on the token: keep it (a reload keeps trying too) and ask again.
+    sessionStorage.setItem(TOKEN_KEY, token);
+    return showWaiting(token, error, attempt);
   }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  notify("");
+  start(token, me);
 }
 
 function notify(message) {
   const notice = $("notice");
-  notice.textContent = message;
+  if (notice.textContent !== message) notice.textContent = message; // an alert: say it once
   notice.hidden = !message;
 }
 
@@ -51,6 +81,7 @@ function start(token, me) {
   const canOperate = me.role === "operator" || me.role === "admin";
 
   const client = createClient({ token });
+  activeClient = client;
   const store = new JobStore();
   const tracked = new Set(JSON.parse(sessionStorage.getItem(TRACKED_KEY) || "[]"));
   const watches = new Map(); // job id → watchImport handle
@@ -220,14 +251,15 @@ function start(token, me) {
   setInterval(() => jobs.render(), 5000); // "updated N s ago"
   catalog.load();
   client.api.capabilities().then((caps) => details.setTools({ replay: caps.replay && canOperate, deliveries: caps.deliveries && canOperate }));
-
-  $("sign-out").addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    sessionStorage.removeItem(TRACKED_KEY);
-    client.close();
-    location.reload();
-  });
 }
+
+$("sign-out").addEventListener("click", () => {
+  clearTimeout(signInTimer);
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(TRACKED_KEY);
+  activeClient?.close();
+  location.reload();
+});
 
 $("signin-form").addEventListener("submit", (event) => {
   event.preventDefault();

@@ -70,6 +70,15 @@ async def create_jobs(services: Services, *, upload_id: str | None, source_url: 
 
 async def dispatch(services: Services, job_id: str) -> None:
     """Hand one job to its importer; a refusal or an unreachable host fails the job with a clear code."""
+    try:
+        await _dispatch(services, job_id)
+    except Exception as exc:  # anything else must not leave the job queued until the stale sweep
+        log.exception("dispatch of %s failed", job_id)
+        DISPATCHES.labels(ErrorCode.DISPATCH_FAILED.value).inc()
+        await fail_job(services, job_id, ErrorCode.DISPATCH_FAILED, f"the backend could not dispatch the job: {exc}")
+
+
+async def _dispatch(services: Services, job_id: str) -> None:
     async with services.store.read() as session:
         job = await session.get(Job, job_id)
         host = await session.get(Host, job.host)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from sqlalchemy import select
 
@@ -12,7 +13,7 @@ from ferry_contract import ErrorCode
 from .errors import FerryError
 from .imports import fail_job
 from .jobs import host_is_stale
-from .models import Job, utcnow
+from .models import Job, Upload, utcnow
 from .services import Services
 from . import store as st
 
@@ -47,8 +48,24 @@ async def sweep(services: Services) -> None:
             await session.delete(upload)
     for upload in expired:
         services.parts.remove(upload.id)
-        services.upload_locks.pop(upload.id, None)
         log.info("upload %s expired and was removed", upload.id)
+    await remove_orphan_parts(services)
+
+
+ORPHAN_GRACE_S = 60.0
+
+
+async def remove_orphan_parts(services: Services) -> None:
+    """Part files with no upload row (a crash between creating the file and recording the upload)."""
+    stale = services.parts.untouched_since(time.time() - max(ORPHAN_GRACE_S, services.settings.upload_expiry_s))
+    if not stale:
+        return
+    async with services.store.read() as session:
+        known = set(await session.scalars(select(Upload.id).where(Upload.id.in_(stale))))
+    for upload_id in stale:
+        if upload_id not in known:
+            services.parts.remove(upload_id)
+            log.warning("removed part file %s: no upload of that id exists", upload_id)
 
 
 async def run_sweeper(services: Services) -> None:

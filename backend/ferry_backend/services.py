@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Awaitable
 
 import socketio
@@ -22,6 +23,26 @@ log = logging.getLogger("ferry")
 CONTENT_KEY = "content_link_key"
 
 
+class KeyedLocks:
+    """One asyncio.Lock per key, kept only while a request holds or waits on it.
+
+    Weakly referenced: HEAD or PATCH requests for ids that never existed (or uploads long gone) leave
+    nothing behind, however many arrive.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -33,7 +54,7 @@ class Services:
         self.importers = ImporterClient(settings.dispatch_timeout_s)
         self.receiver = Receiver(self.store)
         self.parts = PartFiles(settings.uploads_dir)
-        self.upload_locks: dict[str, asyncio.Lock] = {}
+        self.upload_lock = KeyedLocks()
         self.replays: dict[str, str] = {}  # job id -> id of the operator replay running for it
         self.content_key = b""
         self._tasks: set[asyncio.Task] = set()
@@ -93,6 +114,3 @@ class Services:
         """Send a committed log entry to every watching socket, on every replica."""
         if event is not None:
             await self.bus.publish(event)
-
-    def upload_lock(self, upload_id: str) -> asyncio.Lock:
-        return self.upload_locks.setdefault(upload_id, asyncio.Lock())

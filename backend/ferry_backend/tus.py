@@ -125,6 +125,14 @@ class PartFiles:
             self.path(upload_id).touch(exist_ok=False)
         self._hashers[upload_id] = (0, hashlib.sha256())
 
+    def untouched_since(self, before: float) -> list[str]:
+        """Ids of part files not written since `before` (epoch seconds): candidates for the orphan sweep."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        return [e.name for e in entries if UPLOAD_ID_RE.fullmatch(e.name) and e.stat().st_mtime < before]
+
     def remove(self, upload_id: str) -> None:
         self._hashers.pop(upload_id, None)
         try:

@@ -153,7 +153,6 @@ async def terminate(upload_id: str, request: Request, _: Operator, services: Ser
                 raise Conflict(f"upload {upload_id!r} is being imported; cancel its jobs first", code="upload_in_use")
             await session.delete(upload)
         services.parts.remove(upload_id)
-    services.upload_locks.pop(upload_id, None)
     return Response(status_code=204, headers=_tus_headers())
 
 

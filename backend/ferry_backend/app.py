@@ -66,7 +66,10 @@ def create_fastapi(services: Services) -> FastAPI:
         finally:
             await services.stop()
 
-    app = FastAPI(title="ferry backend", version=__version__, lifespan=lifespan)
+    # The OpenAPI document only to token holders (misc.openapi); no interactive docs pages (they load
+    # their scripts from a CDN that lab networks rarely reach).
+    app = FastAPI(title="ferry backend", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None)
     app.state.services = services
     _install_error_handlers(app)
     for module in (imports, uploads, misc, hosts, tokens):

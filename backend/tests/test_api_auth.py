@@ -17,13 +17,23 @@ async def test_healthz_is_open_and_everything_else_needs_a_token(backend):
     async with httpx.AsyncClient(base_url=backend.url) as http:
         assert (await http.get("/healthz")).json()["status"] == "ok"
         for method, path in [("GET", "/api/me"), ("GET", "/api/hosts"), ("GET", "/api/imports"), ("POST", "/api/uploads/"),
-                             ("GET", "/api/images"), ("HEAD", "/api/uploads/0123456789abcdef01234567")]:
+                             ("GET", "/api/images"), ("HEAD", "/api/uploads/0123456789abcdef01234567"),
+                             ("GET", "/openapi.json"), ("GET", "/metrics")]:
             response = await http.request(method, path)
             assert response.status_code == 401, (method, path)
             if method != "HEAD":
                 assert response.json()["error"]["code"] == "unauthorized"
         wrong = await http.get("/api/me", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.json() == {"error": {"code": "unauthorized", "message": "unknown token"}}
+
+
+async def test_the_api_description_is_for_token_holders_and_there_are_no_docs_pages(backend):
+    async with backend.client(backend.token("viewer")) as http:
+        spec = (await http.get("/openapi.json")).json()
+        assert {"/api/imports", "/api/imports/{job_id}/replay", "/api/hosts"} <= set(spec["paths"])
+        assert "/openapi.json" not in spec["paths"]
+        for page in ("/docs", "/redoc"):
+            assert (await http.get(page)).status_code == 404
 
 
 async def test_cli_tokens_carry_their_role(backend):

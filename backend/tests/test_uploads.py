@@ -193,6 +193,7 @@ async def test_content_serves_ranges_with_a_signed_link_only(backend, tmp_path):
         assert part.headers["content-range"] == f"bytes 500000-{len(data) - 1}/{len(data)}"
         beyond = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=900000-"})
         assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(data)}"
+        assert beyond.json()["error"]["code"] == "range_not_satisfiable"
         head = await anonymous.head(f"/api/uploads/{upload_id}/content", params={"token": link})
         assert head.status_code == 200 and head.headers["content-length"] == str(len(data)) and head.content == b""
         etag = head.headers["etag"]

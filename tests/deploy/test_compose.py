@@ -136,7 +136,13 @@ def test_nginx_keeps_quiet_websockets_open_longer_than_the_socketio_ping():
     assert "proxy_set_header Upgrade $http_upgrade;" in block
     assert re.search(r"proxy_set_header Connection \$\w+;", block)
     uploads = _location(conf, "/api/uploads/")
-    assert "client_max_body_size 0;" in uploads and "proxy_request_buffering off;" in uploads
+    assert "proxy_request_buffering off;" in uploads
+    limit = re.search(r"client_max_body_size (\d+)([kmg]?);", uploads)
+    assert limit, "the upload location needs a finite body limit"
+    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[limit.group(2)]
+    from ferry_backend.settings import Settings
+
+    assert int(limit.group(1)) * scale == Settings.model_fields["max_upload_bytes"].default  # in step with the backend
 
 
 def test_the_proxy_lists_exactly_the_compose_replicas(compose):

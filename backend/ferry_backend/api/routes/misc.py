@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ... import __version__
@@ -27,6 +27,12 @@ async def me(principal: Viewer) -> dict:
 @router.get("/api/images")
 async def images(_: Viewer, services: ServicesDep) -> list[dict]:
     return await host_images(services)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(_: Viewer, request: Request) -> dict:
+    """The API description (the page reads it to find optional endpoints such as replay)."""
+    return request.app.openapi()
 
 
 @router.get("/metrics")

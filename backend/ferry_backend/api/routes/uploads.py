@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from email.utils import format_datetime
 
@@ -181,7 +182,10 @@ async def content(upload_id: str, request: Request, services: ServicesDep, token
     try:
         wanted = parse_range(range_header, upload.size)
     except Unsatisfiable:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{upload.size}"})
+        body = json.dumps({"error": {"code": "range_not_satisfiable",
+                                     "message": f"the Range lies outside the upload's {upload.size} bytes"}}).encode()
+        return Response(body, status_code=416, media_type="application/json",
+                        headers={**{k: v for k, v in headers.items() if k != "Content-Type"}, "Content-Range": f"bytes */{upload.size}"})
     start, end, status = 0, upload.size - 1, 200
     if wanted is not None:
         start, end = wanted

@@ -102,7 +102,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
     )
     children: list[subprocess.Popen] = []
-    stopping = False
+    stopping = crashed = False
 
     def stop(*_: object) -> None:
         nonlocal stopping
@@ -129,6 +129,7 @@ def main() -> int:
         for child in children:
             if child.poll() is not None and not stopping:
                 print(f"{child.args[0]} exited with code {child.returncode}; stopping the rest.", file=sys.stderr)
+                crashed = True
     finally:
         for child in children:
             if child.poll() is None:
@@ -140,7 +141,7 @@ def main() -> int:
                 child.kill()
         if engine_started:
             engine.down("run")
-    return 0
+    return 1 if crashed else 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import engine  # noqa: E402  (scripts/engine.py, stdlib only)
 
-RUN = ROOT / ".run"
+RUN = Path(os.environ.get("FERRY_RUN_DIR") or ROOT / ".run")  # tests point it elsewhere
 BIN = Path(sys.executable).parent
 BACKEND_LISTEN = os.environ.get("FERRY_RUN_BACKEND", "127.0.0.1:8000")
 IMPORTER_LISTEN = os.environ.get("FERRY_RUN_IMPORTER", "127.0.0.1:8700")

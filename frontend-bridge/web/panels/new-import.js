@@ -178,32 +178,53 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     }
   });
 
+  // One choice per host, kept across refreshes: the hosts list is reloaded every few seconds, and
+  // rebuilding the checkboxes would drop the user's focus (and a tick in the middle of a click).
+  const choices = new Map(); // host name → {el, box, dot, state}
+  const noHosts = h("p", { class: "muted" }, "No lab hosts are registered yet.");
+
+  function choice(host) {
+    const id = `host-${host.name.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+    const box = h("input", { type: "checkbox", id, value: host.name, checked: chosen.has(host.name) });
+    box.addEventListener("change", () => {
+      if (box.checked) chosen.add(host.name);
+      else chosen.delete(host.name);
+      refresh();
+    });
+    const state = h("span", { class: "visually-hidden" });
+    const dot = h("span", { class: "dot" }, state);
+    return { el: h("div", { class: "choice", dataset: { host: host.name } }, box, h("label", { for: id }, host.name), dot), box, dot, state };
+  }
+
+  function showHealth(entry, host) {
+    const words = host.alive ? "online" : "not answering";
+    entry.dot.className = `dot ${host.alive ? "ok" : "bad"}`;
+    if (entry.dot.title !== words) entry.dot.title = words;
+    setText(entry.state, words);
+  }
+
   function setHosts(next) {
     hosts = next;
     const names = new Set(hosts.map((host) => host.name));
     for (const name of [...chosen]) if (!names.has(name)) chosen.delete(name);
-    if (hosts.length === 0) {
-      fill(hostList, h("p", { class: "muted" }, "No lab hosts are registered yet."));
-    } else {
-      fill(
-        hostList,
-        hosts.map((host) => {
-          const id = `host-${host.name.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-          const box = h("input", { type: "checkbox", id, value: host.name, checked: chosen.has(host.name) });
-          box.addEventListener("change", () => {
-            if (box.checked) chosen.add(host.name);
-            else chosen.delete(host.name);
-            refresh();
-          });
-          return h(
-            "div",
-            { class: "choice" },
-            box,
-            h("label", { for: id }, host.name),
-            h("span", { class: `dot ${host.alive ? "ok" : "bad"}`, title: host.alive ? "online" : "not answering" }, h("span", { class: "visually-hidden" }, host.alive ? "online" : "not answering")),
-          );
-        }),
-      );
+    for (const [name, entry] of choices) {
+      if (!names.has(name)) {
+        entry.el.remove();
+        choices.delete(name);
+      }
+    }
+    for (const host of hosts) {
+      if (!choices.has(host.name)) choices.set(host.name, choice(host));
+      showHealth(choices.get(host.name), host);
+    }
+    // Only a new host, a removed one or a new order touches the list; moving a focused box would
+    // blur it, so focus is put back.
+    const wanted = hosts.length ? hosts.map((host) => choices.get(host.name).el) : [noHosts];
+    const current = [...hostList.children];
+    if (wanted.length !== current.length || wanted.some((el, i) => el !== current[i])) {
+      const focused = hostList.contains(document.activeElement) ? document.activeElement : null;
+      hostList.replaceChildren(...wanted);
+      if (focused?.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
     }
     refresh();
   }

@@ -72,3 +72,42 @@ test("the host choices keep the user's ticks and focus across refreshes and chan
     await backend.close();
   }
 });
+
+test("a file dropped on the drop zone starts its upload", { skip }, async () => {
+  const { backend, origin } = await startBackend({ simulate: false });
+  const { page, problems } = await openPage(origin);
+  const created = [];
+  page.on("request", (r) => r.method() === "POST" && r.url().endsWith("/api/uploads/") && created.push(r.headers()["upload-length"]));
+  try {
+    await signIn(page);
+    // A person drops onto whatever lies under the pointer in the middle of the zone.
+    const dropped = await page.evaluate(() => {
+      const zone = document.getElementById("dropzone");
+      const box = zone.getBoundingClientRect();
+      const point = { clientX: box.left + box.width / 2, clientY: box.top + box.height / 2, bubbles: true, cancelable: true, composed: true };
+      const target = document.elementFromPoint(point.clientX, point.clientY);
+      const dataTransfer = new DataTransfer();
+      dataTransfer.items.add(new File([new Uint8Array(2 * 1024 * 1024).fill(7)], "srlinux-24.10.1.tar.xz", { type: "application/x-xz" }));
+      const fire = (type) => {
+        const event = new DragEvent(type, { ...point, dataTransfer });
+        target.dispatchEvent(event);
+        return event.defaultPrevented;
+      };
+      const entered = fire("dragenter");
+      const accepted = fire("dragover"); // a browser lets the drop happen only if dragover was canceled
+      const highlighted = zone.classList.contains("over");
+      const handled = fire("drop");
+      return { inZone: zone.contains(target), entered, accepted, highlighted, handled, stillHighlighted: zone.classList.contains("over") };
+    });
+    assert.deepEqual(dropped, { inZone: true, entered: true, accepted: true, highlighted: true, handled: true, stillHighlighted: false });
+    await page.getByText(/^Uploaded 2.00 MiB/).waitFor();
+    assert.deepEqual(created, [String(2 * MiB)], "one tus upload of the dropped file");
+    assert.equal(await page.locator(".upload-status .file-name").textContent(), "srlinux-24.10.1.tar.xz · 2.00 MiB");
+    assert.equal(await page.getByLabel("Image", { exact: true }).inputValue(), "srlinux:24.10.1", "a name is suggested from the file");
+    assert.equal(await page.getByRole("progressbar", { name: "Upload progress" }).getAttribute("aria-valuenow"), "100");
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});

@@ -111,3 +111,54 @@ test("a file dropped on the drop zone starts its upload", { skip }, async () => 
     await backend.close();
   }
 });
+
+test("an upload that failed for good resumes from the server's offset with Resume upload", { skip }, async () => {
+  // The connection drops mid-upload, and the machine is offline when tus tries again: tus gives
+  // up at once (no retry while offline). The server keeps the bytes it got.
+  const requests = []; // every tus request the server got: method, url, Upload-Offset
+  const breaking = { patch: true, head: true };
+  const tusGate = (req, res, tus) => {
+    requests.push({ method: req.method, url: req.url, offset: Number(req.headers["upload-offset"] ?? NaN) });
+    if (req.method === "PATCH" && breaking.patch) {
+      breaking.patch = false;
+      setTimeout(() => req.socket.destroy(), 1500); // part of the body is in by then
+    } else if (req.method === "HEAD" && breaking.head) {
+      breaking.head = false;
+      req.socket.destroy();
+      return;
+    }
+    return tus.handle(req, res);
+  };
+  const { backend, origin } = await startBackend({ simulate: false, tusGate });
+  const { page, problems } = await openPage(origin);
+  const cdp = await page.context().newCDPSession(page);
+  const network = (conditions) => cdp.send("Network.emulateNetworkConditions", { latency: 0, downloadThroughput: -1, uploadThroughput: -1, offline: false, ...conditions });
+  const sent = (method) => requests.filter((r) => r.method === method);
+  try {
+    await signIn(page);
+    await network({ uploadThroughput: 1 * MiB }); // a slow uplink: 4 MiB take 4 s
+    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(4 * MiB, 5) });
+    for (let i = 0; sent("HEAD").length === 0 && i < 200; i += 1) await page.waitForTimeout(25);
+    await network({ offline: true }); // before tus's next try, 1 s after the broken HEAD
+    await page.getByText(/^Upload failed: .*\(upload_failed\)\. Resume upload continues/).waitFor({ timeout: 15000 });
+    const stoppedAt = Number(await page.getByRole("progressbar", { name: "Upload progress" }).getAttribute("aria-valuenow"));
+    assert.ok(stoppedAt > 0 && stoppedAt < 100, `the bar stopped where the upload did: ${stoppedAt}`);
+    assert.equal(await page.getByRole("button", { name: "Import", exact: true }).isDisabled(), true);
+
+    await network({});
+    const before = requests.length;
+    await page.getByRole("button", { name: "Resume upload" }).click();
+    await page.getByText(/^Uploaded 4.00 MiB/).waitFor({ timeout: 20000 });
+    const log = JSON.stringify(requests);
+    assert.equal(sent("POST").length, 1, `no second upload was created: ${log}`);
+    assert.ok(requests.every((r) => r.method === "POST" || r.url === requests[1].url), `one upload URL throughout: ${log}`);
+    const resumed = requests.slice(before).filter((r) => r.method === "PATCH");
+    assert.equal(resumed.length, 1, log);
+    assert.ok(resumed[0].offset > 0 && resumed[0].offset < 4 * MiB, `resumed from the server's offset, not from 0: ${log}`);
+    assert.equal(await page.getByRole("button", { name: "Resume upload" }).isHidden(), true);
+    assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});

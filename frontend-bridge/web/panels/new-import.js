@@ -4,9 +4,13 @@ import { checkReference, suggestReference } from "../../src/reference.js";
 import { announce, fill, h, progressBar, setText } from "../dom.js";
 import { formatBytes, formatDuration, formatRate } from "../format.js";
 
+// Refusals that the same upload, tried again, would get again.
+const UNRESUMABLE = new Set(["too_large", "forbidden", "unauthorized", "invalid_request"]);
+
 export function mountNewImport(root, { client, canOperate, onStarted }) {
   let uploaded = null; // {uploadId, name, size}
   let uploading = null; // AbortController
+  let stopped = null; // the File whose upload failed for good or was canceled: Resume upload takes it up again
   let hosts = [];
   const chosen = new Set();
   let imageTouched = false;
@@ -29,7 +33,8 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   const uploadName = h("span", { class: "file-name" });
   const uploadStats = h("p", { class: "stats", id: "upload-stats" });
   const cancelUpload = h("button", { type: "button", class: "quiet small" }, "Cancel upload");
-  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, cancelUpload), uploadBar, uploadStats);
+  const resumeUpload = h("button", { type: "button", class: "small", id: "resume-upload", hidden: true }, "Resume upload");
+  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, h("div", { class: "row" }, resumeUpload, cancelUpload)), uploadBar, uploadStats);
 
   const hostList = h("div", { class: "host-choices", id: "host-choices" });
   const hostSet = h("fieldset", { class: "hosts-field" }, h("legend", {}, "Hosts"), hostList);
@@ -102,6 +107,8 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     const controller = new AbortController();
     uploading = controller;
     uploaded = null;
+    stopped = null;
+    resumeUpload.hidden = true;
     importError.textContent = "";
     uploadBox.hidden = false;
     setText(uploadName, `${file.name} · ${formatBytes(file.size)}`);
@@ -132,7 +139,15 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     } catch (error) {
       if (uploading !== controller) return;
       uploadBar.update({ percent: Number(uploadBar.getAttribute("aria-valuenow")), text: "upload stopped", tone: "bad" });
-      setText(uploadStats, error.code === "aborted" ? "Upload canceled." : `Upload failed: ${error.message} (${error.code})`);
+      const what = error.code === "aborted" ? "Upload canceled." : `Upload failed: ${error.message} (${error.code}).`;
+      if (UNRESUMABLE.has(error.code)) {
+        setText(uploadStats, what);
+      } else {
+        // The server keeps what it received: the same file, uploaded again, continues from there.
+        stopped = file;
+        resumeUpload.hidden = false;
+        setText(uploadStats, `${what} Resume upload continues from what the server already has.`);
+      }
     } finally {
       if (uploading === controller) {
         uploading = null;
@@ -144,6 +159,11 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
 
   fileInput.addEventListener("change", () => startUpload(fileInput.files?.[0]));
   cancelUpload.addEventListener("click", () => uploading?.abort());
+  resumeUpload.addEventListener("click", () => {
+    const file = stopped;
+    startUpload(file);
+    if (file) cancelUpload.focus({ preventScroll: true }); // the clicked button is hidden now
+  });
   for (const type of ["dragenter", "dragover"]) {
     dropzone.addEventListener(type, (event) => {
       event.preventDefault();

@@ -105,7 +105,8 @@ class _Prepended:
 
 
 class ArchiveReader:
-    """Runs the one-pass read on a daemon thread; `stop()` ends it within one read block."""
+    """Runs the one-pass read on a daemon thread; `stop()` ends it within one read block, and at once
+    when the thread waits on the source (a stalled download): the opened source is closed under it."""
 
     def __init__(self, source: Source, channel: Channel, *, chunk_size: int = 1 << 20, decode_threads: int = 2) -> None:
         self.source = source
@@ -113,12 +114,20 @@ class ArchiveReader:
         self.chunk_size = chunk_size
         self.decode_threads = decode_threads
         self._thread = threading.Thread(target=self._run, name="ferry-archive-reader", daemon=True)
+        self._lock = threading.Lock()  # orders `stop()` against the thread publishing what it opened
+        self._opened: BinaryIO | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self.channel.close()
+        """Sources' readers may be closed from another thread (see `Source.open`): a read blocked
+        on the network raises at once, and the thread ends quietly because the channel is closed."""
+        with self._lock:
+            self.channel.close()
+            opened = self._opened
+        if opened is not None:
+            opened.close()
 
     async def join(self, timeout: float = 10.0) -> bool:
         await asyncio.to_thread(self._thread.join, timeout)
@@ -132,6 +141,10 @@ class ArchiveReader:
         raw: BinaryIO | None = None
         try:
             raw = self.source.open()
+            with self._lock:
+                if self.channel.closed:
+                    raise Stopped
+                self._opened = raw
             self._read(ConsumedBytes(raw))
         except Stopped:
             return

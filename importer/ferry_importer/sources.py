@@ -18,8 +18,10 @@ from .errors import SourceNotFound, SourceUnavailable
 class Source(Protocol):
     """What the pipeline needs from an archive source.
 
-    `open()` is called from the decompression worker thread and may block. `path` (optional) lets the
-    pipeline look up the uncompressed size in the file's trailer and key the fast-path index.
+    `open()` is called from the decompression worker thread and may block; the reader it returns
+    must accept `close()` from another thread (a cancelled job), ending a blocked read promptly.
+    `path` (optional) lets the pipeline look up the uncompressed size in the file's trailer and key
+    the fast-path index.
     """
 
     size: int | None

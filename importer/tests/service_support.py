@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import re
+import select
 import socket
 import threading
 import time
@@ -170,7 +171,8 @@ class WebhookReceiver:
 
 
 class RangeFileServer:
-    """Serves files from a directory with Range support; can drop a connection after N bytes, once per path."""
+    """Serves files from a directory with Range support; can drop a connection after N bytes, once per path,
+    or stall at a byte offset (every GET of that path) until the client hangs up, noting when it did."""
 
     def __init__(self, root: Path, port: int | None = None):
         self.root = root
@@ -180,6 +182,9 @@ class RangeFileServer:
         self.redirects: dict[str, str] = {}
         self.ranges = True  # False: ignore Range like a server that cannot resume
         self.on_drop: Callable[[Path], None] | None = None
+        self.stall_at: dict[str, int] = {}  # path -> file offset where every GET stops sending and waits
+        self.stalls: list[tuple[str, float]] = []  # (path, monotonic time) when a GET started to stall
+        self.hangups: list[tuple[str, float]] = []  # (path, monotonic time) when a stalled client hung up
         self._server = _Server(self._handler, port)
         self.port = self._server.port
 
@@ -192,6 +197,22 @@ class RangeFileServer:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def _stall(self, connection: socket.socket, key: str, limit_s: float = 300.0) -> None:
+        """Send nothing more; return when the client closes its end (or after `limit_s`)."""
+        self.stalls.append((key, time.monotonic()))
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([connection], [], [], 0.05)
+            if not readable:
+                continue
+            try:
+                if connection.recv(4096):
+                    continue  # a pipelined request or stray bytes: the client is still there
+            except OSError:
+                pass
+            self.hangups.append((key, time.monotonic()))
+            return
 
     def _handler(self):
         server = self
@@ -253,6 +274,7 @@ class RangeFileServer:
                 self.end_headers()
                 key = self.path.split("?", 1)[0]
                 cut = server.drop_after.pop(key, None)
+                stall = server.stall_at.get(key)
                 sent = 0
                 with open(file, "rb") as fh:
                     fh.seek(start)
@@ -260,6 +282,12 @@ class RangeFileServer:
                         chunk = fh.read(64 * 1024)
                         if not chunk:
                             break
+                        if stall is not None and start + sent + len(chunk) > stall:
+                            self.wfile.write(chunk[: max(0, stall - start - sent)])
+                            self.wfile.flush()
+                            server._stall(self.connection, key)
+                            self.close_connection = True
+                            return
                         if cut is not None and sent + len(chunk) > cut:
                             self.wfile.write(chunk[: cut - sent])
                             self.wfile.flush()

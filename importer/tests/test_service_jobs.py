@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime
 
 import pytest
@@ -31,6 +32,7 @@ def shared(tmp_path_factory, docker_host, docker_client):
 def lab(shared):
     shared.files.throttle_bps = None
     shared.files.drop_after.clear()
+    shared.files.stall_at.clear()
     shared.files.requests.clear()
     yield shared
     assert shared.processes[0].client.get("/v1/host").json()["running"] == [], "a test left a job running"
@@ -123,6 +125,29 @@ def test_cancel_mid_import_ends_canceled_and_leaves_nothing(lab, docker_client):
     assert lab.spool_entries() == []
     again = importer.client.delete(f"/v1/imports/{body['job_id']}")
     assert again.status_code == 202 and again.json()["state"] == "canceled"
+
+
+def test_cancel_while_the_url_source_stalls_hangs_up_at_once_and_leaves_nothing(lab, docker_client):
+    importer = lab.processes[0]
+    archive(lab, "stall.tar", 2 * SLOW_SIZE, "none")
+    lab.files.stall_at["/files/stall.tar"] = 4_000_000  # then silence on an open connection (timeout: 60 s)
+    image = lab.image("stall")
+    body = lab.job(image, {"url": lab.files.url("stall.tar")})
+    importer.submit(**body)
+    importer.wait_bytes(body["job_id"], 1)
+    wait_until(lambda: lab.files.stalls, 30, what="the source to stall")
+    asked = time.monotonic()
+    assert importer.client.delete(f"/v1/imports/{body['job_id']}").status_code == 202
+    job = importer.wait_state(body["job_id"], {"canceled", "succeeded", "failed"}, timeout=5)
+    assert job["state"] == "canceled", job
+    hangups = wait_until(lambda: lab.files.hangups, 5, what="the importer to close the source connection")
+    assert hangups[0][1] - asked < 5
+    events = completed_events(lab, body["job_id"])
+    assert events[-1]["type"] == "import.canceled"
+    assert not image_exists(docker_client, image)
+    assert not [i for i in labelled(docker_client, lab.token) if i not in _tagged_ids(docker_client, lab)]
+    assert lab.spool_entries() == []
+    assert len([r for r in lab.files.requests if r["method"] == "GET"]) == 1  # no reconnect after the cancel
 
 
 def test_cancel_of_a_queued_job_never_starts_it(lab, docker_client):

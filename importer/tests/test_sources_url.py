@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 
 import pytest
 
@@ -12,7 +15,7 @@ from ferry_importer.allowlist import SourceRejected
 from ferry_importer.errors import ImporterError
 from ferry_importer.sources_url import UrlSource
 
-from importer.tests.service_support import RangeFileServer
+from importer.tests.service_support import RangeFileServer, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -184,9 +187,6 @@ def test_url_outside_the_allow_list_is_rejected_up_front(files):
 
 
 def test_close_from_another_thread_interrupts_a_resume_backoff(files, archive):
-    import threading
-    import time
-
     files.drop_after["/files/a.bin"] = 500_000
     files.on_drop = lambda _file: files.stop()
     source = make_source(files, resume_backoff_s=30, max_resumes=5)
@@ -199,3 +199,75 @@ def test_close_from_another_thread_interrupts_a_resume_backoff(files, archive):
             pass
     assert time.monotonic() - started < 10
     assert err.value.code == ErrorCode.INTERRUPTED
+
+
+def test_close_from_another_thread_ends_a_read_blocked_on_a_stalled_server_and_hangs_up(files, archive):
+    files.stall_at["/files/a.bin"] = 300_000  # sends that much, then nothing, keeping the connection open
+    source = make_source(files, size=SIZE, timeout_s=60)
+    source.probe()
+    reader = source.open()
+    got, errors = [], []
+
+    def read_until_it_fails():
+        try:
+            while chunk := reader.read(64 * 1024):
+                got.append(len(chunk))
+        except ImporterError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=read_until_it_fails, daemon=True)
+    thread.start()
+    wait_until(lambda: sum(got) == 300_000 and files.stalls, 10, what="the stall")
+    time.sleep(0.3)
+    assert thread.is_alive() and not files.hangups  # blocked on the silent connection
+    closed_at = time.monotonic()
+    reader.close()
+    thread.join(5)
+    assert not thread.is_alive() and errors and errors[0].code == ErrorCode.INTERRUPTED
+    wait_until(lambda: files.hangups, 5, what="the server to see the connection end")
+    assert files.hangups[0][1] - closed_at < 2
+    assert len([r for r in files.requests if r["method"] == "GET"]) == 1  # stopped means no reconnect
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers; records when a client hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    hangups: list[float] = []
+
+    def serve():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            while conn.recv(4096):
+                pass
+            hangups.append(time.monotonic())
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/files/", hangups
+    listener.close()
+
+
+def test_abort_probe_ends_a_probe_waiting_for_an_answer(silent_server):
+    prefix, hangups = silent_server
+    source = UrlSource(prefix + "a.bin", prefixes=[parse_prefix(prefix)], timeout_s=60)
+    errors = []
+
+    def probe():
+        try:
+            source.probe()
+        except ImporterError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()
+    aborted_at = time.monotonic()
+    source.abort_probe()
+    thread.join(5)
+    assert not thread.is_alive() and errors[0].code == ErrorCode.INTERRUPTED
+    wait_until(lambda: hangups, 5, what="the server to see the connection end")
+    assert hangups[0] - aborted_at < 2

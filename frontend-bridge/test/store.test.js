@@ -40,3 +40,18 @@ test("a replay shows once however many feeds bring it; a second replay shows aga
   }
   assert.deepEqual(store.timeline("job-1").map((e) => `${e.seq}:${e.source}:${e.replayId ?? ""}`), ["1:live:", "1:replayed:rpl_1", "2:replayed:rpl_1", "1:replayed:rpl_2", "2:replayed:rpl_2"]);
 });
+
+test("a payload that broke the contract is kept in its job's timeline once, never counted", () => {
+  const store = new JobStore();
+  const at = new Date(0);
+  store.addTimeline("job-1", { seq: 1, type: "import.queued", at, source: "live", data: eventData(1) });
+  const bad = { ...eventData(2), percent: 250 };
+  for (let i = 0; i < 3; i += 1) store.addInvalid("job-1", { type: "import.progress", data: bad, at, message: "import.progress: /data/percent must be <= 100" });
+  store.addInvalid("job-1", { type: "import.progress", data: { job_id: "job-1", seq: "x" }, at, message: "import.progress: /data/seq must be integer" });
+  store.addTimeline("job-1", { seq: 2, type: "import.progress", at, source: "polled", data: eventData(2) });
+  store.addTimeline("job-1", { seq: 3, type: "import.progress", at, source: "live", data: eventData(3) });
+  assert.deepEqual(store.timeline("job-1").map((e) => `${e.seq}:${e.source}`), ["1:live", "2:polled", "2:invalid", "3:live", "null:invalid"]);
+  assert.deepEqual(store.invalid("job-1").map((e) => e.message), ["import.progress: /data/percent must be <= 100", "import.progress: /data/seq must be integer"]);
+  assert.deepEqual(store.invalid("job-2"), []);
+  assert.equal(store.get("job-1"), undefined, "the view is not touched by what was not counted");
+});

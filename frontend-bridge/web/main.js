@@ -1,5 +1,5 @@
 // The operator page: sign in with a token, upload and import, and watch every job live.
-import { createApi, createClient } from "../src/index.js";
+import { checkImportEvent, createApi, createClient } from "../src/index.js";
 import { isTerminalState } from "../src/seq.js";
 import { announce } from "./dom.js";
 import { jobName } from "./format.js";
@@ -125,6 +125,13 @@ function start(token, me) {
     replayId: meta.replay_id,
   });
   const recordReplay = (event) => store.addTimeline(event.data.job_id, timelineEntry(event, "replayed"));
+  // A payload that breaks the callback contract is never counted, but it must not vanish either:
+  // it goes into its job's timeline, and the job's card says so.
+  const recordInvalid = (error, { type, data, meta }) => {
+    const id = typeof data?.job_id === "string" && data.job_id ? data.job_id : null;
+    if (!id) return notify(`An update that names no job was not counted: ${error.message} (${error.code})`);
+    store.addInvalid(id, { type, data, message: error.message, at: meta?.timestamp ? new Date(meta.timestamp) : new Date() });
+  };
 
   let catalogTimer = null;
   function refreshCatalogSoon() {
@@ -143,6 +150,7 @@ function start(token, me) {
           store.addTimeline(id, timelineEntry(event));
         },
         onReplay: recordReplay,
+        onInvalid: recordInvalid,
         onTransport: (mode) => setMode(id, mode),
         onError,
         onDone: (event) => {
@@ -211,11 +219,18 @@ function start(token, me) {
     details.show(id);
     try {
       const events = await client.api.getEvents(id, 0);
+      let lastSeq = 0;
       for (const event of events) {
-        store.addTimeline(id, { seq: event.seq ?? event.data.seq, type: event.type, data: event.data, at: new Date(event.received_at ?? event.timestamp), source: "stored" });
+        const at = new Date(event.received_at ?? event.timestamp);
+        const check = checkImportEvent(event.type, event.data, event.timestamp);
+        if (!check.ok) store.addInvalid(id, { type: event.type, data: event.data, message: `${event.type}: ${check.message}`, at });
+        else {
+          lastSeq = Math.max(lastSeq, event.data.seq);
+          store.addTimeline(id, { seq: event.data.seq, type: event.type, data: event.data, at, source: "stored" });
+        }
       }
       const view = store.get(id);
-      if (view && !isTerminalState(view.state)) follow(id, events.at(-1)?.data.seq ?? 0);
+      if (view && !isTerminalState(view.state)) follow(id, lastSeq);
     } catch (error) {
       onError(error);
     }
@@ -241,6 +256,7 @@ function start(token, me) {
       if (isTerminalState(event.data.state)) refreshCatalogSoon();
     },
     onReplay: recordReplay,
+    onInvalid: recordInvalid,
     onTransport: (mode) => setMode("jobs", mode),
     onError,
   });

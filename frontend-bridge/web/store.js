@@ -5,7 +5,7 @@ import { newer, viewFromEvent, viewFromJob } from "../src/seq.js";
 export class JobStore {
   constructor() {
     this.views = new Map();
-    this.timelines = new Map(); // id → {entries: [], seqs: Set}
+    this.timelines = new Map(); // id → {entries: [], seen: Set of keys, invalid: []}
     this.listeners = new Set();
     this.dirty = new Set();
     this.frame = null;
@@ -55,11 +55,7 @@ export class JobStore {
    * of the page brought it.
    */
   addTimeline(id, { seq, type, at, source, data, replayId }) {
-    let timeline = this.timelines.get(id);
-    if (!timeline) {
-      timeline = { entries: [], seen: new Set() };
-      this.timelines.set(id, timeline);
-    }
+    const timeline = this.timelineOf(id);
     const key = source === "replayed" ? `${replayId ?? ""}:${seq}` : seq;
     if (timeline.seen.has(key)) return;
     timeline.seen.add(key);
@@ -67,11 +63,45 @@ export class JobStore {
     this.touch(id);
   }
 
-  /** Counted events in seq order, then operator replays in the order they came. */
+  /**
+   * Record a payload that broke the callback contract: it was not counted, but the operator sees
+   * it in the timeline (source "invalid", with the validator's `message`) and on the job's card.
+   * The same payload from several feeds or polls is recorded once.
+   */
+  addInvalid(id, { type, data, at, message }) {
+    const seq = Number.isFinite(data?.seq) ? data.seq : null;
+    const timeline = this.timelineOf(id);
+    const key = `invalid:${type}:${JSON.stringify(data)}`;
+    if (timeline.seen.has(key)) return;
+    timeline.seen.add(key);
+    timeline.entries.push({ seq, type: String(type), at: at instanceof Date ? at : new Date(at ?? Date.now()), source: "invalid", data, message });
+    timeline.invalid.push({ type, message, seq });
+    this.touch(id);
+  }
+
+  /** The payloads of a job that broke the contract, in the order they came: [{type, message, seq}]. */
+  invalid(id) {
+    return this.timelines.get(id)?.invalid ?? [];
+  }
+
+  /**
+   * Counted events in seq order (an invalid payload after the counted ones of its seq; one
+   * without a usable seq at the end), then operator replays in the order they came.
+   */
   timeline(id) {
     const entries = this.timelines.get(id)?.entries ?? [];
-    const counted = entries.filter((e) => e.source !== "replayed").sort((a, b) => a.seq - b.seq);
+    const order = (e) => (e.seq === null || !Number.isFinite(e.seq) ? Infinity : e.seq);
+    const counted = entries.filter((e) => e.source !== "replayed").sort((a, b) => order(a) - order(b) || (a.source === "invalid") - (b.source === "invalid"));
     return [...counted, ...entries.filter((e) => e.source === "replayed")];
+  }
+
+  timelineOf(id) {
+    let timeline = this.timelines.get(id);
+    if (!timeline) {
+      timeline = { entries: [], seen: new Set(), invalid: [] };
+      this.timelines.set(id, timeline);
+    }
+    return timeline;
   }
 
   subscribe(listener) {

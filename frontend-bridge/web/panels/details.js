@@ -5,7 +5,7 @@ import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, j
 
 import { mountDeliveries } from "./deliveries.js";
 
-const SOURCES = { stored: "stored", live: "live", polled: "polled", replayed: "replayed" };
+const SOURCES = { stored: "stored", live: "live", polled: "polled", replayed: "replayed", invalid: "invalid" };
 
 export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
   let jobId = null;
@@ -77,18 +77,22 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
       if (entry.source === "replayed" && !sameGroup) {
         rows.push(h("tr", { class: "replay-group", dataset: { group: entry.replayId ?? "" } }, h("td", { colspan: 6 }, `Operator replay ${entry.replayId ?? ""}`.trim())));
       }
-      const delay = sameGroup ? entry.at - previous.at : null;
-      previous = { group, at: entry.at };
+      // An invalid payload was not counted: no delay of its own, and none measured from it.
+      const counted = entry.source !== "invalid";
+      const delay = sameGroup && counted ? entry.at - previous.at : null;
+      if (counted) previous = { group, at: entry.at };
       rows.push(
         h(
           "tr",
           { dataset: entry.replayId ? { source: entry.source, replay: entry.replayId } : { source: entry.source } },
-          h("td", { class: "num" }, entry.seq),
+          h("td", { class: "num" }, entry.seq ?? "–"),
           h("td", {}, entry.type.replace(/^import\./, "")),
           h("td", { class: "num" }, formatClock(entry.at)),
           h("td", { class: "num" }, formatDelay(delay)),
           h("td", {}, h("span", { class: "tag", dataset: { source: entry.source } }, SOURCES[entry.source] ?? entry.source)),
-          h("td", {}, `${entry.data.state} · ${entry.data.phase} · ${formatPercent(entry.data.percent)}`),
+          entry.source === "invalid"
+            ? h("td", { class: "error-text" }, `Not counted, breaks the callback contract: ${entry.message}`)
+            : h("td", {}, `${entry.data.state} · ${entry.data.phase} · ${formatPercent(entry.data.percent)}`),
         ),
       );
     }

@@ -23,6 +23,7 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     bar.removeAttribute("aria-label");
     bar.setAttribute("aria-labelledby", label.id);
     const status = h("p", { class: "stats" });
+    const invalid = h("p", { class: "invalid-note", hidden: true });
     const cancel = canOperate ? h("button", { type: "button", class: "quiet small", onclick: () => onCancel(id) }, "Cancel") : null;
     const dismiss = h("button", { type: "button", class: "quiet small", onclick: () => onDismiss(id), hidden: true }, "Dismiss");
     const details = h("button", { type: "button", class: "quiet small", onclick: () => onDetails(id) }, "Details");
@@ -33,8 +34,9 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
       h("div", { class: "row between phase-line" }, phase, percent),
       bar,
       status,
+      invalid,
     );
-    entry = { el, label, badge, phase, percent, bar, status, cancel, dismiss, details };
+    entry = { el, label, badge, phase, percent, bar, status, invalid, cancel, dismiss, details };
     cards.set(id, entry);
     list.prepend(el);
     if (view) update(id);
@@ -69,6 +71,13 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     setText(c.status, line);
     c.status.classList.toggle("error-text", view.state === "failed");
     c.el.dataset.silent = String(/no update for/.test(line));
+    // A payload that broke the contract was not counted: the card says so rather than hide it.
+    const refused = store.invalid(id);
+    c.invalid.hidden = refused.length === 0;
+    if (refused.length) {
+      const n = refused.length === 1 ? "1 update" : `${refused.length} updates`;
+      setText(c.invalid, `${n} not counted: it broke the callback contract (${refused.at(-1).message}). Details lists it.`);
+    }
     if (c.cancel) c.cancel.hidden = terminal;
     c.dismiss.hidden = !terminal;
   }

@@ -42,7 +42,7 @@ def rootfs_archive(path: Path, megabytes: int, marker: str) -> Path:
 class ImporterProcess:
     """`ferry-importer serve` on a free port, pulling only from the backend and calling back only to it."""
 
-    def __init__(self, data_dir: Path, backend: Backend, name: str, docker_host: str):
+    def __init__(self, data_dir: Path, backend: Backend, name: str, docker_host: str, **settings: object):
         self.data_dir = data_dir
         self.name = name
         self.port = free_port()
@@ -65,6 +65,7 @@ class ImporterProcess:
             "FERRY_IMPORTER_RETRY_MAX_S": "1",
             "FERRY_IMPORTER_DELIVERY_TIMEOUT_S": "3",
         }
+        self.env.update({f"FERRY_IMPORTER_{key.upper()}": str(value) for key, value in settings.items()})
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> "ImporterProcess":

@@ -136,6 +136,7 @@ class _Job:
             raise InvalidReference("an image name is needed to import a filesystem archive")
         if self.format is ArchiveFormat.LOAD and self.changes:
             raise InvalidChange("change lines apply to filesystem imports only; a loaded archive is used as it is")
+        await self._probe_source()
         if self.source.size == 0:
             raise EmptyArchive("the archive file is empty")
         version = await self.engine.version()
@@ -195,6 +196,21 @@ class _Job:
             self._note_created(task)
             await self.rollback.undo()
             raise
+
+    async def _probe_source(self) -> None:
+        """A network source learns its size before streaming. It runs under the progress ticker, so the
+        receiver keeps hearing `preparing` while a slow server answers; a cancel aborts it at once."""
+        probe = getattr(self.source, "probe", None)
+        if probe is None:
+            return
+        try:
+            await asyncio.to_thread(probe)
+        except asyncio.CancelledError:
+            abort = getattr(self.source, "abort_probe", None)
+            if abort is not None:
+                abort()
+            raise
+        self.driver.total = self.source.size
 
     def _import_changes(self) -> list[str]:
         if not self.known_sha:

@@ -240,8 +240,7 @@ class JobManager:
             archive = LocalFileSource(resolve_path_source(source.path, self.settings.allowed_roots))
             expected = None
         else:
-            archive = self._url_source(source, timeout_s=self.settings.source_timeout_s)
-            await asyncio.to_thread(archive.probe)
+            archive = self._url_source(source, timeout_s=self.settings.source_timeout_s)  # probed by the pipeline
             expected = source.sha256
         spec = ImportSpec(image=request.image, format=request.format, changes=list(request.changes),
                           force=request.force, expected_sha256=expected)

@@ -21,7 +21,8 @@ class Source(Protocol):
     `open()` is called from the decompression worker thread and may block; the reader it returns
     must accept `close()` from another thread (a cancelled job), ending a blocked read promptly.
     `path` (optional) lets the pipeline look up the uncompressed size in the file's trailer and key
-    the fast-path index.
+    the fast-path index. A network source may offer `probe()` (blocking: learn `size` before the
+    stream starts) and `abort_probe()` (from another thread: end a probe at once).
     """
 
     size: int | None

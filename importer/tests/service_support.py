@@ -185,6 +185,7 @@ class RangeFileServer:
         self.stall_at: dict[str, int] = {}  # path -> file offset where every GET stops sending and waits
         self.stalls: list[tuple[str, float]] = []  # (path, monotonic time) when a GET started to stall
         self.hangups: list[tuple[str, float]] = []  # (path, monotonic time) when a stalled client hung up
+        self.head_delay_s = 0.0  # a slow server: HEAD answers only after this long
         self._server = _Server(self._handler, port)
         self.port = self._server.port
 
@@ -241,6 +242,7 @@ class RangeFileServer:
 
             def do_HEAD(self):
                 server.requests.append({"method": "HEAD", "path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                time.sleep(server.head_delay_s)
                 file = self._target()
                 if file is None:
                     return

@@ -9,7 +9,10 @@ import pytest
 
 from archives import tar_bytes, write
 from conftest import leftovers, tag_exists
+from ferry_contract.urls import parse_prefix
 from ferry_importer import CollectingReporter, Engine, ImportSpec, LocalFileSource, Options, run_import
+from ferry_importer.sources_url import UrlSource
+from silent_server import SilentServer
 from stub_engine import StubEngine
 
 pytestmark = pytest.mark.engine
@@ -101,3 +104,22 @@ async def test_cancelling_while_finalizing_on_the_real_engine_leaves_nothing(eng
         await task
     assert any(e.data.phase == "finalizing" for e in reporter.events)
     assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, f"{name}:late")
+
+
+async def test_cancelling_while_a_url_source_is_probed_hangs_up_at_once(engine, tmp_path):
+    server = SilentServer()  # accepts the probe's connection and never answers
+    try:
+        source = UrlSource(server.url("a.tar"), prefixes=[parse_prefix(server.url())], timeout_s=60)
+        reporter = CollectingReporter()
+        task = asyncio.create_task(run_import(ImportSpec(image="ferry-test/never:1"), source, engine=engine,
+                                              reporter=reporter, options=Options(data_dir=tmp_path / "data")))
+        await wait_for(lambda: len(reporter.events) >= 2)  # the opening snapshot, then the ticker's
+        assert {e.data.phase for e in reporter.events} == {"preparing"} and not server.hangups
+        cancelled_at = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await wait_for(lambda: server.hangups, timeout=5)
+        assert server.hangups[0] - cancelled_at < 2
+    finally:
+        server.close()

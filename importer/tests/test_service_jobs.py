@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from datetime import datetime
 
@@ -33,6 +34,7 @@ def lab(shared):
     shared.files.throttle_bps = None
     shared.files.drop_after.clear()
     shared.files.stall_at.clear()
+    shared.files.head_delay_s = 0.0
     shared.files.requests.clear()
     yield shared
     assert shared.processes[0].client.get("/v1/host").json()["running"] == [], "a test left a job running"
@@ -73,6 +75,21 @@ def test_a_job_reports_signed_progress_from_queued_to_completed(lab, docker_clie
     listed = {img["id"]: img for img in importer.client.get("/v1/images").json()["images"]}
     assert listed[job["image_info"]["id"]]["archive_sha256"] == sha
     assert lab.spool_entries() == []
+
+
+def test_a_started_job_is_heard_from_every_second_while_a_slow_source_answers_its_probe(lab, docker_client):
+    importer = lab.processes[0]
+    path, _ = archive(lab, "slowhead.tar", 200_000, "none")
+    lab.files.head_delay_s = 2.5  # every HEAD: the submit's check and the job's own probe
+    body = lab.job(lab.image("slowhead"), {"url": lab.files.url("slowhead.tar")})
+    assert importer.submit(**body).status_code == 202
+    events = completed_events(lab, body["job_id"])
+    assert events[0]["type"] == "import.queued" and events[-1]["type"] == "import.completed"
+    streaming = next(i for i, e in enumerate(events) if e["data"]["phase"] == "importing")
+    gaps = [(_at(b) - _at(a)).total_seconds() for a, b in zip(events[: streaming + 1], events[1 : streaming + 1])]
+    assert sum(gaps) >= 2.5  # the job's probe really waited for the slow HEAD...
+    assert max(gaps) <= 1.0, gaps  # ...and `preparing` kept coming meanwhile
+    assert events[-1]["data"]["bytes_total"] == os.path.getsize(path)  # the probe still learnt the size
 
 
 def test_with_max_concurrent_one_the_second_job_waits_queued_then_runs(lab, docker_client):

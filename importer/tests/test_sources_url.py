@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 
@@ -16,6 +15,7 @@ from ferry_importer.errors import ImporterError
 from ferry_importer.sources_url import UrlSource
 
 from importer.tests.service_support import RangeFileServer, wait_until
+from importer.tests.silent_server import SilentServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -231,28 +231,13 @@ def test_close_from_another_thread_ends_a_read_blocked_on_a_stalled_server_and_h
 
 @pytest.fixture
 def silent_server():
-    """Accepts connections and never answers; records when a client hangs up."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    hangups: list[float] = []
-
-    def serve():
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        with conn:
-            while conn.recv(4096):
-                pass
-            hangups.append(time.monotonic())
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/files/", hangups
-    listener.close()
+    server = SilentServer()
+    yield server
+    server.close()
 
 
 def test_abort_probe_ends_a_probe_waiting_for_an_answer(silent_server):
-    prefix, hangups = silent_server
-    source = UrlSource(prefix + "a.bin", prefixes=[parse_prefix(prefix)], timeout_s=60)
+    source = UrlSource(silent_server.url("a.bin"), prefixes=[parse_prefix(silent_server.url())], timeout_s=60)
     errors = []
 
     def probe():
@@ -269,5 +254,5 @@ def test_abort_probe_ends_a_probe_waiting_for_an_answer(silent_server):
     source.abort_probe()
     thread.join(5)
     assert not thread.is_alive() and errors[0].code == ErrorCode.INTERRUPTED
-    wait_until(lambda: hangups, 5, what="the server to see the connection end")
-    assert hangups[0] - aborted_at < 2
+    wait_until(lambda: silent_server.hangups, 5, what="the server to see the connection end")
+    assert silent_server.hangups[0] - aborted_at < 2

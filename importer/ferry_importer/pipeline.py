@@ -23,7 +23,7 @@ from .engine import Engine
 from .errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
 from .fastpath import FINGERPRINT_LABEL, ImportIndex, entry_for, fingerprint
 from .layout import LoadPlan, load_verdict, parse_engine_version
-from .preflight import check_changes, check_disk, check_reference, check_sha256, disk_needed, free_bytes
+from .preflight import check_changes, check_disk, check_reference, check_sha256, disk_needed, disk_places, free_bytes
 from .progress import ProgressDriver
 from .reporting import Reporter
 from .rollback import Rollback
@@ -53,7 +53,7 @@ class Options:
     chunk_size: int = 1 << 20
     queue_chunks: int = 4
     decode_threads: int = field(default_factory=lambda: default_decode_threads())  # for multi-block xz files
-    spool_dirs: dict[str, Path] = field(default_factory=dict)
+    spooled_to: dict[str, Path] = field(default_factory=dict)  # where a job writes archive bytes (none: streamed)
     disk_probe: Callable[[Path], int | None] = free_bytes
 
 
@@ -223,9 +223,7 @@ class _Job:
         if not self.uncompressed:
             return
         info = await self.engine.info()
-        places = dict(self.options.spool_dirs)
-        if info.get("DockerRootDir"):
-            places["the engine's data root"] = Path(info["DockerRootDir"])
+        places = disk_places(info.get("DockerRootDir"), self.engine.host, self.options.spooled_to)
         check_disk(disk_needed(self.uncompressed, loads), places, self.options.disk_probe)
 
     async def _at_end(self, end: End) -> None:

@@ -63,8 +63,21 @@ def free_bytes(path: str | os.PathLike[str]) -> int | None:
     return stats.f_bavail * stats.f_frsize
 
 
+def disk_places(engine_root: str | None, engine_host: str, spooled_to: dict[str, Path]) -> dict[str, Path]:
+    """The places an import's bytes land, which must have room for them.
+
+    The engine's data root counts only when the engine runs on this host (a unix socket: over tcp the
+    path names another machine's disk). A directory counts only when the job writes archive bytes to
+    it: an unused spool on a small disk must not refuse an image the engine's own big disk can hold.
+    """
+    places = dict(spooled_to)
+    if engine_root and engine_host.startswith("unix://"):
+        places["the engine's data root"] = Path(engine_root)
+    return places
+
+
 def check_disk(needed: int, places: dict[str, Path], probe: Callable[[Path], int | None] = free_bytes) -> None:
-    """Raise InsufficientDisk when any place (engine data root, spool) has less than `needed` free."""
+    """Raise InsufficientDisk when any place has less than `needed` free (a place not visible here is skipped)."""
     for label, path in places.items():
         free = probe(path)
         if free is not None and free < needed:

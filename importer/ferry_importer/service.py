@@ -12,7 +12,6 @@ import asyncio
 import logging
 import shutil
 import time
-from pathlib import Path
 
 from ferry_contract import ErrorCode, ImportJobRequest, ImportJobView, JobState, PathSource
 
@@ -215,7 +214,7 @@ class JobManager:
         spool = self.settings.spool_dir / job_id
         try:
             spool.mkdir(parents=True, exist_ok=True)
-            await self._import(record.request, reporter, spool)
+            await self._import(record.request, reporter)
         except asyncio.CancelledError:
             reason = self._stop_reason.pop(job_id, "request")
             if reason == "shutdown":
@@ -234,7 +233,7 @@ class JobManager:
                 self._running.pop(job_id, None)
                 await self._pump()
 
-    async def _import(self, request: ImportJobRequest, reporter: OutboxReporter, spool: Path) -> None:
+    async def _import(self, request: ImportJobRequest, reporter: OutboxReporter) -> None:
         source = request.source
         if isinstance(source, PathSource):
             archive = LocalFileSource(resolve_path_source(source.path, self.settings.allowed_roots))
@@ -244,8 +243,7 @@ class JobManager:
             expected = source.sha256
         spec = ImportSpec(image=request.image, format=request.format, changes=list(request.changes),
                           force=request.force, expected_sha256=expected)
-        options = Options(data_dir=self.settings.data_dir, stall_timeout=self.settings.stall_timeout_s,
-                          spool_dirs={"the importer's spool": spool})
+        options = Options(data_dir=self.settings.data_dir, stall_timeout=self.settings.stall_timeout_s)
         await run_import(spec, archive, engine=self._engine, reporter=reporter, options=options)
 
     def _url_source(self, source, *, timeout_s: float) -> UrlSource:

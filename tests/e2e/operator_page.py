@@ -114,6 +114,26 @@ class OperatorPage:
     def catalog_table(self, host: str) -> Locator:
         return self.page.get_by_role("table", name=f"Images on {host}")
 
+    def horizontal_overflow(self) -> list[str]:
+        """Why the page scrolls sideways at the current viewport: empty when it does not (the document
+        is no wider than the window and no element sticks out past it)."""
+        return self.page.evaluate("""() => {
+            const root = document.documentElement;
+            const problems = root.scrollWidth > root.clientWidth ? [`scrollWidth ${root.scrollWidth} > clientWidth ${root.clientWidth}`] : [];
+            for (const el of document.querySelectorAll('body *')) {
+                if (!el.getClientRects().length || el.getBoundingClientRect().right <= root.clientWidth + 0.5) continue;
+                problems.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} ends at ${Math.round(el.getBoundingClientRect().right)}`);
+                if (problems.length > 5) break;
+            }
+            return problems;
+        }""")
+
+    def reload(self) -> None:
+        """Reload the tab: the session (token, tracked jobs) lives in sessionStorage and survives it."""
+        self.page.reload()
+        self.page.get_by_role("heading", name="New import").wait_for()
+        self.page.locator("#transport").filter(has_text=re.compile("^(Live|Polling · websocket unavailable)$")).wait_for(timeout=15_000)
+
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"

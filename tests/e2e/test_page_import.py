@@ -1,5 +1,6 @@
 """The operator page against the real backend, importer and engine: an import from the file picker to
-the catalog, a failed import that shows its code, a canceled one that leaves nothing behind."""
+the catalog (tidy at 1366×768 and 1920×1080, and still signed in after a reload), a failed import that
+shows its code, a canceled one that leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -40,6 +41,20 @@ def test_upload_and_import_climb_to_100_and_reach_the_catalog(operator, stack, t
     operator.page.locator("#catalog").get_by_role("button", name="Refresh").click()
     operator.catalog_table(HOST).get_by_text(image).wait_for(state="detached", timeout=30_000)
     assert operator.transport() == "Live"
+
+    # Tidy at 1366×768 and wider: nothing scrolls sideways.
+    assert operator.horizontal_overflow() == []
+    operator.page.set_viewport_size({"width": 1920, "height": 1080})
+    assert operator.horizontal_overflow() == []
+
+    # A reload keeps the session: still signed in, the job's card still there with its outcome.
+    operator.reload()
+    assert operator.page.locator("#signin").is_hidden()
+    assert operator.page.locator("#role").text_content() == "Signed in · operator"
+    card = operator.card(image, HOST)
+    card.wait_for()
+    assert card.get_attribute("data-state") == "succeeded"
+    assert operator.horizontal_overflow() == []
     assert operator.console_errors == []
 
 

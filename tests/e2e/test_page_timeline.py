@@ -59,6 +59,12 @@ def test_simulated_imports_drive_the_bars_to_their_end(operator, stack, sim_host
     assert len(values) >= 5 and values == sorted(values) and values[-1] == 100, values
     assert "Imported lab/simulated:1 · " in ok_card.text_content()
     assert re.search(r"Failed: .+ \(insufficient_disk\)", bad_card.locator(".stats").text_content())
+    # The backend knows these jobs only from their callbacks: it calls their image "unknown" until a
+    # completion names it. The page names them by that image, else by their id.
+    assert stack.job(bad_id)["image"] == "unknown"
+    assert ok_card.locator(".job-title").text_content() == f"lab/simulated:1 on {host}"
+    assert bad_card.locator(".job-title").text_content() == f"job {bad_id} on {host}"
+    page.locator(f'#jobs tr[data-job="{bad_id}"] td').first.filter(has_text=f"job {bad_id}").wait_for()
     assert operator.console_errors == []
 
 

@@ -19,8 +19,9 @@ import uvicorn
 
 class StubEngine:
     def __init__(self, socket_path: Path, *, mode: str, finalize_seconds: float = 0.0,
-                 stored_size: int | None = None) -> None:
+                 stored_size: int | None = None, version: str = "20.10.99") -> None:
         self.socket_path = socket_path
+        self.version = version  # what /version reports: decisions that depend on it can be tested on any engine
         self.mode = mode  # "stall": never read the import body; "slow": read it, then think
         self.finalize_seconds = finalize_seconds
         self.stored_size = stored_size  # report this image size instead of the bytes received (a stub image)
@@ -50,10 +51,10 @@ class StubEngine:
     async def app(self, scope, receive, send) -> None:
         path, method = scope["path"], scope["method"]
         if path == "/version":
-            return await _json(send, 200, {"Version": "20.10.99", "ApiVersion": "1.41"})
+            return await _json(send, 200, {"Version": self.version, "ApiVersion": "1.41"})
         if path == "/info":
             return await _json(send, 200, {"DockerRootDir": "/nonexistent/stub"})
-        if path == "/images/create":
+        if path in ("/images/create", "/images/load"):
             return await self._create(receive, send)
         if path.startswith("/images/") and path.endswith("/json"):
             image = self.images.get(path[len("/images/") : -len("/json")])
@@ -78,6 +79,8 @@ class StubEngine:
             return
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client aborted the upload: like the engine, create nothing
             self.received += len(message.get("body", b""))
             if not message.get("more_body"):
                 break

@@ -9,7 +9,8 @@ import pytest
 from archives import (docker_archive_from_layers, forge_xz_size, rootfs_files, sha256_hex, tar_bytes,
                       without_member, write)
 from conftest import leftovers, tag_exists
-from ferry_importer import Engine, ImporterError, LocalFileSource, Options
+from ferry_importer import CollectingReporter, Engine, ImporterError, ImportSpec, LocalFileSource, Options, run_import
+from ferry_importer.layout import OCI_LOAD_MIN_ENGINE, parse_engine_version
 from stub_engine import StubEngine
 
 pytestmark = pytest.mark.engine
@@ -103,13 +104,32 @@ async def test_a_docker_save_without_manifest_is_never_imported_as_a_filesystem(
     assert not tag_exists(docker_client, image_id)
 
 
-async def test_a_pure_oci_layout_says_which_engine_can_load_it(run, tmp_path, token, docker_client):
+async def test_a_pure_oci_layout_says_which_engine_can_load_it(run, engine, tmp_path, token, docker_client):
+    version = parse_engine_version(str((await engine.version()).get("Version", "")))
+    if version >= OCI_LOAD_MIN_ENGINE:
+        pytest.skip(f"this engine ({version[0]}.{version[1]}) loads OCI layouts without manifest.json; "
+                    "the refusal on older engines is covered with a stub engine below")
     data = docker_archive_from_layers([tar_bytes({"f": b"x" * 2000})], [], style="oci", with_manifest=False,
                                       labels={"ferry.test": token})
     path = write(tmp_path / "oci.tar", data)
     error = assert_failed(*await run(path), "unsupported_layout")
     assert "25.0" in error.message and "manifest.json" in error.message
     assert_nothing_left(docker_client, token)
+
+
+async def test_an_engine_older_than_25_is_never_sent_a_whole_pure_oci_layout(tmp_path):
+    data = docker_archive_from_layers([tar_bytes({"f": b"x" * 2000})], [], style="oci", with_manifest=False)
+    path = write(tmp_path / "oci.tar", data)
+    reporter = CollectingReporter()
+    with StubEngine(tmp_path / "stub.sock", mode="slow", version="24.0.9") as stub:
+        async with Engine(stub.host) as engine:
+            with pytest.raises(ImporterError) as caught:
+                await run_import(ImportSpec(), LocalFileSource(path), engine=engine, reporter=reporter,
+                                 options=Options(data_dir=tmp_path / "data"))
+    assert caught.value.code == "unsupported_layout"
+    assert "25.0" in caught.value.message and "24.0" in caught.value.message
+    assert reporter.events[-1].data.error.code == "unsupported_layout"
+    assert stub.images == {} and stub.received < path.stat().st_size  # refused before the last byte
 
 
 async def test_an_engine_error_inside_a_200_stream_fails_the_load(run, tmp_path, name, token, docker_client):
@@ -151,7 +171,6 @@ async def test_a_disallowed_change_line_is_refused(run, tmp_path):
 
 
 async def test_an_unreachable_engine_is_engine_unreachable(tmp_path):
-    from ferry_importer import CollectingReporter, ImportSpec, run_import
 
     path = write(tmp_path / "rootfs.tar", tar_bytes(rootfs_files(100)))
     reporter = CollectingReporter()
@@ -178,8 +197,6 @@ async def test_a_stalled_engine_is_detected_and_the_request_aborted(run, tmp_pat
     path = write(tmp_path / "rootfs.tar", os.urandom(0) + tar_bytes({"blob": os.urandom(8_000_000)}))
     with StubEngine(tmp_path / "stub.sock", mode="stall") as stub:
         async with Engine(stub.host) as engine:
-            from ferry_importer import CollectingReporter, ImportSpec, run_import
-
             reporter = CollectingReporter()
             with pytest.raises(ImporterError) as caught:
                 await run_import(ImportSpec(image="x/y:1"), LocalFileSource(path), engine=engine, reporter=reporter,
@@ -200,7 +217,6 @@ async def test_failures_are_reported_as_valid_contract_events(run, tmp_path):
 
 
 async def test_a_stub_image_after_reported_success_fails_verification_and_is_removed(tmp_path):
-    from ferry_importer import CollectingReporter, ImportSpec, run_import
 
     path = write(tmp_path / "rootfs.tar", tar_bytes({"blob": os.urandom(3_000_000)}))
     reporter = CollectingReporter()
@@ -222,7 +238,6 @@ async def test_forcing_load_on_a_filesystem_archive_is_missing_manifest(run, tmp
 
 async def test_the_digest_hook_sees_the_sha256_before_the_engine_commits_and_can_refuse(
         engine, tmp_path, name, token, docker_client, cleanup):
-    from ferry_importer import CollectingReporter, ImportSpec, run_import
     from ferry_importer.errors import SourceMismatch
 
     data = big_rootfs(token)

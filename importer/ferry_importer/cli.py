@@ -18,7 +18,7 @@ from ferry_contract import ArchiveFormat, ErrorCode  # noqa: E402
 from .console import BarReporter, human_bytes  # noqa: E402
 from .engine import Engine, docker_host_from_env  # noqa: E402
 from .errors import ImporterError, Interrupted  # noqa: E402
-from .fastpath import default_data_dir  # noqa: E402
+from .datadir import default_data_dir  # noqa: E402
 from .pipeline import ImportSpec, Options, run_import  # noqa: E402
 from .reporting import EventReporter, JsonLinesReporter  # noqa: E402
 from .sources import LocalFileSource  # noqa: E402

@@ -16,7 +16,7 @@ import typer
 
 from . import database, outbox
 from .cli import app
-from .fastpath import default_data_dir
+from .datadir import default_data_dir
 from .settings import SettingsError, load_settings, settings_help
 
 EXIT_CONFIG = 2

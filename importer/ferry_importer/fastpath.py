@@ -16,17 +16,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .datadir import default_data_dir
+
 INDEX_VERSION = 1
 FINGERPRINT_LABEL = "ferry.import.fingerprint"
 MAX_FILES = 1000
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("FERRY_IMPORTER_DATA_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "ferry-importer"
 
 
 def fingerprint(sha256: str, mode: str, changes: list[str]) -> str:

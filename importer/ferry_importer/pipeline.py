@@ -47,7 +47,7 @@ class ImportSpec:
 
 @dataclass
 class Options:
-    data_dir: Path | None = None  # the fast-path index; default $FERRY_IMPORTER_DATA_DIR or ~/.local/share/ferry-importer
+    data_dir: Path | None = None  # the fast-path index; default: datadir.default_data_dir()
     stall_timeout: float = 300.0
     cleanup_timeout: float = 60.0  # how long a cancel waits for an engine that already has every byte
     chunk_size: int = 1 << 20

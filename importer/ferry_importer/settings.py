@@ -18,8 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ferry_contract.urls import UrlPrefix, parse_prefix
 
+from .datadir import default_data_dir
+
 ENV_PREFIX = "FERRY_IMPORTER_"
-DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "ferry-importer"
 MIN_TOKEN_LENGTH = 16
 
 
@@ -41,7 +42,11 @@ class ImporterSettings(BaseSettings):
         default_factory=socket.gethostname, min_length=1, max_length=200,
         description="This host's name in events (`data.host`).",
     )
-    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Job store, outbox database and per-job spool.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Job store, outbox database, per-job spool and fast-path index "
+        "(default: $XDG_DATA_HOME/ferry-importer, else ~/.local/share/ferry-importer).",
+    )
     allowed_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated directories a `path` source may come from (symlinks are resolved first).",

@@ -1,6 +1,6 @@
 import json
 
-from ferry_importer.fastpath import ImportIndex, default_data_dir, entry_for, fingerprint
+from ferry_importer.fastpath import ImportIndex, entry_for, fingerprint
 
 
 def test_fingerprint_changes_with_archive_mode_and_change_lines():
@@ -33,8 +33,3 @@ def test_a_tag_moves_to_the_newest_image_that_claimed_it(tmp_path):
 def test_a_damaged_index_is_treated_as_empty(tmp_path):
     (tmp_path / "index.json").write_text("{broken")
     assert ImportIndex(tmp_path).entries_for("r:1") == []
-
-
-def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("FERRY_IMPORTER_DATA_DIR", str(tmp_path))
-    assert default_data_dir() == tmp_path

@@ -1,0 +1,23 @@
+"""The importer's data directory when none is given: one rule for `serve`, `import` and `outbox`, so the
+service and the commands run beside it on a lab host find the same outbox and fast-path index."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+ENV_VAR = "FERRY_IMPORTER_DATA_DIR"
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """FERRY_IMPORTER_DATA_DIR when set; else $XDG_DATA_HOME/ferry-importer; else ~/.local/share/ferry-importer.
+
+    A relative XDG_DATA_HOME is ignored, as the XDG base directory specification asks.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR])
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "ferry-importer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sys
 
@@ -46,6 +47,7 @@ def serve(listen: str = typer.Option("127.0.0.1:8000", help="HOST:PORT to listen
     settings = load_settings()
     if settings.public_url is None:
         settings.public_url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
+    logging.captureWarnings(True)  # Python warnings become log lines (JSON too), not raw text on stderr
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level, lifespan="on",
                             log_config=log_config(settings.log_level, settings.log_format, f"{socket.gethostname()}:{port}"),
                             timeout_graceful_shutdown=5)

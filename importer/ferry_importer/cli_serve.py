@@ -49,8 +49,11 @@ def serve(
     except SettingsError as exc:
         print(f"ferry-importer serve: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_CONFIG) from None
+    import logging
+
     from .logs import log_config
 
+    logging.captureWarnings(True)  # Python warnings become log lines (JSON too), not raw text on stderr
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, lifespan="on",
                 log_config=log_config(settings.name, log_level, settings.log_format),
                 timeout_graceful_shutdown=90, proxy_headers=False, server_header=False)

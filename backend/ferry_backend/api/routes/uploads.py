@@ -162,7 +162,8 @@ async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
     return upload_view(await _live_upload(services, upload_id))
 
 
-@router.api_route("/{upload_id}/content", methods=["GET", "HEAD"])
+@router.get("/{upload_id}/content")
+@router.head("/{upload_id}/content", operation_id="content_head")
 async def content(upload_id: str, request: Request, services: ServicesDep, token: str | None = None) -> Response:
     """The bytes for importers: a short-lived signed `token` (or an operator bearer token), Range supported."""
     if token is not None:

@@ -120,7 +120,7 @@ def up(name: str = "default", use_existing: bool = True, timeout: float = 60.0) 
     paths["pid"].unlink(missing_ok=True)
     paths["socket"].unlink(missing_ok=True)
     log = open(paths["log"], "ab")
-    subprocess.Popen(
+    proc = subprocess.Popen(
         [
             dockerd,
             "--iptables=false",
@@ -141,6 +141,11 @@ def up(name: str = "default", use_existing: bool = True, timeout: float = 60.0) 
     while time.monotonic() < deadline:
         if ping(host):
             return host, True
+        if proc.poll() is not None:  # dockerd gave up (not root, no cgroups, a clash): say so now, not in a minute
+            tail = paths["log"].read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise EngineUnavailable(
+                f"dockerd exited with code {proc.returncode} while starting ({tail[0][-200:]}); see {paths['log']}. "
+                + HINT)
         time.sleep(0.2)
     down(name)
     raise EngineUnavailable(f"The private Docker engine did not answer within {timeout:.0f} s; see {paths['log']}.")

@@ -84,16 +84,25 @@ export class SocketLink {
     return () => this.statusListeners.delete(listener);
   }
 
-  /** Emit with an ack; rejects with FerryError("timeout"|"disconnected") when none comes in time. */
-  request(event, payload, timeoutMs) {
+  /**
+   * Emit with an ack; rejects with FerryError("timeout"|"disconnected") when none comes in time.
+   * `onAnswer(answer)` runs synchronously when a timely ack arrives, before any later packet is
+   * dispatched: for state that must change exactly at the ack, not a promise tick after it.
+   */
+  request(event, payload, timeoutMs, { onAnswer } = {}) {
     const socket = this.socket;
     if (!socket?.connected) return Promise.reject(new FerryError("disconnected", `socket not connected for ${event}`));
     return new Promise((resolve, reject) => {
+      let settled = false;
       const timer = this.timers.setTimeout(() => {
+        settled = true;
         reject(new FerryError("timeout", `no answer to ${event} within ${timeoutMs} ms`));
       }, timeoutMs);
       socket.emit(event, payload, (answer) => {
+        if (settled) return;
+        settled = true;
         this.timers.clearTimeout(timer);
+        onAnswer?.(answer);
         resolve(answer);
       });
     });

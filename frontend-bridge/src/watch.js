@@ -5,6 +5,13 @@
 // increasing order (replays after a reconnect and overlaps between socket and polling are
 // ignored); after every (re)connect the watch resubscribes with the last seq it counted, so
 // nothing is missed; a terminal event ends the watch.
+//
+// The socket is shared: the all-jobs feed of a list view also carries this job's live events, in
+// no order relative to this job's catch-up. A live event counts only while the job's subscribe is
+// acknowledged on the current connection; before that (subscribe in flight, refused, timed out)
+// it is set aside, because it comes again in order: the backend logs every event before it
+// announces it, so the catch-up after the ack (or the REST log while polling) holds it. Counting
+// it early would make the catch-up's older seqs look stale and leave holes in the timeline.
 import { FerryError, isFatal } from "./errors.js";
 import { applyEvent, applySnapshot, snapshotProgress, terminalFromSnapshot } from "./seq.js";
 import { checkImportEvent } from "./validate.js";
@@ -24,7 +31,9 @@ export const WATCH_DEFAULTS = {
  *   onEvent({type, data, meta}) for each new event (meta: {catchup, via: "socket"|"poll", timestamp}:
  *   catchup = sent from the backend's log after a subscribe, timestamp = when the backend received it);
  *   onReplay(...) for an operator replay (meta.replay, meta.replay_id), never counted; onTransport(mode) with
- *   mode ∈ "connecting" | "socket" | "polling"; onDone(terminalEvent) once, at the end.
+ *   mode ∈ "connecting" | "socket" | "polling"; onDone(terminalEvent) once, at the end;
+ *   onIgnored({type, data, meta, verdict}) for an event not counted, verdict ∈ "duplicate" | "stale" |
+ *   "after_end" | "unsubscribed" (a live socket event before the job's subscribe was acknowledged).
  * @param {{api, link, timers?, afterSeq?} & Partial<typeof WATCH_DEFAULTS>} deps
  * @returns {{stop(): void, readonly mode: string, readonly lastSeq: number, readonly view: object|null,
  *            done: Promise<object|null>}}
@@ -50,6 +59,7 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
   let catchUpTimer = null;
   let subscribeGen = 0;
   let subscribing = false;
+  let subscribed = false; // the job's subscribe is acknowledged on this connection: live events count
   let lastSubscribeAt = -Infinity;
   let elapsedPolling = 0;
   let pollGen = 0;
@@ -74,6 +84,10 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
     }
     // An operator replay tells the job's story again: shown, never counted.
     if (meta.replay) return call("onReplay", { type, data, meta });
+    if (meta.via === "socket" && !meta.catchup && !subscribed) {
+      call("onIgnored", { type, data, meta, verdict: "unsubscribed" });
+      return;
+    }
     const result = applyEvent(stream, type, data);
     if (result.verdict !== "new") {
       call("onIgnored", { type, data, meta, verdict: result.verdict });
@@ -118,10 +132,15 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
     if (stopped) return;
     const gen = ++subscribeGen;
     subscribing = true;
+    subscribed = false; // until the ack, this job's live events may overtake its catch-up
     lastSubscribeAt = elapsedPolling;
+    // Set at the ack itself: live events after it come after the catch-up.
+    const onAnswer = (answer) => {
+      if (gen === subscribeGen && !stopped && answer?.ok) subscribed = true;
+    };
     let ack;
     try {
-      ack = await link.request("subscribe", { job_id: jobId, after_seq: stream.lastSeq }, cfg.ackTimeoutMs);
+      ack = await link.request("subscribe", { job_id: jobId, after_seq: stream.lastSeq }, cfg.ackTimeoutMs, { onAnswer });
     } catch {
       if (gen === subscribeGen) armFallback(0);
       return;
@@ -234,6 +253,7 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
     else if (status === "disconnect") {
       subscribeGen += 1; // an ack still in flight belongs to the old connection
       subscribing = false;
+      subscribed = false;
       if (mode === "socket") setMode("connecting");
       armFallback();
     }

@@ -142,6 +142,82 @@ describe("reconnect", () => {
     watch.stop();
   });
 
+  test("a live event of the all-jobs feed that overtakes the resubscribe leaves no hole in the timeline", async () => {
+    const r = recorder();
+    const list = client.watchJobs({}); // a list view on the same socket: the feed carries job-1's events too
+    const watch = client.watchImport("job-1", r.handlers);
+    const socket = sockets[0];
+    let heldAck = null;
+    socket.onEmit = (event, payload, ack) => {
+      if (event === "subscribe_all") return { ok: true, jobs: [jobSnapshot(0)] };
+      if (event === "subscribe" && payload.after_seq === 0) return { ok: true, snapshot: jobSnapshot(0) };
+      if (event === "subscribe") heldAck = ack; // answered below, after the feed event
+      return undefined;
+    };
+    socket.serverConnect();
+    await flush();
+    for (const seq of [1, 2]) socket.serverSend("import.progress", eventData(seq), { replay: false, catchup: false });
+    socket.serverDrop();
+    socket.serverConnect();
+    await flush();
+    assert.deepEqual(socket.subscribes().map((s) => s.after_seq), [0, 2]);
+    assert.ok(heldAck, "the resubscribe is in flight");
+
+    // The server's order: the feed announced seq 5 before the subscribe reached it; then the ack,
+    // the catch-up from the log (3, 4, 5), and the job's live events.
+    socket.serverSend("import.progress", eventData(5), { replay: false, catchup: false });
+    heldAck({ ok: true, snapshot: jobSnapshot(5) });
+    for (const seq of [3, 4, 5]) socket.serverSend("import.progress", eventData(seq), { replay: false, catchup: true });
+    await flush();
+    socket.serverSend("import.progress", eventData(6), { replay: false, catchup: false });
+    socket.serverSend("import.completed", completedData(7), { replay: false, catchup: false });
+
+    assert.deepEqual(r.seqs(), [1, 2, 3, 4, 5, 6, 7], "every seq once, in order");
+    assert.deepEqual(r.seen.ignored.map((e) => [e.data.seq, e.verdict]), [[5, "unsubscribed"]]);
+    assert.equal(r.seen.done[0].type, "import.completed");
+    assert.equal(backend.calls.length, 0, "no REST refill was needed");
+    assert.equal(list.jobs[0].seq, 7, "the list view still follows the feed");
+    list.stop();
+  });
+
+  test("a live event right behind the ack counts, even before the ack's promise settles", async () => {
+    const r = recorder();
+    const watch = client.watchImport("job-1", r.handlers, { afterSeq: 2 });
+    const socket = sockets[0];
+    let heldAck = null;
+    socket.onEmit = (event, payload, ack) => {
+      if (event === "subscribe") heldAck = ack;
+    };
+    socket.serverConnect();
+    await flush();
+    heldAck({ ok: true, snapshot: jobSnapshot(2) }); // nothing to catch up
+    socket.serverSend("import.progress", eventData(3), { replay: false, catchup: false });
+    await flush();
+    assert.deepEqual(r.seqs(), [3]);
+    assert.equal(watch.mode, "socket");
+    watch.stop();
+  });
+
+  test("over a connected socket whose subscribe timed out, feed events wait for the REST log", async () => {
+    const r = recorder();
+    const job = backend.jobs["job-1"];
+    job.events.push({ type: "import.progress", data: eventData(1) });
+    const watch = client.watchImport("job-1", r.handlers);
+    const socket = sockets[0];
+    socket.onEmit = () => undefined; // subscribe never answered
+    socket.serverConnect();
+    await clock.advance(4000);
+    assert.equal(watch.mode, "polling");
+    assert.deepEqual(r.seqs(), [1]);
+    job.events.push(...[2, 3].map((seq) => ({ type: "import.progress", data: eventData(seq) })));
+    socket.serverSend("import.progress", eventData(3), { replay: false, catchup: false }); // via the feed
+    assert.deepEqual(r.seqs(), [1], "not counted ahead of 2");
+    await clock.advance(1000);
+    assert.deepEqual(r.seqs(), [1, 2, 3]);
+    assert.ok(r.seen.events.every((e) => e.meta.via === "poll"));
+    watch.stop();
+  });
+
   test("a server-side disconnect is followed by a reconnect the client asks for", async () => {
     const watch = client.watchImport("job-1", {});
     const socket = sockets[0];

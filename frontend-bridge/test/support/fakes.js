@@ -58,7 +58,7 @@ export class FakeSocket {
     this.active = true;
     this.handlers = new Map();
     this.sent = [];
-    this.onEmit = null; // (event, payload) => answer | undefined (no ack)
+    this.onEmit = null; // (event, payload, ack) => answer | undefined (no ack now; the test may call `ack` later)
     this.connectCalls = 0;
     this.disconnected = false;
   }
@@ -75,7 +75,7 @@ export class FakeSocket {
 
   emit(event, payload, ack) {
     this.sent.push({ event, payload });
-    const answer = this.onEmit?.(event, payload);
+    const answer = this.onEmit?.(event, payload, ack);
     if (ack && answer !== undefined) queueMicrotask(() => ack(answer));
   }
 

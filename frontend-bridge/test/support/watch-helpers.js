@@ -17,12 +17,12 @@ export function recorder() {
   return { seen, handlers, seqs: () => seen.events.map((e) => e.data.seq) };
 }
 
-/** The fake server answers subscribe with the snapshot and replays the stored events after after_seq. */
+/** The fake server answers subscribe with the snapshot and sends the stored events after after_seq as catch-up. */
 export function serveSubscribe(socket, { stored = [], snapshot = jobSnapshot(stored.at(-1)?.data.seq ?? 0) } = {}) {
   socket.onEmit = (event, payload) => {
     if (event !== "subscribe") return event.startsWith("un") ? { ok: true } : undefined;
     queueMicrotask(() => queueMicrotask(() => {
-      for (const e of stored) if (e.data.seq > payload.after_seq) socket.serverSend(e.type, e.data, { replay: false });
+      for (const e of stored) if (e.data.seq > payload.after_seq) socket.serverSend(e.type, e.data, { replay: false, catchup: true });
     }));
     return { ok: true, snapshot };
   };

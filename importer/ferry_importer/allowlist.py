@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from ferry_contract import ErrorCode
-from ferry_contract.urls import UrlPrefix, parse_url, prefix_matches
+from ferry_contract.urls import UrlPrefix, allowed_by, parse_url
 
 from .errors import ImporterError
 
@@ -26,13 +26,14 @@ class SourceRejected(ImporterError):
 def check_url(url: str, prefixes: list[UrlPrefix], *, what: str = "source URL") -> str:
     """Return the URL when it starts with an allowed prefix; otherwise raise SourceRejected."""
     try:
-        parsed = parse_url(url)
+        if prefixes:
+            allowed_by(url, prefixes)  # the contract's rule, the same the backend applies
+        else:
+            parse_url(url)
     except ValueError as exc:
         raise SourceRejected(f"{what} refused: {exc}") from None
     if not prefixes:
         raise SourceRejected(f"{what} refused: this importer allows no URL sources (ALLOWED_URL_PREFIXES)")
-    if not any(prefix_matches(parsed, prefix) for prefix in prefixes):
-        raise SourceRejected(f"{what} refused: it does not start with an allowed prefix")
     return url
 
 

@@ -134,8 +134,8 @@ class Engine:
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:
-            raise EngineError(f"the engine answered {method} {path} with an error: {_message(response)}",
-                              f"HTTP {response.status_code}")
+            raise engine_failure(f"the engine answered {method} {path} with an error: {_message(response)}",
+                                 f"HTTP {response.status_code}")
         if empty or not response.content:
             return {}
         try:
@@ -164,9 +164,23 @@ async def _messages(response: httpx.Response, path: str) -> AsyncIterator[JsonMe
         raise _translate(exc, path) from None
 
 
+# How an engine says its disk is full, whatever it was writing (a layer, repositories.json, a temp file):
+# the text of ENOSPC and EDQUOT as Go prints them.
+_DISK_FULL = ("no space left on device", "disk quota exceeded")
+
+
+def says_disk_full(text: str) -> bool:
+    lowered = text.lower()
+    return any(words in lowered for words in _DISK_FULL)
+
+
 def engine_failure(message: str, detail: str) -> ImporterError:
-    """Name what the engine's own words say went wrong: a full disk is the user's to fix, not an engine bug."""
-    if "no space left on device" in message.lower():
+    """Name what the engine's own words say went wrong: a full disk is the user's to fix, not an engine bug.
+
+    Every engine answer goes through here: a streamed `errorDetail`, an error status on the streamed
+    request, and an error status on a plain request (tagging writes repositories.json, which can be what
+    fills the disk)."""
+    if says_disk_full(message) or says_disk_full(detail):
         return InsufficientDisk("the engine ran out of disk space while importing; free space on its data root",
                                 f"{message} ({detail})")
     return EngineError(message, detail)

@@ -1,6 +1,8 @@
 """The engine client: real engine for the normal path, MockTransport only for failures the engine
 cannot be made to produce on demand (an errorDetail in the middle of a stream, a dropped connection)."""
 
+import json
+
 import httpx
 import pytest
 
@@ -69,6 +71,52 @@ async def test_an_engine_out_of_disk_mid_stream_is_insufficient_disk():
                 async for _ in messages:
                     pass
     assert caught.value.code == "insufficient_disk" and "no space left" in caught.value.detail
+
+
+# What the engine was writing when the disk filled decides only the words, never the code.
+_DISK_FULL_ANSWERS = {
+    "a layer, mid-stream": ("stream", 200, "failed to register layer: write /var/lib/docker/vfs/dir/x/usr/bin/y: "
+                            "no space left on device"),
+    "a temp file, refused": ("stream", 500, "write /var/lib/docker/tmp/docker-import-1234/fs.tar: "
+                             "no space left on device"),
+    "repositories.json, on tagging": ("tag", 500, "open /var/lib/docker/image/vfs/.tmp-repositories.json3312: "
+                                      "No space left on device"),
+    "a quota, on tagging": ("tag", 500, "write /var/lib/docker/image/vfs/repositories.json: disk quota exceeded"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_DISK_FULL_ANSWERS))
+async def test_any_engine_answer_that_says_the_disk_is_full_is_insufficient_disk(shape):
+    where, status, words = _DISK_FULL_ANSWERS[shape]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async for _ in request.stream:
+            pass
+        if status == 200:
+            return httpx.Response(200, content=b'{"status":"Loading layer"}\r\n'
+                                  + json.dumps({"errorDetail": {"message": words}}).encode() + b"\r\n")
+        return httpx.Response(status, json={"message": words})
+
+    async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
+        with pytest.raises(InsufficientDisk) as caught:
+            if where == "tag":
+                await engine.tag("sha256:" + "a" * 64, "lab/ceos", "4.35")
+            else:
+                async with engine.post_stream("/images/create", {"fromSrc": "-"}, _body([b"x"])) as messages:
+                    async for _ in messages:
+                        pass
+    assert caught.value.code == "insufficient_disk"
+    assert words in caught.value.detail
+
+
+async def test_an_engine_error_that_is_not_about_disk_stays_engine_error():
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"message": "open /var/lib/docker/image/vfs/repositories.json: permission denied"})
+
+    async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
+        with pytest.raises(EngineError) as caught:
+            await engine.tag("sha256:" + "a" * 64, "lab/ceos", "4.35")
+    assert caught.value.code == "engine_error"
 
 
 async def test_an_http_error_carries_the_engines_message():

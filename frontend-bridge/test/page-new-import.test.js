@@ -2,6 +2,7 @@
 // hosts refresh (ticks and focus kept, rebuilt only when the set of hosts changes), a file dropped
 // on the drop zone uploads, and an upload that failed for good resumes from the server's offset.
 import assert from "node:assert/strict";
+import { Transform } from "node:stream";
 import { test } from "node:test";
 
 import { BROWSER_NETWORK_NOISE, labHost, signIn, skip, usePageHarness } from "./support/page-harness.js";
@@ -113,48 +114,55 @@ test("a file dropped on the drop zone starts its upload", { skip }, async () => 
 });
 
 test("an upload that failed for good resumes from the server's offset with Resume upload", { skip }, async () => {
-  // The connection drops mid-upload, and the machine is offline when tus tries again: tus gives
-  // up at once (no retry while offline). The server keeps the bytes it got.
+  // The lab link goes down mid-upload and stays down while tus tries again: every retry is cut, tus
+  // runs through its retry delays (the page's clock is moved instead of waiting) and gives up for
+  // good. The server keeps the bytes it got. Nothing here hangs on browser network emulation: the
+  // stand-in itself cuts the first PATCH after 2 MiB have landed and drops every request after it.
+  const size = 32 * MiB; // far more than loopback socket buffers hold, so the bar cannot run ahead
   const requests = []; // every tus request the server got: method, url, Upload-Offset
-  const breaking = { patch: true, head: true };
+  const link = { cut: false, down: false };
   const tusGate = (req, res, tus) => {
     requests.push({ method: req.method, url: req.url, offset: Number(req.headers["upload-offset"] ?? NaN) });
-    if (req.method === "PATCH" && breaking.patch) {
-      breaking.patch = false;
-      setTimeout(() => req.socket.destroy(), 1500); // part of the body is in by then
-    } else if (req.method === "HEAD" && breaking.head) {
-      breaking.head = false;
-      req.socket.destroy();
-      return;
+    if (link.down) return req.socket.destroy();
+    if (req.method === "PATCH" && !link.cut) {
+      link.cut = true;
+      cutAfter(tus.datastore, 2 * MiB, () => {
+        link.down = true;
+        req.socket.destroy();
+      });
     }
     return tus.handle(req, res);
   };
   const { backend, origin } = await startBackend({ simulate: false, tusGate });
-  const { page, problems } = await openPage(origin);
-  const cdp = await page.context().newCDPSession(page);
-  const network = (conditions) => cdp.send("Network.emulateNetworkConditions", { latency: 0, downloadThroughput: -1, uploadThroughput: -1, offline: false, ...conditions });
+  const { page, problems } = await openPage(origin, { beforeGoto: (p) => p.clock.install() });
   const sent = (method) => requests.filter((r) => r.method === method);
+  const failure = page.getByText(/^Upload failed: .*\(upload_failed\)\. Resume upload continues/);
   try {
     await signIn(page);
-    await network({ uploadThroughput: 1 * MiB }); // a slow uplink: 4 MiB take 4 s
-    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(4 * MiB, 5) });
-    for (let i = 0; sent("HEAD").length === 0 && i < 200; i += 1) await page.waitForTimeout(25);
-    await network({ offline: true }); // before tus's next try, 1 s after the broken HEAD
-    await page.getByText(/^Upload failed: .*\(upload_failed\)\. Resume upload continues/).waitFor({ timeout: 15000 });
+    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(size, 5) });
+    for (let i = 0; !link.down && i < 400; i += 1) await page.waitForTimeout(25);
+    assert.equal(link.down, true, "the first PATCH reached the server");
+    // tus's retry delays add up to 39 s: move the clock past each of them until it gives up.
+    for (let i = 0; !(await failure.isVisible()) && i < 200; i += 1) {
+      await page.clock.fastForward(2000);
+      await page.waitForTimeout(50);
+    }
+    await failure.waitFor({ timeout: 5000 });
+    assert.ok(sent("HEAD").length >= 2, `tus tried again before it gave up: ${JSON.stringify(requests)}`);
     const stoppedAt = Number(await page.getByRole("progressbar", { name: "Upload progress" }).getAttribute("aria-valuenow"));
     assert.ok(stoppedAt > 0 && stoppedAt < 100, `the bar stopped where the upload did: ${stoppedAt}`);
     assert.equal(await page.getByRole("button", { name: "Import", exact: true }).isDisabled(), true);
 
-    await network({});
+    link.down = false; // the link is back
     const before = requests.length;
     await page.getByRole("button", { name: "Resume upload" }).click();
-    await page.getByText(/^Uploaded 4.00 MiB/).waitFor({ timeout: 20000 });
+    await page.getByText(/^Uploaded 32.0 MiB/).waitFor({ timeout: 20000 });
     const log = JSON.stringify(requests);
     assert.equal(sent("POST").length, 1, `no second upload was created: ${log}`);
     assert.ok(requests.every((r) => r.method === "POST" || r.url === requests[1].url), `one upload URL throughout: ${log}`);
     const resumed = requests.slice(before).filter((r) => r.method === "PATCH");
     assert.equal(resumed.length, 1, log);
-    assert.ok(resumed[0].offset > 0 && resumed[0].offset < 4 * MiB, `resumed from the server's offset, not from 0: ${log}`);
+    assert.equal(resumed[0].offset, 2 * MiB, `resumed from the server's offset, not from 0: ${log}`);
     assert.equal(await page.getByRole("button", { name: "Resume upload" }).isHidden(), true);
     assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
   } finally {
@@ -162,3 +170,21 @@ test("an upload that failed for good resumes from the server's offset with Resum
     await backend.close();
   }
 });
+
+/** The datastore's next write keeps only the first `limit` bytes of its body; `onCut` breaks the request there. */
+function cutAfter(store, limit, onCut) {
+  const write = store.write;
+  store.write = (readable, id, offset) => {
+    store.write = write;
+    let taken = 0;
+    const kept = new Transform({
+      transform(chunk, _encoding, done) {
+        const room = limit - taken;
+        taken += chunk.length;
+        done(null, room > 0 ? chunk.subarray(0, room) : undefined);
+        if (room > 0 && taken >= limit) onCut(); // the server's own abort handling ends the body
+      },
+    });
+    return write.call(store, readable.pipe(kept), id, offset);
+  };
+}

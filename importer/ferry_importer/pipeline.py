@@ -55,6 +55,13 @@ class Options:
     decode_threads: int = field(default_factory=lambda: default_decode_threads())  # for multi-block xz files
     spooled_to: dict[str, Path] = field(default_factory=dict)  # where a job writes archive bytes (none: streamed)
     disk_probe: Callable[[Path], int | None] = free_bytes
+    job_id: str | None = None  # names the job in the engine (a rootfs import's Comment) and its rollback journal
+    journal_dir: Path | None = None  # where the rollback journal is kept (none: undo only while this process lives)
+
+
+def import_comment(job_id: str | None) -> str:
+    """The Comment a rootfs import gets: with the job's id, so what a dead process left can be found."""
+    return f"imported by ferry-importer (job {job_id})" if job_id else "imported by ferry-importer"
 
 
 def default_decode_threads() -> int:
@@ -118,7 +125,9 @@ class _Job:
                  options: Options, on_digest: Callable[[str], None] | None) -> None:
         self.spec, self.source, self.engine, self.driver = spec, source, engine, driver
         self.options, self.on_digest = options, on_digest
-        self.rollback = Rollback(engine)
+        journal = options.journal_dir / f"{options.job_id}.json" if options.journal_dir and options.job_id else None
+        self.comment = import_comment(options.job_id)
+        self.rollback = Rollback(engine, journal, self.comment)
         self.index = ImportIndex(options.data_dir)
         self.identity = getattr(source, "identity", None)
         self.all_sent = False
@@ -181,12 +190,15 @@ class _Job:
         if loads:
             request = load_archive(self.engine, body, activity)
         else:
-            request = import_rootfs(self.engine, body, self._import_changes(), activity)
+            self.rollback.importing()
+            request = import_rootfs(self.engine, body, self._import_changes(), activity, self.comment)
         task = asyncio.create_task(request)
         try:
             outcome = await supervise(task, activity, self.options.stall_timeout)
             await self.driver.set_phase(Phase.VERIFYING)
-            return await self._verify(outcome)
+            image = await self._verify(outcome)
+            self.rollback.forget()
+            return image
         except asyncio.CancelledError:
             await self._finish_cancelled(task)
             raise

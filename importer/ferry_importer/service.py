@@ -23,6 +23,7 @@ from .errors import ImporterError, Interrupted
 from .job_reporter import EventRecorder, OutboxReporter
 from .logs import current_job
 from .pipeline import ImportSpec, Options, run_import
+from .rollback import undo_left_over
 from .preflight import check_changes
 from .settings import ImporterSettings
 from .sources import LocalFileSource
@@ -131,6 +132,7 @@ class JobManager:
     async def recover(self) -> None:
         """After a start: fail what was running when the process died, queue again what was waiting."""
         records = await self._db.call(jobs.in_states, jobs.ACTIVE_STATES)
+        await self._undo_left_over()
         async with self._lock:
             for record in records:
                 if record.state == JobState.RUNNING:
@@ -146,6 +148,16 @@ class JobManager:
             self._clean_spool(keep=set())
             await self._announce_positions()
             await self._pump()
+
+    async def _undo_left_over(self) -> None:
+        """What a job of the dead process had the engine do (a load that finished after the kill) is undone."""
+        try:
+            undone = await undo_left_over(self._engine, self.settings.rollback_dir)
+        except ImporterError as exc:
+            log.warning("could not undo what jobs of the last run left in the engine yet: %s", exc.message)
+            return
+        for job_id in undone:
+            log.warning("job %s was running when the importer stopped: what it left in the engine was undone", job_id)
 
     async def shutdown(self) -> None:
         """Stop running jobs (reported failed: interrupted); queued jobs stay queued for the next start."""
@@ -214,7 +226,7 @@ class JobManager:
         spool = self.settings.spool_dir / job_id
         try:
             spool.mkdir(parents=True, exist_ok=True)
-            await self._import(record.request, reporter)
+            await self._import(record.job_id, record.request, reporter)
         except asyncio.CancelledError:
             reason = self._stop_reason.pop(job_id, "request")
             if reason == "shutdown":
@@ -233,7 +245,7 @@ class JobManager:
                 self._running.pop(job_id, None)
                 await self._pump()
 
-    async def _import(self, request: ImportJobRequest, reporter: OutboxReporter) -> None:
+    async def _import(self, job_id: str, request: ImportJobRequest, reporter: OutboxReporter) -> None:
         source = request.source
         if isinstance(source, PathSource):
             archive = LocalFileSource(resolve_path_source(source.path, self.settings.allowed_roots))
@@ -243,7 +255,8 @@ class JobManager:
             expected = source.sha256
         spec = ImportSpec(image=request.image, format=request.format, changes=list(request.changes),
                           force=request.force, expected_sha256=expected)
-        options = Options(data_dir=self.settings.data_dir, stall_timeout=self.settings.stall_timeout_s)
+        options = Options(data_dir=self.settings.data_dir, stall_timeout=self.settings.stall_timeout_s,
+                          job_id=job_id, journal_dir=self.settings.rollback_dir)
         await run_import(spec, archive, engine=self._engine, reporter=reporter, options=options)
 
     def _url_source(self, source, *, timeout_s: float) -> UrlSource:

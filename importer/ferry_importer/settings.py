@@ -151,6 +151,11 @@ class ImporterSettings(BaseSettings):
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
 
+    @property
+    def rollback_dir(self) -> Path:
+        """Each running job's journal of what to undo in the engine (read again after a crash)."""
+        return self.data_dir / "rollback"
+
 
 class SettingsError(Exception):
     """The environment does not make a usable configuration; the message says which variable to fix."""

@@ -78,9 +78,10 @@ async def body_stream(
             return
 
 
-async def import_rootfs(engine: Engine, body: AsyncIterator[bytes], changes: list[str], activity: Activity) -> str:
+async def import_rootfs(engine: Engine, body: AsyncIterator[bytes], changes: list[str], activity: Activity,
+                        message: str = "imported by ferry-importer") -> str:
     """POST /images/create?fromSrc=- (untagged: the tag is added only after verification)."""
-    params = [("fromSrc", "-"), ("message", "imported by ferry-importer")] + [("changes", c) for c in changes]
+    params = [("fromSrc", "-"), ("message", message)] + [("changes", c) for c in changes]
     image_id = None
     async with engine.post_stream("/images/create", params, body) as messages:
         async for message in messages:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 
-from archives import rootfs_files, tar_bytes, write
+from archives import docker_archive_from_layers, image_id_of, rootfs_files, tar_bytes, write
 from importer.tests.service_process import Lab, assert_seq_increasing, image_exists, labelled
 from importer.tests.service_support import wait_until
 
@@ -87,3 +90,29 @@ def test_sigterm_fails_the_running_job_and_the_queued_one_runs_after_the_restart
     assert queued_events[0]["type"] == "import.queued" and queued_events[-1]["type"] == "import.completed"
     assert restarted.job(running["job_id"])["state"] == "failed"
     assert image_exists(docker_client, waiting["image"])
+
+
+def test_an_importer_killed_while_the_engine_finishes_a_load_undoes_the_load_when_it_starts_again(lab, docker_client):
+    lab.receiver.start()
+    importer = lab.importer()
+    tag = lab.image("loaded-after-kill")
+    layers = [tar_bytes({f"blob{i}.bin": os.urandom(24 * 1024 * 1024)}) for i in range(3)]
+    saved = docker_archive_from_layers(layers, [tag], style="hex-tar")
+    archive = write(lab.roots / "save.tar", saved)
+    job_id = f"job-{uuid.uuid4().hex[:10]}"
+    importer.submit(job_id=job_id, image=tag, source={"path": str(archive)}, format="load",
+                    callback_url=lab.receiver.url("/api/callbacks/lab1"))
+    seen = wait_until(lambda: (job := importer.job(job_id))["phase"] in ("loading", "finalizing", "verifying", "done") and job,
+                      60, interval=0.01, what="the engine to have every byte")
+    importer.kill()
+    assert seen["state"] == "running", f"the kill must land while the engine loads: {seen}"
+    # The engine goes on without us: the image and its tag arrive after the importer died.
+    wait_until(lambda: image_exists(docker_client, tag), 60, what="the engine to finish the load")
+    assert list((lab.data_dir / "rollback").glob("*.json")), "what to undo was written down before the engine had it"
+
+    restarted = lab.importer()
+    job = restarted.job(job_id)
+    assert job["state"] == "failed" and job["error"]["code"] == "importer_restarted", job
+    assert not image_exists(docker_client, tag)
+    assert not image_exists(docker_client, image_id_of(saved)), "the loaded image and its layers are gone"
+    assert list((lab.data_dir / "rollback").glob("*")) == []

@@ -136,24 +136,36 @@ def _skip_to_next_member(raw: BinaryIO, data: bytes, kind: Compression) -> bytes
         data += more
 
 
-def uncompressed_size(path: Path, kind: Compression) -> int | None:
+def uncompressed_size(path: Path | BinaryIO, kind: Compression) -> int | None:
     """The decompressed size read from the file's own metadata, or None when it cannot be known up front.
+
+    `path` may be an open seekable file: a remote archive read with a few Range requests.
 
     xz: the exact sum from the index of every stream (read backwards from the end). gzip: the trailer
     holds the size modulo 2**32, so the smallest value not below the compressed size is returned (a
     lower bound for >4 GiB members). zstd: the first frame's content size when the header carries it.
     """
+    if not isinstance(path, (str, Path)):
+        return _size_from_metadata(path, kind)
     try:
         with open(path, "rb") as fh:
-            if kind is Compression.NONE:
-                return fh.seek(0, 2)
-            if kind is Compression.XZ:
-                return _xz_uncompressed_size(fh)
-            if kind is Compression.GZIP:
-                return _gzip_uncompressed_size(fh)
-            if kind is Compression.ZSTD:
-                head = fh.read(18)  # a leading skippable frame (pzstd) says nothing about the size
-                return zstd.get_frame_info(head).decompressed_size if head.startswith(MAGIC[kind]) else None
+            return _size_from_metadata(fh, kind)
+    except OSError:
+        return None
+
+
+def _size_from_metadata(fh: BinaryIO, kind: Compression) -> int | None:
+    try:
+        if kind is Compression.NONE:
+            return fh.seek(0, 2)
+        if kind is Compression.XZ:
+            return _xz_uncompressed_size(fh)
+        if kind is Compression.GZIP:
+            return _gzip_uncompressed_size(fh)
+        if kind is Compression.ZSTD:
+            fh.seek(0)
+            head = fh.read(18)  # a leading skippable frame (pzstd) says nothing about the size
+            return zstd.get_frame_info(head).decompressed_size if head.startswith(MAGIC[kind]) else None
     except (OSError, ValueError, zstd.ZstdError):
         return None
     return None
@@ -173,5 +185,5 @@ def _gzip_uncompressed_size(fh: BinaryIO) -> int | None:
 def _xz_uncompressed_size(fh: BinaryIO) -> int | None:
     from .xzblocks import block_map
 
-    blocks = block_map(Path(fh.name))
+    blocks = block_map(fh)
     return sum(block.uncompressed for block in blocks) if blocks is not None else None

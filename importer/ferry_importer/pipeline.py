@@ -26,8 +26,10 @@ from .layout import LoadPlan, load_verdict, parse_engine_version
 from .preflight import check_changes, check_disk, check_reference, check_sha256, disk_needed, disk_places, free_bytes
 from .progress import ProgressDriver
 from .reporting import Reporter
+from .remote_file import RemoteFile
 from .rollback import Rollback
 from .sources import Source, source_path
+from .sources_url import UrlSource
 from .transfer import Activity, LoadOutcome, body_stream, cancel_and_wait, import_rootfs, load_archive, supervise
 from .verify import find_present, verify_import, verify_load
 
@@ -109,15 +111,25 @@ async def run_import(
     return image
 
 
-def _uncompressed_size(path: Path | None) -> int | None:
-    if path is None:
+def _uncompressed_size(source: Source) -> int | None:
+    """From the archive's own metadata: a local file is read directly, a URL source with a few Range requests."""
+    path = source_path(source)
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+        except OSError:
+            return None
+        return uncompressed_size(path, detect_compression(head))
+    if not isinstance(source, UrlSource) or not source.size:
         return None
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(SNIFF_BYTES)
-    except OSError:
+        with RemoteFile(source, source.size) as remote:
+            head = remote.read(SNIFF_BYTES)
+            return uncompressed_size(remote, detect_compression(head))
+    except OSError as exc:
+        log.info("the archive's size could not be read ahead from %s: %s", source.describe(), exc)
         return None
-    return uncompressed_size(path, detect_compression(head))
 
 
 class _Job:
@@ -156,7 +168,7 @@ class _Job:
                                          self.format, self.changes, source_path(self.source))
             if present is not None:
                 return present
-        self.uncompressed = await asyncio.to_thread(_uncompressed_size, source_path(self.source))
+        self.uncompressed = await asyncio.to_thread(_uncompressed_size, self.source)
         await self._check_disk(loads=self.format is ArchiveFormat.LOAD)
         channel = Channel(asyncio.get_running_loop(), self.options.queue_chunks)
         reader = ArchiveReader(self.source, channel, chunk_size=self.options.chunk_size,

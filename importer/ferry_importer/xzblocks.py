@@ -39,38 +39,49 @@ class Block:
         return (self.unpadded + 3) & ~3
 
 
-def block_map(path: Path) -> list[Block] | None:
-    """Every block of every stream, in file order, from the indexes at the end; None if unreadable."""
-    blocks: list[Block] = []
+def block_map(path: Path | BinaryIO) -> list[Block] | None:
+    """Every block of every stream, in file order, from the indexes at the end; None if unreadable.
+
+    `path` may be an open seekable file (a remote archive read with Range requests)."""
+    if not isinstance(path, (str, Path)):
+        return _block_map(path)
     try:
         with open(path, "rb") as fh:
-            pos = fh.seek(0, 2)
-            while pos > 0:
-                fh.seek(max(0, pos - 4096))
-                tail = fh.read(pos - max(0, pos - 4096))
-                pos -= len(tail) - len(tail.rstrip(b"\x00"))
-                if pos <= 0:
-                    break
-                fh.seek(pos - FOOTER)
-                footer = fh.read(FOOTER)
-                if footer[10:12] != b"YZ" or zlib.crc32(footer[4:10]) != int.from_bytes(footer[:4], "little"):
-                    return None
-                index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
-                fh.seek(pos - FOOTER - index_size)
-                records = _index_records(fh.read(index_size))
-                if records is None:
-                    return None
-                stored = sum((u + 3) & ~3 for u, _ in records)
-                start = pos - FOOTER - index_size - stored - HEADER
-                if start < 0:
-                    return None
-                offset = start + HEADER
-                stream_blocks = []
-                for unpadded, size in records:
-                    stream_blocks.append(Block(offset, unpadded, size, footer[8:10]))
-                    offset += (unpadded + 3) & ~3
-                blocks[:0] = stream_blocks
-                pos = start
+            return _block_map(fh)
+    except OSError:
+        return None
+
+
+def _block_map(fh: BinaryIO) -> list[Block] | None:
+    blocks: list[Block] = []
+    try:
+        pos = fh.seek(0, 2)
+        while pos > 0:
+            fh.seek(max(0, pos - 4096))
+            tail = fh.read(pos - max(0, pos - 4096))
+            pos -= len(tail) - len(tail.rstrip(b"\x00"))
+            if pos <= 0:
+                break
+            fh.seek(pos - FOOTER)
+            footer = fh.read(FOOTER)
+            if footer[10:12] != b"YZ" or zlib.crc32(footer[4:10]) != int.from_bytes(footer[:4], "little"):
+                return None
+            index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
+            fh.seek(pos - FOOTER - index_size)
+            records = _index_records(fh.read(index_size))
+            if records is None:
+                return None
+            stored = sum((u + 3) & ~3 for u, _ in records)
+            start = pos - FOOTER - index_size - stored - HEADER
+            if start < 0:
+                return None
+            offset = start + HEADER
+            stream_blocks = []
+            for unpadded, size in records:
+                stream_blocks.append(Block(offset, unpadded, size, footer[8:10]))
+                offset += (unpadded + 3) & ~3
+            blocks[:0] = stream_blocks
+            pos = start
     except (OSError, IndexError, ValueError):
         return None
     return blocks

@@ -261,16 +261,17 @@ class RangeFileServer:
                 stat = file.stat()
                 size = stat.st_size
                 etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-                start = 0
-                match = re.match(r"bytes=(\d+)-$", self.headers.get("range", ""))
+                start, end = 0, size - 1
+                match = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("range", ""))
                 if_range = self.headers.get("if-range")
                 if match and server.ranges and (if_range is None or if_range == etag):
                     start = int(match.group(1))
+                    end = min(size - 1, int(match.group(2))) if match.group(2) else size - 1
                     self.send_response(206)
-                    self.send_header("content-range", f"bytes {start}-{size - 1}/{size}")
+                    self.send_header("content-range", f"bytes {start}-{end}/{size}")
                 else:
                     self.send_response(200)
-                self.send_header("content-length", str(size - start))
+                self.send_header("content-length", str(end + 1 - start))
                 self.send_header("accept-ranges", "bytes")
                 self.send_header("etag", etag)
                 self.end_headers()
@@ -281,7 +282,7 @@ class RangeFileServer:
                 with open(file, "rb") as fh:
                     fh.seek(start)
                     while True:
-                        chunk = fh.read(64 * 1024)
+                        chunk = fh.read(min(64 * 1024, end + 1 - start - sent))
                         if not chunk:
                             break
                         if stall is not None and start + sent + len(chunk) > stall:

@@ -14,6 +14,8 @@ import errno
 import hashlib
 import os
 import re
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -24,6 +26,7 @@ from .errors import Conflict, FerryError, InsufficientStorage, InvalidRequest, T
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration"
 WRITE_BUFFER = 1024 * 1024
+CHECKPOINT_S = 1.0  # how often a PATCH records the bytes it has landed so far
 READ_CHUNK = 1024 * 1024
 UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{24}$")
 
@@ -159,11 +162,17 @@ class PartFiles:
         await anyio.to_thread.run_sync(_rehash)
         return hasher
 
-    async def append(self, upload_id: str, offset: int, length: int, body: AsyncIterator[bytes]) -> tuple[int, BaseException | None]:
+    async def append(
+        self, upload_id: str, offset: int, length: int, body: AsyncIterator[bytes],
+        checkpoint: Callable[[int], Awaitable[None]] | None = None, every_s: float = CHECKPOINT_S,
+    ) -> tuple[int, BaseException | None]:
         """Write `body` at `offset`, never past `length`; return the new offset and what stopped it, if anything.
 
         Bytes received before a disconnect or an error are kept: the client resumes from there.
         A part file longer than the recorded offset (a crash mid-write) is cut back first.
+        While the body lands, at most once every `every_s` the bytes so far are synced to disk and
+        `checkpoint(offset)` records them: a backend killed mid-PATCH resumes from there, not from the
+        PATCH's start.
         """
         hasher = await self._hasher_at(upload_id, offset)
         path = self.path(upload_id)
@@ -178,11 +187,17 @@ class PartFiles:
                 handle.write(data)
                 handle.flush()
 
+        last_checkpoint = time.monotonic()
+
         async def _commit(data: bytes) -> None:
-            nonlocal written
+            nonlocal written, last_checkpoint
             await anyio.to_thread.run_sync(_write, data, offset + written)
             hasher.update(data)
             written += len(data)
+            if checkpoint is not None and time.monotonic() - last_checkpoint >= every_s:
+                await anyio.to_thread.run_sync(os.fsync, handle.fileno())
+                await checkpoint(offset + written)
+                last_checkpoint = time.monotonic()
 
         try:
             with _disk_errors():

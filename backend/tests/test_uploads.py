@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import time
 
 import httpx
@@ -254,3 +255,49 @@ def test_upload_locks_are_shared_while_held_and_forgotten_after():
     del held
     gc.collect()
     assert len(locks) == 0
+
+
+async def test_a_backend_killed_mid_patch_resumes_from_the_bytes_that_landed_not_from_the_patchs_start(tmp_path):
+    from backend.tests.support import Backend
+
+    data = payload(48 * 1024 * 1024)
+    own = Backend(tmp_path / "killed").start()
+    try:
+        token = own.token("operator")
+        async with own.client(token) as http:
+            created = await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})
+            location = created.headers["location"]
+            sent = 0
+
+            async def slow_body():  # a WAN upload: 1 MiB every 0.1 s, still going when the kill comes
+                nonlocal sent
+                for start in range(0, len(data), 1024 * 1024):
+                    yield data[start:start + 1024 * 1024]
+                    sent = start + 1024 * 1024
+                    await asyncio.sleep(0.1)
+
+            patch = asyncio.create_task(http.patch(location, content=slow_body(), headers={
+                **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}))
+            async with own.client(token) as watcher:  # the recorded offset moves while the PATCH runs
+                recorded = 0
+                while recorded == 0 and not patch.done():
+                    await asyncio.sleep(0.2)
+                    recorded = (await watcher.get(location)).json()["offset"]
+            assert not patch.done() and recorded > 0, "the offset was recorded before the PATCH ended"
+            own.stop(signal.SIGKILL)  # mid-PATCH, no graceful shutdown
+            with pytest.raises(httpx.HTTPError):
+                await patch
+        assert sent < len(data)
+        own.start()
+        async with own.client(token) as http:
+            head = await http.head(location, headers=TUS)
+            assert head.status_code == 200, (head.status_code, head.headers, own.log())
+            offset = int(head.headers["upload-offset"])
+            assert recorded <= offset <= sent, f"resumes from {offset}: {recorded} were recorded, {sent} sent"
+            resumed = await http.patch(location, content=data[offset:], headers={
+                **TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+            assert resumed.status_code == 204, resumed.text
+            info = (await http.get(location)).json()
+        assert info["complete"] and info["sha256"] == hashlib.sha256(data).hexdigest()
+    finally:
+        own.stop()

@@ -16,6 +16,7 @@ from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unau
 from ...metrics import UPLOAD_BYTES
 from ...models import Upload, utcnow
 from ...security import Role, check_content_link, new_id
+from ...services import Services
 from ...tus import (
     TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, encode_metadata, parse_length, parse_metadata, parse_offset,
     safe_filename, with_idle_timeout,
@@ -117,7 +118,8 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
         if declared and declared.isdigit() and client_offset + int(declared) > upload.size:
             raise InvalidRequest("the body goes past Upload-Length", code="upload_overrun", status=400)
         new_offset, stopped = await services.parts.append(
-            upload_id, upload.offset, upload.size, with_idle_timeout(request.stream(), services.settings.upload_idle_s)
+            upload_id, upload.offset, upload.size, with_idle_timeout(request.stream(), services.settings.upload_idle_s),
+            checkpoint=lambda landed: _record_offset(services, upload_id, landed),
         )
         UPLOAD_BYTES.inc(new_offset - upload.offset)
         now = utcnow()
@@ -139,6 +141,15 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
     if isinstance(stopped, FerryError):
         raise stopped
     return Response(status_code=204, headers=_tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Expires": _expires(upload)}))
+
+
+async def _record_offset(services: Services, upload_id: str, landed: int) -> None:
+    """Bytes of a PATCH still arriving, synced to disk: a backend killed now resumes the upload from here."""
+    async with services.store.write() as session:
+        row = await session.get(Upload, upload_id)
+        if row is not None and not row.complete and landed > row.offset:
+            row.offset = landed
+            row.updated_at = utcnow()
 
 
 @router.delete("/{upload_id}")

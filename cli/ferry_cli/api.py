@@ -100,6 +100,10 @@ class Backend:
         """Every verified callback that arrived for the job, in arrival order, raw (operator role)."""
         return self.request("GET", f"/api/imports/{quote(job_id, safe='')}/deliveries")
 
+    def cancel(self, job_id: str) -> dict:
+        """Ask for the job's cancel (operator role); the answer is the job as it is now."""
+        return self.request("DELETE", f"/api/imports/{quote(job_id, safe='')}")
+
     def hosts(self) -> list[dict]:
         return self.request("GET", "/api/hosts")
 

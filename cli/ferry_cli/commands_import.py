@@ -36,6 +36,7 @@ def run_import(
     url: str,
     token: str | None,
     as_json: bool,
+    cancel_on_interrupt: bool | None = None,
 ) -> None:
     check_reference(image)
     hosts = unique(hosts)
@@ -51,13 +52,17 @@ def run_import(
         jobs = backend.create_imports(
             upload_id=upload_id, hosts=hosts, image=image, format=format, changes=changes, force=force
         )
-    if as_json:
-        sys.stdout.write(json.dumps({"type": "ferry.jobs", "upload_id": upload_id, "jobs": jobs}) + "\n")
-        sys.stdout.flush()
-    else:
-        for job in jobs:
-            out.print(f"{job['host']}: job {job['id']}", highlight=False, markup=False)
-    _follow(jobs, backend.url, backend.token, out, timeout=timeout, as_json=as_json)
+
+    def announce() -> None:
+        if as_json:
+            sys.stdout.write(json.dumps({"type": "ferry.jobs", "upload_id": upload_id, "jobs": jobs}) + "\n")
+            sys.stdout.flush()
+        else:
+            for job in jobs:
+                out.print(f"{job['host']}: job {job['id']}", highlight=False, markup=False)
+
+    _follow(jobs, backend.url, backend.token, out, timeout=timeout, as_json=as_json, owned=True,
+            cancel_on_interrupt=cancel_on_interrupt, announce=announce)
 
 
 def run_watch(job_ids: list[str], *, timeout: float | None, url: str, token: str | None, as_json: bool) -> None:
@@ -121,15 +126,24 @@ def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: boo
     return upload_id
 
 
-def _follow(jobs: list[dict], url: str, token: str, out: Console, *, timeout: float | None, as_json: bool) -> None:
+def _follow(jobs: list[dict], url: str, token: str, out: Console, *, timeout: float | None, as_json: bool,
+            owned: bool = False, cancel_on_interrupt: bool | None = None, announce=lambda: None) -> None:
+    """Follow until every job ended. On Ctrl-C — from the moment the jobs exist — say what happens to them
+    (and cancel them when asked to)."""
+    from .commands_cancel import on_interrupt
     from .display import make_display
     from .live import Follower
 
     tracks = [JobTrack(job["id"], host=job.get("host")) for job in jobs]
     display = make_display(out, as_json)
-    display.start(tracks)
     try:
+        announce()
+        display.start(tracks)
         asyncio.run(Follower(url, token, tracks, display, timeout_s=timeout).run())
+    except KeyboardInterrupt:
+        display.stop()
+        on_interrupt(tracks, owned=owned, cancel=cancel_on_interrupt, url=url, token=token, out=out, as_json=as_json)
+        raise
     finally:
         display.stop()
     _conclude(tracks, out, quiet=as_json)

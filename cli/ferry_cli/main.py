@@ -110,6 +110,11 @@ def import_(
     timeout: Annotated[
         Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Give up following after this many seconds.")
     ] = None,
+    cancel_on_interrupt: Annotated[
+        Optional[bool],
+        typer.Option("--cancel-on-interrupt/--keep-on-interrupt", show_default=False,
+                     help="On Ctrl-C cancel the jobs, or leave them running (default: ask on a terminal, else keep)."),
+    ] = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
     json_: Json = False,
@@ -128,7 +133,25 @@ def import_(
         url=url,
         token=token,
         as_json=json_,
+        cancel_on_interrupt=cancel_on_interrupt,
     )
+
+
+@app.command()
+@handled
+def cancel(
+    job: Annotated[list[str], typer.Argument(metavar="JOB...", help="One or more job ids.")],
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, metavar="SECONDS", help="How long to wait for each job to end.")
+    ] = 30.0,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Cancel jobs (the engine request is aborted, nothing is left) and wait until they ended. Exit 0 if all did."""
+    from .commands_cancel import run_cancel
+    from .console import stdout
+
+    run_cancel(job, wait_s=wait, url=url, token=token, out=stdout())
 
 
 @app.command()

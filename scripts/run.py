@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -66,7 +67,38 @@ def _wait_healthy(url: str, proc: subprocess.Popen, what: str, timeout: float = 
     raise SystemExit(f"{what} did not answer {url} within {timeout:.0f} s.")
 
 
+def _busy(address: str) -> bool:
+    """Something already listens there (or may not be bound): checked before anything starts, so another
+    program answering on the port is never taken for ferry."""
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host.strip("[]"), int(port)))
+        except OSError:
+            return True
+    return False
+
+
+def _ports_free() -> bool:
+    free = True
+    for variable, address in (("FERRY_RUN_BACKEND", BACKEND_LISTEN), ("FERRY_RUN_IMPORTER", IMPORTER_LISTEN)):
+        if _busy(address):
+            host = address.rpartition(":")[0]
+            print(f"make run: {address} is already in use by another program; choose another address with "
+                  f"{variable}={host}:PORT (e.g. {variable}={host}:{_spare_port(host)} make run)", file=sys.stderr)
+            free = False
+    return free
+
+
+def _spare_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host.strip("[]"), 0))
+        return probe.getsockname()[1]
+
+
 def main() -> int:
+    if not _ports_free():
+        return 1
     try:
         docker_host, engine_started = engine.up("run")
     except engine.EngineUnavailable as exc:
@@ -121,6 +153,8 @@ def main() -> int:
         print(
             f"\nferry is running\n  web page:      {public_url}/\n  admin token:   {token_note}\n"
             f"  importer:      http://{IMPORTER_LISTEN} (host '{HOST_NAME}', engine {docker_host})\n"
+            f"  simulate:      ferry simulate --to {public_url} --host {HOST_NAME} --host-secret-from {RUN / 'secrets.json'}"
+            " --speed 10\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

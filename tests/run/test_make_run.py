@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -54,6 +55,13 @@ def test_make_run_serves_the_page_registers_the_local_host_and_stops_on_ctrl_c(t
                       "host local to be alive")
         assert local[0]["url"] == f"http://{importer}"
         assert httpx.get(f"http://{importer}/healthz", timeout=5).status_code == 200
+        # The simulate line make run prints works as it is, with make run's own files.
+        line = next(ln for ln in log.read_text().splitlines() if "ferry simulate" in ln).split(":", 1)[1].split()
+        simulated = subprocess.run([str(Path(sys.executable).with_name("ferry")), *line[1:], "--speed", "max",
+                                    "--job-id", "sim-make-run", "--json"], env=env, capture_output=True, text=True,
+                                   timeout=60)
+        assert simulated.returncode == 0, simulated.stdout + simulated.stderr
+        assert api.get("/api/imports/sim-make-run").json()["state"] == "succeeded"
         api.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, log.read_text()
@@ -62,3 +70,22 @@ def test_make_run_serves_the_page_registers_the_local_host_and_stops_on_ctrl_c(t
                 httpx.get(f"http://{address}/healthz", timeout=2)
     finally:
         terminate(proc)
+
+
+def test_make_run_refuses_a_port_another_program_holds_and_says_which_setting_to_change(tmp_path, docker_host):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = f"127.0.0.1:{holder.getsockname()[1]}"
+    env = {k: v for k, v in process_env().items() if not k.startswith("FERRY_")}
+    env.update(DOCKER_HOST=docker_host, FERRY_RUN_DIR=str(tmp_path / "run"), FERRY_RUN_BACKEND=taken,
+               FERRY_RUN_IMPORTER=f"127.0.0.1:{free_port()}")
+    try:
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "run.py")], env=env, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    assert f"{taken} is already in use" in done.stderr and "FERRY_RUN_BACKEND=127.0.0.1:" in done.stderr
+    assert "ferry is running" not in done.stdout
+    assert not (tmp_path / "run").exists(), "nothing was started or written"

@@ -6,15 +6,18 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
 
 from . import errors
 from .api import Backend
 from .checks import check_reference
 from .console import stdout
-from .formatting import describe, human_bytes
+from .formatting import describe, human_bytes, human_rate
 from .tracking import JobTrack
 
 UPLOAD_LINE_EVERY_S = 2.0
@@ -81,7 +84,7 @@ def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
 
 
 def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .upload import upload_file
 
@@ -92,8 +95,8 @@ def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: boo
         progress = Progress(
             TextColumn("[bold]upload"),
             BarColumn(bar_width=30),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            _BinaryColumn(lambda task: f"{human_bytes(task.completed)}/{human_bytes(task.total)}"),
+            _BinaryColumn(lambda task: human_rate(task.speed) or "?"),
             TimeRemainingColumn(),
             console=out,
         )
@@ -124,6 +127,17 @@ def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: boo
         upload_id = upload_file(file, backend.url, backend.token, on_progress=on_progress)
     out.print(f"uploaded {file.name} ({human_bytes(size)}) as {upload_id}", highlight=False, markup=False)
     return upload_id
+
+
+class _BinaryColumn(ProgressColumn):
+    """Sizes and rates in binary units, as the page and every other ferry line write them."""
+
+    def __init__(self, render: Callable[[Task], str]) -> None:
+        super().__init__()
+        self._render = render
+
+    def render(self, task: Task) -> Text:
+        return Text(self._render(task))
 
 
 def _follow(jobs: list[dict], url: str, token: str, out: Console, *, timeout: float | None, as_json: bool,

@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 TERMINAL_STATES = ("succeeded", "failed", "canceled")
-UNITS = ("B", "kB", "MB", "GB", "TB")
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
 def human_bytes(value: float | None) -> str:
-    """Decimal units as `docker images` prints them: 600 MB, 2.6 GB."""
+    """Binary units, exactly as the web page writes them (67.4 MiB, 2.42 GiB): one vocabulary for one file."""
     if value is None:
         return "?"
     value = float(value)
     for unit in UNITS:
-        if abs(value) < 1000 or unit == UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" or value >= 100 else f"{value:.1f} {unit}"
-        value /= 1000
+        if abs(value) < 1024 or unit == UNITS[-1]:
+            digits = 0 if unit == "B" or abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+            return f"{value:.{digits}f} {unit}"
+        value /= 1024
     raise AssertionError("unreachable")
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,8 @@ from ferry_cli.tracking import JobTrack
 from ferry_cli.upload import MAX_CHUNK, MIN_CHUNK, next_chunk_size
 
 from cli.tests.support import new_secret
+
+PAGE_FORMAT = Path(__file__).resolve().parents[2] / "frontend-bridge" / "web" / "format.js"
 
 
 def data(seq: int, state: str = "running", phase: str = "importing", **extra) -> dict:
@@ -74,7 +78,7 @@ def test_finalizing_shows_its_elapsed_seconds_and_keeps_counting_between_events(
 def test_descriptions_of_importing_queued_done_and_failed():
     assert (
         describe(data(2, bytes_done=300_000_000, bytes_total=600_000_000, rate_bps=48_200_000, eta_s=6.2))
-        == "importing 300 MB / 600 MB · 48.2 MB/s · eta 6 s"
+        == "importing 286 MiB / 572 MiB · 46.0 MiB/s · eta 6 s"
     )
     assert describe(data(1, state="queued", phase="queued", queue_position=2)) == "queued (position 2)"
     done = data(
@@ -83,20 +87,29 @@ def test_descriptions_of_importing_queued_done_and_failed():
         phase="done",
         image={"ref": "ceos:4.35.1F", "id": "sha256:" + "ab" * 32, "size": 2_600_000_000},
     )
-    assert describe(done) == "done · ceos:4.35.1F · sha256:abababababab · 2.6 GB"
+    assert describe(done) == "done · ceos:4.35.1F · sha256:abababababab · 2.42 GiB"
     failed = data(4, state="failed", error={"code": "engine_error", "message": "the engine said no"})
     assert describe(failed) == "failed · engine_error: the engine said no"
 
 
-def test_sizes_and_durations_read_like_docker_prints_them():
+def test_sizes_read_in_binary_units_and_durations_in_words():
     assert [human_bytes(v) for v in (0, 999, 1500, 600_000_000, 2_600_000_000)] == [
         "0 B",
         "999 B",
-        "1.5 kB",
-        "600 MB",
-        "2.6 GB",
+        "1.46 KiB",
+        "572 MiB",
+        "2.42 GiB",
     ]
     assert [human_duration(v) for v in (0.9, 59.9, 185, 3720)] == ["0 s", "59 s", "3 min 05 s", "1 h 02 min"]
+
+
+def test_the_cli_writes_every_size_exactly_as_the_web_page_does():
+    sizes = [0, 1, 1023, 1024, 1500, 10 * 1024 - 1, 99 * 1024 * 1024, 70_700_000, 600_000_000, 2_600_000_000, 5 * 2**40]
+    script = ("import(process.argv[1]).then((m) => console.log(JSON.stringify(JSON.parse(process.argv[2])"
+              ".map(m.formatBytes))))")
+    page = subprocess.run(["node", "-e", script, str(PAGE_FORMAT), json.dumps(sizes)], capture_output=True, text=True,
+                          timeout=30, check=True)
+    assert [human_bytes(v) for v in sizes] == json.loads(page.stdout)
 
 
 # --- captures --------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -152,7 +153,8 @@ async def fail_job(services: Services, job_id: str, code: ErrorCode, message: st
     )
 
 
-async def presume_failed(services: Services, job_id: str, code: ErrorCode, message: str, detail: str | None = None) -> bool:
+async def presume_failed(services: Services, job_id: str, code: ErrorCode, message: str, detail: str | None = None,
+                         quiet_since: datetime | None = None) -> bool:
     """Fail a job on the backend's own judgement, outside the importer's seq space (no event is logged).
 
     The job reads failed, with `presumed: true`; the host's next verified event still continues it
@@ -164,11 +166,18 @@ async def presume_failed(services: Services, job_id: str, code: ErrorCode, messa
         job = await st.lock_job(session, job_id)
         if job is None or job.state in ("succeeded", "failed", "canceled"):
             return False
+        if quiet_since is not None and await _heard_since(session, job, quiet_since):
+            return False  # the host spoke after the sweep looked: no presumption
         st.write_snapshot(job, presumed_failure(st.snapshot_of(job), code, message, now, detail))
         view = job_view(job)
     BACKEND_FAILURES.labels(code.value).inc()
     await announce_snapshot(services, view)
     return True
+
+
+async def _heard_since(session, job: Job, since: datetime) -> bool:
+    host = await session.get(Host, job.host)
+    return job.last_contact_at > since or (host is not None and host.last_seen is not None and host.last_seen > since)
 
 
 async def announce_snapshot(services: Services, view: dict) -> None:

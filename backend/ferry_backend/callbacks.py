@@ -17,6 +17,7 @@ from typing import Mapping
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import EventType, parse_callback
@@ -25,7 +26,9 @@ from . import store as st
 from .errors import InvalidRequest, Unauthorized
 from .ingest import Arrival, IngestWriter, Outcome
 from .logs import bind
-from .models import Delivery, DeliveryRepeat, Host, utcnow
+from .jobs import lost_by_host
+from .models import Delivery, DeliveryRepeat, Event, Host, Job, utcnow
+from .views import job_view
 
 log = logging.getLogger("ferry.callbacks")
 TOLERANCE_S = 300
@@ -131,8 +134,7 @@ class Receiver:
             raise InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback") from None
         bind(job_id=getattr(callback.data, "job_id", None))
         if callback.type == EventType.HEARTBEAT:
-            await _heartbeat(self.store, host_name, callback, now)
-            return Outcome("heartbeat")
+            return await _heartbeat(self.store, host_name, callback, now)
         data = json.loads(text)["data"]  # the importer's own data, exactly as signed
         return await self.writer.submit(Arrival(host_name, webhook_id, kept, text, callback.type, callback.timestamp, data, now))
 
@@ -178,18 +180,33 @@ async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_t
         pass
 
 
-async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -> None:
-    """Liveness and capacity of a host; an older heartbeat (retried late) never overwrites a newer one."""
+async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -> Outcome:
+    """Liveness and capacity of a host; an older heartbeat (retried late) never overwrites a newer one.
+
+    A heartbeat is a word from the host: it ends the doubt on its jobs. A newer one that no longer
+    lists a job the host reported on before proves the host lost it (see jobs.lost_by_host).
+    """
     sent = callback.timestamp if callback.timestamp.tzinfo else callback.timestamp.replace(tzinfo=timezone.utc)
+    outcome = Outcome("heartbeat")
     async with store.write() as session:
         host = await session.get(Host, host_name)
         host.last_seen = now
-        if host.heartbeat_at is not None and sent <= host.heartbeat_at:
-            return
+        newer = host.heartbeat_at is None or sent > host.heartbeat_at
         beat = callback.data
-        host.heartbeat_at = sent
-        host.disk_free_bytes = beat.disk_free_bytes
-        host.spool_free_bytes = beat.spool_free_bytes
-        host.engine_version = beat.engine_version
-        host.running = list(beat.running)
-        host.queued = list(beat.queued)
+        if newer:
+            host.heartbeat_at = sent
+            host.disk_free_bytes = beat.disk_free_bytes
+            host.spool_free_bytes = beat.spool_free_bytes
+            host.engine_version = beat.engine_version
+            host.running = list(beat.running)
+            host.queued = list(beat.queued)
+        listed = set(beat.running) | set(beat.queued)
+        for job in await session.scalars(select(Job).where(Job.host == host_name, Job.state.in_(["queued", "running"]))):
+            if job.silent_since is not None:
+                job.silent_since = None
+                outcome.notices.append(job_view(job))
+            if newer and job.id not in listed and job.seq > 0:
+                last_sent = await session.scalar(select(Event.timestamp).where(Event.job_id == job.id, Event.seq == job.seq))
+                if lost_by_host(job.id, job.seq, listed, last_sent, sent):
+                    outcome.lost.append(job.id)
+    return outcome

@@ -70,6 +70,7 @@ class HostError(FerryError):
 
     status = 502
     code = "host_unreachable"
+    maybe_received = False  # the request may have reached the importer (no answer came): a failure is only presumed
 
 
 class StoreUnavailable(FerryError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -13,14 +14,14 @@ from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobReque
 
 from . import store as st
 from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
-from .jobs import Verdict, apply_event, backend_canceled, backend_failure
+from .jobs import Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
 from .logs import bind
 from .metrics import BACKEND_FAILURES, DISPATCHES, observe_finished
 from .models import Host, Job, Upload, utcnow
 from .realtime import LiveEvent
 from .security import new_id, sign_content_link
 from .services import Services
-from .views import iso
+from .views import iso, job_view
 
 log = logging.getLogger("ferry.imports")
 
@@ -102,7 +103,10 @@ async def _dispatch(services: Services, job_id: str) -> None:
     except HostError as exc:
         DISPATCHES.labels(exc.code).inc()
         log.warning("dispatch of %s to %s failed: %s", job.id, host.name, exc.message)
-        await fail_job(services, job.id, ErrorCode(exc.code), exc.message)
+        if exc.maybe_received:  # it may have the job after all (no answer came): a presumption, not a fact
+            await presume_failed(services, job.id, ErrorCode.HOST_UNREACHABLE, exc.message)
+        else:
+            await fail_job(services, job.id, ErrorCode(exc.code), exc.message)
 
 
 async def redispatch_unconfirmed(services: Services) -> None:
@@ -147,6 +151,38 @@ async def fail_job(services: Services, job_id: str, code: ErrorCode, message: st
     return await announce_backend_event(
         services, job_id, EventType.FAILED, lambda snap, job: backend_failure(snap, job.id, job.host, code, message, detail)
     )
+
+
+async def presume_failed(services: Services, job_id: str, code: ErrorCode, message: str, detail: str | None = None,
+                         quiet_since: datetime | None = None) -> bool:
+    """Fail a job on the backend's own judgement, outside the importer's seq space (no event is logged).
+
+    The job reads failed, with `presumed: true`; the host's next verified event still continues it
+    to its real end (jobs.apply_event), so the only terminal event ever sent is the host's own.
+    Announced as a `job.snapshot` notice; False if the job already ended.
+    """
+    now = utcnow()
+    async with services.store.write() as session:
+        job = await st.lock_job(session, job_id)
+        if job is None or job.state in ("succeeded", "failed", "canceled"):
+            return False
+        if quiet_since is not None and await _heard_since(session, job, quiet_since):
+            return False  # the host spoke after the sweep looked: no presumption
+        st.write_snapshot(job, presumed_failure(st.snapshot_of(job), code, message, now, detail))
+        view = job_view(job)
+    BACKEND_FAILURES.labels(code.value).inc()
+    await announce_snapshot(services, view)
+    return True
+
+
+async def _heard_since(session, job: Job, since: datetime) -> bool:
+    host = await session.get(Host, job.host)
+    return job.last_contact_at > since or (host is not None and host.last_seen is not None and host.last_seen > since)
+
+
+async def announce_snapshot(services: Services, view: dict) -> None:
+    """The backend's own word on a job (a doubt begins or ends, a presumption) to every watcher, never counted."""
+    await services.announce(LiveEvent(view["id"], view["seq"], "job.snapshot", view, iso(utcnow()), notice=True))
 
 
 async def cancel(services: Services, job_id: str) -> Job:

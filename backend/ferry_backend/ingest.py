@@ -49,6 +49,8 @@ class Outcome:
     seq: int | None = None
     event: LiveEvent | None = field(default=None, repr=False)  # set when the event is (or, for a retry, was) logged: announce it
     finished: tuple[str, str, float] | None = None  # (state, host, seconds since created) when this event ended a dispatched job
+    notices: list[dict] = field(default_factory=list, repr=False)  # heartbeat: job views whose doubt it ended
+    lost: list[str] = field(default_factory=list)  # heartbeat: jobs the host no longer has (it proved it lost them)
 
 
 JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (m.__table__ for m in (Job, Delivery, DeliveryRepeat, Event, Host))
@@ -74,7 +76,7 @@ def new_job_values(host: str, data: dict, now: datetime) -> dict:
         id=data["job_id"], host=host, image=image, upload_id=None, source_url=None, format="auto", changes=[],
         force=False, state="queued", phase="queued", seq=0, percent=0.0, bytes_done=0, bytes_total=None,
         rate_bps=None, eta_s=None, phase_elapsed_s=None, queue_position=None, result=None, error=None,
-        created_at=now, updated_at=now, finished_at=None, last_contact_at=now,
+        created_at=now, updated_at=now, finished_at=None, last_contact_at=now, silent_since=None, presumed_at=None,
     )
 
 
@@ -160,7 +162,10 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
         else:
             log.info("job %s: %s seq %s is %s (snapshot at seq %s)", data["job_id"], arrival.type, data["seq"],
                      verdict.value, job.snap.seq)
-            unlogged.append((arrival, outcome))
+            if verdict is Verdict.STALE or data["seq"] < job.snap.seq:
+                # An event after a job's end stays a delivery only: the log (and the wire) never
+                # carries anything after a terminal event.
+                unlogged.append((arrival, outcome))
     if unlogged:
         events += _missing_from_log(conn, unlogged, {(e["job_id"], e["seq"]) for e in events})
     if repeated:
@@ -203,7 +208,7 @@ def _flush(conn: Connection, jobs, new_jobs, deliveries, stored, repeats, events
         values.update(st.snapshot_values(job.snap), image=job.image, last_contact_at=job.last_contact_at)
     if new_jobs:
         conn.execute(_INSERT["jobs"], list(new_jobs.values()))
-    changed = [dict(st.snapshot_values(j.snap), b_id=job_id, image=j.image, last_contact_at=j.last_contact_at)
+    changed = [dict(st.snapshot_values(j.snap), b_id=job_id, image=j.image, last_contact_at=j.last_contact_at, silent_since=None)
                for job_id, j in jobs.items() if j.touched and not j.new]
     if changed:
         conn.execute(_UPDATE_JOB, changed)

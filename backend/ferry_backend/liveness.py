@@ -1,47 +1,66 @@
-"""Periodic housekeeping: jobs on silent hosts fail `host_unreachable`; abandoned uploads are removed."""
+"""Periodic housekeeping: jobs on silent hosts carry a doubt, then (long silent) a presumed failure; abandoned uploads are removed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from datetime import datetime
 
 from sqlalchemy import select
 
 from ferry_contract import ErrorCode
 
 from .errors import FerryError
-from .imports import fail_job
-from .jobs import host_is_stale
+from .imports import announce_snapshot, presume_failed
+from .jobs import Silence, last_word, silence
 from .models import Job, Upload, utcnow
 from .services import Services
+from .views import job_view
 from . import store as st
 
 log = logging.getLogger("ferry.liveness")
 
 
-async def stale_jobs(services: Services) -> list[tuple[str, str, float]]:
-    """(job id, host, seconds silent) of every unfinished job whose host went quiet."""
+async def silent_jobs(services: Services) -> list[tuple[str, str, datetime, Silence]]:
+    """(job id, host, its last word, how silent) of every unfinished job whose host went quiet."""
     now = utcnow()
-    timeout = services.settings.host_stale_s
+    settings = services.settings
     async with services.store.read() as session:
         hosts = {h.name: h for h in await st.list_hosts(session)}
         jobs = list(await session.scalars(select(Job).where(Job.state.in_(["queued", "running"]))))
     found = []
     for job in jobs:
         host = hosts.get(job.host)
-        last_seen = host.last_seen if host else None
-        if host_is_stale(last_seen, job.last_contact_at, now, timeout):
-            reference = max(last_seen, job.last_contact_at) if last_seen else job.last_contact_at
-            found.append((job.id, job.host, (now - reference).total_seconds()))
+        last = last_word(host.last_seen if host else None, job.last_contact_at, services.started_at)
+        quiet = silence(last, now, settings.host_stale_s, settings.host_lost_s)
+        if quiet is not Silence.SPEAKING:
+            found.append((job.id, job.host, last, quiet))
     return found
 
 
+async def mark_silent(services: Services, job_id: str, since: datetime) -> None:
+    """Record the doubt (once per silence) and tell the watchers; the job stays unfinished."""
+    async with services.store.write() as session:
+        job = await st.lock_job(session, job_id)
+        if job is None or job.state not in ("queued", "running") or job.silent_since == since or job.last_contact_at > since:
+            return  # ended, already doubted, or its host spoke since the sweep looked
+        job.silent_since = since
+        view = job_view(job)
+    log.info("job %s: %s", job_id, view["doubt"]["message"], extra={"job_id": job_id, "host": view["host"]})
+    await announce_snapshot(services, view)
+
+
 async def sweep(services: Services) -> None:
-    for job_id, host, silent in await stale_jobs(services):
-        message = f"host {host!r} sent nothing for {silent:.0f} s (limit {services.settings.host_stale_s:g} s)"
-        if await fail_job(services, job_id, ErrorCode.HOST_UNREACHABLE, message):
-            log.warning("job %s failed: %s", job_id, message, extra={"job_id": job_id, "host": host})
+    lost_s = services.settings.host_lost_s
+    for job_id, host, last, quiet in await silent_jobs(services):
+        if quiet is Silence.SILENT:
+            await mark_silent(services, job_id, last)
+            continue
+        message = f"no word from host {host!r} for {(utcnow() - last).total_seconds():.0f} s (limit {lost_s:g} s)"
+        if await presume_failed(services, job_id, ErrorCode.HOST_UNREACHABLE, message,
+                                "presumed: a later report from the host replaces this", quiet_since=last):
+            log.warning("job %s presumed failed: %s", job_id, message, extra={"job_id": job_id, "host": host})
     async with services.store.write() as session:
         expired = await st.expired_uploads(session, utcnow(), services.settings.upload_retention_s)
         for upload in expired:

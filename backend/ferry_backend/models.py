@@ -102,6 +102,10 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_contact_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A doubt, not a fact: the host's last word when it went silent (None while it speaks), and when
+    # the backend presumed the job failed (None unless the failure is the backend's presumption).
+    silent_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    presumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Event(Base):

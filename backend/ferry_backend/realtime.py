@@ -34,6 +34,7 @@ class LiveEvent:
     received_at: str | None = None  # ISO-8601: when the backend received (or made) the event
     replay_id: str | None = None
     received_ts: float | None = None  # the same instant in Unix seconds, for the callback→emit latency metric
+    notice: bool = False  # the backend's own word on a job (a doubt, a presumption): outside the seq order, never counted
 
 
 def event_meta(event: LiveEvent, catchup: bool = False) -> dict:
@@ -45,6 +46,8 @@ def event_meta(event: LiveEvent, catchup: bool = False) -> dict:
     meta = {"replay": event.replay_id is not None, "catchup": catchup, "timestamp": event.received_at}
     if event.replay_id is not None:
         meta["replay_id"] = event.replay_id
+    if event.notice:
+        meta["notice"] = True
     return meta
 
 
@@ -87,6 +90,8 @@ class Subscriber:
         """
         if event.replay_id is not None:
             self._offer_replay(event)
+        elif event.notice:
+            self._offer_notice(event)
         elif event.job_id in self.pending:
             self.pending[event.job_id].append(event)
         elif event.job_id in self.jobs:
@@ -101,6 +106,14 @@ class Subscriber:
         if event.job_id in self.pending:
             return  # the client is being caught up from the log: it gets the same story there
         if event.job_id in self.jobs or (self.all and ALL not in self.pending and self._in_feed(event)):
+            self._put(event.type, event.data, event_meta(event))
+
+    def _offer_notice(self, event: LiveEvent) -> None:
+        """A job's snapshot as the backend sees it now: to every watcher, in outbox order, never counted.
+
+        A client being caught up gets it after its ack (the outbox is held), which is what it needs:
+        the snapshot it read may predate the notice."""
+        if event.job_id in self.jobs or event.job_id in self.pending or (self.all and self._in_feed(event)):
             self._put(event.type, event.data, event_meta(event))
 
     def _send_live(self, event: LiveEvent, direct: list[str] | None = None) -> None:
@@ -270,7 +283,7 @@ class Hub:
     def deliver(self, event: LiveEvent) -> None:
         targets = self._by_job.get(event.job_id)
         sids = (targets | self._feed) if targets else self._feed
-        direct: list[str] | None = [] if self.emit_many is not None and event.replay_id is None else None
+        direct: list[str] | None = [] if self.emit_many is not None and event.replay_id is None and not event.notice else None
         for sid in list(sids):
             subscriber = self.subscribers.get(sid)
             if subscriber is not None:

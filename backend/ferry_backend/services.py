@@ -14,6 +14,7 @@ from . import store as st
 from .broadcast import LocalBus, RedisBus
 from .callbacks import Receiver
 from .dispatch import ImporterClient
+from .models import utcnow
 from .realtime import Hub, LiveEvent
 from .settings import Settings
 from .sockets import create_sio, register
@@ -46,6 +47,7 @@ class KeyedLocks:
 class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.started_at = utcnow()
         self.store = st.Store.from_url(settings.resolved_database_url, settings.sqlite_synchronous)
         self.hub = Hub()
         self.bus = RedisBus(self.hub, settings.redis_url) if settings.redis_url else LocalBus(self.hub)
@@ -60,6 +62,7 @@ class Services:
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
+        self.started_at = utcnow()  # host silence is never counted from before this process was up
         self.settings.ensure_dirs()
         await self.store.migrate()
         await self._bootstrap()

@@ -35,7 +35,14 @@ class Settings(BaseSettings):
     upload_retention_s: int = Field(
         default=7 * 24 * 3600, gt=0, description="A finished upload no running job needs is removed this long after completion."
     )
-    host_stale_s: float = Field(default=60.0, gt=0, description="No heartbeat for this long: the host's jobs fail host_unreachable.")
+    host_stale_s: float = Field(
+        default=60.0, gt=0, description="No word from a host for this long: its unfinished jobs say so (a doubt, not a failure)."
+    )
+    host_lost_s: float = Field(
+        default=900.0, gt=0,
+        description="No word from a host for this long: its unfinished jobs are presumed failed host_unreachable "
+                    "(a later report from the host still ends them for real).",
+    )
     liveness_interval_s: float = Field(default=5.0, gt=0, description="How often hosts and uploads are checked.")
     content_token_ttl_s: int = Field(default=6 * 3600, gt=0, description="Lifetime of the signed link an importer pulls.")
     dispatch_timeout_s: float = Field(default=15.0, gt=0, description="Timeout of one request to an importer.")

@@ -220,6 +220,7 @@ def snapshot_of(job: Job) -> Snapshot:
         error=job.error,
         updated_at=job.updated_at,
         finished_at=job.finished_at,
+        presumed_at=job.presumed_at,
     )
 
 
@@ -227,7 +228,7 @@ def snapshot_values(snap: Snapshot) -> dict:
     """The job columns a snapshot sets."""
     values = {name: getattr(snap, name) for name in SNAPSHOT_FIELDS}
     values.update(seq=snap.seq, result=snap.result, error=snap.error, updated_at=snap.updated_at or utcnow(),
-                  finished_at=snap.finished_at)
+                  finished_at=snap.finished_at, presumed_at=snap.presumed_at)
     return values
 
 

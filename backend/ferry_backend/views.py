@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .jobs import host_alive
-from .models import Delivery, DeliveryRepeat, Event, Host, Job, Upload
+from .models import Delivery, DeliveryRepeat, Event, Host, Job, Upload, utcnow
 
 
 def iso(value: datetime | None) -> str | None:
@@ -34,7 +34,18 @@ def job_view(job: Job) -> dict:
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
         "finished_at": iso(job.finished_at),
+        "doubt": doubt_view(job),
+        "presumed": job.presumed_at is not None,
     }
+
+
+def doubt_view(job: Job, now: datetime | None = None) -> dict | None:
+    """What the backend doubts about a job: its host has been silent since `since` (null while it speaks)."""
+    if job.silent_since is None or (job.state in ("succeeded", "failed", "canceled") and job.presumed_at is None):
+        return None
+    silent_s = max(0.0, ((now or utcnow()) - job.silent_since).total_seconds())
+    return {"code": "host_silent", "host": job.host, "since": iso(job.silent_since), "silent_s": round(silent_s, 1),
+            "message": f"no word from {job.host} for {silent_s:.0f} s"}
 
 
 def event_view(event: Event) -> dict:
@@ -54,6 +65,7 @@ def host_view(host: Host, now: datetime, stale_s: float) -> dict:
         "url": host.url,
         "alive": host_alive(host.last_seen, now, stale_s),
         "last_seen": iso(host.last_seen),
+        "silent_s": None if host.last_seen is None else round(max(0.0, (now - host.last_seen).total_seconds()), 1),
         "disk_free_bytes": host.disk_free_bytes,
         "engine_version": host.engine_version,
         "running": list(host.running or []),

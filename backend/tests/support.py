@@ -180,10 +180,18 @@ class SocketWatcher:
         self.token = token or backend.admin_token
         self.sio = socketio.AsyncClient(reconnection=False)
         self.received: list[tuple[str, dict, dict]] = []
+        self.notices: list[tuple[dict, dict]] = []  # `job.snapshot`: the backend's own word (doubt, presumption)
         self.order: list[str] = []  # "ack" and event names, in the order they arrived
         self._changed = asyncio.Event()
         for name in self.EVENTS:
             self.sio.on(name, self._handler(name))
+
+        async def notice(data, meta):
+            self.notices.append((data, meta))
+            self.order.append("job.snapshot")
+            self._changed.set()
+
+        self.sio.on("job.snapshot", notice)
 
     def _handler(self, name):
         async def handle(data, meta):

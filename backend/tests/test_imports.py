@@ -176,29 +176,115 @@ async def test_cancel_asks_the_importer_and_ends_jobs_it_never_had(backend, fake
         assert viewer.status_code == 403
 
 
-async def test_jobs_on_a_silent_host_fail_host_unreachable_and_are_announced(quick_backend, fake):
-    backend = quick_backend
+async def _silent_job(backend, fake):
     host = await register(backend, fake)
     async with backend.client(backend.token("operator")) as http:
         job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
     watcher = await SocketWatcher(backend).connect()
+    await watcher.subscribe(job["id"])
+    await host.send("import.progress", event_data(job["id"], host.name, 1, percent=10.0))
+    return host, job, watcher
+
+
+async def test_a_silent_host_leaves_its_job_unfinished_with_a_doubt_that_its_next_word_ends(quick_backend, fake):
+    backend = quick_backend
+    host, job, watcher = await _silent_job(backend, fake)
     try:
-        await watcher.subscribe(job["id"])
-        await host.send("import.progress", event_data(job["id"], host.name, 1, percent=10.0))
         heartbeat_until = asyncio.get_running_loop().time() + 3
-        while asyncio.get_running_loop().time() < heartbeat_until:  # a live host keeps its job alive past the timeout
+        while asyncio.get_running_loop().time() < heartbeat_until:  # a live host keeps its job free of doubt
             body = callback_body("importer.heartbeat", {"host": host.name, "seq": 1, "running": [job["id"]]})
             await host.post(body, host.sign(body))
             await asyncio.sleep(0.5)
-        assert (await job_state(backend, job["id"]))["state"] == "running"
-        await watcher.wait_for(lambda: watcher.received[-1][0] == "import.failed", timeout=15)  # then it goes silent
+        assert (await job_state(backend, job["id"]))["doubt"] is None and not watcher.notices
+        await watcher.wait_for(lambda: any(d["doubt"] for d, _ in watcher.notices))  # then it goes silent
+        data, meta = watcher.notices[-1]
+        assert data["state"] == "running" and data["seq"] == 1 and meta["notice"] and not meta["replay"]
+        assert data["doubt"]["code"] == "host_silent" and data["doubt"]["host"] == host.name and data["doubt"]["silent_s"] > 2
+        assert data["doubt"]["message"].startswith(f"no word from {host.name} for ")
+        snapshot = await job_state(backend, job["id"])
+        assert snapshot["state"] == "running" and snapshot["doubt"]["code"] == "host_silent" and not snapshot["presumed"]
+        body = callback_body("importer.heartbeat", {"host": host.name, "seq": 2, "running": [job["id"]]})
+        await host.post(body, host.sign(body))  # a word from the host ends the doubt, and the watchers hear so
+        await watcher.wait_for(lambda: watcher.notices[-1][0]["doubt"] is None)
+        await host.send("import.progress", event_data(job["id"], host.name, 2, percent=50.0))
+        done = await host.send("import.completed", completed_data(job["id"], host.name, 3))
+        assert done.json()["verdict"] == "applied"
+        await watcher.wait_for(lambda: watcher.seqs()[-1:] == [3])
     finally:
         await watcher.close()
-    name, data, meta = watcher.received[-1]
-    assert data["error"]["code"] == "host_unreachable" and data["seq"] == 2 and data["percent"] == 10.0 and not meta["replay"]
-    late = await host.send("import.progress", event_data(job["id"], host.name, 2, percent=50.0))
-    assert late.json()["verdict"] == "after_terminal"
-    assert (await job_state(backend, job["id"]))["state"] == "failed"
+    assert [name for name, _, _ in watcher.received] == ["import.progress", "import.progress", "import.completed"]
+    final = await job_state(backend, job["id"])
+    assert final["state"] == "succeeded" and final["doubt"] is None and final["error"] is None
+
+
+async def test_a_host_silent_past_the_limit_is_presumed_failed_until_its_own_report_ends_the_job(quick_backend, fake):
+    backend = quick_backend
+    host, job, watcher = await _silent_job(backend, fake)
+    try:
+        await watcher.wait_for(lambda: any(d["state"] == "failed" for d, _ in watcher.notices), timeout=20)
+        presumed = await job_state(backend, job["id"])
+        assert presumed["state"] == "failed" and presumed["presumed"] and presumed["seq"] == 1 and presumed["finished_at"]
+        assert presumed["error"]["code"] == "host_unreachable" and "no word from host" in presumed["error"]["message"]
+        assert watcher.seqs() == [1]  # no event took a seq: the importer's next one is still its own
+        later = await host.send("import.progress", event_data(job["id"], host.name, 2, percent=60.0))
+        assert later.json()["verdict"] == "applied"  # the host's word wins over the presumption
+        resumed = await job_state(backend, job["id"])
+        assert resumed["state"] == "running" and not resumed["presumed"] and resumed["error"] is None
+        assert resumed["finished_at"] is None and resumed["doubt"] is None
+        assert (await host.send("import.completed", completed_data(job["id"], host.name, 3))).json()["verdict"] == "applied"
+        await watcher.wait_for(lambda: watcher.seqs()[-1:] == [3])
+    finally:
+        await watcher.close()
+    final = await job_state(backend, job["id"])
+    assert final["state"] == "succeeded" and not final["presumed"] and final["result"]["ref"] == "lab/test:1"
+    fresh = await SocketWatcher(backend).connect()  # a subscriber from seq 0 sees one story with one end
+    try:
+        await fresh.subscribe(job["id"])
+        await fresh.wait_for(lambda: fresh.seqs()[-1:] == [3])
+    finally:
+        await fresh.close()
+    assert [(name, d["seq"]) for name, d, _ in fresh.received] == [
+        ("import.progress", 1), ("import.progress", 2), ("import.completed", 3)]
+    async with backend.client() as http:
+        events = (await http.get(f"/api/imports/{job['id']}/events")).json()
+    assert [(e["seq"], e["type"]) for e in events] == [(1, "import.progress"), (2, "import.progress"), (3, "import.completed")]
+
+
+async def test_a_heartbeat_without_the_job_proves_the_host_lost_it(backend, fake):
+    host, job, watcher = await _silent_job(backend, fake)
+    try:
+        body = callback_body("importer.heartbeat", {"host": host.name, "seq": 1, "running": [job["id"]]})
+        await host.post(body, host.sign(body))
+        assert (await job_state(backend, job["id"]))["state"] == "running"
+        body = callback_body("importer.heartbeat", {"host": host.name, "seq": 2, "running": [], "queued": []})
+        await host.post(body, host.sign(body))
+        await watcher.wait_for(lambda: any(d["state"] == "failed" for d, _ in watcher.notices))
+    finally:
+        await watcher.close()
+    lost = await job_state(backend, job["id"])
+    assert lost["state"] == "failed" and lost["error"]["code"] == "host_unreachable" and lost["seq"] == 1
+    assert host.name in lost["error"]["message"] and "no longer has this job" in lost["error"]["message"]
+    assert [name for name, _, _ in watcher.received] == ["import.progress"]
+
+
+async def test_nothing_after_a_jobs_end_enters_the_log_or_the_wire(backend, fake):
+    host, job, watcher = await _silent_job(backend, fake)
+    try:
+        await host.send("import.completed", completed_data(job["id"], host.name, 2))
+        late = await host.send("import.progress", event_data(job["id"], host.name, 3, percent=90.0))
+        assert late.json()["verdict"] == "after_terminal"
+        again = await host.send("import.completed", completed_data(job["id"], host.name, 4))
+        assert again.json()["verdict"] == "after_terminal"
+        await watcher.wait_for(lambda: watcher.seqs()[-1:] == [2])
+        await asyncio.sleep(0.3)
+    finally:
+        await watcher.close()
+    assert watcher.seqs() == [1, 2]
+    async with backend.client() as http:
+        events = (await http.get(f"/api/imports/{job['id']}/events")).json()
+        deliveries = (await http.get(f"/api/imports/{job['id']}/deliveries")).json()
+    assert [e["seq"] for e in events] == [1, 2]
+    assert [d["verdict"] for d in deliveries] == ["applied", "applied", "after_terminal", "after_terminal"]
 
 
 async def test_images_come_from_importers_or_from_completed_jobs(backend, fake):

@@ -8,7 +8,10 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings, strategies as st
 
 from ferry_contract import ErrorCode
-from ferry_backend.jobs import Snapshot, Verdict, apply_event, backend_failure, host_alive, host_is_stale
+from ferry_backend.jobs import (
+    Silence, Snapshot, Verdict, apply_event, backend_failure, host_alive, host_is_stale, last_word, lost_by_host, presumed_failure,
+    silence,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -118,3 +121,35 @@ def test_snapshot_seq_never_decreases_under_any_order(length, seed):
         if snap.terminal:
             assert after == snap
         snap = after
+
+
+def test_a_presumed_failure_takes_no_seq_and_yields_to_the_hosts_next_event():
+    _, running = apply_event(Snapshot(), "import.progress", data(4), NOW)
+    presumed = presumed_failure(running, ErrorCode.HOST_UNREACHABLE, "silent", NOW + timedelta(seconds=900))
+    assert presumed.terminal and not presumed.final and presumed.seq == 4 and presumed.state == "failed"
+    assert apply_event(presumed, "import.progress", data(4), NOW)[0] is Verdict.STALE
+    verdict, resumed = apply_event(presumed, "import.progress", data(5), NOW + timedelta(seconds=901))
+    assert verdict is Verdict.APPLIED and resumed.state == "running" and resumed.error is None
+    assert resumed.finished_at is None and resumed.presumed_at is None and resumed.final is False
+    _, done = apply_event(resumed, "import.completed", data(6, state="succeeded", image={"ref": "a:1"}), NOW)
+    assert done.final and apply_event(done, "import.progress", data(7), NOW)[0] is Verdict.FINAL
+
+
+def test_silence_is_measured_from_the_backends_start_at_the_earliest():
+    start = NOW - timedelta(seconds=10)
+    long_ago = NOW - timedelta(seconds=3000)
+    assert last_word(long_ago, long_ago, start) == start  # the backend was down: that was no silence of the host
+    assert silence(last_word(long_ago, long_ago, start), NOW, 60, 900) is Silence.SPEAKING
+    assert silence(NOW - timedelta(seconds=61), NOW, 60, 900) is Silence.SILENT
+    assert silence(NOW - timedelta(seconds=901), NOW, 60, 900) is Silence.LOST
+    assert silence(NOW - timedelta(seconds=901), NOW, 3600, 900) is Silence.SPEAKING  # never lost before silent
+    assert silence(NOW - timedelta(seconds=3601), NOW, 3600, 900) is Silence.LOST
+    assert last_word(None, NOW - timedelta(seconds=5), start) == NOW - timedelta(seconds=5)
+
+
+def test_only_a_heartbeat_composed_after_the_jobs_last_event_proves_it_lost():
+    sent = NOW
+    assert lost_by_host("j", 3, set(), sent, sent + timedelta(seconds=1))
+    assert not lost_by_host("j", 3, {"j"}, sent, sent + timedelta(seconds=1))  # still running, queued or reporting
+    assert not lost_by_host("j", 3, set(), sent, sent - timedelta(seconds=1))  # composed before it spoke of the job
+    assert not lost_by_host("j", 0, set(), None, sent)  # never heard of: only the long limit decides

@@ -82,10 +82,10 @@ class LinesDisplay:
         pass
 
     def event(self, track: JobTrack, event_type: str | None, data: dict | None) -> None:
-        key = (track.view.get("state"), track.view.get("phase"))
+        key = (track.view.get("state"), track.view.get("phase"), bool(track.view.get("doubt")))  # a doubt shows at once
         now = time.monotonic()
         last = self._last.get(track.job_id)
-        if last is not None and last[:2] == key and now - last[2] < self.every_s:
+        if last is not None and last[:3] == key and now - last[3] < self.every_s:
             return
         self._last[track.job_id] = (*key, now)
         percent = float(track.view.get("percent") or 0.0)

@@ -64,9 +64,15 @@ def describe(view: dict, elapsed: float | None = None) -> str:
         return " · ".join(p for p in ("done" + present, image.get("ref") or "", ident, size) if p)
     if state in ("failed", "canceled"):
         error = view.get("error") or {}
-        if error:
-            return f"{state} · {error.get('code')}: {error.get('message')}"
-        return state
+        line = f"{state} · {error.get('code')}: {error.get('message')}" if error else state
+        if view.get("presumed"):
+            line += f" (presumed: a later report from {view.get('host') or 'the host'} replaces it)"
+        return line
+    doubt = (view.get("doubt") or {}).get("message")
+    return f"{_doing(view, state, phase, elapsed)} · {doubt}" if doubt else _doing(view, state, phase, elapsed)
+
+
+def _doing(view: dict, state: str | None, phase: str | None, elapsed: float | None) -> str:
     if state == "queued" or phase == "queued":
         position = view.get("queue_position")
         return f"queued (position {position})" if position else "queued"
@@ -84,6 +90,20 @@ def describe(view: dict, elapsed: float | None = None) -> str:
         label = f"{phase} · {human_duration(elapsed)}"
         return label + (" (the engine is applying the image)" if phase == "finalizing" else "")
     return str(phase or state or "?")
+
+
+HOST_SILENT_AFTER_S = 20.0  # importers beat every 10 s: a host quiet for longer is silent, not "online"
+
+
+def host_liveness(host: dict, now: datetime | None = None) -> str:
+    """`online`, `silent for 58 s` or `never heard from`: a silence is shown as the doubt it is, with its length."""
+    seen = parse_time(host.get("last_seen"))
+    if seen is None:
+        return "never heard from"
+    quiet = max(0.0, ((now or datetime.now(timezone.utc)) - seen).total_seconds())
+    if host.get("alive") and quiet < HOST_SILENT_AFTER_S:
+        return "online"
+    return f"silent for {human_duration(quiet)}"
 
 
 def is_terminal(view: dict) -> bool:

@@ -76,6 +76,14 @@ class Follower:
         for name in EVENT_TYPES:
             sio.on(name, self._handler(name))
 
+        async def on_notice(snapshot, *_rest) -> None:
+            track = self.tracks.get(snapshot.get("id")) if isinstance(snapshot, dict) else None
+            if track is not None and track.apply_notice(snapshot, self.clock()):
+                self.display.event(track, None, None)
+                self._changed.set()
+
+        sio.on("job.snapshot", on_notice)
+
         async def on_disconnect(*_args) -> None:
             self._lost.set()
             self._changed.set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from .formatting import describe, human_bytes, short_time
+from .formatting import describe, host_liveness, human_bytes, short_time
 
 STATE_STYLES = {"succeeded": "green", "failed": "red", "canceled": "yellow", "running": "cyan", "queued": "blue"}
 VERDICT_STYLES = {
@@ -50,10 +50,11 @@ def jobs_table(jobs: list[dict]) -> Table:
 
 def hosts_table(hosts: list[dict]) -> Table:
     table = Table(title=f"{len(hosts)} host(s)", title_justify="left")
-    for column in ("name", "url", "alive", "last seen (UTC)", "disk free", "engine", "running", "queued"):
+    for column in ("name", "url", "liveness", "last seen (UTC)", "disk free", "engine", "running", "queued"):
         table.add_column(column, no_wrap=column == "name")
     for host in hosts:
-        alive = Text("yes", style="green") if host.get("alive") else Text("no", style="red")
+        words = host_liveness(host)
+        alive = Text(words, style="green" if words == "online" else "yellow" if host.get("alive") else "red")
         disk = human_bytes(host["disk_free_bytes"]) if host.get("disk_free_bytes") is not None else ""
         _row(
             table,

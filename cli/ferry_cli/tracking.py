@@ -21,6 +21,8 @@ VIEW_FIELDS = (
     "phase_elapsed_s",
     "queue_position",
     "error",
+    "doubt",
+    "presumed",
 )
 
 
@@ -50,6 +52,15 @@ class JobTrack:
         self.host = self.host or snapshot.get("host")
         seq = int(snapshot.get("seq") or 0)
         if seq <= self.view_seq:
+            return False
+        self.view, self.view_seq, self.view_at = view_of_snapshot(snapshot), seq, now
+        return True
+
+    def apply_notice(self, snapshot: dict, now: float) -> bool:
+        """The backend's own word (`job.snapshot`: its host silent, a presumed failure): shown unless older than
+        what we show or the job already ended for good. Never counted as an event."""
+        seq = int(snapshot.get("seq") or 0)
+        if seq < self.view_seq or (self.terminal and not self.view.get("presumed")):
             return False
         self.view, self.view_seq, self.view_at = view_of_snapshot(snapshot), seq, now
         return True

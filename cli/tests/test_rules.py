@@ -12,7 +12,7 @@ import pytest
 
 from ferry_cli import errors
 from ferry_cli.capture import delays, derived_webhook_id, read_jsonl, rewrite
-from ferry_cli.formatting import describe, human_bytes, human_duration
+from ferry_cli.formatting import describe, host_liveness, human_bytes, human_duration
 from ferry_cli.live import backoff, socket_target
 from ferry_cli.replay import parse_speed, schedule, select
 from ferry_cli.signing import check_secret, secret_from_text, sign_headers
@@ -213,3 +213,30 @@ def test_http_statuses_map_to_distinct_exit_codes():
     assert errors.for_status(404, "job_not_found", "m").code == "job_not_found"
     refused = errors.for_status(507, "insufficient_disk", "disk full")
     assert refused.exit_code == errors.EXIT_REFUSED and refused.line() == "ferry: disk full [insufficient_disk]"
+
+
+def test_a_silent_host_is_said_silent_with_its_duration_never_online():
+    now = datetime(2026, 12, 1, 12, 1, tzinfo=timezone.utc)
+    assert host_liveness({"alive": True, "last_seen": "2026-12-01T12:00:55Z"}, now) == "online"
+    assert host_liveness({"alive": True, "last_seen": "2026-12-01T12:00:02Z"}, now) == "silent for 58 s"
+    assert host_liveness({"alive": False, "last_seen": "2026-12-01T11:58:00Z"}, now) == "silent for 3 min 00 s"
+    assert host_liveness({"alive": False, "last_seen": None}, now) == "never heard from"
+
+
+def test_a_doubt_is_shown_beside_the_progress_and_a_presumed_failure_gives_way_to_the_hosts_events():
+    doubt = {"code": "host_silent", "host": "lab1", "silent_s": 40.0, "message": "no word from lab1 for 40 s"}
+    track = JobTrack("j1")
+    track.apply_event({"job_id": "j1", "host": "lab1", "seq": 3, "state": "running", "phase": "importing",
+                       "bytes_done": 1000, "bytes_total": 4000}, 0.0)
+    snapshot = {"id": "j1", "host": "lab1", "seq": 3, "state": "running", "phase": "importing", "bytes_done": 1000,
+                "bytes_total": 4000, "doubt": doubt, "presumed": False}
+    assert track.apply_notice(snapshot, 1.0)
+    assert describe(track.view).endswith(" · no word from lab1 for 40 s") and not track.terminal
+    error = {"code": "host_unreachable", "message": "no word from host 'lab1' for 900 s"}
+    assert track.apply_notice(dict(snapshot, state="failed", error=error, presumed=True), 2.0)
+    assert describe(track.view) == ("failed · host_unreachable: no word from host 'lab1' for 900 s "
+                                    "(presumed: a later report from lab1 replaces it)")
+    track.apply_event({"job_id": "j1", "host": "lab1", "seq": 4, "state": "succeeded", "phase": "done",
+                       "image": {"ref": "a:1", "id": "sha256:" + "a" * 64, "size": 10}}, 3.0)
+    assert track.succeeded and "no word" not in describe(track.view)
+    assert not track.apply_notice(dict(snapshot, seq=4, state="failed", error=error, presumed=True), 4.0)  # ended for good

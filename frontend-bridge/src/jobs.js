@@ -4,7 +4,7 @@
 // socket: the list is polled over REST. Per job, seq decides which update is newer, exactly as
 // in watchImport, so overlapping deliveries never move a row back.
 import { FerryError, isFatal } from "./errors.js";
-import { isTerminalState, newer, viewFromEvent, viewFromJob } from "./seq.js";
+import { isFinal, newer, viewFromEvent, viewFromJob } from "./seq.js";
 import { checkImportEvent } from "./validate.js";
 
 export const JOBS_DEFAULTS = {
@@ -73,7 +73,7 @@ export function watchJobs(handlers, { api, link, timers, filter, ...options }) {
     if (filter?.host && data.host !== filter.host) return;
     if (meta.replay) return call("onReplay", { type, data, meta }); // shown, never counted
     const current = jobs.get(data.job_id);
-    if (current && (data.seq <= current.seq || isTerminalState(current.state))) return;
+    if (current && (data.seq <= current.seq || isFinal(current))) return;
     const view = newer(current, viewFromEvent(data));
     jobs.set(view.id, view);
     call("onEvent", { type, data, meta });
@@ -165,12 +165,24 @@ export function watchJobs(handlers, { api, link, timers, filter, ...options }) {
     if (fallbackTimer) clock.clearTimeout(fallbackTimer);
     stopPolling();
     offEvent();
+    offNotice();
     offStatus();
     link.leaveRoom("jobs", "unsubscribe_all", {});
     link.release();
   }
 
+  // The backend's own word on a job (its host silent, a presumed failure): a snapshot, never an event.
+  function handleNotice(job) {
+    if (stopped || (filter?.host && job.host !== filter.host)) return;
+    const current = jobs.get(job.id);
+    if (!current || isFinal(current)) return;
+    const view = newer(current, viewFromJob(job));
+    jobs.set(view.id, view);
+    call("onJob", view);
+  }
+
   const offEvent = link.onEvent((type, data, meta) => handleEvent(type, data, { ...meta, via: "socket" }));
+  const offNotice = link.onNotice((job) => handleNotice(job));
   const offStatus = link.onStatus((status) => {
     if (stopped) return;
     if (status === "connect") subscribe();

@@ -8,6 +8,9 @@ import { io } from "socket.io-client";
 
 import { FerryError } from "./errors.js";
 
+/** The backend's own word on a job (a doubt while its host is silent, a presumed failure): a Job snapshot, never counted. */
+export const NOTICE_EVENT = "job.snapshot";
+
 export const IMPORT_EVENTS = [
   "import.queued",
   "import.progress",
@@ -46,6 +49,7 @@ export class SocketLink {
     this.socket = null;
     this.users = 0;
     this.eventListeners = new Set();
+    this.noticeListeners = new Set();
     this.statusListeners = new Set();
     this.reconnectTimer = null;
     this.rooms = new Map();
@@ -76,6 +80,12 @@ export class SocketLink {
   onEvent(listener) {
     this.eventListeners.add(listener);
     return () => this.eventListeners.delete(listener);
+  }
+
+  /** listener(job, meta) for every `job.snapshot` notice. Returns an unsubscribe function. */
+  onNotice(listener) {
+    this.noticeListeners.add(listener);
+    return () => this.noticeListeners.delete(listener);
   }
 
   /** listener(status, detail): status ∈ "connect", "disconnect", "error". Returns an unsubscribe function. */
@@ -153,6 +163,10 @@ export class SocketLink {
       const code = refused ? "unauthorized" : "connect_failed";
       this.notify("error", new FerryError(code, error?.message || "socket connection failed", { cause: error }));
       if (refused) this.scheduleReconnect(socket, this.reconnectDelayMs * 5);
+    });
+    socket.on(NOTICE_EVENT, (job, meta) => {
+      if (!job || typeof job !== "object" || typeof job.id !== "string") return;
+      for (const listener of [...this.noticeListeners]) listener(job, meta ?? {});
     });
     for (const type of IMPORT_EVENTS) {
       socket.on(type, (data, meta) => {

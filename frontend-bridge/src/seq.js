@@ -87,6 +87,9 @@ export function viewFromEvent(data) {
     queue_position: data.queue_position ?? null,
     result: data.image ?? null,
     error: data.error ?? null,
+    // An event is the host's own word: no doubt about it, and no presumption stands against it.
+    doubt: null,
+    presumed: false,
   };
 }
 
@@ -111,6 +114,8 @@ export function viewFromJob(job) {
     created_at: job.created_at,
     updated_at: job.updated_at,
     finished_at: job.finished_at,
+    doubt: job.doubt ?? null,
+    presumed: Boolean(job.presumed),
   };
 }
 
@@ -127,4 +132,9 @@ function stripUndefined(object) {
 
 export function isTerminalState(state) {
   return TERMINAL_STATES.has(state);
+}
+
+/** Ended for good: a terminal state that is not the backend's presumption (the host's next event would replace that). */
+export function isFinal(view) {
+  return Boolean(view) && TERMINAL_STATES.has(view.state) && !view.presumed;
 }

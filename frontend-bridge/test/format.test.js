@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { formatAgo, formatBytes, formatDelay, formatDuration, formatPercent, formatRate, jobName, jobStatusLine, shortId } from "../web/format.js";
+import { formatAgo, formatBytes, formatDelay, formatDuration, formatPercent, formatRate, hostLiveness, jobName, jobStatusLine, shortId } from "../web/format.js";
 
 test("sizes and rates use binary units with sensible precision", () => {
   assert.equal(formatBytes(0), "0 B");
@@ -61,4 +61,21 @@ test("a job is named by the image it made, else the one asked for, never by the 
   assert.equal(jobName({ id: "job-7f3a", image: "unknown", result: { ref: "unknown", tags: ["vendor/os:1"] } }), "vendor/os:1");
   assert.equal(jobName({ id: "job-7f3a", image: "" }), "job job-7f3a");
   assert.equal(jobName(null), "job ?");
+});
+
+test("a silent host reads as a doubt with its duration, never as online beside an old last-seen", () => {
+  const now = Date.parse("2026-11-29T12:01:00Z");
+  assert.deepEqual(hostLiveness({ alive: true, last_seen: "2026-11-29T12:00:55Z" }, now), { words: "online", tone: "ok" });
+  assert.deepEqual(hostLiveness({ alive: true, last_seen: "2026-11-29T12:00:02Z" }, now), { words: "silent for 58 s", tone: "warn" });
+  assert.deepEqual(hostLiveness({ alive: false, last_seen: "2026-11-29T11:58:00Z" }, now), { words: "silent for 3 min 00 s", tone: "bad" });
+  assert.deepEqual(hostLiveness({ alive: false, last_seen: null }, now), { words: "never heard from", tone: "bad" });
+});
+
+test("a job whose host is silent says so in the backend's words, and a presumed failure says it may be replaced", () => {
+  const view = { state: "running", phase: "importing", host: "lab1", bytes_done: 1024, bytes_total: 4096, rate_bps: 10, eta_s: 3,
+    doubt: { code: "host_silent", host: "lab1", silent_s: 40 } };
+  assert.equal(jobStatusLine(view), "1.00 KiB of 4.00 KiB · no word from lab1 for 40 s");
+  assert.equal(jobStatusLine(view, null, 2, 44.2), "1.00 KiB of 4.00 KiB · no word from lab1 for 44 s");
+  const presumed = { state: "failed", host: "lab1", presumed: true, error: { code: "host_unreachable", message: "no word from host 'lab1' for 900 s" } };
+  assert.equal(jobStatusLine(presumed), "Failed: no word from host 'lab1' for 900 s (host_unreachable) · presumed: a later report from lab1 replaces it");
 });

@@ -95,3 +95,31 @@ test("without a websocket the list is polled, and the socket takes over when it 
   assert.deepEqual(r.seen.transports, ["connecting", "polling", "socket"]);
   watch.stop();
 });
+
+test("a silent host's doubt and a presumed failure come as notices, and the host's next event still moves the row", async () => {
+  const r = record();
+  const watch = client.watchJobs(r.handlers);
+  const socket = sockets[0];
+  socket.onEmit = (event) => (event === "subscribe_all" ? { ok: true, jobs: [jobSnapshot(2)] } : undefined);
+  socket.serverConnect();
+  await flush();
+  const doubt = { code: "host_silent", host: "lab1", since: "2026-11-29T12:00:00Z", silent_s: 40, message: "no word from lab1 for 40 s" };
+  socket.serverSend("job.snapshot", jobSnapshot(2, { doubt }), { notice: true });
+  let row = watch.jobs.find((j) => j.id === "job-1");
+  assert.equal(row.state, "running");
+  assert.deepEqual(row.doubt, doubt);
+  const error = { code: "host_unreachable", message: "no word from host 'lab1' for 900 s", detail: null };
+  socket.serverSend("job.snapshot", jobSnapshot(2, { state: "failed", error, presumed: true, doubt }), { notice: true });
+  row = watch.jobs.find((j) => j.id === "job-1");
+  assert.equal(row.state, "failed");
+  assert.equal(row.presumed, true);
+  assert.equal(r.seen.events.length, 0, "a notice is never an event");
+  socket.serverSend("import.progress", eventData(3));
+  socket.serverSend("import.completed", completedData(4));
+  row = watch.jobs.find((j) => j.id === "job-1");
+  assert.deepEqual([row.state, row.presumed, row.doubt, row.seq], ["succeeded", false, null, 4], "the host's word replaces the presumption");
+  assert.deepEqual(r.seen.events.map((e) => e.data.seq), [3, 4]);
+  socket.serverSend("job.snapshot", jobSnapshot(4, { state: "failed", error, presumed: true }), { notice: true });
+  assert.equal(watch.jobs.find((j) => j.id === "job-1").state, "succeeded", "a job that ended for good stays ended");
+  watch.stop();
+});

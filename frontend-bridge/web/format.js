@@ -104,22 +104,42 @@ export function stateLabel(state) {
 /** A running job that has sent nothing for this long is said to be silent (the importer reports every 0.5 s). */
 export const SILENT_AFTER_S = 5;
 
+/** A host whose last word is older than this is "silent for N s", not "online" (importers beat every 10 s). */
+export const HOST_SILENT_AFTER_S = 20;
+
+/** How a host's liveness reads: "online", "silent for 58 s", or "never heard from". A doubt, not a verdict. */
+export function hostLiveness(host, now = Date.now()) {
+  if (!host?.last_seen) return { words: "never heard from", tone: "bad" };
+  const t = Date.parse(host.last_seen);
+  if (Number.isNaN(t)) return { words: "–", tone: "bad" };
+  const silentS = Math.max(0, (now - t) / 1000);
+  if (host.alive && silentS < HOST_SILENT_AFTER_S) return { words: "online", tone: "ok" };
+  return { words: `silent for ${formatDuration(silentS)}`, tone: host.alive ? "warn" : "bad" };
+}
+
 /**
  * The one line under a job's bar: what is happening now, in words. `elapsedS` is the finalizing
  * time counted on from the last event; `silentS` how long the page has heard nothing of a running
  * job: past SILENT_AFTER_S the last rate and ETA are no longer true, so the line says so instead.
+ * `doubtS`: how long the backend has heard nothing from the job's host (view.doubt), which it says
+ * in its own words ("no word from lab1 for 40 s"); the job is not over for that.
  */
-export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = null) {
+export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = null, doubtS = null) {
   if (view.state === "succeeded") {
     const size = view.result ? formatBytes(view.result.size) : "";
     return `Imported ${view.result?.ref ?? view.image ?? ""} · ${shortId(view.result?.id)}${size ? ` · ${size}` : ""}`.trim();
   }
-  if (view.state === "failed") return `Failed: ${view.error?.message ?? "unknown error"} (${view.error?.code ?? "no code"})`;
+  if (view.state === "failed") {
+    const line = `Failed: ${view.error?.message ?? "unknown error"} (${view.error?.code ?? "no code"})`;
+    return view.presumed ? `${line} · presumed: a later report from ${view.host} replaces it` : line;
+  }
   if (view.state === "canceled") return "Canceled";
   if (view.state === "queued" || view.phase === "queued") {
     return view.queue_position ? `Queued · position ${view.queue_position}` : "Queued";
   }
-  const silent = silentS !== null && silentS >= SILENT_AFTER_S ? `no update for ${formatDuration(silentS)}` : null;
+  const silent = view.doubt
+    ? `no word from ${view.doubt.host ?? view.host} for ${formatDuration(doubtS ?? view.doubt.silent_s)}`
+    : silentS !== null && silentS >= SILENT_AFTER_S ? `no update for ${formatDuration(silentS)}` : null;
   if (view.phase === "finalizing" || view.phase === "verifying") {
     const what = view.phase === "finalizing" ? "Finalizing" : "Verifying";
     return [`${what}… ${formatDuration(elapsedS ?? 0)}`, silent].filter(Boolean).join(" · ");

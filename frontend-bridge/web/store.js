@@ -39,6 +39,8 @@ export class JobStore {
     const merged = newer(current, candidate);
     // Events carry no time of their own: remember when this page saw the job move.
     merged.seenAt = current && candidate.seq > current.seq ? Date.now() : current?.seenAt;
+    // Remember when the backend said how long the host has been silent, so "no word for N s" keeps counting.
+    merged.doubtAt = merged.doubt && merged.doubt !== current?.doubt ? Date.now() : current?.doubtAt;
     // Remember when the phase clock was last read, so "finalizing… N s" keeps counting.
     if (!current || merged.phase_elapsed_s !== current.phase_elapsed_s || merged.phase !== current.phase) {
       merged.elapsedAt = Date.now();

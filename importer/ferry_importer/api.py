@@ -153,6 +153,7 @@ async def _lifespan(app: FastAPI):
     heartbeat = HeartbeatSender(
         host=settings.name, interval_s=settings.heartbeat_s, url=settings.heartbeat_url, signer=signer, db=db,
         status=status, jobs_now=lambda: (manager.running_ids, manager.queued_ids), timeout_s=settings.delivery_timeout_s,
+        on_accepted=worker.receiver_answered,
     )
     app.state.service = Service(settings, db, engine, manager, worker, status)
     if not settings.callback_url_prefixes:

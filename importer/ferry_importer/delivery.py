@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from typing import Callable
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -58,6 +59,18 @@ class DeliveryWorker:
     def wake(self) -> None:
         """New work (an enqueue, an operator requeue): look now instead of at the next poll."""
         self._wakeup.set()
+
+    async def receiver_answered(self, url: str) -> int:
+        """A success to a receiver (a callback or a heartbeat accepted): it is back, so the callbacks queued
+        for it stop waiting out their backoff. Returns how many were woken."""
+        origin = receiver_origin(url)
+        if origin is None:
+            return 0
+        woken = await self._db.call(outbox.wake_receiver, origin, self._clock())
+        if woken:
+            log.info("%s answered: %d queued callback(s) to it sent now", origin, woken)
+            self._wakeup.set()
+        return woken
 
     async def run(self) -> None:
         try:
@@ -135,6 +148,8 @@ class DeliveryWorker:
             outbox.record_attempt, message.id, attempt, verdict,
             next_at=next_at, expires_at=message.created_at + self._policy.expire_s, now=finished,
         )
+        if verdict is Verdict.DELIVERED and message.attempts > 0:  # it was failing: others may wait on it too
+            await self.receiver_answered(message.url)
         if verdict is Verdict.GONE:
             log.warning("receiver answered 410 for job %s: no more callbacks for it", message.job_id)
         elif status is outbox.Status.EXPIRED:
@@ -181,6 +196,14 @@ class DeliveryWorker:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._owns_client:
             await self._client.aclose()
+
+
+def receiver_origin(url: str) -> str | None:
+    """scheme://host:port of a callback URL: callbacks to one origin share one receiver's fate."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 async def _read_excerpt(response: httpx.Response) -> str:

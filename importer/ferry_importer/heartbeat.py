@@ -11,13 +11,13 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import httpx
 
 from ferry_contract import HeartbeatData, ImporterHeartbeat
 
-from . import jobs
+from . import jobs, outbox
 from .database import Database
 from .engine import Engine
 from .errors import ImporterError
@@ -68,6 +68,7 @@ class HeartbeatSender:
         status: HostStatus,
         jobs_now: Callable[[], tuple[list[str], list[str]]],
         timeout_s: float,
+        on_accepted: Callable[[str], Awaitable[object]] | None = None,
     ):
         self._host = host
         self._interval = interval_s
@@ -76,6 +77,7 @@ class HeartbeatSender:
         self._db = db
         self._status = status
         self._jobs_now = jobs_now
+        self._on_accepted = on_accepted
         self._timeout = min(timeout_s, interval_s)
         self._seq = 0
         self._client = httpx.AsyncClient(follow_redirects=False, headers={"user-agent": "ferry-importer"})
@@ -103,6 +105,10 @@ class HeartbeatSender:
         if not targets:
             return 0
         running, queued = self._jobs_now()
+        # A job whose report is still in the outbox is not over for the receiver: listed as running, so
+        # the receiver never reads "no longer listed" as "lost" while its end is on the way.
+        reporting = await self._db.call(outbox.reporting_jobs)
+        running = running + [job for job in reporting if job not in running and job not in queued]
         facts = await self._status.facts()
         self._seq += 1
         event = ImporterHeartbeat(data=HeartbeatData(
@@ -123,4 +129,10 @@ class HeartbeatSender:
             return False
         if not 200 <= response.status_code < 300:
             log.debug("heartbeat to %s answered HTTP %s", url, response.status_code)
-        return 200 <= response.status_code < 300
+            return False
+        if self._on_accepted is not None:
+            try:
+                await self._on_accepted(url)
+            except Exception:
+                log.exception("waking the callbacks queued for %s failed", url)
+        return True

@@ -182,6 +182,25 @@ def record_attempt(
     return status
 
 
+def reporting_jobs(conn: sqlite3.Connection) -> list[str]:
+    """Jobs with a callback still waiting to be delivered: for the receiver they are not over yet."""
+    rows = conn.execute("SELECT DISTINCT job_id FROM outbox WHERE status = ? ORDER BY job_id", (Status.PENDING,)).fetchall()
+    return [row["job_id"] for row in rows]
+
+
+def wake_receiver(conn: sqlite3.Connection, origin: str, now: float) -> int:
+    """The receiver at `origin` (scheme://host:port) answered: its pending callbacks waiting out a backoff are due now.
+
+    The failure count stays: if the receiver fails again the next delay grows as before.
+    """
+    prefix = origin.rstrip("/") + "/"
+    cursor = conn.execute(
+        "UPDATE outbox SET next_attempt_at = ? WHERE status = ? AND next_attempt_at > ? AND substr(url, 1, ?) = ?",
+        (now, Status.PENDING, now, len(prefix), prefix),
+    )
+    return cursor.rowcount
+
+
 def mark_expired(conn: sqlite3.Connection, message_id: int, now: float) -> None:
     conn.execute(
         "UPDATE outbox SET status = ?, finished_at = ? WHERE id = ? AND status = ?",

@@ -206,3 +206,48 @@ async def test_pending_events_survive_a_worker_restart(tmp_path, receiver):
         await eventually(lambda: no_pending(second))
     await second.close()
     assert seqs(receiver) == [1]
+
+
+class _Facts:
+    async def facts(self) -> dict:
+        return {"disk_free_bytes": None, "spool_free_bytes": None, "engine_version": None}
+
+
+async def test_a_heartbeat_accepted_by_the_receiver_wakes_callbacks_waiting_out_their_backoff(db, receiver):
+    from ferry_importer.heartbeat import HeartbeatSender
+
+    receiver.stop()
+    slow = RetryPolicy(base_s=600.0, factor=2.0, max_s=600.0, jitter=0.0, expire_s=3600)
+    async with Running(db, policy=slow) as worker:
+        await put(db, receiver.url(), seq=1, type="import.completed", droppable=False, phase="done")
+        await put(db, receiver.url("/other/receiver"), job="j2", seq=1, type="import.queued", droppable=False)
+        worker.wake()
+        await eventually(lambda: db.call(lambda c: all(m.attempts == 1 for m in outbox.list_messages(c))))
+        [waiting, _] = await db.call(lambda c: outbox.list_messages(c))
+        assert waiting.next_attempt_at - time.time() > 500  # the backoff: ten minutes
+        receiver.start()
+        heartbeat = HeartbeatSender(
+            host="lab", interval_s=10, url=receiver.url(), signer=Signer(SECRET), db=db, status=_Facts(),
+            jobs_now=lambda: ([], []), timeout_s=2, on_accepted=worker.receiver_answered,
+        )
+        assert await heartbeat.beat() == 1
+        await eventually(lambda: no_pending(db))  # both: same receiver (scheme, host and port), another path
+    [beat] = receiver.events(type_prefix="importer.heartbeat")
+    assert beat["data"]["running"] == ["j1", "j2"]  # their ends were still on the way: not over for the receiver
+    assert sorted((e["data"]["job_id"], e["type"]) for e in receiver.events()) == [("j1", "import.completed"), ("j2", "import.queued")]
+
+
+async def test_a_receiver_that_answers_again_wakes_only_its_own_queued_callbacks(db, receiver):
+    other = WebhookReceiver()  # never started: refuses connections
+    receiver.stop()
+    slow = RetryPolicy(base_s=600.0, factor=2.0, max_s=600.0, jitter=0.0, expire_s=3600)
+    async with Running(db, policy=slow) as worker:
+        await put(db, receiver.url(), seq=1, type="import.queued", droppable=False)
+        await put(db, other.url(), job="elsewhere", seq=1, type="import.queued", droppable=False)
+        worker.wake()
+        await eventually(lambda: db.call(lambda c: all(m.attempts == 1 for m in outbox.list_messages(c))))
+        receiver.start()
+        assert await worker.receiver_answered(receiver.url("/api/callbacks/lab")) == 1
+        await eventually(lambda: db.call(lambda c: outbox.list_messages(c, job_id="j1")[0].status is outbox.Status.DELIVERED))
+        [elsewhere] = await db.call(lambda c: outbox.list_messages(c, job_id="elsewhere"))
+    assert elsewhere.status is outbox.Status.PENDING and elsewhere.next_attempt_at - time.time() > 500

@@ -2,7 +2,7 @@
 // and queued counts come from the page's live job feed, not from the last heartbeat, so they change
 // the moment a job does.
 import { fill, h } from "../dom.js";
-import { formatAgo, formatBytes } from "../format.js";
+import { formatAgo, formatBytes, hostLiveness } from "../format.js";
 
 export function mountHosts(root, { api, store, onHosts }) {
   const list = h("ul", { class: "host-list" });
@@ -22,6 +22,13 @@ export function mountHosts(root, { api, store, onHosts }) {
     return { running, queued };
   }
 
+  // "silent for 58 s" beside "Seen 58 s ago", never "online": silence is a doubt, and it says so.
+  function liveness(host) {
+    const { words, tone } = hostLiveness(host);
+    const state = tone === "ok" ? "succeeded" : tone === "warn" ? "running" : "failed";
+    return h("span", { class: "badge host-liveness", dataset: { state, tone } }, words);
+  }
+
   function render() {
     countsKey = hosts.map((host) => JSON.stringify(counts(host.name))).join("|");
     if (!hosts.length) {
@@ -35,7 +42,7 @@ export function mountHosts(root, { api, store, onHosts }) {
         return h(
           "li",
           { class: "host", dataset: { host: host.name } },
-          h("div", { class: "row between" }, h("strong", {}, host.name), h("span", { class: `badge`, dataset: { state: host.alive ? "succeeded" : "failed" } }, host.alive ? "online" : "not answering")),
+          h("div", { class: "row between" }, h("strong", {}, host.name), liveness(host)),
           h(
             "p",
             { class: "stats" },

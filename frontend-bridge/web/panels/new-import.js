@@ -2,7 +2,7 @@
 // name (checked as you type, with the importer's rules), then Import.
 import { checkReference, suggestReference } from "../../src/reference.js";
 import { announce, fill, h, progressBar, setText } from "../dom.js";
-import { formatBytes, formatDuration, formatRate } from "../format.js";
+import { formatBytes, formatDuration, formatRate, hostLiveness } from "../format.js";
 
 // Refusals that the same upload, tried again, would get again.
 const UNRESUMABLE = new Set(["too_large", "forbidden", "unauthorized", "invalid_request"]);
@@ -217,8 +217,8 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   }
 
   function showHealth(entry, host) {
-    const words = host.alive ? "online" : "not answering";
-    entry.dot.className = `dot ${host.alive ? "ok" : "bad"}`;
+    const { words, tone } = hostLiveness(host);
+    entry.dot.className = `dot ${tone}`;
     if (entry.dot.title !== words) entry.dot.title = words;
     setText(entry.state, words);
   }

@@ -50,7 +50,8 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     const terminal = isTerminalState(view.state);
     const working = !terminal && (view.phase === "finalizing" || view.phase === "verifying");
     const elapsed = working ? (view.phase_elapsed_s ?? 0) + (Date.now() - (view.elapsedAt ?? Date.now())) / 1000 : view.phase_elapsed_s;
-    const line = jobStatusLine(view, elapsed, terminal ? null : silentFor(view));
+    const doubtS = view.doubt ? (view.doubt.silent_s ?? 0) + (Date.now() - (view.doubtAt ?? Date.now())) / 1000 : null;
+    const line = jobStatusLine(view, elapsed, terminal ? null : silentFor(view), doubtS);
     const name = `${jobName(view)} on ${view.host}`;
     setText(c.label, name);
     for (const [button, verb] of [[c.details, "Details of"], [c.cancel, "Cancel"], [c.dismiss, "Dismiss"]]) {
@@ -70,7 +71,8 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     });
     setText(c.status, line);
     c.status.classList.toggle("error-text", view.state === "failed");
-    c.el.dataset.silent = String(/no update for/.test(line));
+    c.el.dataset.silent = String(/no update for|no word from/.test(line));
+    c.el.dataset.doubt = String(Boolean(view.doubt) && !(terminal && !view.presumed));
     // A payload that broke the contract was not counted: the card says so rather than hide it.
     const refused = store.invalid(id);
     c.invalid.hidden = refused.length === 0;
@@ -101,7 +103,7 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
   setInterval(() => {
     for (const id of cards.keys()) {
       const view = store.get(id);
-      if (view && !isTerminalState(view.state)) update(id);
+      if (view && (!isTerminalState(view.state) || view.presumed)) update(id);
     }
   }, 1000);
 

@@ -11,7 +11,10 @@ import json
 import logging
 import re
 
+from ferry_contract import ErrorCode
+
 from ...errors import Conflict, FerryError, Unauthorized
+from ...imports import announce_snapshot, presume_failed
 from ...metrics import CALLBACKS, CALLBACKS_REFUSED, observe_finished
 from ...services import Services
 
@@ -90,4 +93,9 @@ class CallbackEndpoint:
         # retrying, and the retry is announced again (ingest.py). Answering first could lose the
         # announcement of a final event for good. Publishing is bounded (broadcast.py), so this stays quick.
         await self.services.announce(outcome.event)
+        for view in outcome.notices:
+            await announce_snapshot(self.services, view)
+        for job_id in outcome.lost:
+            await presume_failed(self.services, job_id, ErrorCode.HOST_UNREACHABLE,
+                                 f"{host!r} no longer has this job (its heartbeat lists it neither running, queued nor reporting)")
         return {"verdict": outcome.verdict, "job_id": outcome.job_id, "seq": outcome.seq}

@@ -276,7 +276,8 @@ class RangeFileServer:
                 self.send_header("etag", etag)
                 self.end_headers()
                 key = self.path.split("?", 1)[0]
-                cut = server.drop_after.pop(key, None)
+                closed = bool(match and match.group(2))  # a metadata read, not the stream: never cut
+                cut = None if closed else server.drop_after.pop(key, None)
                 stall = server.stall_at.get(key)
                 sent = 0
                 with open(file, "rb") as fh:
@@ -305,6 +306,12 @@ class RangeFileServer:
                             time.sleep(len(chunk) / server.throttle_bps)
 
         return Handler
+
+
+def stream_gets(requests: list[dict]) -> list[dict]:
+    """The GETs that stream the archive (whole, or resumed with an open range), not the few closed-range reads
+    that learn its uncompressed size before the import starts."""
+    return [r for r in requests if r["method"] == "GET" and not re.fullmatch(r"bytes=\d+-\d+", r.get("range", ""))]
 
 
 def random_bytes_file(path: Path, size: int) -> Path:

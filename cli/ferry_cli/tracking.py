@@ -20,6 +20,10 @@ VIEW_FIELDS = (
     "eta_s",
     "phase_elapsed_s",
     "queue_position",
+    "layers_done",
+    "layers_total",
+    "layer_bytes_done",
+    "layer_bytes_total",
     "error",
 )
 

@@ -134,3 +134,13 @@ def test_layers_of_equal_size_are_told_apart_by_the_diff_id_the_engine_prints():
     named = ArchiveImage(config="x.json", repo_tags=(), layers=(f"{diffs[0]}.tar", f"blobs/sha256/{diffs[1]}"))
     assert [l.short_id for l in plan_layers([named], {f"{diffs[0]}.tar": 5, f"blobs/sha256/{diffs[1]}": 5})] == \
         ["a" * 12, "b" * 12]
+
+
+def test_the_importers_own_bar_says_which_layers_are_loading():
+    from ferry_importer.console import describe
+    from ferry_importer.progress import Snapshot
+
+    loading = Snapshot(phase="loading", bytes_done=500_000_000, bytes_total=500_000_000, percent=62.0,
+                       rate_bps=45_000_000.0, eta_s=3.0, layers_done=3, layers_total=7,
+                       layer_bytes_done=120_000_000, layer_bytes_total=270_000_000)
+    assert describe(loading) == "layers 3/7  120.0 MB/270.0 MB  45.0 MB/s  ETA 0:03"

@@ -245,7 +245,8 @@ class _Job:
                 raise InvalidReference(f"the archive holds {len(self.plan.images)} images; an image name can only "
                                        "be given for a single-image archive")
             if self.driver.layers is not None:
-                self.driver.layers.set_plan(plan_layers(self.plan.images, walker.layer_sizes, walker.captured), self.plan.images)
+                plan = plan_layers(self.plan.images, walker.layer_sizes, walker.captured)
+                self.driver.layers.set_plan(plan, self.plan.images)
             for tag in self.plan.repo_tags:
                 await self.rollback.remember_tag(tag)
             for image in self.plan.images:

@@ -2,9 +2,9 @@
 
 Percent comes from real bytes consumed of the known size, never moves back, stops at 99 until the image
 is verified. A docker-save archive has a second stage the engine measures: it loads the layers after it
-has every byte; then percent is a weighted sum of both stages (see `LOAD_WEIGHTS`). The driver emits a snapshot at least every `heartbeat` seconds in every phase (so a bar
-never freezes while the engine finalizes) and at most every `min_interval` seconds otherwise; phase
-changes and terminal events always pass.
+has every byte; then percent is a weighted sum of both stages (see `LOAD_WEIGHTS`). The driver emits a
+snapshot at least every `heartbeat` seconds in every phase (so a bar never freezes while the engine
+finalizes) and at most every `min_interval` seconds otherwise; phase changes and terminal events always pass.
 """
 
 from __future__ import annotations

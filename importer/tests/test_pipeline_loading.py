@@ -1,5 +1,6 @@
 """A docker-save archive on the real engine: after the last byte the bar follows the layers the engine loads."""
 
+import asyncio
 import io
 import os
 import tarfile
@@ -7,6 +8,8 @@ import tarfile
 import docker
 import pytest
 
+from conftest import leftovers, tag_exists
+from ferry_importer import CollectingReporter, ImportSpec, LocalFileSource, Options, run_import
 from test_pipeline_progress import check_invariants
 
 pytestmark = pytest.mark.engine
@@ -99,3 +102,29 @@ async def test_layers_the_engine_already_has_count_as_done_and_the_bar_never_goe
     assert "loading" not in phases(events)
     before_verify = [e for e in events if e.data.phase == "verifying"][0]
     assert before_verify.data.layers_done == 3 and before_verify.data.percent == 99.0
+
+
+async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(engine, tmp_path, name, token, cleanup,
+                                                                       docker_client):
+    tag = f"{name}:cancelled"
+    cleanup.append(tag)
+    files = {f"f{i}": os.urandom(2 << 20) for i in range(3)}
+    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
+    path = save(docker_client, tag, tmp_path / "cancel.tar")
+    remove(docker_client, tag)
+    outer: list[asyncio.Task] = []
+
+    class CancelOnLoading(CollectingReporter):
+        async def emit(self, event):
+            self.events.append(event)
+            if event.data.phase == "loading":
+                outer[0].cancel()
+
+    reporter = CancelOnLoading()
+    task = asyncio.create_task(run_import(ImportSpec(), LocalFileSource(path), engine=engine, reporter=reporter,
+                                          options=Options(data_dir=tmp_path / "data")))
+    outer.append(task)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert any(e.data.phase == "loading" for e in reporter.events)
+    assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, tag)

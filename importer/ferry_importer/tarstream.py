@@ -24,7 +24,7 @@ CAPTURE_LIMIT = 16 << 20
 HELD_LIMIT = 1 << 20  # bytes kept from the end marker on; tar padding beyond it is dropped
 LAYER_SIZES_LIMIT = 20_000  # member sizes kept for a load's layer plan (a name each: bounded memory)
 CONFIG_LIMIT = 1 << 20  # image configs (`<hex>.json`, for their layers' diff ids) are kept up to this size…
-CONFIG_COUNT = 64  # …and this many
+CONFIG_TOTAL = 8 << 20  # …and this much in all
 CONFIG_NAME = re.compile(r"^[0-9a-f]{64}\.json$")
 
 
@@ -59,6 +59,7 @@ class TarWalker:
         self.end_offset: int | None = None
         self.captured: dict[str, bytes] = {}
         self.layer_sizes: dict[str, int] = {}  # sizes of layer-like members, for the engine's loading stage
+        self._config_bytes = 0
         self._header = bytearray()
         self._data_left = 0  # member data still to pass, excluding padding
         self._pad_left = 0
@@ -175,8 +176,9 @@ class TarWalker:
                 self.layer_sizes[member.name] = member.size
             if member.name in self.capture_names and member.size <= CAPTURE_LIMIT:
                 self._capture = bytearray()
-            elif (member.size <= CONFIG_LIMIT and len(self.captured) < CONFIG_COUNT
+            elif (member.size <= CONFIG_LIMIT and self._config_bytes + member.size <= CONFIG_TOTAL
                   and CONFIG_NAME.match(member.name)):
+                self._config_bytes += member.size
                 self._capture = bytearray()
 
     def _member_done(self) -> None:

@@ -121,6 +121,7 @@ def run_simulate_command(
     size: int,
     seed: int | None,
     as_json: bool,
+    layers: int = 0,
 ) -> None:
     from .simulate import run_simulation, scenario
 
@@ -131,7 +132,7 @@ def run_simulate_command(
         check_failure_code(fail)
     check_reference(image)
     job_id = job_id or f"sim-{secrets.token_hex(4)}"
-    steps = scenario(job_id=job_id, host=host, image=image, size=size, seed=seed, fail=fail)
+    steps = scenario(job_id=job_id, host=host, image=image, size=size, seed=seed, fail=fail, layers=layers)
     out = stdout()
     note = stderr() if as_json else out
     seconds = steps[-1].at / pace if not math.isinf(pace) else 0.0

@@ -83,6 +83,16 @@ def _doing(view: dict, state: str | None, phase: str | None, elapsed: float | No
         if view.get("eta_s") is not None:
             parts.append(f"eta {human_duration(view['eta_s'])}")
         return " · ".join(parts)
+    if phase == "loading":  # the engine has every byte of a docker-save archive and loads its layers
+        done, total = view.get("layers_done"), view.get("layers_total")
+        parts = ["loading layers" + (f" {done}" if done is not None else "") + (f"/{total}" if total is not None else "")]
+        if view.get("layer_bytes_total"):
+            parts.append(f"{human_bytes(view.get('layer_bytes_done') or 0)} / {human_bytes(view['layer_bytes_total'])}")
+        if view.get("rate_bps") is not None:
+            parts.append(human_rate(view["rate_bps"]))
+        if view.get("eta_s") is not None:
+            parts.append(f"eta {human_duration(view['eta_s'])}")
+        return " · ".join(parts)
     if phase in ("finalizing", "verifying", "preparing"):
         elapsed = view.get("phase_elapsed_s") if elapsed is None else elapsed
         if elapsed is None:

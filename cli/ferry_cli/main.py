@@ -300,6 +300,9 @@ def simulate(
     seed: Annotated[
         Optional[int], typer.Option("--seed", metavar="N", help="Repeat the same run (rates, finalizing stretch).")
     ] = None,
+    layers: Annotated[
+        int, typer.Option("--layers", min=0, max=1000, metavar="N", help="A docker-save load of N layers (phase loading).")
+    ] = 0,
     json_: Json = False,
 ) -> None:
     """A realistic synthetic import as signed callbacks (queued … finalizing … completed or failed), for UI work."""
@@ -317,4 +320,5 @@ def simulate(
         size=size,
         seed=seed,
         as_json=json_,
+        layers=layers,
     )

@@ -1,7 +1,8 @@
 """A realistic synthetic import, as the contract's events, for UI work without Docker or a lab host.
 
-queued → preparing → importing (the rate wanders, as on a shared host) → finalizing (every byte sent,
-the engine still working: elapsed seconds rise, percent holds at 99) → verifying → completed; or a
+queued → preparing → importing (the rate wanders, as on a shared host) → with `layers`, loading (a
+docker-save archive: the engine loads its layers, counts and layer bytes rise) → finalizing (every byte sent,
+the engine still working: elapsed seconds rise, percent holds) → verifying → completed; or a
 failure with a given code in the phase where that code really happens. Never silent for more than
 half a second of simulated time, percent never moves back, seq rises from 1.
 """
@@ -9,6 +10,7 @@ half a second of simulated time, percent never moves back, seq rises from 1.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 import secrets
@@ -34,6 +36,7 @@ TICK_S = 0.5
 MB = 1_000_000
 MIN_RATE, MAX_RATE = 15 * MB, 140 * MB
 UNPACK_FACTOR = 4.3  # a cEOS-lab .tar.xz of 600 MB unpacks to about 2.6 GB
+LOAD_SHARE = 0.3  # the loading stage's share of the bar for an xz docker-save archive (as the importer weighs it)
 
 FAILURES: dict[str, tuple[Phase, float, str]] = {  # code: (phase, share of that phase done, message)
     ErrorCode.SOURCE_NOT_FOUND: (Phase.PREPARING, 0.5, "the archive is not at the source URL (404)"),
@@ -124,8 +127,10 @@ def scenario(
     seed: int | None = None,
     fail: str | None = None,
     finalizing_s: float | None = None,
+    layers: int = 0,
 ) -> list[Step]:
-    """Every event of one simulated import, with its time on the simulated clock."""
+    """Every event of one simulated import, with its time on the simulated clock; `layers` > 0 makes it the
+    load of a docker-save archive with that many layers."""
     rng = random.Random(seed)
     b = _Builder(job_id, host, size, fail)
     b.emit(EventType.QUEUED, JobState.QUEUED, Phase.QUEUED, queue_position=1)
@@ -133,6 +138,7 @@ def scenario(
     if b.timed_phase(Phase.PREPARING, 1.0):
         return b.steps
     rate, window, elapsed = rng.uniform(40, 90) * MB, [], 0.0
+    share = LOAD_SHARE if layers else 0.0
     target = rate
     while b.done < size:
         if rng.random() < 0.25:  # the host gets busier or quieter now and then
@@ -141,7 +147,7 @@ def scenario(
         b.done = min(size, b.done + int(rate * TICK_S))
         window = (window + [rate])[-2:]
         elapsed += TICK_S
-        b.percent = max(b.percent, min(99.0, round(100.0 * b.done / size, 1)))
+        b.percent = max(b.percent, min(99.0, round(100.0 * (1 - share) * b.done / size, 1)))
         if b.maybe_fail(Phase.IMPORTING, b.done / size):
             return b.steps
         shown = round(sum(window) / len(window), 1)
@@ -154,14 +160,36 @@ def scenario(
             phase_elapsed_s=round(elapsed, 1),
         )
         b.now += TICK_S
+    if layers and load_layers(b, layers, share, rng):
+        return b.steps
     b.percent = 99.0
-    stretch = finalizing_s if finalizing_s is not None else rng.uniform(6.0, 10.0)
+    stretch = finalizing_s if finalizing_s is not None else rng.uniform(6.0, 10.0) if not layers else 0.5
     if b.timed_phase(Phase.FINALIZING, stretch) or b.timed_phase(Phase.VERIFYING, 1.0):
         return b.steps
     b.percent = 100.0
     info = ImageInfo(ref=image, id=image_id(job_id, image), size=int(size * UNPACK_FACTOR), tags=[image])
     b.emit(EventType.COMPLETED, JobState.SUCCEEDED, Phase.DONE, image=info, eta_s=0.0)
     return b.steps
+
+
+def load_layers(b: _Builder, layers: int, share: float, rng: random.Random) -> bool:
+    """The engine loading the layers after the last byte. True when the job failed in it."""
+    weights = [rng.randint(1, 10) for _ in range(layers)]
+    sizes = [max(1, int(b.size * UNPACK_FACTOR) * w // sum(weights)) for w in weights]
+    total, rate, done, elapsed = sum(sizes), rng.uniform(60, 120) * MB, 0, 0.0
+    base = b.percent
+    while done < total:
+        done = min(total, done + int(rate * TICK_S))
+        elapsed += TICK_S
+        finished = sum(1 for end in itertools.accumulate(sizes) if end <= done)
+        b.percent = max(b.percent, min(99.0, round(base + 100.0 * share * done / total, 1)))
+        if b.maybe_fail(Phase.LOADING, done / total):
+            return True
+        b.emit(EventType.PROGRESS, JobState.RUNNING, Phase.LOADING, rate_bps=round(rate, 1),
+               eta_s=round((total - done) / rate, 1), phase_elapsed_s=round(elapsed, 1), layers_done=finished,
+               layers_total=layers, layer_bytes_done=done, layer_bytes_total=total)
+        b.now += TICK_S
+    return False
 
 
 def new_webhook_id() -> str:

@@ -92,6 +92,14 @@ def test_descriptions_of_importing_queued_done_and_failed():
     assert describe(failed) == "failed · engine_error: the engine said no"
 
 
+def test_a_load_describes_the_layers_the_engine_is_loading():
+    loading = data(7, phase="loading", bytes_done=600_000_000, bytes_total=600_000_000, rate_bps=45_000_000, eta_s=3.4,
+                   layers_done=3, layers_total=7, layer_bytes_done=120_000_000, layer_bytes_total=270_000_000)
+    assert describe(loading) == "loading layers 3/7 · 114 MiB / 257 MiB · 42.9 MiB/s · eta 3 s"
+    unplanned = data(7, phase="loading", rate_bps=None, eta_s=None, layers_done=2)
+    assert describe(unplanned) == "loading layers 2"
+
+
 def test_sizes_read_in_binary_units_and_durations_in_words():
     assert [human_bytes(v) for v in (0, 999, 1500, 600_000_000, 2_600_000_000)] == [
         "0 B",

@@ -115,6 +115,21 @@ def test_finalizing_holds_at_99_percent_while_its_elapsed_seconds_rise():
     assert {d.percent for d in final} == {99.0} and all(d.bytes_done == SIZE for d in final)
 
 
+def test_a_simulated_load_counts_layers_while_the_bar_keeps_climbing():
+    steps = scenario(job_id="j1", host="h1", image="lab/x:1", size=SIZE, seed=4, layers=5)
+    phases = list(dict.fromkeys(s.data.phase for s in steps))
+    assert phases == ["queued", "preparing", "importing", "loading", "finalizing", "verifying", "done"]
+    loading = [s.data for s in steps if s.data.phase == "loading"]
+    counts = [d.layers_done for d in loading]
+    assert len(loading) >= 4 and counts == sorted(counts) and counts[-1] == 5
+    assert {d.layers_total for d in loading} == {5} and loading[-1].layer_bytes_done == loading[-1].layer_bytes_total
+    assert loading[0].percent < loading[-1].percent <= 99.0
+    percents = [s.data.percent for s in steps]
+    assert percents == sorted(percents) and max(b.at - a.at for a, b in zip(steps, steps[1:])) <= TICK_S + 1e-9
+    for step in steps:
+        parse_callback(make_import_event(step.type, step.data).model_dump_json())
+
+
 @pytest.mark.parametrize("code", sorted(FAILURES))
 def test_each_known_failure_happens_in_the_phase_where_it_really_does(code):
     steps = scenario(job_id="j1", host="h1", image="lab/x:1", size=SIZE, seed=2, fail=code)

@@ -38,12 +38,14 @@ TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 
 
 class Phase(StrEnum):
-    """Where a job is. `finalizing` = the engine has every byte and is still working."""
+    """Where a job is. `loading` = the engine has every byte of a docker-save archive and reports the layers it
+    loads; `finalizing` = the engine has every byte and is still working without saying how far it is."""
 
     QUEUED = "queued"
     PREPARING = "preparing"
     DOWNLOADING = "downloading"
     IMPORTING = "importing"
+    LOADING = "loading"
     FINALIZING = "finalizing"
     VERIFYING = "verifying"
     DONE = "done"
@@ -82,6 +84,9 @@ class ErrorCode(StrEnum):
 ERROR_CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
+MAX_LAYERS = 100_000  # a docker archive with more layers than this is not an image archive
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
@@ -117,6 +122,12 @@ class ImportEventData(_Model):
     eta_s: float | None = Field(default=None, ge=0)
     phase_elapsed_s: float | None = Field(default=None, ge=0, description="Seconds spent in the current phase.")
     queue_position: int | None = Field(default=None, ge=1, description="Set while queued: 1 = next to run.")
+    layers_done: int | None = Field(default=None, ge=0, le=MAX_LAYERS,
+                                    description="Loads: layers the engine has loaded or skipped (already present).")
+    layers_total: int | None = Field(default=None, ge=0, le=MAX_LAYERS,
+                                     description="Loads: layers the archive's manifest asks the engine to load.")
+    layer_bytes_done: int | None = Field(default=None, ge=0, description="Loads: layer bytes loaded or skipped.")
+    layer_bytes_total: int | None = Field(default=None, ge=0, description="Loads: bytes of every layer to load.")
     image: ImageInfo | None = None
     error: ErrorInfo | None = None
 

@@ -14,6 +14,7 @@ from ferry_contract import (
     make_import_event,
     parse_callback,
 )
+from ferry_contract.events import MAX_LAYERS
 from ferry_contract.schema import callback_schema
 
 
@@ -77,3 +78,25 @@ def test_schema_lists_the_vocabulary_clients_rely_on():
     assert set(extra["event_types"]) == {t.value for t in EventType}
     assert set(extra["states"]) == {s.value for s in JobState}
     assert "finalizing" in extra["phases"] and Phase.FINALIZING.value == "finalizing"
+
+
+def test_a_loading_event_carries_layer_counts_through_model_and_schema():
+    validator = jsonschema.Draft202012Validator(callback_schema())
+    data = _data(phase="loading", percent=71.5, layers_done=3, layers_total=7,
+                 layer_bytes_done=120_000_000, layer_bytes_total=270_000_000)
+    body = make_import_event(EventType.PROGRESS, data).model_dump(mode="json")
+    validator.validate(body)
+    assert parse_callback(json.dumps(body)).data.layers_done == 3
+    assert "loading" in callback_schema()["x-ferry"]["phases"] and Phase.LOADING.value == "loading"
+
+
+@pytest.mark.parametrize("field,value", [("layers_done", -1), ("layers_total", MAX_LAYERS + 1),
+                                         ("layer_bytes_done", -5), ("layer_bytes_total", "many")])
+def test_layer_fields_out_of_bounds_are_refused_by_model_and_schema(field, value):
+    validator = jsonschema.Draft202012Validator(callback_schema())
+    body = make_import_event(EventType.PROGRESS, _data(phase="loading")).model_dump(mode="json")
+    body["data"][field] = value
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(body)
+    with pytest.raises(ValidationError):
+        parse_callback(json.dumps(body))

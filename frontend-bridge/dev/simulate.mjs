@@ -1,12 +1,18 @@
 // Simulated imports for the preview: realistic phases, changing rates, a finalizing stretch with
-// no byte progress, and optional failure — the shapes the real importer reports.
+// no byte progress (or, for a docker-save archive, the engine loading its layers), and optional
+// failure — the shapes the real importer reports.
 
 const GiB = 1024 ** 3;
 
 /** Drive one job of the stand-in backend from queued to its end. */
-export function simulateImport(backend, job, { fail = false, speed = 1, total = Math.round(2.6 * GiB), finalizeS = 9 } = {}) {
+export function simulateImport(backend, job, { fail = false, speed = 1, total = Math.round(2.6 * GiB), finalizeS = 9, layers = 0 } = {}) {
   let seq = 0;
   let done = 0;
+  // A docker-save archive (`layers` > 0): after the last byte the engine loads its layers, which
+  // takes `loadShare` of the bar; the layer bytes are about the archive's size.
+  const loadShare = layers ? 0.55 : 0;
+  const layerTotal = total;
+  let loaded = 0;
   let phaseStart = Date.now();
   let phase = "queued";
   const base = { job_id: job.id, host: job.host };
@@ -37,7 +43,7 @@ export function simulateImport(backend, job, { fail = false, speed = 1, total = 
     if (phase === "importing") {
       const rate = (90 + 60 * Math.sin(Date.now() / 2500)) * 1024 * 1024 * speed;
       done = Math.min(total, done + Math.round((rate * tickMs) / 1000));
-      const percent = (done / total) * 100;
+      const percent = (done / total) * 100 * (1 - loadShare);
       if (fail && percent > 40) {
         clearInterval(timer);
         return emit("import.failed", {
@@ -46,7 +52,19 @@ export function simulateImport(backend, job, { fail = false, speed = 1, total = 
         });
       }
       emit("import.progress", { state: "running", phase: "importing", percent, bytes_done: done, rate_bps: rate, eta_s: (total - done) / rate });
-      if (done >= total) enter("finalizing");
+      if (done >= total) enter(layers ? "loading" : "finalizing");
+      return;
+    }
+    if (phase === "loading") {
+      const rate = 60 * 1024 * 1024 * speed;
+      loaded = Math.min(layerTotal, loaded + Math.round((rate * tickMs) / 1000));
+      const percent = Math.min(99, 100 * (1 - loadShare) + 100 * loadShare * (loaded / layerTotal));
+      const layersDone = Math.floor((layers * loaded) / layerTotal);
+      emit("import.progress", {
+        state: "running", phase: "loading", percent, bytes_done: total, rate_bps: rate, eta_s: (layerTotal - loaded) / rate,
+        layers_done: layersDone, layers_total: layers, layer_bytes_done: loaded, layer_bytes_total: layerTotal,
+      });
+      if (loaded >= layerTotal) enter("verifying");
       return;
     }
     if (phase === "finalizing") {

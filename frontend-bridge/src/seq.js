@@ -85,6 +85,10 @@ export function viewFromEvent(data) {
     eta_s: data.eta_s ?? null,
     phase_elapsed_s: data.phase_elapsed_s ?? null,
     queue_position: data.queue_position ?? null,
+    layers_done: data.layers_done ?? null,
+    layers_total: data.layers_total ?? null,
+    layer_bytes_done: data.layer_bytes_done ?? null,
+    layer_bytes_total: data.layer_bytes_total ?? null,
     result: data.image ?? null,
     error: data.error ?? null,
     // An event is the host's own word: no doubt about it, and no presumption stands against it.
@@ -109,6 +113,11 @@ export function viewFromJob(job) {
     eta_s: job.eta_s ?? null,
     phase_elapsed_s: job.phase_elapsed_s ?? null,
     queue_position: job.queue_position ?? null,
+    // A loads' layer counts travel with its events; a snapshot that lacks them keeps the last ones seen.
+    layers_done: job.layers_done,
+    layers_total: job.layers_total,
+    layer_bytes_done: job.layer_bytes_done,
+    layer_bytes_total: job.layer_bytes_total,
     result: job.result ?? null,
     error: job.error ?? null,
     created_at: job.created_at,

@@ -33,6 +33,10 @@ test("a job's status line says what is happening", () => {
   const base = { state: "running", phase: "importing", bytes_done: 1024 ** 3, bytes_total: 2 * 1024 ** 3, rate_bps: 50 * 1024 ** 2, eta_s: 20 };
   assert.equal(jobStatusLine(base), "1.00 GiB of 2.00 GiB · 50.0 MiB/s · 20 s left");
   assert.equal(jobStatusLine({ ...base, phase: "finalizing", phase_elapsed_s: 3 }, 12), "Finalizing… 12 s");
+  const loading = { ...base, phase: "loading", rate_bps: 40 * 1024 ** 2, eta_s: 4, layers_done: 3, layers_total: 7, layer_bytes_done: 120 * 1024 ** 2, layer_bytes_total: 270 * 1024 ** 2 };
+  assert.equal(jobStatusLine(loading), "Loading layers 3/7 · 120 MiB of 270 MiB · 40.0 MiB/s · 4 s left");
+  assert.equal(jobStatusLine({ ...loading, layers_total: null, layer_bytes_total: null, eta_s: null }), "Loading layers 3 · 40.0 MiB/s");
+  assert.equal(jobStatusLine(loading, null, 9), "Loading layers 3/7 · 120 MiB of 270 MiB · no update for 9 s");
   assert.equal(jobStatusLine({ ...base, state: "queued", phase: "queued", queue_position: 2 }), "Queued · position 2");
   assert.equal(
     jobStatusLine({ ...base, state: "succeeded", result: { ref: "ceos:1", id: "sha256:" + "c".repeat(64), size: 2.6 * 1024 ** 3 } }),

@@ -132,3 +132,23 @@ test("an invalid image name is explained as it is typed and keeps Import disable
     await backend.close();
   }
 });
+
+test("a docker-save archive's layers are shown while the engine loads them, and the bar keeps climbing", { skip }, async () => {
+  const { backend, origin } = await startBackend({ speed: 4, layers: 7 });
+  const { page, problems } = await openPage(origin);
+  try {
+    await importThroughThePage(page, "lab1", "ceos:loaded");
+    const card = page.locator(".job-card", { has: page.getByText("ceos:loaded on lab1", { exact: true }) });
+    const line = card.getByText(/^Loading layers [1-6]\/7 · [\d.]+ MiB of 600 MiB · /);
+    await line.waitFor({ timeout: 30000 });
+    assert.match(await card.getByRole("progressbar").getAttribute("aria-valuetext"), /loading layers/);
+    await page.screenshot({ path: join(ARTIFACTS, "page-loading-layers.png") });
+    const { values, state } = await followBar(page, "ceos:loaded on lab1");
+    assert.equal(state, "succeeded");
+    for (let i = 1; i < values.length; i += 1) assert.ok(values[i] >= values[i - 1], `never backwards: ${values}`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});

@@ -59,3 +59,16 @@ test("a finished snapshot stands in for its terminal event", () => {
   assert.deepEqual(event.data.image, result);
   assert.equal(event.data.seq, 7);
 });
+
+test("a load's layer counts reach the view, and a snapshot without them keeps the last ones seen", () => {
+  const loading = eventData(4, { phase: "loading", percent: 62.5, layers_done: 3, layers_total: 7, layer_bytes_done: 120e6, layer_bytes_total: 270e6 });
+  let { stream } = applyEvent(newStream(), "import.progress", loading);
+  assert.deepEqual(
+    [stream.view.phase, stream.view.layers_done, stream.view.layers_total, stream.view.layer_bytes_done, stream.view.layer_bytes_total],
+    ["loading", 3, 7, 120e6, 270e6],
+  );
+  stream = applySnapshot(stream, jobSnapshot(4, { phase: "loading", percent: 62.5 }));
+  assert.equal(stream.view.layers_done, 3);
+  ({ stream } = applyEvent(stream, "import.progress", eventData(5, { phase: "importing" })));
+  assert.equal(stream.view.layers_done, null, "an event without counts clears them");
+});

@@ -86,6 +86,7 @@ const PHASES = {
   preparing: "Preparing",
   downloading: "Downloading",
   importing: "Importing",
+  loading: "Loading layers",
   finalizing: "Finalizing",
   verifying: "Verifying",
   done: "Done",
@@ -145,7 +146,14 @@ export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = n
     return [`${what}… ${formatDuration(elapsedS ?? 0)}`, silent].filter(Boolean).join(" · ");
   }
   const parts = [];
-  parts.push(view.bytes_total ? `${formatBytes(view.bytes_done)} of ${formatBytes(view.bytes_total)}` : formatBytes(view.bytes_done));
+  if (view.phase === "loading") {
+    // The engine has every byte of a docker-save archive and loads its layers: count those instead.
+    const layers = view.layers_done ?? null;
+    parts.push(layers === null ? "Loading layers" : `Loading layers ${layers}${view.layers_total != null ? `/${view.layers_total}` : ""}`);
+    if (view.layer_bytes_total) parts.push(`${formatBytes(view.layer_bytes_done ?? 0)} of ${formatBytes(view.layer_bytes_total)}`);
+  } else {
+    parts.push(view.bytes_total ? `${formatBytes(view.bytes_done)} of ${formatBytes(view.bytes_total)}` : formatBytes(view.bytes_done));
+  }
   if (silent) {
     parts.push(silent);
   } else {

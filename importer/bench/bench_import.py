@@ -1,15 +1,20 @@
-"""`make bench-import`: ferry-importer against the bare `docker import FILE` on the same engine.
+"""`make bench-import`: ferry-importer against the bare `docker import FILE` / `docker load -i FILE` on the
+same engine.
 
 Builds (once, cached under bench-cache/) rootfs archives of about 100 MB and 1 GB of this machine's own
-files, compressed with xz; then alternates `docker import FILE` and `ferry-importer import FILE --force`
-at least three pairs per archive and prints the median wall-time ratio and the importer's peak RSS
-(from wait4 of the process itself). Not part of `make test`: run it on a quiet machine.
+files, and a `docker save` archive of about 350 MB in three layers (built FROM scratch by the engine, then
+removed, so every run loads layers the engine does not have), all compressed with xz; then alternates the
+docker CLI and `ferry-importer import FILE --force` at least three pairs per archive and prints the median
+wall-time ratio, the importer's peak RSS (from wait4 of the process itself) and how truthful its bar was
+(progress_quality.py: longest stretch without percent movement, percent and ETA at half time).
+Not part of `make test`: run it on a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -21,9 +26,13 @@ import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from progress_quality import quality, read_events, summary_line  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "bench-cache"
-SIZES = {"100m": 100 * 1000**2, "1g": 1000**3}
+SIZES = {"100m": 100 * 1000**2, "1g": 1000**3, "save": 350 * 1000**2}
+SAVE_TAG = "ferry-bench/save:v1"
 SOURCES = ["/usr"]
 CLI = Path(sys.executable).parent / "ferry-importer"
 
@@ -36,15 +45,68 @@ def engine_script():
     return module
 
 
-def build_archive(label: str, target: int) -> Path:
-    """A rootfs tar of about `target` content bytes from this machine's files, xz-compressed, cached."""
-    path = CACHE / f"rootfs-{label}.tar.xz"
+def build_archive(label: str, target: int, env: dict) -> Path:
+    """A rootfs tar (or for "save" a docker-save archive) of about `target` content bytes from this machine's
+    files, xz-compressed, cached."""
+    path = CACHE / (f"rootfs-{label}.tar.xz" if label != "save" else "save-350m.tar.xz")
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
     CACHE.mkdir(exist_ok=True)
     print(f"building {path.name} (~{target / 1e6:.0f} MB of files from {', '.join(SOURCES)}) …", flush=True)
     tmp = path.with_suffix(".partial")
+    if label == "save":
+        total, files = build_save(tmp, target, env)
+    else:
+        total, files = build_rootfs(tmp, target)
+    tmp.rename(path)
+    meta.write_text(json.dumps({"content_bytes": total, "files": files}))
+    return path
+
+
+def build_save(out_path: Path, target: int, env: dict) -> tuple[int, int]:
+    """Three layers (COPY l0, l1, l2) of this machine's files, built by the engine, saved, then removed."""
+    context = out_path.with_suffix(".context.tar")
+    layers = 3
+    total = files = 0
+    with tarfile.open(context, "w") as tar:
+        dockerfile = ("FROM scratch\n" + "".join(f"COPY l{i} /l{i}\n" for i in range(layers))
+                      + "LABEL ferry.bench=save\n").encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        for base in SOURCES:
+            for directory, dirs, names in os.walk(base):
+                dirs.sort()
+                for name in sorted(names):
+                    full = os.path.join(directory, name)
+                    if not os.path.isfile(full) or os.path.islink(full):
+                        continue
+                    layer = min(layers - 1, total * layers // target)
+                    try:
+                        tar.add(full, arcname=f"l{layer}/{full.lstrip('/')}", recursive=False)
+                    except OSError:
+                        continue
+                    files += 1
+                    total += os.path.getsize(full)
+                    if total >= target:
+                        break
+                if total >= target:
+                    break
+    with open(context, "rb") as fh:
+        subprocess.run(["docker", "build", "-q", "-t", SAVE_TAG, "-"], stdin=fh, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+    context.unlink()
+    with open(out_path, "wb") as out:
+        save = subprocess.Popen(["docker", "save", SAVE_TAG], stdout=subprocess.PIPE, env=env)
+        subprocess.run(["xz", "-T2", "-1", "-c"], stdin=save.stdout, stdout=out, check=True)
+        if save.wait() != 0:
+            raise SystemExit("docker save failed")
+    remove(env, SAVE_TAG)
+    return total, files
+
+
+def build_rootfs(tmp: Path, target: int) -> tuple[int, int]:
     total = files = 0
     with open(tmp, "wb") as out:
         xz = subprocess.Popen(["xz", "-T2", "-1", "-c"], stdin=subprocess.PIPE, stdout=out)
@@ -70,9 +132,7 @@ def build_archive(label: str, target: int) -> Path:
         xz.stdin.close()
         if xz.wait() != 0:
             raise SystemExit("xz failed")
-    tmp.rename(path)
-    meta.write_text(json.dumps({"content_bytes": total, "files": files}))
-    return path
+    return total, files
 
 
 def engine_pid(host: str) -> int | None:
@@ -99,13 +159,17 @@ def engine_cpu(pid: int | None) -> float:
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(cmd: list[str], env: dict, engine: int | None = None) -> tuple[float, int, str, float]:
+def timed(cmd: list[str], env: dict, engine: int | None = None,
+          stdout: Path | None = None) -> tuple[float, int, str, float]:
     """Wall seconds, peak RSS in bytes (of that process alone), stderr, and CPU seconds of the
-    process plus the engine during the run."""
+    process plus the engine during the run. `stdout` keeps what it prints (the --json events)."""
     start = time.monotonic()
     engine_before = engine_cpu(engine)
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
+    if stdout:
+        out.close()
     wall = time.monotonic() - start
     cpu = usage.ru_utime + usage.ru_stime + engine_cpu(engine) - engine_before
     err = process.stderr.read().decode(errors="replace")
@@ -121,33 +185,48 @@ def remove(env: dict, ref: str) -> None:
 
 
 def bench(label: str, archive: Path, pairs: int, env: dict, engine: int | None) -> dict:
+    """Alternating runs; a save archive is loaded (`docker load -i`) and removed after every run, so each
+    run loads layers the engine does not have."""
+    loads = label == "save"
     repo = f"ferry-bench/{label}-{uuid.uuid4().hex[:6]}"
-    cli_times, ferry_times, rss, cli_cpu, ferry_cpu = [], [], [], [], []
+    cli_times, ferry_times, rss, cli_cpu, ferry_cpu, bars = [], [], [], [], [], []
     for i in range(pairs):
         order = ["docker", "ferry"] if i % 2 == 0 else ["ferry", "docker"]
         for who in order:
-            ref = f"{repo}:{who}{i}"
+            ref = SAVE_TAG if loads else f"{repo}:{who}{i}"
             if who == "docker":
-                wall, _, _, cpu = timed(["docker", "import", str(archive), ref], env, engine)
+                cmd = ["docker", "load", "-q", "-i", str(archive)] if loads else ["docker", "import", str(archive), ref]
+                wall, _, _, cpu = timed(cmd, env, engine)
                 cli_times.append(wall)
                 cli_cpu.append(cpu)
             else:
-                wall, peak, _, cpu = timed([str(CLI), "import", str(archive), "--image", ref, "--force", "--json"],
-                                           env, engine)
+                events = CACHE / f"events-{label}.jsonl"
+                name = [] if loads else ["--image", ref]
+                wall, peak, _, cpu = timed([str(CLI), "import", str(archive), *name, "--force", "--json"],
+                                           env, engine, stdout=events)
                 ferry_times.append(wall)
                 ferry_cpu.append(cpu)
                 rss.append(peak)
+                bars.append(quality(read_events(events)))
             print(f"  {label} pair {i + 1}: {who:<6} {wall:7.2f} s  cpu {cpu:6.1f} s  load {os.getloadavg()[0]:.1f}"
                   + (f"  peak RSS {peak / 1e6:.1f} MB" if who == "ferry" else ""), flush=True)
-            if who == "docker" or i < pairs - 1:
+            if who == "ferry":
+                print(summary_line("bar", bars[-1]), flush=True)
+            if loads or who == "docker" or i < pairs - 1:
                 remove(env, ref)
     # the same archive and tag once more, without --force: the fast path answers "already present"
-    last = f"{repo}:ferry{pairs - 1}"
-    fast, _, _, _ = timed([str(CLI), "import", str(archive), "--image", last, "--json"], env)
+    fast = float("nan")
+    if not loads:
+        last = f"{repo}:ferry{pairs - 1}"
+        fast, _, _, _ = timed([str(CLI), "import", str(archive), "--image", last, "--json"], env)
+        remove(env, last)
     startup, _, _, _ = timed([str(CLI), "import", "--help"], env)
-    remove(env, last)
     ratios = [f / c for f, c in zip(ferry_times, cli_times)]
+    etas = [b["eta_error_at_half"] for b in bars if b["eta_error_at_half"] is not None]
     return {
+        "longest_stall_share_max": max(b["longest_stall_share"] for b in bars),
+        "percent_at_half_median": statistics.median(b["percent_at_half"] for b in bars),
+        "eta_error_at_half_median": statistics.median(etas) if etas else None,
         "archive": archive.name,
         "archive_bytes": archive.stat().st_size,
         "content_bytes": json.loads(archive.with_suffix(".json").read_text())["content_bytes"],
@@ -178,7 +257,7 @@ def main() -> int:
     results = []
     try:
         for label in args.sizes:
-            archive = build_archive(label, SIZES[label])
+            archive = build_archive(label, SIZES[label], env)
             results.append(bench(label, archive, max(3, args.pairs), env, engine_pid(host)))
     finally:
         if started:
@@ -191,6 +270,12 @@ def main() -> int:
               f"{r['docker_import_median_s']:>13.2f} s{r['ferry_median_s']:>7.2f} s{r['median_ratio']:>8.2f}"
               f"{r['cpu_ratio'] or float('nan'):>10.2f}"
               f"{r['ferry_peak_rss_bytes'] / 1e6:>8.1f}MB{r['already_present_cli_s']:>7.2f} s{r['cli_startup_s']:>7.2f} s")
+    print()
+    print(f"{'archive':<22}{'longest stall (max)':>21}{'percent at half':>17}{'ETA error at half':>19}")
+    for r in results:
+        eta = r["eta_error_at_half_median"]
+        print(f"{r['archive']:<22}{r['longest_stall_share_max'] * 100:>19.0f} %{r['percent_at_half_median']:>17.1f}"
+              f"{'n/a' if eta is None else f'{eta * 100:+.0f} %':>19}")
     print(json.dumps(results, indent=1))
     worst = max(r["median_ratio"] for r in results)
     peak = max(r["ferry_peak_rss_bytes"] for r in results)

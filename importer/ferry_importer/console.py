@@ -17,8 +17,15 @@ def human_bytes(size: float | None) -> str:
 
 
 def describe(snapshot: Snapshot) -> str:
-    """The text after the bar: bytes, rate and ETA while streaming, elapsed seconds otherwise."""
-    parts = [f"{human_bytes(snapshot.bytes_done)}/{human_bytes(snapshot.bytes_total)}"]
+    """The text after the bar: bytes, rate and ETA while streaming; layers and layer bytes while the engine
+    loads them; elapsed seconds otherwise."""
+    if snapshot.phase == "loading" and snapshot.layers_done is not None:
+        of = f"/{snapshot.layers_total}" if snapshot.layers_total is not None else ""
+        parts = [f"layers {snapshot.layers_done}{of}"]
+        if snapshot.layer_bytes_done is not None:
+            parts.append(f"{human_bytes(snapshot.layer_bytes_done)}/{human_bytes(snapshot.layer_bytes_total)}")
+    else:
+        parts = [f"{human_bytes(snapshot.bytes_done)}/{human_bytes(snapshot.bytes_total)}"]
     if snapshot.rate_bps:
         parts.append(f"{human_bytes(snapshot.rate_bps)}/s")
     if snapshot.eta_s is not None:
@@ -56,7 +63,9 @@ class BarReporter(EventReporter):
         data = event.data
         snapshot = Snapshot(phase=data.phase, bytes_done=data.bytes_done, bytes_total=data.bytes_total,
                             percent=data.percent, rate_bps=data.rate_bps, eta_s=data.eta_s,
-                            phase_elapsed_s=data.phase_elapsed_s)
+                            phase_elapsed_s=data.phase_elapsed_s, layers_done=data.layers_done,
+                            layers_total=data.layers_total, layer_bytes_done=data.layer_bytes_done,
+                            layer_bytes_total=data.layer_bytes_total)
         self._show(snapshot)
         if event.type != "import.progress":
             outcome = {"import.completed": "done", "import.failed": "failed", "import.canceled": "canceled"}

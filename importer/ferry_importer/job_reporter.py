@@ -63,7 +63,9 @@ def snapshot_of(record: jobs.JobRecord) -> Snapshot:
     if snap is None:
         return PREPARING
     return Snapshot(phase=Phase(snap.phase), bytes_done=snap.bytes_done, bytes_total=snap.bytes_total,
-                    percent=snap.percent, phase_elapsed_s=snap.phase_elapsed_s)
+                    percent=snap.percent, phase_elapsed_s=snap.phase_elapsed_s, layers_done=snap.layers_done,
+                    layers_total=snap.layers_total, layer_bytes_done=snap.layer_bytes_done,
+                    layer_bytes_total=snap.layer_bytes_total)
 
 
 class OutboxReporter(EventReporter):

@@ -23,8 +23,9 @@ from .engine import Engine
 from .errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
 from .fastpath import FINGERPRINT_LABEL, ImportIndex, entry_for, fingerprint
 from .layout import LoadPlan, load_verdict, parse_engine_version
+from .loading import engine_reports_layers, plan_layers
 from .preflight import check_changes, check_disk, check_reference, check_sha256, disk_needed, disk_places, free_bytes
-from .progress import ProgressDriver
+from .progress import ProgressDriver, load_weight
 from .reporting import Reporter
 from .remote_file import RemoteFile
 from .rollback import Rollback
@@ -196,17 +197,21 @@ class _Job:
             await self._check_disk(loads=True)
         if self.target is not None:
             await self.rollback.remember_tag(str(self.target))
+        if loads:
+            reports = engine_reports_layers(await self.engine.info())
+            self.driver.expect_load(load_weight(first.compression.value) if reports else 0.0)
         await self.driver.set_phase(Phase.IMPORTING)
         activity = Activity()
         body = body_stream(channel, activity, self.driver.advance, self._at_end, self._all_sent)
         if loads:
-            request = load_archive(self.engine, body, activity)
+            request = load_archive(self.engine, body, activity, self.driver)
         else:
             self.rollback.importing()
             request = import_rootfs(self.engine, body, self._import_changes(), activity, self.comment)
         task = asyncio.create_task(request)
         try:
             outcome = await supervise(task, activity, self.options.stall_timeout)
+            self.driver.load_finished()
             await self.driver.set_phase(Phase.VERIFYING)
             image = await self._verify(outcome)
             self.rollback.forget()
@@ -263,6 +268,9 @@ class _Job:
             if self.target is not None and len(self.plan.images) > 1:
                 raise InvalidReference(f"the archive holds {len(self.plan.images)} images; an image name can only "
                                        "be given for a single-image archive")
+            if self.driver.layers is not None:
+                plan = plan_layers(self.plan.images, walker.layer_sizes, walker.captured)
+                self.driver.layers.set_plan(plan, self.plan.images)
             for tag in self.plan.repo_tags:
                 await self.rollback.remember_tag(tag)
             for image in self.plan.images:

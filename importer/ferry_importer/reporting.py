@@ -70,6 +70,10 @@ class EventReporter:
             rate_bps=snapshot.rate_bps,
             eta_s=snapshot.eta_s,
             phase_elapsed_s=snapshot.phase_elapsed_s,
+            layers_done=snapshot.layers_done,
+            layers_total=snapshot.layers_total,
+            layer_bytes_done=snapshot.layer_bytes_done,
+            layer_bytes_total=snapshot.layer_bytes_total,
             **extra,
         )
         if kind is not EventType.PROGRESS:

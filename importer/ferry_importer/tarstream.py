@@ -10,6 +10,7 @@ exactly the failure this module must report.
 
 from __future__ import annotations
 
+import re
 import tarfile
 from dataclasses import dataclass
 
@@ -21,6 +22,15 @@ HEADER_ONLY_TYPES = {tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.
 META_LIMIT = 1 << 20
 CAPTURE_LIMIT = 16 << 20
 HELD_LIMIT = 1 << 20  # bytes kept from the end marker on; tar padding beyond it is dropped
+LAYER_SIZES_LIMIT = 20_000  # member sizes kept for a load's layer plan (a name each: bounded memory)
+CONFIG_LIMIT = 1 << 20  # image configs (`<hex>.json`, for their layers' diff ids) are kept up to this size…
+CONFIG_TOTAL = 8 << 20  # …and this much in all
+CONFIG_NAME = re.compile(r"^[0-9a-f]{64}\.json$")
+
+
+def layer_like(name: str) -> bool:
+    """Names docker archives give layer files: `<id>/layer.tar`, `<digest>.tar`, `blobs/sha256/<digest>`."""
+    return name.endswith("/layer.tar") or ("/" not in name and name.endswith(".tar")) or name.startswith("blobs/")
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class TarWalker:
         self.offset = 0  # bytes fed so far
         self.end_offset: int | None = None
         self.captured: dict[str, bytes] = {}
+        self.layer_sizes: dict[str, int] = {}  # sizes of layer-like members, for the engine's loading stage
+        self._config_bytes = 0
         self._header = bytearray()
         self._data_left = 0  # member data still to pass, excluding padding
         self._pad_left = 0
@@ -160,7 +172,13 @@ class TarWalker:
             self.names.add(top)
         if member.type in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE):
             self.content_bytes += member.size
+            if len(self.layer_sizes) < LAYER_SIZES_LIMIT and layer_like(member.name):
+                self.layer_sizes[member.name] = member.size
             if member.name in self.capture_names and member.size <= CAPTURE_LIMIT:
+                self._capture = bytearray()
+            elif (member.size <= CONFIG_LIMIT and self._config_bytes + member.size <= CONFIG_TOTAL
+                  and CONFIG_NAME.match(member.name)):
+                self._config_bytes += member.size
                 self._capture = bytearray()
 
     def _member_done(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .archive import Channel, End, Failed, Held, Piece
 from .engine import Engine
@@ -94,17 +95,50 @@ async def import_rootfs(engine: Engine, body: AsyncIterator[bytes], changes: lis
     return image_id
 
 
-async def load_archive(engine: Engine, body: AsyncIterator[bytes], activity: Activity) -> LoadOutcome:
-    """POST /images/load?quiet=0 and collect what the engine says it loaded."""
+class LoadWatcher(Protocol):
+    """Told what the engine reports while it loads (the progress driver)."""
+
+    async def layer_line(self, layer_id: str, current: int, total: int) -> None: ...
+
+    def image_loaded(self, ref: str) -> None: ...
+
+
+def layer_progress(message: dict) -> tuple[str, int, int] | None:
+    """(id, current, total) of a `{"status":"Loading layer","progressDetail":{…},"id":…}` line, else None."""
+    if message.get("status") != "Loading layer":
+        return None
+    detail = message.get("progressDetail")
+    if not isinstance(detail, dict):
+        return None
+    current, total = detail.get("current"), detail.get("total")
+    if not isinstance(current, int) or not isinstance(total, int) or current < 0 or total < 0:
+        return None
+    return str(message.get("id", ""))[:80], current, total
+
+
+async def load_archive(engine: Engine, body: AsyncIterator[bytes], activity: Activity,
+                       watcher: LoadWatcher | None = None) -> LoadOutcome:
+    """POST /images/load?quiet=0, collect what the engine says it loaded, and pass its layer progress on."""
     outcome = LoadOutcome()
     async with engine.post_stream("/images/load", {"quiet": "0"}, body) as messages:
         async for message in messages:
             activity.touch()
+            layer = layer_progress(message)
+            if layer is not None:
+                if watcher is not None:
+                    await watcher.layer_line(*layer)
+                continue
             text = str(message.get("stream", "")).strip()
             if text.startswith("Loaded image ID:"):
-                outcome.image_ids.append(text.split(":", 1)[1].strip())
+                loaded = text.split(":", 1)[1].strip()
+                outcome.image_ids.append(loaded)
             elif text.startswith("Loaded image:"):
-                outcome.refs.append(text.split(":", 1)[1].strip())
+                loaded = text.split(":", 1)[1].strip()
+                outcome.refs.append(loaded)
+            else:
+                continue
+            if watcher is not None:
+                watcher.image_loaded(loaded)
     return outcome
 
 

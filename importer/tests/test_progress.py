@@ -94,3 +94,36 @@ async def test_driver_run_loop_emits_on_its_own():
     await asyncio.sleep(0.35)
     task.cancel()
     assert len(recorder.snapshots) >= 3
+
+
+async def test_a_load_moves_through_both_stages_and_rate_and_eta_follow_the_running_one():
+    from ferry_importer.layout import ArchiveImage
+    from ferry_importer.loading import plan_layers
+
+    clock = FakeClock()
+    recorder = Recorder()
+    driver = ProgressDriver(recorder, total=1000, clock=clock)
+    driver.expect_load(0.6)
+    await driver.set_phase(Phase.IMPORTING)
+    for step in range(1, 11):  # 100 archive bytes/s
+        clock.now += 1.0
+        driver.advance(step * 100)
+        await driver.tick()
+    streaming = recorder.snapshots[-1]
+    assert streaming.percent == 40.0 and streaming.rate_bps == 100.0
+    image = ArchiveImage(config="c.json", repo_tags=("app:1",), layers=("a/layer.tar", "b/layer.tar"))
+    driver.layers.set_plan(plan_layers([image], {"a/layer.tar": 2000, "b/layer.tar": 2000}), [image])
+    await driver.set_phase(Phase.FINALIZING)
+    for layer_id, current in [("aaaa", 1000), ("aaaa", 2000), ("bbbb", 1000), ("bbbb", 2000)]:  # 1000 B/s
+        clock.now += 1.0
+        await driver.layer_line(layer_id, current, 2000)
+        await driver.tick()
+    loading = [s for s in recorder.snapshots if s.phase == Phase.LOADING]
+    assert loading[0].layers_total == 2 and loading[-1].layers_done == 1
+    assert loading[-1].layer_bytes_done == 4000 and loading[-1].percent == PERCENT_CAP
+    middle = [s for s in loading if s.layer_bytes_done == 2000][-1]
+    assert middle.percent == 70.0 and middle.rate_bps == 1000.0 and middle.eta_s == 2.0
+    percents = [s.percent for s in recorder.snapshots]
+    assert percents == sorted(percents)
+    driver.load_finished()
+    assert driver.snapshot().layers_done == 2

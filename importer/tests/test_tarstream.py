@@ -51,6 +51,16 @@ def test_small_metadata_members_are_captured_and_content_is_counted():
     assert {"dir", "d", "manifest.json"} <= walker.names
 
 
+def test_layer_sizes_and_image_configs_are_kept_within_their_bounds():
+    configs = {f"{i:064x}.json": b"{}" * (300_000 + i) for i in range(20)}  # 12 MB of config-like members
+    layers = {f"{'a' * 64}/layer.tar": b"L" * 5000, f"{'b' * 64}.tar": b"T" * 70, "blobs/sha256/" + "c" * 64: b"B"}
+    walker, _, _ = walk(tar_bytes({**layers, **configs, "bin/tool.tar.gz": b"x"}), capture=frozenset())
+    assert walker.layer_sizes == {name: len(data) for name, data in layers.items()}
+    kept = sum(len(v) for v in walker.captured.values())
+    assert 0 < kept <= 8 << 20 and set(walker.captured) < set(configs)
+    assert all(walker.captured[name] == configs[name] for name in walker.captured)
+
+
 @pytest.mark.parametrize("cut", [100, 700, 3000])
 def test_a_stream_cut_inside_a_header_or_member_is_truncated_tar(cut):
     with pytest.raises(TruncatedTar):

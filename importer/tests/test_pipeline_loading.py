@@ -1,0 +1,131 @@
+"""A docker-save archive on the real engine: after the last byte the bar follows the layers the engine loads."""
+
+import asyncio
+import io
+import os
+import tarfile
+
+import docker
+import pytest
+
+from conftest import leftovers, tag_exists
+from ferry_importer import CollectingReporter, ImportSpec, LocalFileSource, Options, run_import
+from test_pipeline_progress import check_invariants
+
+pytestmark = pytest.mark.engine
+
+
+def build(client, dockerfile: str, files: dict[str, bytes], tag: str) -> str:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, data in {"Dockerfile": dockerfile.encode(), **files}.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    image, _ = client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True, forcerm=True)
+    return image.id
+
+
+def save(client, ref: str, path):
+    with open(path, "wb") as fh:
+        for chunk in client.api.get_image(ref):
+            fh.write(chunk)
+    return path
+
+
+def remove(client, ref: str) -> None:
+    try:
+        client.api.remove_image(ref, force=True)
+    except docker.errors.APIError:
+        pass
+
+
+def phases(events) -> list[str]:
+    seen: list[str] = []
+    for event in events:
+        if not seen or seen[-1] != event.data.phase:
+            seen.append(event.data.phase)
+    return seen
+
+
+def check_layers(events, total: int) -> None:
+    counts = [e.data.layers_done for e in events if e.data.layers_done is not None]
+    loaded = [e.data.layer_bytes_done for e in events if e.data.layer_bytes_done is not None]
+    assert counts == sorted(counts) and counts[-1] == total
+    assert loaded == sorted(loaded) and loaded[-1] == events[-1].data.layer_bytes_total
+    assert {e.data.layers_total for e in events if e.data.layers_total is not None} == {total}
+
+
+async def test_a_save_archive_shows_the_engine_loading_its_layers_with_counts_and_rising_percent(
+        run, tmp_path, name, token, cleanup, docker_client):
+    tag = f"{name}:layers"
+    cleanup.append(tag)
+    files = {f"f{i}": os.urandom(3 << 20) for i in range(3)}
+    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
+    path = save(docker_client, tag, tmp_path / "three.tar")
+    remove(docker_client, tag)
+
+    image, events = await run(path)
+    assert not isinstance(image, Exception), image
+    check_invariants(events, path.stat().st_size)
+    assert phases(events)[-3:] == ["loading", "verifying", "done"]
+    loading = [e for e in events if e.data.phase == "loading"]
+    assert loading[-1].data.percent > loading[0].data.percent  # the bar moves while the engine loads
+    assert loading[0].data.percent < 99.0 and all(e.data.layers_total == 3 for e in loading)
+    assert loading[-1].data.layer_bytes_total >= 9 << 20
+    check_layers(events, 3)
+    assert events[-1].data.layers_done == 3 and events[-1].data.percent == 100.0
+
+
+async def test_layers_the_engine_already_has_count_as_done_and_the_bar_never_goes_back(
+        run, tmp_path, name, token, cleanup, docker_client):
+    base, top = f"{name}:base", f"{name}:top"
+    cleanup.extend([top, base])
+    base_id = build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY a /a\nCOPY b /b\n",
+                    {"a": os.urandom(2 << 20), "b": os.urandom(2 << 20)}, base)
+    build(docker_client, f"FROM {base_id}\nCOPY c /c\n", {"c": os.urandom(2 << 20)}, top)
+    path = save(docker_client, top, tmp_path / "top.tar")
+    remove(docker_client, top)  # the two base layers stay in the engine
+
+    image, events = await run(path)
+    assert not isinstance(image, Exception), image
+    check_invariants(events, path.stat().st_size)
+    loading = [e for e in events if e.data.phase == "loading"]
+    assert loading and loading[0].data.layers_done >= 2  # skipped the moment the engine moved past them
+    check_layers(events, 3)
+
+    # again, with every layer present: nothing to load, yet it ends at 100 without a step back
+    image, events = await run(path, force=True)
+    assert not isinstance(image, Exception), image
+    check_invariants(events, path.stat().st_size)
+    assert "loading" not in phases(events)
+    before_verify = [e for e in events if e.data.phase == "verifying"][0]
+    assert before_verify.data.layers_done == 3 and before_verify.data.percent == 99.0
+
+
+async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(engine, tmp_path, name, token, cleanup,
+                                                                       docker_client):
+    tag = f"{name}:cancelled"
+    cleanup.append(tag)
+    files = {f"f{i}": os.urandom(2 << 20) for i in range(3)}
+    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
+    path = save(docker_client, tag, tmp_path / "cancel.tar")
+    remove(docker_client, tag)
+    outer: list[asyncio.Task] = []
+
+    class CancelOnLoading(CollectingReporter):
+        async def emit(self, event):
+            self.events.append(event)
+            if event.data.phase == "loading" and not outer[0].cancelling():
+                outer[0].cancel()  # once: the engine has every byte, so the job waits for it, then undoes it
+
+    reporter = CancelOnLoading()
+    task = asyncio.create_task(run_import(ImportSpec(), LocalFileSource(path), engine=engine, reporter=reporter,
+                                          options=Options(data_dir=tmp_path / "data")))
+    outer.append(task)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert any(e.data.phase == "loading" for e in reporter.events)
+    await asyncio.sleep(1)  # an abandoned load would still land in the engine after the job ended
+    assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, tag)

@@ -120,6 +120,7 @@ def rootfs() -> Path:
     """The cached tree's path (the folder holding `rootfs/`), built when missing."""
     if os.geteuid() != 0:
         raise RootfsUnavailable("debootstrap needs root")
+    _debootstrap()  # installed first: its version is part of the key
     return build_atomically(cache_root() / key(), _debootstrap_into) / "rootfs"
 
 

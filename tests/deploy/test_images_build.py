@@ -23,7 +23,8 @@ import pytest
 from backend.tests.support import new_secret
 from tests.support.process import free_port
 
-pytestmark = [pytest.mark.engine, pytest.mark.slow]
+# The first test builds both images, and on a cold machine the stand-in base too (5 to 6 minutes there).
+pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.timeout(1500)]
 REPO = Path(__file__).resolve().parents[2]
 SUFFIX = f"itest-{uuid.uuid4().hex[:8]}"
 

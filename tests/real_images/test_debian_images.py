@@ -18,7 +18,8 @@ import pytest
 from backend.tests.support import BIN, process_env
 from tests.real_images.archives import FORMATS
 
-pytestmark = [pytest.mark.engine, pytest.mark.slow]
+# The first test of a cold machine also builds the tree and its archives (about 2 minutes, more on a busy one).
+pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.timeout(900)]
 CHECK = "cat /etc/debian_version && apt-get --version | head -n 1"
 
 

@@ -52,15 +52,23 @@ def _client_version(cli: str) -> tuple[int, ...]:
         return (0,)
 
 
+def choose_cli(found: list[tuple[str, bool, tuple[int, ...]]]) -> str | None:
+    """The first CLI that builds with BuildKit: it has buildx, or it is older than 23 (DOCKER_BUILDKIT=1 then)."""
+    for path, has_buildx, version in found:
+        if has_buildx or (0,) < version < (23,):
+            return path
+    return None
+
+
 def docker_cli() -> str:
-    """A `docker` that builds with BuildKit: FERRY_DOCKER_CLI, else the first on PATH that has buildx or is < 23."""
+    """FERRY_DOCKER_CLI, else the `docker` first on PATH, else Debian's /usr/bin/docker: the first that has BuildKit."""
     candidates = [os.environ.get("FERRY_DOCKER_CLI"), shutil.which("docker"), "/usr/bin/docker"]
-    for cli in dict.fromkeys(c for c in candidates if c and os.access(c, os.X_OK)):
-        if subprocess.run([cli, "buildx", "version"], capture_output=True).returncode == 0:
-            return cli
-        if (0,) < _client_version(cli) < (23,):  # BuildKit built in, switched on by DOCKER_BUILDKIT=1
-            return cli
-    raise BuildFailed("no docker CLI here builds with BuildKit: install the buildx plugin or Debian's docker.io")
+    found = [(cli, subprocess.run([cli, "buildx", "version"], capture_output=True).returncode == 0, _client_version(cli))
+             for cli in dict.fromkeys(c for c in candidates if c and os.access(c, os.X_OK))]
+    chosen = choose_cli(found)
+    if chosen is None:
+        raise BuildFailed("no docker CLI here builds with BuildKit: install the buildx plugin or Debian's docker.io")
+    return chosen
 
 
 class Docker:
@@ -128,14 +136,22 @@ def standin_base(docker: Docker) -> str:
     return STANDIN_BASE
 
 
-def base_image(docker: Docker, mode: str) -> str:
+def choose_base(mode: str, official_available) -> str:
+    """Which base to build on: "official" or "standin". official_available is asked only when it matters."""
     if mode == "standin":
-        return standin_base(docker)
-    if docker.has(OFFICIAL_BASE) or docker.pulls(OFFICIAL_BASE):
-        return OFFICIAL_BASE
+        return "standin"
+    if official_available():
+        return "official"
     if mode == "official":
         raise BuildFailed(f"{OFFICIAL_BASE} is neither in the engine nor pullable")
-    log(f"{OFFICIAL_BASE} cannot be pulled: using a stand-in built from Debian's packages")
+    return "standin"
+
+
+def base_image(docker: Docker, mode: str) -> str:
+    if choose_base(mode, lambda: docker.has(OFFICIAL_BASE) or docker.pulls(OFFICIAL_BASE)) == "official":
+        return OFFICIAL_BASE
+    if mode == "auto":
+        log(f"{OFFICIAL_BASE} cannot be pulled: using a stand-in built from Debian's packages")
     return standin_base(docker)
 
 

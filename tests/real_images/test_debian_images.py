@@ -8,7 +8,6 @@ must be byte for byte what `docker import` makes of the same file (same RootFS.L
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 

@@ -15,6 +15,7 @@ the build secret `ca_bundle`, so pip inside the build trusts what pip outside it
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import importlib.util
 import os
@@ -99,7 +100,12 @@ class Docker:
         bundle = next((b for b in CA_BUNDLES if os.path.isfile(b)), None)
         if bundle:
             argv += ["--secret", f"id=ca_bundle,src={bundle}"]
-        self.run(*argv, str(context))
+        proc = subprocess.Popen([self.cli, *argv, str(context)], env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        for line in proc.stdout:  # builds run side by side: every line says whose it is
+            print(f"[{tag}] {line}", end="", file=sys.stderr, flush=True)
+        if proc.wait() != 0:
+            raise BuildFailed(f"building {tag} failed with exit code {proc.returncode}")
 
 
 def _standin_key() -> str:
@@ -167,10 +173,16 @@ def main() -> int:
     try:
         docker = Docker(docker_cli())
         base = base_image(docker, args.base)
-        for name in args.images or IMAGES:
+
+        def build(name: str) -> None:
             started = time.monotonic()
             docker.build(ROOT / IMAGES[name], ROOT, f"ferry-{name}:{args.tag_suffix}", {"BASE_IMAGE": base})
             log(f"ferry-{name}:{args.tag_suffix} built on {base} in {time.monotonic() - started:.0f} s")
+
+        # Side by side: each build mostly waits on downloads and on the engine copying layers.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(build, name) for name in dict.fromkeys(args.images or IMAGES)]:
+                future.result()
     except (BuildFailed, debian_rootfs.RootfsUnavailable) as exc:
         log(str(exc))
         return 1

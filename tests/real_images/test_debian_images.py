@@ -73,9 +73,14 @@ def test_imported_debian_runs_and_has_the_layer_docker_import_makes(fmt, debian_
     refs.append(ref)
     if fmt == "docker-save":
         refs.append(debian_archives.saved_ref)  # a load keeps the archive's own tag as well
-    events = ferry_import(debian_archives.of(fmt), ref, docker_host, tmp_path / "importer")
+    archive = debian_archives.of(fmt)
+    events = ferry_import(archive, ref, docker_host, tmp_path / "importer")
     assert events[-1]["type"] == "import.completed", events[-1]
     assert events[-1]["data"]["percent"] == 100.0
+    percents = [event["data"]["percent"] for event in events]
+    assert percents == sorted(percents), percents  # a real archive's progress never goes back
+    assert {event["data"]["bytes_total"] for event in events} == {archive.stat().st_size}
+    assert events[-1]["data"]["bytes_done"] == archive.stat().st_size  # every byte of the file reached the engine
 
     output = run_in(engine_client, ref)
     version, apt = output.strip().splitlines()

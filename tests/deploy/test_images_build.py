@@ -3,7 +3,8 @@
 With no image registry in reach, the base is the stand-in made from Debian's packages (cached under
 ${XDG_CACHE_HOME:-~/.cache}/ferry, so only the first run on a machine builds it). The backend image
 must serve /healthz on its embedded SQLite, the importer image must reach the engine through the
-mounted socket, and both must keep python and pip where the official base has them.
+mounted socket and import the real Debian archive of tests/real_images into it (an image that then runs),
+and both must keep python and pip where the official base has them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import httpx
 import pytest
 
 from backend.tests.support import new_secret
+from tests.real_images.archives import archives
 from tests.support.process import free_port
+from tests.support.rootfs import RootfsUnavailable, rootfs
 
 # The first test builds both images, and on a cold machine the stand-in base too (5 to 6 minutes there).
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -80,14 +83,25 @@ def backend(client, images):
 
 
 @pytest.fixture(scope="module")
-def importer(client, images, docker_host):
-    """The importer image with the test engine's socket mounted where the image expects the host's."""
+def debian_xz(client) -> Path:
+    """The real Debian .tar.xz of tests/real_images (cached: made once per machine)."""
+    try:
+        return archives(rootfs(), client).xz
+    except RootfsUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def importer(client, images, docker_host, debian_xz):
+    """The importer image with the test engine's socket mounted where the image expects the host's,
+    and the folder of the Debian archive as its one allowed root."""
     port, token = free_port(), "itest-" + secrets.token_hex(16)
     container = client.containers.run(
         images["importer"], ["ferry-importer", "serve", "--listen", f"127.0.0.1:{port}"], network_mode="host",
-        detach=True, volumes={docker_host.removeprefix("unix://"): {"bind": "/var/run/docker.sock", "mode": "rw"}},
+        detach=True, volumes={docker_host.removeprefix("unix://"): {"bind": "/var/run/docker.sock", "mode": "rw"},
+                              str(debian_xz.parent): {"bind": "/srv/images", "mode": "ro"}},
         environment={"FERRY_IMPORTER_TOKEN": token, "FERRY_IMPORTER_WEBHOOK_SECRET": new_secret(),
-                     "FERRY_IMPORTER_NAME": "itest"})
+                     "FERRY_IMPORTER_NAME": "itest", "FERRY_IMPORTER_ALLOWED_ROOTS": "/srv/images"})
     yield container, f"http://127.0.0.1:{port}", token
     container.remove(force=True)
 
@@ -110,6 +124,31 @@ def test_importer_image_reaches_the_engine_through_the_mounted_socket(client, im
     assert engine["engine_reachable"] is True, engine
     assert engine["engine_api_version"] == client.version()["ApiVersion"]
     assert engine["storage_driver"] == client.info()["Driver"]
+
+
+def test_the_importer_container_imports_a_real_debian_that_runs(client, importer, debian_xz):
+    container, url, token = importer
+    wait_for(f"{url}/healthz", container)
+    ref = f"ferry-itest/debian-from-container:{uuid.uuid4().hex[:8]}"
+    headers = {"Authorization": f"Bearer {token}"}
+    job_id = f"itest-{uuid.uuid4().hex[:12]}"
+    started = httpx.post(f"{url}/v1/imports", headers=headers, timeout=10, json={
+        "job_id": job_id, "image": ref, "source": {"path": f"/srv/images/{debian_xz.name}"}})
+    assert started.status_code == 202, started.text
+    deadline, job = time.monotonic() + 600, started.json()
+    while job["state"] not in ("succeeded", "failed", "canceled") and time.monotonic() < deadline:
+        time.sleep(1)
+        job = httpx.get(f"{url}/v1/imports/{job_id}", headers=headers, timeout=10).json()
+    try:
+        assert job["state"] == "succeeded", job
+        assert job["bytes_done"] == debian_xz.stat().st_size
+        output = client.containers.run(ref, ["cat", "/etc/debian_version"], network_mode="none", remove=True)
+        assert output.decode().startswith("12."), output
+    finally:
+        try:
+            client.api.remove_image(ref, force=True)
+        except docker.errors.APIError:
+            pass
 
 
 @pytest.mark.parametrize("name", ["backend", "importer"])

@@ -12,7 +12,7 @@ PY_SOURCES := requirements/dev.lock contract/pyproject.toml importer/pyproject.t
 JS_DIR := frontend-bridge
 JS_STAMP := $(JS_DIR)/node_modules/.ferry-setup
 
-.PHONY: setup setup-py setup-js system-deps run test test-py test-js lock schema bench-import bench-realtime bench-scale clean
+.PHONY: setup setup-py setup-js system-deps run test test-py test-js lint lint-js lock schema bench-import bench-realtime bench-scale clean
 
 setup: setup-py setup-js
 
@@ -47,7 +47,13 @@ schema: setup-py
 run: system-deps setup
 	$(BIN)/python scripts/run.py
 
-test: system-deps setup test-js test-py
+test: system-deps setup lint test-js test-py
+
+# Fast checks first: they fail in seconds, before the suites start engines and browsers.
+lint: lint-js
+
+lint-js: setup-js
+	@if [ -f $(JS_DIR)/package.json ]; then cd $(JS_DIR) && npm run --silent lint; fi
 
 test-js: setup-js
 	@if [ -f $(JS_DIR)/package.json ]; then cd $(JS_DIR) && npm test --silent; fi

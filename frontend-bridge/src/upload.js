@@ -96,11 +96,11 @@ export function translateTusError(error) {
   const response = error?.originalResponse;
   if (response && typeof response.getStatus === "function") {
     const status = response.getStatus();
-    let payload = null;
+    let payload;
     try {
       payload = JSON.parse(response.getBody() || "null");
     } catch {
-      payload = null;
+      payload = null; // not JSON: the status alone decides the code
     }
     const translated = errorFromResponse(status, payload, "upload");
     translated.cause = error;

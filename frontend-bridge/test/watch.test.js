@@ -178,6 +178,7 @@ describe("reconnect", () => {
     assert.equal(backend.calls.length, 0, "no REST refill was needed");
     assert.equal(list.jobs[0].seq, 7, "the list view still follows the feed");
     list.stop();
+    watch.stop();
   });
 
   test("a live event right behind the ack counts, even before the ack's promise settles", async () => {

@@ -82,8 +82,12 @@ async def dispatch(services: Services, job_id: str) -> None:
 async def _dispatch(services: Services, job_id: str) -> None:
     async with services.store.read() as session:
         job = await session.get(Job, job_id)
-        host = await session.get(Host, job.host)
-        upload = await session.get(Upload, job.upload_id) if job.upload_id else None
+        host = await session.get(Host, job.host) if job else None
+        upload = await session.get(Upload, job.upload_id) if job and job.upload_id else None
+    if job is None:  # removed meanwhile: nothing to send
+        return
+    if host is None:
+        raise HostError(f"host {job.host!r} is no longer registered", code="dispatch_failed")
     bind(job_id=job.id, host=host.name)
     if upload is not None:
         link = sign_content_link(services.content_key, upload.id, services.settings.content_token_ttl_s)
@@ -201,7 +205,10 @@ async def cancel(services: Services, job_id: str) -> Job:
             lambda snap, j: backend_canceled(snap, j.id, j.host, "canceled before the host accepted it"),
         )
     async with services.store.read() as session:
-        return await session.get(Job, job_id)
+        canceled = await session.get(Job, job_id)
+    if canceled is None:
+        raise NotFound(f"no job {job_id!r}", code="job_not_found")
+    return canceled
 
 
 async def host_images(services: Services) -> list[dict]:

@@ -87,7 +87,7 @@ def apply_event(snapshot: Snapshot, event_type: str, data: dict, now: datetime) 
         updated_at=now,
         finished_at=None,
         presumed_at=None,
-        **changes,
+        **changes,  # type: ignore[arg-type]  # fields validated by the contract; dataclasses.replace checks names
     )
     if new.state in TERMINAL_STATES:
         new = replace(new, finished_at=now, queue_position=None, eta_s=None)

@@ -29,7 +29,7 @@ async def silent_jobs(services: Services) -> list[tuple[str, str, datetime, Sile
     async with services.store.read() as session:
         hosts = {h.name: h for h in await st.list_hosts(session)}
         jobs = list(await session.scalars(select(Job).where(Job.state.in_(["queued", "running"]))))
-    found = []
+    found: list[tuple[str, str, datetime, Silence]] = []
     for job in jobs:
         host = hosts.get(job.host)
         last = last_word(host.last_seen if host else None, job.last_contact_at, services.started_at)

@@ -295,6 +295,7 @@ class Hub:
             task.add_done_callback(self._sending.discard)
 
     async def _send_direct(self, event: LiveEvent, sids: list[str]) -> None:
+        assert self.emit_many is not None  # only called when there is a direct path
         try:
             await self.emit_many(event.type, event.data, event_meta(event), sids)
         except Exception:

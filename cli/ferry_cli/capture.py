@@ -56,7 +56,7 @@ def read_jsonl(path: Path) -> list[dict]:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise errors.BadInput(f"{path}:{number}: not JSON ({exc.msg})", code="invalid_capture") from None
             if not isinstance(record, dict) or not isinstance(record.get("body"), str):
                 raise errors.BadInput(f"{path}:{number}: a delivery needs a string 'body'", code="invalid_capture")

@@ -167,12 +167,12 @@ def _conclude(tracks: list[JobTrack], out: Console, quiet: bool) -> None:
     """A line per job; exit code 1 unless every job succeeded."""
     if not quiet:
         for track in tracks:
-            style = {"succeeded": "green", "failed": "red"}.get(track.view.get("state"), "yellow")
+            style = {"succeeded": "green", "failed": "red"}.get(str(track.view.get("state")), "yellow")
             out.print(
                 f"{track.host} {track.job_id}: {describe(track.view)}", style=style, highlight=False, markup=False
             )
     failed = [t for t in tracks if not t.succeeded]
     if failed:
-        codes = sorted({(t.view.get("error") or {}).get("code") or t.view.get("state") for t in failed})
+        codes = sorted({str((t.view.get("error") or {}).get("code") or t.view.get("state")) for t in failed})
         stderr_line = f"{len(failed)} of {len(tracks)} import(s) did not succeed: {', '.join(codes)}"
         raise errors.Failed(stderr_line, code=codes[0] if len(codes) == 1 else "import_failed")

@@ -77,7 +77,7 @@ class Follower:
             sio.on(name, self._handler(name))
 
         async def on_notice(snapshot, *_rest) -> None:
-            track = self.tracks.get(snapshot.get("id")) if isinstance(snapshot, dict) else None
+            track = self.tracks.get(str(snapshot.get("id"))) if isinstance(snapshot, dict) else None
             if track is not None and track.apply_notice(snapshot, self.clock()):
                 self.display.event(track, None, None)
                 self._changed.set()
@@ -99,7 +99,7 @@ class Follower:
         async def handle(data, meta=None, *_rest) -> None:
             if isinstance(meta, dict) and meta.get("replay"):  # an operator replay: old seqs, already counted
                 return
-            track = self.tracks.get(data.get("job_id")) if isinstance(data, dict) else None
+            track = self.tracks.get(str(data.get("job_id"))) if isinstance(data, dict) else None
             if track is not None and track.apply_event(data, self.clock()):
                 self.display.event(track, name, data)
                 self._changed.set()

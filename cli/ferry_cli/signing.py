@@ -56,6 +56,7 @@ def load_secret(secret: str | None, secret_file: Path | None) -> str:
         raise errors.BadInput("give exactly one of --secret and --host-secret-from", code="invalid_secret")
     if secret is not None:
         return check_secret(secret)
+    assert secret_file is not None
     try:
         text = secret_file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -140,13 +141,16 @@ class Sender:
 
 def summarize(results: list[Result]) -> tuple[Counter, Counter, dict[str, str]]:
     """(accepted by verdict, refused by code, one message per refusal code)."""
-    accepted, refused, messages = Counter(), Counter(), {}
+    accepted: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    messages: dict[str, str] = {}
     for result in results:
         if result.accepted:
             accepted[result.verdict or "accepted"] += 1
         else:
-            refused[result.code] += 1
-            messages.setdefault(result.code, result.message or "")
+            code = result.code or "refused"
+            refused[code] += 1
+            messages.setdefault(code, result.message or "")
     return accepted, refused, messages
 
 

@@ -137,7 +137,8 @@ def scenario(
     b.now += TICK_S
     if b.timed_phase(Phase.PREPARING, 1.0):
         return b.steps
-    rate, window, elapsed = rng.uniform(40, 90) * MB, [], 0.0
+    rate, elapsed = rng.uniform(40, 90) * MB, 0.0
+    window: list[float] = []
     share = LOAD_SHARE if layers else 0.0
     target = rate
     while b.done < size:

@@ -189,6 +189,7 @@ def test_ctrl_c_in_import_without_a_terminal_leaves_the_jobs_running_and_says_ho
         assert ferry.finish(60) == 130
         assert f"the import(s) go on: {job_id} on {lab.name}" in ferry.stderr
         assert f"ferry cancel {job_id}" in ferry.stderr and f"ferry watch {job_id}" in ferry.stderr
+        time.sleep(2 * TICK_S)  # the host goes on reporting: the job is not canceled
         assert _state(backend, job_id) == "running"
         run_ferry("cancel", job_id, backend=backend)
 

@@ -14,7 +14,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .compression import SNIFF_BYTES, Compression, decompress, detect_compression
 from .errors import EmptyArchive, ImporterError, NotAnArchive, TruncatedTar
@@ -214,9 +214,10 @@ class ArchiveReader:
         if kind is Compression.XZ and self.decode_threads > 1:
             path = source_path(self.source)
             blocks = xzblocks.block_map(path) if path is not None else None
-            if xzblocks.parallel_worthwhile(blocks):
-                return xzblocks.decode_parallel(raw, blocks, self.chunk_size, workers=self.decode_threads)
-        return decompress(raw, kind, self.chunk_size)
+            if blocks is not None and xzblocks.parallel_worthwhile(blocks):
+                return xzblocks.decode_parallel(cast(BinaryIO, raw), blocks, self.chunk_size,
+                                                workers=self.decode_threads)
+        return decompress(cast(BinaryIO, raw), kind, self.chunk_size)
 
 
 def _decidable(walker: TarWalker) -> bool:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .progress import Snapshot
 from .reporting import EventReporter
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 def human_bytes(size: float | None) -> str:
@@ -50,12 +55,13 @@ class BarReporter(EventReporter):
             console=self.console,
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def _show(self, snapshot: Snapshot) -> None:
         if self.task is None:
             self.bar.start()
             self.task = self.bar.add_task(str(snapshot.phase), total=100, detail="")
+        assert self.task is not None
         self.bar.update(self.task, description=str(snapshot.phase), completed=snapshot.percent,
                         detail=describe(snapshot))
 
@@ -67,7 +73,7 @@ class BarReporter(EventReporter):
                             layers_total=data.layers_total, layer_bytes_done=data.layer_bytes_done,
                             layer_bytes_total=data.layer_bytes_total)
         self._show(snapshot)
-        if event.type != "import.progress":
+        if event.type != "import.progress" and self.task is not None:
             outcome = {"import.completed": "done", "import.failed": "failed", "import.canceled": "canceled"}
             self.bar.update(self.task, description=outcome.get(event.type, str(data.phase)))
             self.bar.stop()

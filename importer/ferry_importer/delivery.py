@@ -9,6 +9,7 @@ after the next start; receivers dedupe by `webhook-id`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -111,8 +112,11 @@ class DeliveryWorker:
                 break
             task = asyncio.create_task(self._guarded(message), name=f"deliver-{message.msg_id}")
             self._in_flight[message.job_id] = task
-            task.add_done_callback(lambda _t, job=message.job_id: self._finished(job))
+            task.add_done_callback(functools.partial(self._finished_task, message.job_id))
         return soonest - now
+
+    def _finished_task(self, job_id: str, _task: asyncio.Task) -> None:
+        self._finished(job_id)
 
     def _finished(self, job_id: str) -> None:
         self._in_flight.pop(job_id, None)

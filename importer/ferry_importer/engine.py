@@ -100,7 +100,7 @@ class Engine:
     async def post_stream(
         self,
         path: str,
-        params: list[tuple[str, str]] | dict[str, str],
+        params: list[tuple[str, str | int | float | bool | None]] | dict[str, str],
         body: AsyncIterable[bytes],
         content_type: str = "application/x-tar",
     ) -> AsyncIterator[AsyncIterator[JsonMessage]]:

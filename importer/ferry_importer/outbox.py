@@ -91,6 +91,7 @@ def enqueue(
         " next_attempt_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (msg_id, job_id, seq, type, int(droppable), url, body, status, now, now, now if stopped else None),
     )
+    assert cursor.lastrowid is not None  # an INSERT always has one
     return get(conn, cursor.lastrowid)
 
 
@@ -241,7 +242,8 @@ def list_messages(
     failed: bool = False,
 ) -> list[Message]:
     """Newest `limit` messages, oldest first. `failed`: given up (expired, gone) or still failing (pending, tried)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if failed:
         where.append("(status IN (?, ?) OR (status = ? AND attempts > 0))")
         params.extend([*RESENDABLE, Status.PENDING])

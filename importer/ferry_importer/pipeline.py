@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 from ferry_contract import ArchiveFormat, ImageInfo, ImageReference, Phase
 
@@ -127,7 +128,7 @@ def _uncompressed_size(source: Source) -> int | None:
     try:
         with RemoteFile(source, source.size) as remote:
             head = remote.read(SNIFF_BYTES)
-            return uncompressed_size(remote, detect_compression(head))
+            return uncompressed_size(cast(BinaryIO, remote), detect_compression(head))
     except OSError as exc:
         log.info("the archive's size could not be read ahead from %s: %s", source.describe(), exc)
         return None
@@ -203,6 +204,7 @@ class _Job:
         await self.driver.set_phase(Phase.IMPORTING)
         activity = Activity()
         body = body_stream(channel, activity, self.driver.advance, self._at_end, self._all_sent)
+        request: Coroutine[Any, Any, str | LoadOutcome]
         if loads:
             request = load_archive(self.engine, body, activity, self.driver)
         else:

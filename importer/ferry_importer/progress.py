@@ -199,10 +199,10 @@ class ProgressDriver:
             rate_bps=rate,
             eta_s=eta,
             phase_elapsed_s=round(now - self._phase_started, 1),
-            layers_done=layers.layers_done if shown else None,
-            layers_total=layers.layers_total if shown else None,
-            layer_bytes_done=layers.bytes_done if shown and layers.planned else None,
-            layer_bytes_total=layers.bytes_total if shown else None,
+            layers_done=layers.layers_done if shown and layers else None,
+            layers_total=layers.layers_total if shown and layers else None,
+            layer_bytes_done=layers.bytes_done if shown and layers and layers.planned else None,
+            layer_bytes_total=layers.bytes_total if shown and layers else None,
         )
 
     async def set_phase(self, phase: Phase) -> None:

@@ -39,7 +39,7 @@ class RemoteFile(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         want = min(len(buffer), self._size - self._pos, MAX_READ)
         if want <= 0:
             return 0

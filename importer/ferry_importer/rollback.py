@@ -96,7 +96,7 @@ class Rollback:
             if now_id and not self.ids_before.get(now_id, False):
                 self.created_ids.add(now_id)
             if before is None:
-                if now_id and self.ids_before.get(now_id) and len(now.get("RepoTags") or []) <= 1:
+                if now and now_id and self.ids_before.get(now_id) and len(now.get("RepoTags") or []) <= 1:
                     # removing the last tag would delete an image that existed before the job
                     self.problems.append(f"left tag {ref} on {now_id}, which existed before this job")
                     return

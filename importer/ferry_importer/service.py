@@ -9,6 +9,7 @@ that is removed when the job ends and, after a crash, when the service starts ag
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -88,7 +89,9 @@ class JobManager:
             self._positions[record.job_id] = position
             await self._reporter(record).queued(position, first=True)
             await self._pump()
-        return await self.view(record.job_id), True  # type: ignore[return-value]
+        view = await self.view(record.job_id)
+        assert view is not None  # inserted above, under the lock
+        return view, True
 
     def _same_or_conflict(self, record: jobs.JobRecord, request: ImportJobRequest) -> ImportJobView:
         if not jobs.same_request(record.request, request):
@@ -185,7 +188,7 @@ class JobManager:
             if record is None or record.terminal:
                 continue
             task = asyncio.create_task(self._run(record), name=f"job-{job_id}")
-            task.add_done_callback(lambda done, job=record: self._task_done(job, done))
+            task.add_done_callback(functools.partial(self._task_done, record))
             self._running[job_id] = task
             started = True
         if started:
@@ -247,6 +250,7 @@ class JobManager:
 
     async def _import(self, job_id: str, request: ImportJobRequest, reporter: OutboxReporter) -> None:
         source = request.source
+        archive: LocalFileSource | UrlSource
         if isinstance(source, PathSource):
             archive = LocalFileSource(resolve_path_source(source.path, self.settings.allowed_roots))
             expected = None

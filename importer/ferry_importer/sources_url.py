@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections.abc import Iterator
+from typing import BinaryIO, cast
 
 import httpx
 
@@ -85,8 +87,8 @@ class UrlSource:
     def abort_probe(self) -> None:
         self._probe_connections.abort()
 
-    def open(self) -> "RangeReader":
-        return RangeReader(self)
+    def open(self) -> BinaryIO:
+        return cast(BinaryIO, RangeReader(self))  # a raw binary reader: read/readinto/close, what the reader uses
 
 
 class RangeReader(io.RawIOBase):
@@ -100,7 +102,7 @@ class RangeReader(io.RawIOBase):
         self._source = source
         self._client = source.client()
         self._response: httpx.Response | None = None
-        self._chunks = None
+        self._chunks: Iterator[bytes] | None = None
         self._pending = b""
         self._offset = 0
         self._failures = 0
@@ -115,7 +117,7 @@ class RangeReader(io.RawIOBase):
     def offset(self) -> int:
         return self._offset
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
         with self._reading:
             while not self._pending:
@@ -136,7 +138,7 @@ class RangeReader(io.RawIOBase):
                 if self._chunks is None:
                     continue
             try:
-                chunk = next(self._chunks)  # type: ignore[arg-type]
+                chunk = next(self._chunks)
             except StopIteration:
                 chunk = b""
             except httpx.HTTPError as exc:

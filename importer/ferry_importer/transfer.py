@@ -80,9 +80,11 @@ async def body_stream(
 
 
 async def import_rootfs(engine: Engine, body: AsyncIterator[bytes], changes: list[str], activity: Activity,
-                        message: str = "imported by ferry-importer") -> str:
-    """POST /images/create?fromSrc=- (untagged: the tag is added only after verification)."""
-    params = [("fromSrc", "-"), ("message", message)] + [("changes", c) for c in changes]
+                        comment: str = "imported by ferry-importer") -> str:
+    """POST /images/create?fromSrc=- (untagged: the tag is added only after verification); `comment` becomes
+    the image's Comment."""
+    params: list[tuple[str, str | int | float | bool | None]] = [("fromSrc", "-"), ("message", comment)]
+    params += [("changes", c) for c in changes]
     image_id = None
     async with engine.post_stream("/images/create", params, body) as messages:
         async for message in messages:

@@ -94,10 +94,10 @@ async def find_present(engine: Engine, index: ImportIndex, target: ImageReferenc
     """The image this archive would produce, if the engine already has it under the wanted names."""
     ref = str(target) if target else None
     if target is not None and sha is not None:
-        found = await engine.inspect_image(ref)
+        found = await engine.inspect_image(str(target))
         labels = ((found or {}).get("Config") or {}).get("Labels") or {}
         if found and fmt is not ArchiveFormat.LOAD and labels.get(FINGERPRINT_LABEL) == fingerprint(sha, "import", changes):
-            return _info(ref, found, already_present=True)
+            return _info(str(target), found, already_present=True)
     candidates = index.entries_for(ref, sha)
     if sha is None:
         # A new copy of an archive that produced this tag before: only a same-size file can be the same archive.

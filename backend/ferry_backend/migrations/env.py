@@ -24,6 +24,6 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:  # the plain alembic command line, with a sync URL
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as conn:
         _run(conn)

@@ -80,7 +80,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_state", "state"), Index("ix_jobs_host", "host"), Index("ix_jobs_created", "created_at"))
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     host: Mapped[str] = mapped_column(String(200))
-    image: Mapped[str] = mapped_column(String(300))
+    image: Mapped[str] = mapped_column(String(384))  # REF_MAX_LEN of the contract
     upload_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     source_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     format: Mapped[str] = mapped_column(String(20), default="auto")

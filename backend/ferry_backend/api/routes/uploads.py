@@ -15,7 +15,7 @@ from ...content import Unsatisfiable, parse_range, read_file
 from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
 from ...metrics import UPLOAD_BYTES
 from ...models import Upload, utcnow
-from ...security import Role, check_content_link, new_id
+from ...security import Role, check_content_link, is_decimal, new_id
 from ...tus import (
     TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, encode_metadata, parse_length, parse_metadata, parse_offset,
     safe_filename, with_idle_timeout,
@@ -114,7 +114,7 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
         if client_offset != upload.offset:
             raise Conflict(f"Upload-Offset {client_offset} does not match the server's {upload.offset}", code="offset_mismatch")
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and client_offset + int(declared) > upload.size:
+        if is_decimal(declared) and client_offset + int(declared) > upload.size:
             raise InvalidRequest("the body goes past Upload-Length", code="upload_overrun", status=400)
         new_offset, stopped = await services.parts.append(
             upload_id, upload.offset, upload.size, with_idle_timeout(request.stream(), services.settings.upload_idle_s)

@@ -1,0 +1,57 @@
+"""Malformed requests of uploaders and clients: each is a 4xx with the error body, never a 500."""
+
+from __future__ import annotations
+
+import httpx
+
+TUS = {"Tus-Resumable": "1.0.0"}
+SUPERSCRIPT_TWO = b"\xb2"  # "²" as a server reads the header (latin-1): str.isdigit() says yes, int() says no
+
+
+def _assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code
+
+
+async def _new_upload(http: httpx.AsyncClient, size: int = 10) -> str:
+    response = await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(size)})
+    assert response.status_code == 201, response.text
+    return response.headers["location"]
+
+
+async def test_upload_lengths_and_offsets_in_non_ascii_digits_are_refused(hostile_backend):
+    async with hostile_backend.client(hostile_backend.token("operator")) as http:
+        _assert_error(await http.post("/api/uploads/", headers={**TUS, "Upload-Length": SUPERSCRIPT_TWO}), 400)
+        location = await _new_upload(http)
+        patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
+        _assert_error(await http.patch(location, content=b"x", headers={**patch, "Upload-Offset": SUPERSCRIPT_TWO}), 400)
+        done = await http.patch(location, content=b"0123456789", headers={**patch, "Upload-Offset": "0"})
+        assert done.status_code == 204  # the upload itself is unharmed
+        content = await http.get(location + "/content", headers={"Range": b"bytes=\xb2-"})
+        assert content.status_code in (200, 206) and content.content == b"0123456789"
+
+
+async def test_a_content_link_token_with_non_ascii_characters_is_refused(hostile_backend):
+    async with hostile_backend.client(hostile_backend.token("operator")) as http:
+        location = await _new_upload(http, 0)
+    async with httpx.AsyncClient(base_url=hostile_backend.url, timeout=30) as anonymous:
+        for token in ("1999999999.\u00e9\u00e9", "\u0663.abc", "1999999999.\ud7ff"):
+            response = await anonymous.get(location + "/content", params={"token": token})
+            _assert_error(response, 401, "bad_content_token")
+
+
+async def test_a_deeply_nested_request_body_is_a_client_error(hostile_backend):
+    async with hostile_backend.client(hostile_backend.token("operator")) as http:
+        response = await http.post("/api/imports", content=b"[" * 50_000, headers={"Content-Type": "application/json"})
+        assert 400 <= response.status_code < 500, response.text[:200]
+        assert response.json()["error"]["code"]
+        assert (await http.get("/api/hosts")).status_code == 200
+
+
+async def test_a_bearer_token_that_is_not_utf8_text_is_unauthorized(hostile_backend):
+    async with httpx.AsyncClient(base_url=hostile_backend.url, timeout=30) as http:
+        response = await http.get("/api/hosts", headers={"Authorization": b"Bearer \xff\xfe\xb2"})
+        _assert_error(response, 401)

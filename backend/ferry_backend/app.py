@@ -43,7 +43,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0]
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or "body"
-        code = "invalid_reference" if loc[:1] == ["image"] else "invalid_request"
+        code = {"image": "invalid_reference", "changes": "invalid_change"}.get(loc[0] if loc else "", "invalid_request")
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         return _error(request, 422, code, f"{field}: {message}")
 

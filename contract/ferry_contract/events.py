@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     NOT_AN_ARCHIVE = "not_an_archive"
     CORRUPT_COMPRESSION = "corrupt_compression"
     TRUNCATED_COMPRESSION = "truncated_compression"
+    COMPRESSION_MEMORY_LIMIT = "compression_memory_limit"
     TRUNCATED_TAR = "truncated_tar"
     CORRUPT_TAR = "corrupt_tar"
     MISSING_MANIFEST = "missing_manifest"

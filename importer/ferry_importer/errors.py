@@ -67,6 +67,12 @@ class CorruptCompression(ArchiveError):
     code = ErrorCode.CORRUPT_COMPRESSION
 
 
+class CompressionMemoryLimit(ArchiveError):
+    """The archive's own headers ask for more decoder memory than the importer grants (an xz bomb)."""
+
+    code = ErrorCode.COMPRESSION_MEMORY_LIMIT
+
+
 class TruncatedCompression(ArchiveError):
     code = ErrorCode.TRUNCATED_COMPRESSION
 

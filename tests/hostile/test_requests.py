@@ -55,3 +55,11 @@ async def test_a_bearer_token_that_is_not_utf8_text_is_unauthorized(hostile_back
     async with httpx.AsyncClient(base_url=hostile_backend.url, timeout=30) as http:
         response = await http.get("/api/hosts", headers={"Authorization": b"Bearer \xff\xfe\xb2"})
         _assert_error(response, 401)
+
+
+async def test_change_lines_with_control_characters_are_refused_before_dispatch(hostile_backend):
+    async with hostile_backend.client(hostile_backend.token("operator")) as http:
+        for line in ("CMD [\"sh\"]\nUSER root", "ENV X=\x1b[2J", "LABEL a=b\x00"):
+            response = await http.post("/api/imports", json={"source_url": "http://files.lab/a.tar", "hosts": ["lab1"],
+                                                             "image": "lab/x:1", "changes": [line]})
+            _assert_error(response, 422, "invalid_change")

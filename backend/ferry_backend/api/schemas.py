@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from standardwebhooks import Webhook
 
 from ferry_contract import ArchiveFormat, InvalidReference, parse_reference
+from ferry_contract.jobs import change_problem
 
 HOST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -50,6 +51,14 @@ class ImportCreate(BaseModel):
     format: ArchiveFormat = ArchiveFormat.AUTO
     changes: list[str] = Field(default_factory=list, max_length=50)
     force: bool = False
+
+    @field_validator("changes")
+    @classmethod
+    def _changes(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if (problem := change_problem(line)) is not None:
+                raise ValueError(problem)
+        return value
 
     @field_validator("image")
     @classmethod

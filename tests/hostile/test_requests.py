@@ -63,3 +63,12 @@ async def test_change_lines_with_control_characters_are_refused_before_dispatch(
             response = await http.post("/api/imports", json={"source_url": "http://files.lab/a.tar", "hosts": ["lab1"],
                                                              "image": "lab/x:1", "changes": [line]})
             _assert_error(response, 422, "invalid_change")
+
+
+async def test_the_page_and_the_api_carry_security_headers(hostile_backend):
+    async with hostile_backend.client() as http:
+        for path in ("/", "/index.html", "/api/hosts", "/no-such-file"):
+            response = await http.get(path)
+            policy = response.headers.get("content-security-policy", "")
+            assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, (path, policy)
+            assert response.headers.get("x-content-type-options") == "nosniff", path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -72,3 +74,20 @@ async def test_the_page_and_the_api_carry_security_headers(hostile_backend):
             policy = response.headers.get("content-security-policy", "")
             assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, (path, policy)
             assert response.headers.get("x-content-type-options") == "nosniff", path
+
+
+async def test_content_link_tokens_never_reach_the_access_log(hostile_backend):
+    async with hostile_backend.client(hostile_backend.token("operator")) as http:
+        location = await _new_upload(http, 0)
+    secret = "1999999999.deadbeefcafe" + "f" * 40
+    async with httpx.AsyncClient(base_url=hostile_backend.url, timeout=30) as anonymous:
+        response = await anonymous.get(location + "/content", params={"token": secret, "part": "x"})
+    assert response.status_code == 401
+    upload_path = location.split("://", 1)[-1].split("/", 1)[-1]
+    for _ in range(50):  # the access line is written as the answer goes out
+        log = hostile_backend.log_path.read_text(errors="replace")
+        if f"{upload_path}/content?token=REDACTED&part=REDACTED" in log:
+            break
+        await asyncio.sleep(0.1)
+    assert f"{upload_path}/content?token=REDACTED&part=REDACTED" in log, log[-2000:]
+    assert secret not in log and "deadbeefcafe" not in log

@@ -56,6 +56,7 @@ class Services:
         self.parts = PartFiles(settings.uploads_dir)
         self.upload_lock = KeyedLocks()
         self.replays: dict[str, str] = {}  # job id -> id of the operator replay running for it
+        self.replay_tasks: dict[str, asyncio.Task] = {}  # job id -> the task sending that replay (to cancel it)
         self.content_key = b""
         self._tasks: set[asyncio.Task] = set()
 

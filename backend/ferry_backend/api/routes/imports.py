@@ -73,3 +73,9 @@ async def cancel(job_id: str, _: Operator, services: ServicesDep) -> dict:
 async def replay(job_id: str, _: Operator, services: ServicesDep, body: ReplayCreate | None = None) -> dict:
     """Send the job's logged events again to its watchers (marked replay), original gaps / speed; nothing is stored."""
     return await replays.start_replay(services, job_id, (body or ReplayCreate()).factor)
+
+
+@router.delete("/{job_id}/replay")
+async def cancel_replay(job_id: str, _: Operator, services: ServicesDep) -> dict:
+    """Stop the job's running replay (started on this replica); events already sent stay sent."""
+    return replays.cancel_replay(services, job_id)

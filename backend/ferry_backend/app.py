@@ -13,6 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from ferry_contract.bodies import BodyDeadline
+
 from .api.routes import callbacks, hosts, imports, misc, tokens, uploads
 from .errors import FerryError
 from .services import Services
@@ -110,10 +112,14 @@ def create_fastapi(services: Services) -> FastAPI:
     return app
 
 
-def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
-    """Socket.IO at /socket.io, callbacks to their own handler, everything else to FastAPI (whose lifespan starts the services)."""
+def create_app(settings: Settings | None = None) -> BodyDeadline:
+    """Socket.IO at /socket.io, callbacks to their own handler, everything else to FastAPI (whose lifespan starts the
+    services); in front of all, the deadline on request bodies."""
     services = Services(settings or Settings())
     app = create_fastapi(services)
     asgi = socketio.ASGIApp(services.sio, other_asgi_app=callbacks.CallbackEndpoint(app, services))
     asgi.services = services  # for embedding and tests
-    return asgi
+    settings = services.settings
+    guarded = BodyDeadline(asgi, settings.body_idle_s, settings.max_open_bodies, exempt=("/api/uploads/",))
+    guarded.services = services
+    return guarded

@@ -54,7 +54,10 @@ def serve(
     from .logs import log_config
 
     logging.captureWarnings(True)  # Python warnings become log lines (JSON too), not raw text on stderr
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, lifespan="on",
+    from ferry_contract.bodies import BodyDeadline
+
+    app = BodyDeadline(create_app(settings), settings.body_idle_s, settings.max_open_bodies)  # slow senders
+    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",
                 log_config=log_config(settings.name, log_level, settings.log_format),
                 timeout_graceful_shutdown=90, proxy_headers=False, server_header=False)
 

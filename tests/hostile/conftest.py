@@ -18,7 +18,8 @@ def hostile_backend(tmp_path_factory) -> Backend:
     backend = Backend(tmp_path_factory.mktemp("hostile-backend"), env_extra={"FERRY_HOST_STALE_S": "3600",
                                                                            "FERRY_WEB_DIR": str(web),
                                                                            "FERRY_LOG_LEVEL": "info",  # access lines
-                                                                           "FERRY_BODY_IDLE_S": "1", "FERRY_MAX_OPEN_BODIES": "100"})
+                                                                           "FERRY_BODY_IDLE_S": "1", "FERRY_MAX_OPEN_BODIES": "100",
+                                                                           "FERRY_LIVENESS_INTERVAL_S": "0.5"})
     backend.start()
     yield backend
     backend.stop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from ferry_contract.api_errors import COMMON, error_responses
+
 from ... import imports as ops
 from ... import replays
 from ... import store as st
@@ -13,7 +15,7 @@ from ...views import deliveries_view, event_view, job_view
 from ..deps import Operator, ServicesDep, Viewer
 from ..schemas import ImportCreate, ReplayCreate
 
-router = APIRouter(prefix="/api/imports")
+router = APIRouter(prefix="/api/imports", responses=error_responses(*COMMON, 502))
 STATES = "^(queued|running|succeeded|failed|canceled)$"
 
 

@@ -8,13 +8,15 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from ferry_contract.api_errors import COMMON, error_responses
+
 from ... import store as st
 from ...models import Token, utcnow
 from ...security import Role
 from ...views import iso
 from ..deps import Admin, ServicesDep
 
-router = APIRouter(prefix="/api/tokens")
+router = APIRouter(prefix="/api/tokens", responses=error_responses(*COMMON))
 MAX_LIFETIME_S = 10 * 366 * 86400
 
 

@@ -10,6 +10,8 @@ from email.utils import format_datetime
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
+from ferry_contract.api_errors import COMMON, error_responses
+
 from ... import store as st
 from ...content import Unsatisfiable, parse_range, read_file
 from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
@@ -23,7 +25,7 @@ from ...tus import (
 from ...views import upload_view
 from ..deps import Operator, ServicesDep, authenticate, require
 
-router = APIRouter(prefix="/api/uploads")
+router = APIRouter(prefix="/api/uploads", responses=error_responses(*COMMON, 410, 412, 415, 416, 423, 507))
 LOCK_WAIT_S = 10.0
 OFFSET_TYPE = "application/offset+octet-stream"
 
@@ -46,8 +48,8 @@ async def _live_upload(services, upload_id: str) -> Upload:
     return upload
 
 
-@router.options("")
-@router.options("/")
+@router.options("", status_code=204)
+@router.options("/", status_code=204)
 async def discover(_: Operator, services: ServicesDep) -> Response:
     return Response(status_code=204, headers=_tus_headers(
         **{"Tus-Version": TUS_VERSION, "Tus-Extension": TUS_EXTENSIONS, "Tus-Max-Size": str(services.settings.max_upload_bytes)}
@@ -98,7 +100,7 @@ async def offset(upload_id: str, _: Operator, services: ServicesDep) -> Response
     return Response(status_code=200, headers=headers)
 
 
-@router.patch("/{upload_id}")
+@router.patch("/{upload_id}", status_code=204)
 async def append(upload_id: str, request: Request, _: Operator, services: ServicesDep) -> Response:
     check_version(request.headers.get("tus-resumable"))
     if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_TYPE:
@@ -141,7 +143,7 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
     return Response(status_code=204, headers=_tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Expires": _expires(upload)}))
 
 
-@router.delete("/{upload_id}")
+@router.delete("/{upload_id}", status_code=204)
 async def terminate(upload_id: str, request: Request, _: Operator, services: ServicesDep) -> Response:
     check_version(request.headers.get("tus-resumable"))
     lock = services.upload_lock(upload_id)
@@ -162,8 +164,8 @@ async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
     return upload_view(await _live_upload(services, upload_id))
 
 
-@router.get("/{upload_id}/content")
-@router.head("/{upload_id}/content", operation_id="content_head")
+@router.get("/{upload_id}/content", responses={206: {"description": "The byte range asked for."}})
+@router.head("/{upload_id}/content", operation_id="content_head", responses={206: {"description": "The byte range asked for."}})
 async def content(upload_id: str, request: Request, services: ServicesDep, token: str | None = None) -> Response:
     """The bytes for importers: a short-lived signed `token` (or an operator bearer token), Range supported."""
     if token is not None:

@@ -22,7 +22,7 @@ app.add_typer(host_app, name="host")
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise typer.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8000")
     return host.strip("[]") or "127.0.0.1", int(port)
 

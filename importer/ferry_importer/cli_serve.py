@@ -28,7 +28,7 @@ app.add_typer(outbox_app, name="outbox")
 
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise typer.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8700 or 0.0.0.0:8700")
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -146,7 +146,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     now = time.time() if now is None else now
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = text[:-1], text[-1:].lower()
-    if unit in units and number.replace(".", "", 1).isdigit():
+    if unit in units and number.isascii() and number.replace(".", "", 1).isdigit():
         return now - float(number) * units[unit]
     try:
         when = datetime.fromisoformat(text)

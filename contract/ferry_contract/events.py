@@ -226,8 +226,11 @@ def make_import_event(event_type: EventType | str, data: ImportEventData, timest
 
 
 def parse_callback(body: bytes | str):
-    """Parse and validate a raw callback body (after its signature was verified)."""
-    return CALLBACK_ADAPTER.validate_json(body)
+    """Parse and validate a raw callback body (after its signature was verified).
+
+    Strict: a receiver keeps the body's own `data`, so "2", 2.0 or true must not pass for a seq of 2.
+    """
+    return CALLBACK_ADAPTER.validate_json(body, strict=True)
 
 
 def is_terminal(event_type: EventType | str) -> bool:

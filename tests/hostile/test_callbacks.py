@@ -204,3 +204,16 @@ def test_strict_json_refuses_what_browsers_refuse():
             continue
         raise AssertionError(f"{text} was accepted")
     assert StrictJSON.loads("[1e308]") == [1e308] and not math.isinf(StrictJSON.loads("[1e308]")[0])
+
+
+async def test_numbers_in_disguise_are_refused_not_coerced(hostile_backend):
+    """The backend keeps the importer's data as signed: a seq of "2", 2.0 or true must not pass as 2."""
+    importer = await hostile_backend.add_host(unique("coerce"))
+    job_id = unique("job")
+    assert (await queued(importer, job_id)).status_code == 200
+    for field, raw in (("seq", '"2"'), ("seq", "2.0"), ("seq", "true"), ("bytes_done", '"10"'), ("percent", '"5"')):
+        text = body_text("import.progress", event_data(job_id, importer.name, 2), **{field: raw})
+        response = await post_signed(importer, text)
+        assert response.status_code == 422, (field, raw, response.text)
+        assert response.json()["error"]["code"] == "invalid_callback"
+    assert (await importer.send("import.progress", event_data(job_id, importer.name, 2))).json()["verdict"] == "applied"

@@ -92,7 +92,10 @@ ERROR_MESSAGE_MAX = 2000
 ERROR_DETAIL_MAX = 8000
 ENGINE_VERSION_MAX = 100
 
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LEN)]
+# Job ids: letters, digits and `_ . : -`, as the importer's job API takes them (no control characters, which a
+# terminal would execute and Postgres cannot store).
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+JobId = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LEN, pattern=JOB_ID_PATTERN)]
 Ref = Annotated[str, Field(min_length=1, max_length=REF_MAX_LEN)]
 
 
@@ -122,7 +125,7 @@ class ErrorInfo(_Model):
 class ImportEventData(_Model):
     """The `data` of every import.* event. Snapshot fields are always present."""
 
-    job_id: str = Field(min_length=1, max_length=NAME_MAX_LEN)
+    job_id: str = Field(min_length=1, max_length=NAME_MAX_LEN, pattern=JOB_ID_PATTERN)
     host: str = Field(min_length=1, max_length=NAME_MAX_LEN)
     seq: int = Field(ge=1, le=INT32_MAX, description="Per job, strictly increasing from 1.")
     state: JobState
@@ -141,8 +144,8 @@ class ImportEventData(_Model):
 class HeartbeatData(_Model):
     host: str = Field(min_length=1, max_length=NAME_MAX_LEN)
     seq: int = Field(ge=1, le=INT64_MAX, description="Per importer process, increasing.")
-    running: list[Name] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids running now")
-    queued: list[Name] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids waiting, in order")
+    running: list[JobId] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids running now")
+    queued: list[JobId] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids waiting, in order")
     disk_free_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX, description="Free bytes under the engine's data root.")
     spool_free_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX)
     engine_version: str | None = Field(default=None, max_length=ENGINE_VERSION_MAX)

@@ -9,10 +9,9 @@ from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .events import ErrorInfo, ImageInfo, JobState, Phase
+from .events import JOB_ID_PATTERN, ErrorInfo, ImageInfo, JobState, Phase
 from .reference import InvalidReference, parse_reference
 
-JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 CHANGE_MAX_LEN = 4096
 # A newline would smuggle a second instruction into `docker import --change`; escapes reach terminals. Tab is fine.
 _CHANGE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")

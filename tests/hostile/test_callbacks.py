@@ -217,3 +217,12 @@ async def test_numbers_in_disguise_are_refused_not_coerced(hostile_backend):
         assert response.status_code == 422, (field, raw, response.text)
         assert response.json()["error"]["code"] == "invalid_callback"
     assert (await importer.send("import.progress", event_data(job_id, importer.name, 2))).json()["verdict"] == "applied"
+
+
+async def test_job_ids_with_control_characters_are_refused(hostile_backend):
+    importer = await hostile_backend.add_host(unique("jobid"))
+    for job_id in ("job\u0000nul", "job\x1b[2J", "job\nline", " job"):
+        response = await importer.send("import.queued", event_data(job_id, importer.name, 1, state="queued",
+                                                                   phase="queued", percent=0.0))
+        assert response.status_code == 422, (job_id, response.text)
+        assert response.json()["error"]["code"] == "invalid_callback"

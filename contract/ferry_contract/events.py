@@ -96,7 +96,8 @@ ENGINE_VERSION_MAX = 100
 # terminal would execute and Postgres cannot store).
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 JobId = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LEN, pattern=JOB_ID_PATTERN)]
-Ref = Annotated[str, Field(min_length=1, max_length=REF_MAX_LEN)]
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"  # text a column and a terminal take as it is
+Ref = Annotated[str, Field(min_length=1, max_length=REF_MAX_LEN, pattern=NO_CONTROL_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -105,9 +106,9 @@ class _Model(BaseModel):
 
 
 class ImageInfo(_Model):
-    ref: str = Field(min_length=1, max_length=REF_MAX_LEN,
+    ref: str = Field(min_length=1, max_length=REF_MAX_LEN, pattern=NO_CONTROL_PATTERN,
                      description="The reference the user asked for (or the first archive tag for loads).")
-    id: str = Field(max_length=NAME_MAX_LEN, description="The engine's image id, sha256:…")
+    id: str = Field(max_length=NAME_MAX_LEN, pattern=NO_CONTROL_PATTERN, description="The engine's image id, sha256:…")
     size: int = Field(ge=0, le=INT64_MAX, description="Image size in bytes as the engine reports it.")
     tags: list[Ref] = Field(default_factory=list, max_length=LIST_MAX,
                             description="Every tag the image carries after the job.")

@@ -78,6 +78,9 @@ def _bad_deliveries(host: str) -> list[tuple[str, str, dict]]:
         ("ref of 401", body_text("import.completed", dict(completed_data(unique("j"), host, 1),
                                                           image={"ref": too_long_ref, "id": "sha256:" + "a" * 64,
                                                                  "size": 1, "tags": []})), {}),
+        ("ref with NUL", body_text("import.completed", dict(completed_data(unique("j"), host, 1),
+                                                            image={"ref": "lab/x:1\u0000", "id": "sha256:" + "a" * 64,
+                                                                   "size": 1, "tags": []})), {}),
         ("webhook-id of 201", body_text("import.queued", event_data(unique("j"), host, 1, state="queued",
                                                                     phase="queued")), {"msg_id": "m" * 201}),
     ]

@@ -13,6 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from ferry_contract.bodies import BodyDeadline
+
 from .api.routes import callbacks, hosts, imports, misc, tokens, uploads
 from .errors import FerryError
 from .services import Services
@@ -22,6 +24,35 @@ from .tus import TUS_VERSION
 log = logging.getLogger("ferry")
 STATUS_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 413: "too_large", 415: "unsupported_media_type"}
+
+
+# The page loads only its own files (its icon is a data: URL) and is never framed; no response is content-sniffed.
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class SecurityHeaders:
+    """ASGI: the security headers on every answer of the API and the page, from the backend itself (not only nginx)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 def _error(request: Request, status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -43,7 +74,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0]
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or "body"
-        code = "invalid_reference" if loc[:1] == ["image"] else "invalid_request"
+        code = {"image": "invalid_reference", "changes": "invalid_change"}.get(loc[0] if loc else "", "invalid_request")
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         return _error(request, 422, code, f"{field}: {message}")
 
@@ -77,13 +108,18 @@ def create_fastapi(services: Services) -> FastAPI:
     web_dir = services.settings.resolved_web_dir
     if web_dir is not None and web_dir.is_dir():
         app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
+    app.add_middleware(SecurityHeaders)
     return app
 
 
-def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
-    """Socket.IO at /socket.io, callbacks to their own handler, everything else to FastAPI (whose lifespan starts the services)."""
+def create_app(settings: Settings | None = None) -> BodyDeadline:
+    """Socket.IO at /socket.io, callbacks to their own handler, everything else to FastAPI (whose lifespan starts the
+    services); in front of all, the deadline on request bodies."""
     services = Services(settings or Settings())
     app = create_fastapi(services)
     asgi = socketio.ASGIApp(services.sio, other_asgi_app=callbacks.CallbackEndpoint(app, services))
     asgi.services = services  # for embedding and tests
-    return asgi
+    settings = services.settings
+    guarded = BodyDeadline(asgi, settings.body_idle_s, settings.max_open_bodies, exempt=("/api/uploads/",))
+    guarded.services = services
+    return guarded

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import EventType, parse_callback
+from ferry_contract.events import NAME_MAX_LEN
 
 from . import store as st
 from .errors import InvalidRequest, Unauthorized
@@ -32,6 +33,7 @@ from .views import job_view
 
 log = logging.getLogger("ferry.callbacks")
 TOLERANCE_S = 300
+WEBHOOK_ID_MAX = NAME_MAX_LEN
 KEPT_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "user-agent")
 
 
@@ -119,24 +121,34 @@ class Receiver:
         if secret is None:
             raise Unauthorized(f"unknown host {host_name!r}", code="unknown_host")
         webhook_id = verify_signature(secret, body, headers, now)
+        if len(webhook_id) > WEBHOOK_ID_MAX:  # the deliveries table keys on it: refused before anything is stored
+            raise InvalidRequest(f"webhook-id is longer than {WEBHOOK_ID_MAX} characters", code="invalid_webhook_id")
         kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
         text = body.decode("utf-8")
         try:
             callback = parse_callback(body)
         except ValidationError as exc:
-            duplicate = await self._seen_before(host_name, webhook_id, kept, text, now)
-            if duplicate is not None:  # a retry of a delivery already refused: stop the retries
-                return duplicate
-            job_id, seq, event_type = _attribution(text)
-            await _record(self.store, host_name, webhook_id, kept, text, job_id, seq, event_type, "invalid", now)
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback") from None
+            problem = InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback")
+            return await self._refuse(host_name, webhook_id, kept, text, now, "invalid", problem)
+        if callback.data.host != host_name:  # the signature says who sent it; the body may not claim another host
+            problem = InvalidRequest(f"data.host {callback.data.host!r} is not the signing host {host_name!r}", code="host_mismatch")
+            return await self._refuse(host_name, webhook_id, kept, text, now, "host_mismatch", problem)
         bind(job_id=getattr(callback.data, "job_id", None))
         if callback.type == EventType.HEARTBEAT:
             return await _heartbeat(self.store, host_name, callback, now)
         data = json.loads(text)["data"]  # the importer's own data, exactly as signed
         return await self.writer.submit(Arrival(host_name, webhook_id, kept, text, callback.type, callback.timestamp, data, now))
+
+    async def _refuse(self, host_name, webhook_id, kept, text, now, verdict: str, problem: InvalidRequest) -> Outcome:
+        """Keep a verified delivery that cannot be applied, then refuse it; its retries answer `duplicate`."""
+        duplicate = await self._seen_before(host_name, webhook_id, kept, text, now)
+        if duplicate is not None:  # a retry of a delivery already refused: stop the retries
+            return duplicate
+        job_id, seq, event_type = _attribution(text)
+        await _record(self.store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now)
+        raise problem
 
     async def _seen_before(self, host_name: str, webhook_id: str, kept: dict, text: str, now: datetime) -> Outcome | None:
         """A webhook-id already received (a retry or a replay): keep this arrival raw, change nothing else."""
@@ -155,7 +167,7 @@ def _attribution(text: str) -> tuple[str | None, int | None, str | None]:
     """Job id, seq and type of a verified delivery that breaks the contract, where they can be read at all."""
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than a parser follows
         return None, None, None
     data = body.get("data") if isinstance(body, dict) else None
     data = data if isinstance(data, dict) else {}
@@ -181,7 +193,8 @@ async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_t
 
 
 async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -> Outcome:
-    """Liveness and capacity of a host; an older heartbeat (retried late) never overwrites a newer one.
+    """Liveness and capacity of a host. A heartbeat not newer than the last one applied (a replay, or a retry
+    that arrives late) changes nothing, not even last_seen: replaying an old one cannot fake a live host.
 
     A heartbeat is a word from the host: it ends the doubt on its jobs. A newer one that no longer
     lists a job the host reported on before proves the host lost it (see jobs.lost_by_host).
@@ -190,22 +203,24 @@ async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -
     outcome = Outcome("heartbeat")
     async with store.write() as session:
         host = await session.get(Host, host_name)
-        host.last_seen = now
-        newer = host.heartbeat_at is None or sent > host.heartbeat_at
+        if host is None:  # removed since its secret was read
+            raise Unauthorized(f"unknown host {host_name!r}", code="unknown_host")
+        if host.heartbeat_at is not None and sent <= host.heartbeat_at:
+            return Outcome("duplicate")
         beat = callback.data
-        if newer:
-            host.heartbeat_at = sent
-            host.disk_free_bytes = beat.disk_free_bytes
-            host.spool_free_bytes = beat.spool_free_bytes
-            host.engine_version = beat.engine_version
-            host.running = list(beat.running)
-            host.queued = list(beat.queued)
+        host.last_seen = now
+        host.heartbeat_at = sent
+        host.disk_free_bytes = beat.disk_free_bytes
+        host.spool_free_bytes = beat.spool_free_bytes
+        host.engine_version = beat.engine_version
+        host.running = list(beat.running)
+        host.queued = list(beat.queued)
         listed = set(beat.running) | set(beat.queued)
         for job in await session.scalars(select(Job).where(Job.host == host_name, Job.state.in_(["queued", "running"]))):
             if job.silent_since is not None:
                 job.silent_since = None
                 outcome.notices.append(job_view(job))
-            if newer and job.id not in listed and job.seq > 0:
+            if job.id not in listed and job.seq > 0:
                 last_sent = await session.scalar(select(Event.timestamp).where(Event.job_id == job.id, Event.seq == job.seq))
                 if lost_by_host(job.id, job.seq, listed, last_sent, sent):
                     outcome.lost.append(job.id)

@@ -22,7 +22,7 @@ app.add_typer(host_app, name="host")
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise typer.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8000")
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -96,6 +96,7 @@ def _run(action):
 def token_create(
     role: str = typer.Option(..., help="viewer, operator or admin."),
     name: str = typer.Option("", help="A label to recognise the token by."),
+    expires_in: str = typer.Option(None, "--expires-in", help="Lifetime, e.g. 90d, 12h, 30m (default: never expires)."),
 ) -> None:
     """Print a new bearer token (only its hash is stored: keep the printed value)."""
     from . import store as st
@@ -106,11 +107,54 @@ def token_create(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
+    lifetime = _lifetime(expires_in)
+
     async def action(session):
-        return await st.create_token(session, parsed, name or parsed.name)
+        from datetime import timedelta
+
+        from .models import utcnow
+
+        expires_at = utcnow() + timedelta(seconds=lifetime) if lifetime else None
+        return await st.create_token(session, parsed, name or parsed.name, expires_at)
 
     _row, secret = _run(action)
     typer.echo(secret)
+
+
+def _lifetime(text: str | None) -> int | None:
+    """`90d`, `12h`, `30m`, `45s` or plain seconds."""
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not (number.isascii() and number.isdigit()) or int(number) == 0:
+        raise typer.BadParameter(f"{text!r} is not a lifetime like 90d, 12h, 30m or 3600")
+    return int(number) * units[unit]
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Every token: id, role, name, created, expires, revoked (never a secret)."""
+    from . import store as st
+    from .views import iso
+
+    async def action(session):
+        return [(r.id, r.role, r.name, iso(r.created_at), iso(r.expires_at) or "never", iso(r.revoked_at) or "-")
+                for r in await st.list_tokens(session)]
+
+    for row in _run(action):
+        typer.echo("\t".join(row))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str = typer.Argument(..., help="The token's id (tok_…), from `token list`.")) -> None:
+    """Refuse the token from now on; running backends disconnect its sockets within their liveness interval."""
+    from . import store as st
+
+    async def action(session):
+        return (await st.revoke_token(session, token_id)).id
+
+    typer.echo(f"revoked {_run(action)}")
 
 
 @host_app.command("add")

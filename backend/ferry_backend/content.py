@@ -9,7 +9,7 @@ from typing import AsyncIterator
 import anyio
 
 CHUNK = 256 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII)  # ASCII digits: int() refuses "²"
 
 
 class Unsatisfiable(ValueError):

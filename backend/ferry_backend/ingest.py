@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import store as st
+from .errors import StoreUnavailable
 from .jobs import Verdict, apply_event
 from .metrics import INGEST_BATCH
 from .models import Delivery, DeliveryRepeat, Event, Host, Job
@@ -229,6 +230,16 @@ def _flush(conn: Connection, jobs, new_jobs, deliveries, stored, repeats, events
         conn.execute(_TOUCH_HOST, [{"b_name": host, "b_seen": seen} for host, seen in touch.items()])
 
 
+def is_outage(result: object) -> bool:
+    """The database is gone or busy (not one row it refuses): every other write would fail the same way."""
+    cause = result.__cause__ if isinstance(result, StoreUnavailable) else result
+    return isinstance(cause, (OperationalError, InterfaceError))
+
+
+def _cause(exc: BaseException) -> str:
+    return (exc.__cause__ or exc).__class__.__name__
+
+
 class IngestWriter:
     """The single writer: takes arrivals from a queue and commits them in batches."""
 
@@ -291,10 +302,20 @@ class IngestWriter:
         arrivals = [arrival for arrival, _ in batch]
         try:
             results: list = await self._write(arrivals)
-        except IntegrityError:  # a concurrent replica stored one of them first: take them one by one
-            results = [await self._write_alone(arrival) for arrival in arrivals]
         except Exception as exc:
-            results = [exc] * len(batch)
+            # A concurrent replica stored one of them first, or one delivery the database refuses: take them one
+            # by one, so only that one fails. An outage fails the rest at once instead of once per delivery.
+            if len(arrivals) == 1 and not isinstance(exc, IntegrityError):
+                results = [exc]
+            else:
+                log.warning("a batch of %d deliveries failed (%s): writing them one by one", len(arrivals), _cause(exc))
+                results = []
+                for arrival in arrivals:
+                    result = await self._write_alone(arrival)
+                    results.append(result)
+                    if is_outage(result):
+                        results += [result] * (len(arrivals) - len(results))
+                        break
         for (_, future), result in zip(batch, results):
             if future.done():
                 continue

@@ -41,6 +41,8 @@ class Token(Base):
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Host(Base):
@@ -80,7 +82,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_state", "state"), Index("ix_jobs_host", "host"), Index("ix_jobs_created", "created_at"))
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     host: Mapped[str] = mapped_column(String(200))
-    image: Mapped[str] = mapped_column(String(300))
+    image: Mapped[str] = mapped_column(String(384))  # REF_MAX_LEN of the contract
     upload_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     source_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     format: Mapped[str] = mapped_column(String(20), default="auto")

@@ -50,11 +50,24 @@ async def start_replay(services: Services, job_id: str, speed: float | None) -> 
     offsets = replay_offsets([e.received_at for e in events], speed)
     live = [LiveEvent(job_id, e.seq, e.type, e.data, iso(e.received_at), replay_id) for e in events]
     services.replays[job_id] = replay_id
-    services.spawn(_publish(services, job_id, replay_id, live, offsets), name=f"replay-{job_id}")
+    services.replay_tasks[job_id] = services.spawn(_publish(services, job_id, replay_id, live, offsets),
+                                                   name=f"replay-{job_id}")
     return {
         "replay_id": replay_id, "job_id": job_id, "events": len(live), "speed": "max" if speed is None else speed,
         "duration_s": round(offsets[-1], 3) if offsets else 0.0,
     }
+
+
+def cancel_replay(services: Services, job_id: str) -> dict:
+    """Stop the replay of a job that this process is sending; the events already sent stay sent."""
+    replay_id, task = services.replays.get(job_id), services.replay_tasks.get(job_id)
+    if replay_id is None or task is None or task.done():
+        raise NotFound(f"no replay of job {job_id!r} is running here", code="replay_not_running")
+    task.cancel()
+    del services.replays[job_id]  # a new replay may start at once; the canceled task cleans up only its own entry
+    del services.replay_tasks[job_id]
+    log.info("replay %s of job %s canceled", replay_id, job_id)
+    return {"replay_id": replay_id, "job_id": job_id, "canceled": True}
 
 
 async def _publish(services: Services, job_id: str, replay_id: str, events: list[LiveEvent], offsets: list[float]) -> None:
@@ -70,3 +83,4 @@ async def _publish(services: Services, job_id: str, replay_id: str, events: list
     finally:
         if services.replays.get(job_id) == replay_id:
             del services.replays[job_id]
+            services.replay_tasks.pop(job_id, None)

@@ -35,7 +35,12 @@ def new_id(prefix: str = "") -> str:
 
 def hash_token(token: str) -> str:
     """Tokens are random, not passwords: a plain SHA-256 is enough to never store them readable."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def is_decimal(text: str | None) -> bool:
+    """ASCII digits only: str.isdigit() also says yes to "²" or "٣", which int() then refuses."""
+    return bool(text) and text.isascii() and text.isdigit()
 
 
 def sign_content_link(key: bytes, upload_id: str, ttl_s: int, now: float | None = None) -> str:
@@ -48,7 +53,7 @@ def sign_content_link(key: bytes, upload_id: str, ttl_s: int, now: float | None 
 def check_content_link(key: bytes, upload_id: str, token: str, now: float | None = None) -> str | None:
     """None if the link is valid for this upload now, else the reason it is not."""
     expires_text, _, mac = token.partition(".")
-    if not expires_text.isdigit() or not mac:
+    if not is_decimal(expires_text) or not mac or not mac.isascii():  # compare_digest takes ASCII text only
         return "malformed content token"
     expected = hmac.new(key, f"{upload_id}.{expires_text}".encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, mac):

@@ -58,6 +58,7 @@ class Services:
         self.parts = PartFiles(settings.uploads_dir)
         self.upload_lock = KeyedLocks()
         self.replays: dict[str, str] = {}  # job id -> id of the operator replay running for it
+        self.replay_tasks: dict[str, asyncio.Task] = {}  # job id -> the task sending that replay (to cancel it)
         self.content_key = b""
         self._tasks: set[asyncio.Task] = set()
 
@@ -73,6 +74,40 @@ class Services:
 
         await redispatch_unconfirmed(self)
         self.spawn(run_sweeper(self), name="sweeper")
+        self.spawn(self._drop_sockets_of_unusable_tokens(), name="socket-tokens")
+
+    async def _socket_tokens(self) -> dict[str, str]:
+        """sid -> the id of the token each of this replica's sockets connected with."""
+        tokens = {}
+        for sid in list(self.hub.subscribers):
+            try:
+                tokens[sid] = (await self.sio.get_session(sid)).get("token_id")
+            except KeyError:  # disconnected meanwhile
+                continue
+        return tokens
+
+    async def drop_sockets_of(self, token_ids: set[str]) -> int:
+        """Disconnect this replica's sockets opened with these tokens; returns how many."""
+        doomed = [sid for sid, token_id in (await self._socket_tokens()).items() if token_id in token_ids]
+        for sid in doomed:
+            await self.sio.disconnect(sid, ignore_queue=True)
+        if doomed:
+            log.info("disconnected %d socket(s) of revoked or expired tokens", len(doomed))
+        return len(doomed)
+
+    async def _drop_sockets_of_unusable_tokens(self) -> None:
+        """A token revoked on another replica, or expired since its sockets connected: they go within an interval."""
+        while True:
+            await asyncio.sleep(self.settings.liveness_interval_s)
+            try:
+                ids = sorted({tid for tid in (await self._socket_tokens()).values() if tid})
+                if ids:
+                    async with self.store.read() as session:
+                        unusable = await st.unusable_tokens(session, ids)
+                    if unusable:
+                        await self.drop_sockets_of(unusable)
+            except Exception:  # a database hiccup: try again next interval
+                log.exception("checking the tokens of open sockets failed")
 
     async def _bootstrap(self) -> None:
         """The admin token and the shared content key. Replicas starting together on an empty database race

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     upload_idle_s: float = Field(
         default=60.0, gt=0, description="A PATCH that receives nothing for this long ends, keeping what arrived (half-open connections)."
     )
+    body_idle_s: float = Field(
+        default=10.0, gt=0, description="Any other request body that sends nothing for this long is answered 408 (slow senders)."
+    )
+    max_open_bodies: int = Field(
+        default=256, gt=0, description="Requests in the middle of their body at once (uploads aside); the next is answered 503."
+    )
     upload_retention_s: int = Field(
         default=7 * 24 * 3600, gt=0, description="A finished upload no running job needs is removed this long after completion."
     )

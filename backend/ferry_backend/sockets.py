@@ -12,7 +12,7 @@ from . import store as st
 from .errors import FerryError
 from .models import Job
 from .realtime import ALL, Hub, LiveEvent, Subscriber
-from .views import iso, job_view
+from .views import FiniteJSON, iso, job_view
 
 log = logging.getLogger("ferry.sockets")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
@@ -26,7 +26,7 @@ def create_sio(redis_url: str | None) -> socketio.AsyncServer:
     manager = None
     if redis_url:
         manager = socketio.AsyncRedisManager(redis_url, redis_options={"socket_timeout": None})
-    return socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    return socketio.AsyncServer(async_mode="asgi", client_manager=manager, json=FiniteJSON)
 
 
 def register(sio: socketio.AsyncServer, store: st.Store, hub: Hub) -> None:

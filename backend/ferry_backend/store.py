@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from . import db
-from .errors import Conflict, StoreUnavailable
+from .errors import Conflict, NotFound, StoreUnavailable
 from .jobs import SNAPSHOT_FIELDS, Snapshot
 from .models import Delivery, DeliveryRepeat, Event, Host, Job, Setting, Token, Upload, utcnow
 from .security import Role, hash_token, new_id, new_token
@@ -135,16 +135,43 @@ class Store:
 # --- tokens -------------------------------------------------------------------------------------
 
 
-async def create_token(session: AsyncSession, role: Role, name: str) -> tuple[Token, str]:
+async def create_token(session: AsyncSession, role: Role, name: str,
+                       expires_at: datetime | None = None) -> tuple[Token, str]:
     secret = new_token()
-    row = Token(id=new_id("tok_"), name=name, role=role.name, token_hash=hash_token(secret))
+    row = Token(id=new_id("tok_"), name=name, role=role.name, token_hash=hash_token(secret), expires_at=expires_at)
     session.add(row)
     await session.flush()
     return row, secret
 
 
 async def find_token(session: AsyncSession, secret: str) -> Token | None:
-    return await session.scalar(select(Token).where(Token.token_hash == hash_token(secret)))
+    """The token with this secret, if it is neither revoked nor expired."""
+    row = await session.scalar(select(Token).where(Token.token_hash == hash_token(secret)))
+    return row if row is not None and token_usable(row.revoked_at, row.expires_at, utcnow()) else None
+
+
+def token_usable(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    return revoked_at is None and (expires_at is None or expires_at > now)
+
+
+async def list_tokens(session: AsyncSession) -> list[Token]:
+    return list(await session.scalars(select(Token).order_by(Token.created_at, Token.id)))
+
+
+async def revoke_token(session: AsyncSession, token_id: str) -> Token:
+    row = await session.get(Token, token_id)
+    if row is None:
+        raise NotFound(f"no token {token_id!r}", code="token_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+async def unusable_tokens(session: AsyncSession, token_ids: list[str]) -> set[str]:
+    """Which of these token ids are revoked, expired or gone (their sockets must go)."""
+    rows = {row.id: row for row in await session.scalars(select(Token).where(Token.id.in_(token_ids)))}
+    now = utcnow()
+    return {tid for tid in token_ids if tid not in rows or not token_usable(rows[tid].revoked_at, rows[tid].expires_at, now)}
 
 
 async def set_bootstrap_admin(session: AsyncSession, secret: str) -> None:

@@ -22,6 +22,7 @@ from typing import AsyncIterator
 import anyio
 
 from .errors import Conflict, FerryError, InsufficientStorage, InvalidRequest, TooLarge
+from .security import is_decimal
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration"
@@ -45,7 +46,7 @@ def check_version(header: str | None) -> None:
 def parse_length(header: str | None, max_bytes: int) -> int:
     if header is None:
         raise InvalidRequest("Upload-Length is required (deferred length is not supported)", code="invalid_request", status=400)
-    if not header.isdigit():
+    if not is_decimal(header):
         raise InvalidRequest("Upload-Length must be a non-negative integer", status=400)
     length = int(header)
     if length > max_bytes:
@@ -54,7 +55,7 @@ def parse_length(header: str | None, max_bytes: int) -> int:
 
 
 def parse_offset(header: str | None) -> int:
-    if header is None or not header.isdigit():
+    if not is_decimal(header):
         raise InvalidRequest("Upload-Offset must be a non-negative integer", status=400)
     return int(header)
 

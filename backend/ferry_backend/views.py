@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime
 
 from .jobs import host_alive
@@ -12,8 +14,33 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+def finite(value):
+    """`value` with every Infinity or NaN replaced by None: JSON has no such numbers, and a browser refuses a
+    message that carries one. The contract refuses them; this keeps rows stored before it did from going out."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+class FiniteJSON:
+    """The json module of the Socket.IO server: encodes as usual, and never writes Infinity or NaN."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj, **kwargs) -> str:
+        try:
+            return json.dumps(obj, allow_nan=False, **kwargs)
+        except ValueError:  # only when a non-finite number is in there: the common path pays nothing
+            return json.dumps(finite(obj), allow_nan=False, **kwargs)
+
+
 def job_view(job: Job) -> dict:
-    return {
+    return finite({
         "id": job.id,
         "host": job.host,
         "image": job.image,
@@ -36,7 +63,7 @@ def job_view(job: Job) -> dict:
         "finished_at": iso(job.finished_at),
         "doubt": doubt_view(job),
         "presumed": job.presumed_at is not None,
-    }
+    })
 
 
 def doubt_view(job: Job, now: datetime | None = None) -> dict | None:
@@ -53,7 +80,7 @@ def event_view(event: Event) -> dict:
         "seq": event.seq,
         "type": event.type,
         "timestamp": iso(event.timestamp),
-        "data": event.data,
+        "data": finite(event.data),
         "webhook_id": event.webhook_id,
         "received_at": iso(event.received_at),
     }

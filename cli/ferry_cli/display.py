@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
 from rich.text import Text
 
-from .formatting import describe
+from .formatting import describe, printable
 from .tracking import JobTrack
 
 STATE_STYLES = {"succeeded": "green", "failed": "red", "canceled": "yellow"}
@@ -18,7 +18,7 @@ LINE_EVERY_S = 5.0
 
 
 def _label(track: JobTrack) -> str:
-    return track.host or track.job_id
+    return printable(track.host or track.job_id)
 
 
 class _DetailColumn(ProgressColumn):
@@ -27,7 +27,7 @@ class _DetailColumn(ProgressColumn):
     def render(self, task) -> Text:
         track: JobTrack = task.fields["track"]
         clock = track.phase_clock(time.monotonic())
-        return Text(describe(track.view, clock), style=STATE_STYLES.get(track.view.get("state"), ""))
+        return Text(printable(describe(track.view, clock)), style=STATE_STYLES.get(track.view.get("state"), ""))
 
 
 class _StateBar(BarColumn):
@@ -90,7 +90,7 @@ class LinesDisplay:
         self._last[track.job_id] = (*key, now)
         percent = float(track.view.get("percent") or 0.0)
         self.console.print(
-            f"{_label(track)} {track.job_id} {percent:5.1f}% {describe(track.view)}",
+            printable(f"{_label(track)} {track.job_id} {percent:5.1f}% {describe(track.view)}"),
             highlight=False,
             markup=False,
             soft_wrap=True,
@@ -115,7 +115,7 @@ class JsonDisplay:
             sys.stdout.flush()
 
     def status(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        print(printable(message), file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         pass

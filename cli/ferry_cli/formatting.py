@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
+# C0 controls but tab, DEL and C1: escape sequences, bells, cursor moves. What the backend relays (job ids,
+# images, error messages from importers) may carry them; a terminal must not execute them.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 TERMINAL_STATES = ("succeeded", "failed", "canceled")
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def printable(text: str, keep_newlines: bool = False) -> str:
+    """`text` with every control character shown as a visible escape (ESC as \\x1b), never sent raw."""
+    def visible(match: re.Match) -> str:
+        char = match.group()
+        return char if keep_newlines and char == "\n" else f"\\x{ord(char):02x}"
+
+    return _CONTROL.sub(visible, text)
 
 
 def human_bytes(value: float | None) -> str:

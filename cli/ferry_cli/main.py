@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import errors
+from .formatting import printable
 
 app = typer.Typer(
     name="ferry",
@@ -82,7 +83,7 @@ def handled(command):
         try:
             return command(*args, **kwargs)
         except errors.CliError as exc:
-            print(exc.line(), file=sys.stderr, flush=True)
+            print(printable(exc.line()), file=sys.stderr, flush=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             print("ferry: interrupted", file=sys.stderr, flush=True)

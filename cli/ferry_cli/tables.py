@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from .formatting import describe, host_liveness, human_bytes, short_time
+from .formatting import describe, host_liveness, human_bytes, printable, short_time
 
 STATE_STYLES = {"succeeded": "green", "failed": "red", "canceled": "yellow", "running": "cyan", "queued": "blue"}
 VERDICT_STYLES = {
@@ -22,11 +22,11 @@ VERDICT_STYLES = {
 
 
 def _styled(value: str | None, styles: dict[str, str]) -> Text:
-    return Text(value or "", style=styles.get(value or "", ""))
+    return Text(printable(value or ""), style=styles.get(value or "", ""))
 
 
 def _row(table: Table, *cells: str | Text) -> None:
-    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+    table.add_row(*(cell if isinstance(cell, Text) else Text(printable(cell)) for cell in cells))
 
 
 def jobs_table(jobs: list[dict]) -> Table:
@@ -92,7 +92,7 @@ def images_table(catalog: list[dict]) -> Table:
 
 
 def events_table(job_id: str, records: list[dict], delays: list[float | None]) -> Table:
-    table = Table(title=Text(f"{len(records)} deliveries of job {job_id}"), title_justify="left")
+    table = Table(title=Text(printable(f"{len(records)} deliveries of job {job_id}")), title_justify="left")
     for column in ("seq", "type", "webhook-id", "received (UTC)", "verdict", "+delay"):
         table.add_column(column, justify="right" if column in ("seq", "+delay") else "left", no_wrap=True)
     for record, delay in zip(records, delays):

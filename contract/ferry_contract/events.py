@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     NOT_AN_ARCHIVE = "not_an_archive"
     CORRUPT_COMPRESSION = "corrupt_compression"
     TRUNCATED_COMPRESSION = "truncated_compression"
+    COMPRESSION_MEMORY_LIMIT = "compression_memory_limit"
     TRUNCATED_TAR = "truncated_tar"
     CORRUPT_TAR = "corrupt_tar"
     MISSING_MANIFEST = "missing_manifest"
@@ -83,63 +84,85 @@ class ErrorCode(StrEnum):
 
 ERROR_CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
 
+# Bounds: what the backend's columns hold (Integer, BigInteger, VARCHAR(n)), so no valid event can fail a write.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+NAME_MAX_LEN = 200  # job ids, host names, webhook-ids
+REF_MAX_LEN = 384  # a repository of 255 characters, ':' and a tag of 128
+LIST_MAX = 1000
+ERROR_MESSAGE_MAX = 2000
+ERROR_DETAIL_MAX = 8000
+ENGINE_VERSION_MAX = 100
+
+# Job ids: letters, digits and `_ . : -`, as the importer's job API takes them (no control characters, which a
+# terminal would execute and Postgres cannot store).
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+JobId = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LEN, pattern=JOB_ID_PATTERN)]
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"  # text a column and a terminal take as it is
+Ref = Annotated[str, Field(min_length=1, max_length=REF_MAX_LEN, pattern=NO_CONTROL_PATTERN)]
+
 
 MAX_LAYERS = 100_000  # a docker archive with more layers than this is not an image archive
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+    # No Infinity or NaN: JSON has no such numbers, and one stored would break every browser that reads it.
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
 
 
 class ImageInfo(_Model):
-    ref: str = Field(description="The reference the user asked for (or the first archive tag for loads).")
-    id: str = Field(description="The engine's image id, sha256:…")
-    size: int = Field(ge=0, description="Image size in bytes as the engine reports it.")
-    tags: list[str] = Field(default_factory=list, description="Every tag the image carries after the job.")
+    ref: str = Field(min_length=1, max_length=REF_MAX_LEN, pattern=NO_CONTROL_PATTERN,
+                     description="The reference the user asked for (or the first archive tag for loads).")
+    id: str = Field(max_length=NAME_MAX_LEN, pattern=NO_CONTROL_PATTERN, description="The engine's image id, sha256:…")
+    size: int = Field(ge=0, le=INT64_MAX, description="Image size in bytes as the engine reports it.")
+    tags: list[Ref] = Field(default_factory=list, max_length=LIST_MAX,
+                            description="Every tag the image carries after the job.")
     already_present: bool | None = Field(
         default=None, description="True when the image was already imported from the same archive and nothing was sent."
     )
 
 
 class ErrorInfo(_Model):
-    code: str = Field(pattern=ERROR_CODE_PATTERN, description="Stable code, see ErrorCode.")
-    message: str = Field(description="One line a person can act on.")
-    detail: str | None = Field(default=None, description="Underlying cause, for operators.")
+    code: str = Field(pattern=ERROR_CODE_PATTERN, max_length=100, description="Stable code, see ErrorCode.")
+    message: str = Field(max_length=ERROR_MESSAGE_MAX, description="One line a person can act on.")
+    detail: str | None = Field(default=None, max_length=ERROR_DETAIL_MAX, description="Underlying cause, for operators.")
 
 
 class ImportEventData(_Model):
     """The `data` of every import.* event. Snapshot fields are always present."""
 
-    job_id: str = Field(min_length=1, max_length=200)
-    host: str = Field(min_length=1, max_length=200)
-    seq: int = Field(ge=1, description="Per job, strictly increasing from 1.")
+    job_id: str = Field(min_length=1, max_length=NAME_MAX_LEN, pattern=JOB_ID_PATTERN)
+    host: str = Field(min_length=1, max_length=NAME_MAX_LEN)
+    seq: int = Field(ge=1, le=INT32_MAX, description="Per job, strictly increasing from 1.")
     state: JobState
     phase: Phase
     percent: float = Field(ge=0, le=100)
-    bytes_done: int = Field(ge=0)
-    bytes_total: int | None = Field(default=None, ge=0)
+    bytes_done: int = Field(ge=0, le=INT64_MAX)
+    bytes_total: int | None = Field(default=None, ge=0, le=INT64_MAX)
     rate_bps: float | None = Field(default=None, ge=0)
     eta_s: float | None = Field(default=None, ge=0)
     phase_elapsed_s: float | None = Field(default=None, ge=0, description="Seconds spent in the current phase.")
-    queue_position: int | None = Field(default=None, ge=1, description="Set while queued: 1 = next to run.")
+    queue_position: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Set while queued: 1 = next to run.")
     layers_done: int | None = Field(default=None, ge=0, le=MAX_LAYERS,
                                     description="Loads: layers the engine has loaded or skipped (already present).")
     layers_total: int | None = Field(default=None, ge=0, le=MAX_LAYERS,
                                      description="Loads: layers the archive's manifest asks the engine to load.")
-    layer_bytes_done: int | None = Field(default=None, ge=0, description="Loads: layer bytes loaded or skipped.")
-    layer_bytes_total: int | None = Field(default=None, ge=0, description="Loads: bytes of every layer to load.")
+    layer_bytes_done: int | None = Field(default=None, ge=0, le=INT64_MAX,
+                                         description="Loads: layer bytes loaded or skipped.")
+    layer_bytes_total: int | None = Field(default=None, ge=0, le=INT64_MAX,
+                                          description="Loads: bytes of every layer to load.")
     image: ImageInfo | None = None
     error: ErrorInfo | None = None
 
 
 class HeartbeatData(_Model):
-    host: str = Field(min_length=1, max_length=200)
-    seq: int = Field(ge=1, description="Per importer process, increasing.")
-    running: list[str] = Field(default_factory=list, description="job_ids running now")
-    queued: list[str] = Field(default_factory=list, description="job_ids waiting, in order")
-    disk_free_bytes: int | None = Field(default=None, ge=0, description="Free bytes under the engine's data root.")
-    spool_free_bytes: int | None = Field(default=None, ge=0)
-    engine_version: str | None = None
+    host: str = Field(min_length=1, max_length=NAME_MAX_LEN)
+    seq: int = Field(ge=1, le=INT64_MAX, description="Per importer process, increasing.")
+    running: list[JobId] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids running now")
+    queued: list[JobId] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids waiting, in order")
+    disk_free_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX, description="Free bytes under the engine's data root.")
+    spool_free_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    engine_version: str | None = Field(default=None, max_length=ENGINE_VERSION_MAX)
 
 
 def _now() -> datetime:
@@ -220,8 +243,11 @@ def make_import_event(event_type: EventType | str, data: ImportEventData, timest
 
 
 def parse_callback(body: bytes | str):
-    """Parse and validate a raw callback body (after its signature was verified)."""
-    return CALLBACK_ADAPTER.validate_json(body)
+    """Parse and validate a raw callback body (after its signature was verified).
+
+    Strict: a receiver keeps the body's own `data`, so "2", 2.0 or true must not pass for a seq of 2.
+    """
+    return CALLBACK_ADAPTER.validate_json(body, strict=True)
 
 
 def is_terminal(event_type: EventType | str) -> bool:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .events import ErrorInfo, ImageInfo, JobState, Phase
+from .events import JOB_ID_PATTERN, ErrorInfo, ImageInfo, JobState, Phase
 from .reference import InvalidReference, parse_reference
 
-JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+CHANGE_MAX_LEN = 4096
+# A newline would smuggle a second instruction into `docker import --change`; escapes reach terminals. Tab is fine.
+_CHANGE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def change_problem(line: str) -> str | None:
+    """Why a Dockerfile change line cannot be sent to an engine, or None when it can (the instruction aside)."""
+    if len(line) > CHANGE_MAX_LEN:
+        return f"a change line is longer than {CHANGE_MAX_LEN} characters"
+    found = _CHANGE_CONTROL.search(line)
+    if found:
+        return f"change {line[:80]!r} contains the control character {found.group()!r}: one instruction per line"
+    return None
 
 
 class ArchiveFormat(StrEnum):

@@ -48,6 +48,26 @@ class JobContext(logging.Filter):
         return True
 
 
+def redact_query(target: str) -> str:
+    """A request target with every query value replaced: a content link's query carries its token."""
+    path, sep, query = target.partition("?")
+    if not sep:
+        return target
+    names = (part.partition("=")[0] for part in query.split("&") if part)
+    return path + "?" + "&".join(f"{name}=REDACTED" for name in names)
+
+
+class RedactQueries(logging.Filter):
+    """Access-log lines (uvicorn's args: client, method, target, version, status) keep the path, not the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            args = list(record.args)
+            args[2] = redact_query(str(args[2]))
+            record.args = tuple(args)
+        return True
+
+
 def log_config(level: str = "info", fmt: str = "json", host: str | None = None, quiet: tuple[str, ...] = (),
                **fixed: str) -> dict[str, Any]:
     """A logging.dictConfig for uvicorn and ferry's loggers: JSON lines, or plain text for a terminal.
@@ -73,8 +93,9 @@ def log_config(level: str = "info", fmt: str = "json", host: str | None = None, 
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"job": {"()": JobContext, "host": host, "text": fmt != "json", **fixed}},
+        "filters": {"job": {"()": JobContext, "host": host, "text": fmt != "json", **fixed},
+                    "redact": {"()": RedactQueries}},
         "formatters": {"default": formatter},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["job"]}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["job", "redact"]}},
         "loggers": loggers,
     }

@@ -28,7 +28,7 @@ app.add_typer(outbox_app, name="outbox")
 
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise typer.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8700 or 0.0.0.0:8700")
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -54,7 +54,10 @@ def serve(
     from .logs import log_config
 
     logging.captureWarnings(True)  # Python warnings become log lines (JSON too), not raw text on stderr
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, lifespan="on",
+    from ferry_contract.bodies import BodyDeadline
+
+    app = BodyDeadline(create_app(settings), settings.body_idle_s, settings.max_open_bodies)  # slow senders
+    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",
                 log_config=log_config(settings.name, log_level, settings.log_format),
                 timeout_graceful_shutdown=90, proxy_headers=False, server_header=False)
 
@@ -143,7 +146,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     now = time.time() if now is None else now
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = text[:-1], text[-1:].lower()
-    if unit in units and number.replace(".", "", 1).isdigit():
+    if unit in units and number.isascii() and number.replace(".", "", 1).isdigit():
         return now - float(number) * units[unit]
     try:
         when = datetime.fromisoformat(text)

@@ -20,6 +20,7 @@ from typing import BinaryIO
 from backports import zstd
 
 from .errors import CorruptCompression, TruncatedCompression
+from .xzblocks import xz_decoder, xz_error
 
 
 class Compression(StrEnum):
@@ -66,7 +67,7 @@ class _Decoder:
 
     def _new(self):
         if self.kind is Compression.XZ:
-            return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+            return xz_decoder()  # with a memory limit: the archive's headers choose the dictionary size
         if self.kind is Compression.GZIP:
             return zlib.decompressobj(wbits=31)
         if self.kind is Compression.BZIP2:
@@ -117,7 +118,9 @@ def decompress(raw: BinaryIO, kind: Compression, max_out: int = 1 << 20) -> Iter
             out, data = decoder.feed(data, max_out)
             if out:
                 yield out
-    except (lzma.LZMAError, zlib.error, OSError, EOFError, zstd.ZstdError, ValueError) as exc:
+    except lzma.LZMAError as exc:
+        raise xz_error(exc, str(exc)) from None
+    except (zlib.error, OSError, EOFError, zstd.ZstdError, ValueError) as exc:
         raise CorruptCompression(f"the {kind.value} data is corrupt", str(exc)) from None
     raise TruncatedCompression(f"the {kind.value} data is cut short (the file is truncated)")
 

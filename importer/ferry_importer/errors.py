@@ -7,6 +7,7 @@ boundary where they happen, so callers only ever catch `ImporterError` and read 
 from __future__ import annotations
 
 from ferry_contract import ErrorCode, ErrorInfo
+from ferry_contract.events import ERROR_DETAIL_MAX, ERROR_MESSAGE_MAX
 
 
 class ImporterError(Exception):
@@ -22,7 +23,9 @@ class ImporterError(Exception):
             self.code = code
 
     def info(self) -> ErrorInfo:
-        return ErrorInfo(code=ErrorCode(self.code).value, message=self.message, detail=self.detail)
+        """As the contract carries it: an engine's long answer is cut to the contract's bounds, never refused."""
+        detail = self.detail[:ERROR_DETAIL_MAX] if self.detail is not None else None
+        return ErrorInfo(code=ErrorCode(self.code).value, message=self.message[:ERROR_MESSAGE_MAX], detail=detail)
 
     def __str__(self) -> str:
         return f"{ErrorCode(self.code).value}: {self.message}"
@@ -62,6 +65,12 @@ class NotAnArchive(ArchiveError):
 
 class CorruptCompression(ArchiveError):
     code = ErrorCode.CORRUPT_COMPRESSION
+
+
+class CompressionMemoryLimit(ArchiveError):
+    """The archive's own headers ask for more decoder memory than the importer grants (an xz bomb)."""
+
+    code = ErrorCode.COMPRESSION_MEMORY_LIMIT
 
 
 class TruncatedCompression(ArchiveError):

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 import httpx
 
 from ferry_contract import HeartbeatData, ImporterHeartbeat
+from ferry_contract.events import ENGINE_VERSION_MAX, LIST_MAX
 
 from . import jobs, outbox
 from .database import Database
@@ -112,9 +113,9 @@ class HeartbeatSender:
         facts = await self._status.facts()
         self._seq += 1
         event = ImporterHeartbeat(data=HeartbeatData(
-            host=self._host, seq=self._seq, running=running, queued=queued,
+            host=self._host, seq=self._seq, running=running[:LIST_MAX], queued=queued[:LIST_MAX],
             disk_free_bytes=facts["disk_free_bytes"], spool_free_bytes=facts["spool_free_bytes"],
-            engine_version=facts["engine_version"],
+            engine_version=(facts["engine_version"] or None) and str(facts["engine_version"])[:ENGINE_VERSION_MAX],
         ))
         body = event.model_dump_json()
         headers = self._signer.headers(new_message_id(), body)

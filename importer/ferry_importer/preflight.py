@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ferry_contract import ImageReference, InvalidReference as ContractInvalidReference, parse_reference
+from ferry_contract.jobs import change_problem
 
 from .errors import InsufficientDisk, InvalidChange, InvalidReference
 
@@ -28,6 +29,9 @@ def check_reference(text: str) -> ImageReference:
 def check_changes(changes: Iterable[str]) -> list[str]:
     checked = []
     for line in changes:
+        problem = change_problem(line)
+        if problem is not None:
+            raise InvalidChange(problem, line[:200])
         keyword = line.strip().split(None, 1)[0].upper() if line.strip() else ""
         if keyword not in CHANGE_INSTRUCTIONS:
             allowed = ", ".join(sorted(CHANGE_INSTRUCTIONS))

@@ -11,14 +11,15 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from ferry_contract import ImportJobRequest, ImportJobView, JobState
+from ferry_contract.api_errors import COMMON, error_responses
 
 from . import metrics, outbox
 from .api import ApiError, ServiceDep
 from .fastpath import ImportIndex
 
-public = APIRouter()
-router = APIRouter(prefix="/v1")
-monitoring = APIRouter()
+public = APIRouter(responses=error_responses(500))
+router = APIRouter(prefix="/v1", responses=error_responses(*COMMON, 502))
+monitoring = APIRouter(responses=error_responses(*COMMON))
 
 
 def _version() -> str:

@@ -83,6 +83,8 @@ class ImporterSettings(BaseSettings):
         default=7 * 86400.0, gt=0, description="Delivered callbacks and finished jobs are kept this long."
     )
     source_timeout_s: float = Field(default=60.0, gt=0, description="Connect/read timeout of a URL source.")
+    body_idle_s: float = Field(default=10.0, gt=0, description="A request body that sends nothing for this long is answered 408.")
+    max_open_bodies: int = Field(default=64, gt=0, description="Requests in the middle of their body at once; the next is answered 503.")
     log_format: Literal["json", "text"] = Field(
         default="json", description="Service logs: one JSON object per line (with job_id and host), or text."
     )

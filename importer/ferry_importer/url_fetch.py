@@ -136,4 +136,4 @@ def total_size(response: httpx.Response) -> int | None:
     if response.status_code == 206 and match and match.group(3) != "*":
         return int(match.group(3))
     length = response.headers.get("content-length")
-    return int(length) if length and length.isdigit() and response.status_code == 200 else None
+    return int(length) if length and length.isascii() and length.isdigit() and response.status_code == 200 else None

@@ -19,7 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import CorruptCompression, TruncatedCompression
+from .errors import CompressionMemoryLimit, CorruptCompression, ImporterError, TruncatedCompression
+
+# What one xz decoder may allocate. `xz -9` needs 65 MiB; a block header may declare a 4 GiB dictionary, and
+# liblzma would allocate it: a few kB of archive could take a host's memory.
+XZ_MEMORY_LIMIT = 256 << 20
+
+
+def xz_decoder() -> lzma.LZMADecompressor:
+    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMORY_LIMIT)
+
+
+def xz_error(exc: lzma.LZMAError, detail: str) -> ImporterError:
+    """liblzma's error as the project's: a refused memory demand has its own code, anything else is corruption."""
+    if "memory usage limit" in str(exc).lower():
+        return CompressionMemoryLimit(
+            f"the xz data needs more than {XZ_MEMORY_LIMIT >> 20} MiB of memory to decode (its dictionary is too large)",
+            detail)
+    return CorruptCompression("the xz data is corrupt", detail)
 
 HEADER = 12
 FOOTER = 12
@@ -131,11 +148,11 @@ def decode_block(block: Block, stored: bytes) -> bytes:
     index = record + zlib.crc32(record).to_bytes(4, "little")
     fields = (len(index) // 4 - 1).to_bytes(4, "little") + block.flags
     footer = zlib.crc32(fields).to_bytes(4, "little") + fields + b"YZ"
-    decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    decoder = xz_decoder()
     try:
         out = decoder.decompress(header + stored + index + footer)
     except lzma.LZMAError as exc:
-        raise CorruptCompression("the xz data is corrupt", f"block at byte {block.offset}: {exc}") from None
+        raise xz_error(exc, f"block at byte {block.offset}: {exc}") from None
     if not decoder.eof or len(out) != block.uncompressed:
         raise CorruptCompression("the xz data is corrupt", f"block at byte {block.offset} does not match the index")
     return out

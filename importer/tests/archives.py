@@ -149,6 +149,26 @@ def forge_xz_size(data: bytes, claimed: int) -> bytes:
     return xz[: -12 - index_size] + new_index + new_footer
 
 
+def xz_bomb(data: bytes, dict_prop: int = 37) -> bytes:
+    """An xz file whose block header declares a huge LZMA2 dictionary (property 37: 1.5 GiB), CRC fixed up.
+
+    Small and otherwise valid: a decoder without a memory limit allocates the dictionary and fills it.
+    """
+    xz = bytearray(lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
+                                 filters=[{"id": lzma.FILTER_LZMA2, "preset": 0}]))
+    start, header_len = 12, (xz[12] + 1) * 4  # the block header follows the 12-byte stream header
+    header = xz[start:start + header_len]
+    offset = 2
+    for present in (0x40, 0x80):  # optional compressed and uncompressed sizes
+        if header[1] & present:
+            offset = _varint(header, offset)[1]
+    assert header[offset:offset + 2] == b"\x21\x01", "expected one LZMA2 filter with one property byte"
+    header[offset + 2] = dict_prop
+    header[-4:] = zlib.crc32(bytes(header[:-4])).to_bytes(4, "little")
+    xz[start:start + header_len] = header
+    return bytes(xz)
+
+
 def _varint(data: bytes, offset: int) -> tuple[int, int]:
     value = shift = 0
     while True:

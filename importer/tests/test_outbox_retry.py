@@ -55,6 +55,7 @@ def test_retry_after_seconds_and_http_date_are_understood():
     assert parse_retry_after(formatdate(now + 30, usegmt=True), now) == pytest.approx(30, abs=1.5)
     assert parse_retry_after(formatdate(now - 30, usegmt=True), now) == 0
     assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("\u00b2", now) is None  # a digit to str.isdigit(), not a number
     assert parse_retry_after(None, now) is None
 
 

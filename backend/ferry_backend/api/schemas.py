@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from standardwebhooks import Webhook
 
 from ferry_contract import ArchiveFormat, InvalidReference, parse_reference
+from ferry_contract.jobs import change_problem
 
+MIN_REPLAY_SPEED = 0.1  # slower would hold the job's replays for hours (a 30 s gap at 0.1 already lasts 5 min)
 HOST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
@@ -51,6 +53,14 @@ class ImportCreate(BaseModel):
     changes: list[str] = Field(default_factory=list, max_length=50)
     force: bool = False
 
+    @field_validator("changes")
+    @classmethod
+    def _changes(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if (problem := change_problem(line)) is not None:
+                raise ValueError(problem)
+        return value
+
     @field_validator("image")
     @classmethod
     def _reference(cls, value: str) -> str:
@@ -63,16 +73,17 @@ class ImportCreate(BaseModel):
 
 class ReplayCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    speed: float | str = Field(default=1.0, description='1 = original pace, 10 = ten times faster, "max" = no waiting.')
+    speed: float | str = Field(default=1.0, description='1 = original pace, 10 = ten times faster, "max" = no waiting; '
+                                                       'at least 0.1 (a gap of 30 s lasts at most 5 min).')
 
     @field_validator("speed", mode="before")
     @classmethod
     def _speed(cls, value):
         if value == "max":
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1000:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_REPLAY_SPEED <= value <= 1000:
             return float(value)
-        raise ValueError('must be a number in (0, 1000] or "max"')
+        raise ValueError(f'must be a number in [{MIN_REPLAY_SPEED}, 1000] or "max"')
 
     @property
     def factor(self) -> float | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ferry_contract.api_errors import COMMON, error_responses
+
 from ... import store as st
 from ...models import utcnow
 from ...views import host_view
 from ..deps import Admin, ServicesDep, Viewer
 from ..schemas import HostCreate
 
-router = APIRouter(prefix="/api/hosts")
+router = APIRouter(prefix="/api/hosts", responses=error_responses(*COMMON))
 
 
 @router.get("")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from ferry_contract.api_errors import COMMON, error_responses
+
 from ... import imports as ops
 from ... import replays
 from ... import store as st
@@ -13,7 +15,7 @@ from ...views import deliveries_view, event_view, job_view
 from ..deps import Operator, ServicesDep, Viewer
 from ..schemas import ImportCreate, ReplayCreate
 
-router = APIRouter(prefix="/api/imports")
+router = APIRouter(prefix="/api/imports", responses=error_responses(*COMMON, 502))
 STATES = "^(queued|running|succeeded|failed|canceled)$"
 
 
@@ -73,3 +75,9 @@ async def cancel(job_id: str, _: Operator, services: ServicesDep) -> dict:
 async def replay(job_id: str, _: Operator, services: ServicesDep, body: ReplayCreate | None = None) -> dict:
     """Send the job's logged events again to its watchers (marked replay), original gaps / speed; nothing is stored."""
     return await replays.start_replay(services, job_id, (body or ReplayCreate()).factor)
+
+
+@router.delete("/{job_id}/replay")
+async def cancel_replay(job_id: str, _: Operator, services: ServicesDep) -> dict:
+    """Stop the job's running replay (started on this replica); events already sent stay sent."""
+    return replays.cancel_replay(services, job_id)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ferry_contract.api_errors import COMMON, error_responses
+
 from ... import __version__
 from ...imports import host_images
 from ... import store as st
 from ...metrics import JOB_TOTALS, SOCKETS, render
 from ..deps import ServicesDep, Viewer
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(*COMMON, 502))
 
 
 @router.get("/healthz")

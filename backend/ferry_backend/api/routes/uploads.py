@@ -10,12 +10,14 @@ from email.utils import format_datetime
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
+from ferry_contract.api_errors import COMMON, error_responses
+
 from ... import store as st
 from ...content import Unsatisfiable, parse_range, read_file
 from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
 from ...metrics import UPLOAD_BYTES
 from ...models import Upload, utcnow
-from ...security import Role, check_content_link, new_id
+from ...security import Role, check_content_link, is_decimal, new_id
 from ...services import Services
 from ...tus import (
     TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, encode_metadata, parse_length, parse_metadata, parse_offset,
@@ -24,7 +26,7 @@ from ...tus import (
 from ...views import upload_view
 from ..deps import Operator, ServicesDep, authenticate, require
 
-router = APIRouter(prefix="/api/uploads")
+router = APIRouter(prefix="/api/uploads", responses=error_responses(*COMMON, 410, 412, 415, 416, 423, 507))
 LOCK_WAIT_S = 10.0
 OFFSET_TYPE = "application/offset+octet-stream"
 
@@ -47,8 +49,8 @@ async def _live_upload(services, upload_id: str) -> Upload:
     return upload
 
 
-@router.options("")
-@router.options("/")
+@router.options("", status_code=204)
+@router.options("/", status_code=204)
 async def discover(_: Operator, services: ServicesDep) -> Response:
     return Response(status_code=204, headers=_tus_headers(
         **{"Tus-Version": TUS_VERSION, "Tus-Extension": TUS_EXTENSIONS, "Tus-Max-Size": str(services.settings.max_upload_bytes)}
@@ -99,7 +101,7 @@ async def offset(upload_id: str, _: Operator, services: ServicesDep) -> Response
     return Response(status_code=200, headers=headers)
 
 
-@router.patch("/{upload_id}")
+@router.patch("/{upload_id}", status_code=204)
 async def append(upload_id: str, request: Request, _: Operator, services: ServicesDep) -> Response:
     check_version(request.headers.get("tus-resumable"))
     if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_TYPE:
@@ -115,7 +117,7 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
         if client_offset != upload.offset:
             raise Conflict(f"Upload-Offset {client_offset} does not match the server's {upload.offset}", code="offset_mismatch")
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and client_offset + int(declared) > upload.size:
+        if is_decimal(declared) and client_offset + int(declared) > upload.size:
             raise InvalidRequest("the body goes past Upload-Length", code="upload_overrun", status=400)
         new_offset, stopped = await services.parts.append(
             upload_id, upload.offset, upload.size, with_idle_timeout(request.stream(), services.settings.upload_idle_s),
@@ -152,7 +154,7 @@ async def _record_offset(services: Services, upload_id: str, landed: int) -> Non
             row.updated_at = utcnow()
 
 
-@router.delete("/{upload_id}")
+@router.delete("/{upload_id}", status_code=204)
 async def terminate(upload_id: str, request: Request, _: Operator, services: ServicesDep) -> Response:
     check_version(request.headers.get("tus-resumable"))
     lock = services.upload_lock(upload_id)
@@ -173,8 +175,8 @@ async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
     return upload_view(await _live_upload(services, upload_id))
 
 
-@router.get("/{upload_id}/content")
-@router.head("/{upload_id}/content", operation_id="content_head")
+@router.get("/{upload_id}/content", responses={206: {"description": "The byte range asked for."}})
+@router.head("/{upload_id}/content", operation_id="content_head", responses={206: {"description": "The byte range asked for."}})
 async def content(upload_id: str, request: Request, services: ServicesDep, token: str | None = None) -> Response:
     """The bytes for importers: a short-lived signed `token` (or an operator bearer token), Range supported."""
     if token is not None:

@@ -12,7 +12,7 @@ PY_SOURCES := requirements/dev.lock contract/pyproject.toml importer/pyproject.t
 JS_DIR := frontend-bridge
 JS_STAMP := $(JS_DIR)/node_modules/.ferry-setup
 
-.PHONY: setup setup-py setup-js system-deps run test test-py test-js lint lint-js lock schema bench-import bench-realtime bench-scale clean
+.PHONY: setup setup-py setup-js system-deps run test test-py test-js lint lint-py lint-js lock schema bench-import bench-realtime bench-scale clean
 
 setup: setup-py setup-js
 
@@ -50,7 +50,13 @@ run: system-deps setup
 test: system-deps setup lint test-js test-py
 
 # Fast checks first: they fail in seconds, before the suites start engines and browsers.
-lint: lint-js
+PY_PACKAGES := contract/ferry_contract importer/ferry_importer backend/ferry_backend cli/ferry_cli
+lint: lint-py lint-js
+
+lint-py: setup-py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --config-file mypy.ini $(PY_PACKAGES)
 
 lint-js: setup-js
 	@if [ -f $(JS_DIR)/package.json ]; then cd $(JS_DIR) && npm run --silent lint; fi

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aiohttp
 from standardwebhooks import Webhook
@@ -35,13 +35,13 @@ def progress_body(job_id: str, host: str, seq: int, total: int) -> bytes:
         "rate_bps": 52_428_800.0, "eta_s": 12.5, "phase_elapsed_s": round(seq / 10, 1), "queue_position": None,
         "image": None, "error": None,
     }
-    return json.dumps({"type": "import.progress", "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}).encode()
+    return json.dumps({"type": "import.progress", "timestamp": datetime.now(UTC).isoformat(), "data": data}).encode()
 
 
 def sign_all(secret: str, host: str, jobs: list[str], events_per_job: int, first_seq: int = 1) -> list[Signed]:
     """Every job's callbacks in send order (round robin over jobs, seq increasing per job), signed now."""
     webhook = Webhook(secret)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     for seq in range(first_seq, first_seq + events_per_job):
         for job_id in jobs:
@@ -84,7 +84,7 @@ async def _post(session, url: str, item: Signed, result: PostResult) -> None:
             status = response.status
         if status == 200:
             result.verdicts[(item.job_id, item.seq)] = json.loads(body).get("verdict")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         status = type(exc).__name__
     result.latencies.append(time.monotonic() - started)
     result.sent += 1

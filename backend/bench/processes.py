@@ -43,7 +43,7 @@ class BareServer(_Server):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "BareServer":
+    def __enter__(self) -> BareServer:
         self.proc = subprocess.Popen([str(BIN / "python"), str(HERE / "bare_servers.py"), self.kind, "--port", str(self.port)])
         wait_healthy(self.proc, self.url, Path(os.devnull), f"bare {self.kind} server", 120)
         return self
@@ -61,7 +61,7 @@ class BenchBackend(_Server):
         self.admin_token = "fy_bench_" + secrets.token_hex(16)
         self.secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
-    def __enter__(self) -> "BenchBackend":
+    def __enter__(self) -> BenchBackend:
         self.data_dir.mkdir(parents=True)
         env = {**os.environ, "FERRY_DATA_DIR": str(self.data_dir), "FERRY_ADMIN_TOKEN": self.admin_token,
                "FERRY_LOG_LEVEL": "warning", "FERRY_HOST_STALE_S": "3600", "FERRY_PUBLIC_URL": self.url, **self.settings}
@@ -101,7 +101,7 @@ class Watchers:
         self.jobs, self.clients, self.out = jobs, clients, out
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 300) -> "Watchers":
+    def start(self, timeout: float = 300) -> Watchers:
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()

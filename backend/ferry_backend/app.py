@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 
 import socketio
 from fastapi import FastAPI, Request
@@ -12,9 +13,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__
 from ferry_contract.bodies import BodyDeadline
 
+from . import __version__
 from .api.routes import callbacks, hosts, imports, misc, tokens, uploads
 from .errors import FerryError
 from .services import Services
@@ -55,7 +56,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_secured)
 
 
-def _error(request: Request, status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+def _error(request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     headers = dict(headers or {})
     if request.url.path.startswith("/api/uploads"):
         headers.setdefault("Tus-Resumable", TUS_VERSION)

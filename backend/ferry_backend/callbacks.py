@@ -11,14 +11,14 @@ import functools
 import json
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from ferry_contract import EventType, parse_callback
 from ferry_contract.events import NAME_MAX_LEN
@@ -26,8 +26,8 @@ from ferry_contract.events import NAME_MAX_LEN
 from . import store as st
 from .errors import InvalidRequest, Unauthorized
 from .ingest import Arrival, IngestWriter, Outcome
-from .logs import bind
 from .jobs import lost_by_host
+from .logs import bind
 from .models import Delivery, DeliveryRepeat, Event, Host, Job, utcnow
 from .views import job_view
 
@@ -199,7 +199,7 @@ async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -
     A heartbeat is a word from the host: it ends the doubt on its jobs. A newer one that no longer
     lists a job the host reported on before proves the host lost it (see jobs.lost_by_host).
     """
-    sent = callback.timestamp if callback.timestamp.tzinfo else callback.timestamp.replace(tzinfo=timezone.utc)
+    sent = callback.timestamp if callback.timestamp.tzinfo else callback.timestamp.replace(tzinfo=UTC)
     outcome = Outcome("heartbeat")
     async with store.write() as session:
         host = await session.get(Host, host_name)

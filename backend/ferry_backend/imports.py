@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from ferry_contract.urls import allowed_by, parse_url
 from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobRequest, UrlSource
+from ferry_contract.urls import allowed_by, parse_url
 
 from . import store as st
 from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound

@@ -13,8 +13,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import store as st
@@ -54,7 +55,7 @@ class Outcome:
     lost: list[str] = field(default_factory=list)  # heartbeat: jobs the host no longer has (it proved it lost them)
 
 
-JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (m.__table__ for m in (Job, Delivery, DeliveryRepeat, Event, Host))
+JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (cast(Table, m.__table__) for m in (Job, Delivery, DeliveryRepeat, Event, Host))
 # Built once: a batch runs a handful of these, and building statements costs more than running them.
 _STORED = select(DELIVERIES.c.id, DELIVERIES.c.host, DELIVERIES.c.webhook_id, DELIVERIES.c.job_id, DELIVERIES.c.seq).where(
     DELIVERIES.c.host == bindparam("host"), DELIVERIES.c.webhook_id.in_(bindparam("ids", expanding=True)))
@@ -115,7 +116,7 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
             stored[(row.host, row.webhook_id)] = {"id": row.id, "job_id": row.job_id, "seq": row.seq, "duplicates": 0}
     job_ids = sorted({a.data["job_id"] for a in arrivals})
     jobs = {
-        row.id: _JobState(row.host, row.image, st.snapshot_of(row), row.last_contact_at, row.created_at)
+        row.id: _JobState(row.host, row.image, st.snapshot_of(cast(Job, row)), row.last_contact_at, row.created_at)
         for row in conn.execute(_JOBS, {"ids": job_ids})
     }
     outcomes: list[Outcome] = []
@@ -178,15 +179,17 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
 def _announce_again(conn: Connection, repeated: list[tuple[Arrival, Outcome]]) -> None:
     """A retry of a logged event is announced again: the first announcement may have died with a replica
     (or a Redis publish) after the commit. Sockets drop seqs they already have, so this costs nothing."""
+    keyed = [(arrival, outcome, outcome.job_id, outcome.seq) for arrival, outcome in repeated
+             if outcome.job_id is not None and outcome.seq is not None]
     logged = {
         (row.job_id, row.seq): row
-        for row in conn.execute(_LOGGED_AS, {"jobs": sorted({o.job_id for _, o in repeated}),
-                                             "seqs": sorted({o.seq for _, o in repeated})})
+        for row in conn.execute(_LOGGED_AS, {"jobs": sorted({job for _, _, job, _ in keyed}),
+                                             "seqs": sorted({seq for _, _, _, seq in keyed})})
     }
-    for arrival, outcome in repeated:
-        row = logged.get((outcome.job_id, outcome.seq))
+    for arrival, outcome, job_id, seq in keyed:
+        row = logged.get((job_id, seq))
         if row is not None and row.webhook_id == arrival.webhook_id:
-            outcome.event = LiveEvent(outcome.job_id, outcome.seq, arrival.type, arrival.data, iso(row.received_at))
+            outcome.event = LiveEvent(job_id, seq, arrival.type, arrival.data, iso(row.received_at))
 
 
 def _missing_from_log(conn: Connection, unlogged: list[tuple[Arrival, Outcome]], batch: set) -> list[dict]:
@@ -195,10 +198,11 @@ def _missing_from_log(conn: Connection, unlogged: list[tuple[Arrival, Outcome]],
     logged = {(row.job_id, row.seq) for row in conn.execute(_LOGGED, params)} | batch
     rows = []
     for arrival, outcome in unlogged:
-        if (outcome.job_id, outcome.seq) not in logged:
-            logged.add((outcome.job_id, outcome.seq))
-            rows.append(_event_row(outcome.job_id, arrival))
-            outcome.event = _live(outcome.job_id, arrival)
+        job_id = outcome.job_id
+        if job_id is not None and (job_id, outcome.seq) not in logged:
+            logged.add((job_id, outcome.seq))
+            rows.append(_event_row(job_id, arrival))
+            outcome.event = _live(job_id, arrival)
     return rows
 
 
@@ -247,19 +251,18 @@ class IngestWriter:
 
     def __init__(self, store: st.Store):
         self.store = store
-        self._queue: asyncio.Queue[tuple[Arrival, asyncio.Future]] | None = None
+        self._queue: asyncio.Queue[tuple[Arrival, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._last_seen_written: dict[str, float] = {}
 
     def start(self) -> None:
-        self._queue = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="callback-writer")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        while self._queue is not None and not self._queue.empty():
+        while not self._queue.empty():
             _, future = self._queue.get_nowait()
             future.cancel()
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ferry_contract import ErrorCode, EventType, JobState, Phase, TERMINAL_STATES
+from ferry_contract import TERMINAL_STATES, ErrorCode, EventType, JobState, Phase
 
 SNAPSHOT_FIELDS = (
     "state",

@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from ferry_contract import ErrorCode
 
+from . import store as st
 from .errors import FerryError
 from .imports import announce_snapshot, presume_failed
 from .jobs import Silence, last_word, silence
 from .models import Job, Upload, utcnow
 from .services import Services
 from .views import job_view
-from . import store as st
 
 log = logging.getLogger("ferry.liveness")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from .metrics import EMIT_LATENCY
 
@@ -66,7 +66,7 @@ class Subscriber:
         self.pending: dict[object, list[LiveEvent]] = {}
         self._emit = emit
         self._on_overflow = on_overflow
-        self._reindex: Callable[["Subscriber", object], None] = lambda _sub, _key: None  # set by the Hub
+        self._reindex: Callable[[Subscriber, object], None] = lambda _sub, _key: None  # set by the Hub
         self._queue: asyncio.Queue[tuple[str, dict, dict, float | None]] = asyncio.Queue()
         self._inflight = 0  # messages in the outbox not yet handed to the transport
         self._holds = 0

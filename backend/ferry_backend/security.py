@@ -7,6 +7,7 @@ import hmac
 import secrets
 import time
 from enum import IntEnum
+from typing import TypeGuard
 
 
 class Role(IntEnum):
@@ -17,7 +18,7 @@ class Role(IntEnum):
     admin = 3
 
     @classmethod
-    def parse(cls, name: str) -> "Role":
+    def parse(cls, name: str) -> Role:
         try:
             return cls[name]
         except KeyError:
@@ -38,9 +39,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def is_decimal(text: str | None) -> bool:
+def is_decimal(text: str | None) -> TypeGuard[str]:
     """ASCII digits only: str.isdigit() also says yes to "²" or "٣", which int() then refuses."""
-    return bool(text) and text.isascii() and text.isdigit()
+    return text is not None and text != "" and text.isascii() and text.isdigit()
 
 
 def sign_content_link(key: bytes, upload_id: str, ttl_s: int, now: float | None = None) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Awaitable
+from collections.abc import Coroutine
+from typing import Any
 
 import socketio
 from sqlalchemy.exc import IntegrityError
@@ -135,7 +136,7 @@ class Services:
         await self.importers.close()
         await self.store.close()
 
-    def spawn(self, coro: Awaitable, name: str | None = None) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task:
         """A background task that is awaited (cancelled) on shutdown and whose failure is logged."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)

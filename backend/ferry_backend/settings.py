@@ -6,9 +6,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from ferry_contract.urls import UrlPrefix, parse_prefix
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ferry_contract.urls import UrlPrefix, parse_prefix
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WEB_DIR = REPO_ROOT / "frontend-bridge" / "dist"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Callable, TypeVar
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -41,7 +42,7 @@ class Store:
         self._committer: ThreadPoolExecutor | None = None
 
     @classmethod
-    def from_url(cls, url: str, sqlite_synchronous: str = "full") -> "Store":
+    def from_url(cls, url: str, sqlite_synchronous: str = "full") -> Store:
         return cls(db.make_engine(url, sqlite_synchronous), sqlite_synchronous)
 
     async def migrate(self) -> None:
@@ -52,7 +53,8 @@ class Store:
 
     async def close(self) -> None:
         if self._sync_engine is not None:
-            self._committer.shutdown(wait=True)
+            if self._committer is not None:
+                self._committer.shutdown(wait=True)
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None

@@ -15,9 +15,8 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import AsyncIterator
 
 import anyio
 
@@ -106,7 +105,7 @@ async def with_idle_timeout(body: AsyncIterator[bytes], idle_s: float) -> AsyncI
             chunk = await asyncio.wait_for(iterator.__anext__(), idle_s)
         except StopAsyncIteration:
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BodyIdle(f"no bytes for {idle_s:g} s") from None
         yield chunk
 
@@ -116,7 +115,7 @@ class PartFiles:
 
     def __init__(self, root: Path):
         self.root = root
-        self._hashers: dict[str, tuple[int, "hashlib._Hash"]] = {}
+        self._hashers: dict[str, tuple[int, hashlib._Hash]] = {}
 
     def path(self, upload_id: str) -> Path:
         if not UPLOAD_ID_RE.fullmatch(upload_id):

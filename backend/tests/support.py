@@ -12,7 +12,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -69,20 +69,20 @@ class Backend:
         env.update(self.env_extra)
         return env
 
-    def start(self, timeout: float = 90.0) -> "Backend":
+    def start(self, timeout: float = 90.0) -> Backend:
         return self.launch().wait_ready(timeout)
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / "backend.log"
 
-    def launch(self) -> "Backend":
+    def launch(self) -> Backend:
         """Start the process without waiting (several backends then start side by side)."""
         self.proc = spawn([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
                           self.env, self.log_path)
         return self
 
-    def wait_ready(self, timeout: float = 90.0) -> "Backend":
+    def wait_ready(self, timeout: float = 90.0) -> Backend:
         wait_healthy(self.proc, self.url, self.log_path, "backend", timeout)
         return self
 
@@ -109,7 +109,7 @@ class Backend:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
-    async def add_host(self, name: str, url: str = "http://127.0.0.1:9", token: str = "importer-token", secret: str | None = None) -> "Importer":
+    async def add_host(self, name: str, url: str = "http://127.0.0.1:9", token: str = "importer-token", secret: str | None = None) -> Importer:
         secret = secret or new_secret()
         async with self.client() as http:
             response = await http.post("/api/hosts", json={"name": name, "url": url, "token": token, "webhook_secret": secret})
@@ -129,7 +129,7 @@ def event_data(job_id: str, host: str, seq: int, state: str = "running", phase: 
 
 
 def callback_body(event_type: str, data: dict) -> bytes:
-    return json.dumps({"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}).encode()
+    return json.dumps({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}).encode()
 
 
 @dataclass
@@ -142,7 +142,7 @@ class Importer:
 
     def sign(self, body: bytes, msg_id: str | None = None, when: datetime | None = None, secret: str | None = None) -> dict:
         msg_id = msg_id or "msg_" + uuid.uuid4().hex
-        when = when or datetime.now(timezone.utc)
+        when = when or datetime.now(UTC)
         signature = Webhook(secret or self.secret).sign(msg_id, when, body.decode())
         return {
             "webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature,
@@ -201,7 +201,7 @@ class SocketWatcher:
 
         return handle
 
-    async def connect(self) -> "SocketWatcher":
+    async def connect(self) -> SocketWatcher:
         await self.sio.connect(self.backend.url, auth={"token": self.token}, transports=["websocket"], wait_timeout=10)
         return self
 
@@ -228,7 +228,7 @@ class SocketWatcher:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def close(self) -> None:
@@ -287,7 +287,7 @@ class FakeImporter:
             return self.web.json_response({}, status=401)
         return self.web.json_response({"images": self.images})
 
-    async def start(self) -> "FakeImporter":
+    async def start(self) -> FakeImporter:
         app = self.web.Application()
         app.router.add_post("/v1/imports", self._submit)
         app.router.add_delete("/v1/imports/{job_id}", self._cancel)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 
 import httpx
-import socketio
 import pytest
+import socketio
 
 from backend.tests.support import new_secret
 

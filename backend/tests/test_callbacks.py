@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -55,9 +55,9 @@ async def test_bad_callbacks_are_refused_and_not_stored(backend, importer, attac
     elif attack == "other_secret":
         headers = importer.sign(body, secret=new_secret())
     elif attack == "stale":
-        headers = importer.sign(body, when=datetime.now(timezone.utc) - timedelta(minutes=6))
+        headers = importer.sign(body, when=datetime.now(UTC) - timedelta(minutes=6))
     elif attack == "future":
-        headers = importer.sign(body, when=datetime.now(timezone.utc) + timedelta(minutes=6))
+        headers = importer.sign(body, when=datetime.now(UTC) + timedelta(minutes=6))
     elif attack == "unknown_host":
         host = "no-such-host"
     elif attack == "tampered":

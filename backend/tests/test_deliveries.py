@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from standardwebhooks import Webhook
 
@@ -17,7 +17,7 @@ async def test_deliveries_list_every_verified_arrival_raw_and_in_order(backend):
     sent: list[tuple[bytes, dict, str]] = []
 
     async def post(body: bytes, msg_id: str | None = None, expect: int = 200, later_s: int = 0) -> None:
-        headers = importer.sign(body, msg_id, when=datetime.now(timezone.utc) + timedelta(seconds=later_s))
+        headers = importer.sign(body, msg_id, when=datetime.now(UTC) + timedelta(seconds=later_s))
         response = await importer.post(body, headers)
         assert response.status_code == expect, response.text
         sent.append((body, headers, response.json().get("verdict", response.json().get("error", {}).get("code"))))

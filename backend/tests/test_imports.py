@@ -10,9 +10,19 @@ import uuid
 import httpx
 
 from backend.tests.support import (
-    TUS, FakeImporter, SocketWatcher, callback_body, completed_data, event_data, free_port, job_state, register, upload,
+    TUS,
+    FakeImporter,
+    SocketWatcher,
+    callback_body,
+    completed_data,
+    event_data,
+    free_port,
+    job_state,
+    register,
+    upload,
     wait_until,
 )
+
 
 async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_link(backend, fake):
     second = await FakeImporter().start()

@@ -7,11 +7,12 @@ import json
 import random
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as strat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as strat
 from sqlalchemy import select, text
 
 from backend.tests.support import completed_data, event_data
@@ -45,9 +46,9 @@ async def make_store(tmp_path, template: Path, name: str = "ingest.db") -> st.St
 
 def arrival(job: str, seq: int, msg: str | None = None, host: str = "lab1", kind: str = "import.progress") -> Arrival:
     data = completed_data(job, host, seq) if kind == "import.completed" else event_data(job, host, seq)
-    body = json.dumps({"type": kind, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data})
+    body = json.dumps({"type": kind, "timestamp": datetime.now(UTC).isoformat(), "data": data})
     return Arrival(host, msg or f"msg_{job}_{seq}", {"webhook-id": msg or f"msg_{job}_{seq}"}, body, kind,
-                   datetime.now(timezone.utc), data, utcnow())
+                   datetime.now(UTC), data, utcnow())
 
 
 async def state(store: st.Store) -> dict:

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ferry_contract import ErrorCode
 from ferry_backend.jobs import (
-    Silence, Snapshot, Verdict, apply_event, backend_failure, host_alive, host_is_stale, last_word, lost_by_host, presumed_failure,
+    Silence,
+    Snapshot,
+    Verdict,
+    apply_event,
+    backend_failure,
+    host_alive,
+    host_is_stale,
+    last_word,
+    lost_by_host,
+    presumed_failure,
     silence,
 )
+from ferry_contract import ErrorCode
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def data(seq: int, state: str = "running", **extra) -> dict:

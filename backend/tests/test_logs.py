@@ -32,10 +32,10 @@ def test_lines_carry_the_job_and_host_bound_by_the_task_that_logs_them(capsys):
     finally:
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [(l["message"], l["job_id"], l["host"]) for l in lines] == [
+    assert [(line["message"], line["job_id"], line["host"]) for line in lines] == [
         ("outside any job", None, None), ("handling job-1", "job-1", "lab1"), ("handling job-2", "job-2", "lab2"),
         ("after the jobs", None, None), ("explicit", "job-3", "lab3")]
-    assert all(l["replica"] == "r1" and l["logger"] == "ferry.test" and "time" in l for l in lines)
+    assert all(line["replica"] == "r1" and line["logger"] == "ferry.test" and "time" in line for line in lines)
 
 
 async def test_a_serving_backend_logs_a_failed_dispatch_as_json_with_job_and_host(backend):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook
@@ -89,7 +89,7 @@ def _signed(body: bytes, when: datetime, msg_id: str = "msg_1", secret: str = SE
 
 
 def test_signature_verification_accepts_the_real_thing():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = b'{"type":"import.progress"}'
     assert verify_signature(SECRET, body, _signed(body, now), now) == "msg_1"
 
@@ -107,7 +107,7 @@ def test_signature_verification_accepts_the_real_thing():
     ],
 )
 def test_signature_verification_refuses(mutate, code):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = b'{"type":"import.progress"}'
     body, headers = mutate(body, _signed(body, now), now)
     with pytest.raises(Unauthorized) as err:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
+from datetime import UTC
 
 import pytest
 
 from backend.tests.support import (
-    SocketWatcher, callback_body, completed_data, event_data, job_state, register, wait_until,
+    SocketWatcher,
+    callback_body,
+    completed_data,
+    event_data,
+    job_state,
+    register,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -34,7 +41,7 @@ async def test_backend_killed_mid_import_recovers_from_its_log(restartable):
         signed.append((seq, body, f"msg_{job}_{seq}"))
     watcher = await SocketWatcher(backend).connect()
     await watcher.subscribe(job)  # not found yet: the job appears with its first callback
-    for seq, body, msg_id in signed[:4]:
+    for _seq, body, msg_id in signed[:4]:
         assert (await importer.post(body, importer.sign(body, msg_id))).status_code == 200
     watcher2 = await SocketWatcher(backend).connect()
     ack = await watcher2.subscribe(job)
@@ -48,7 +55,7 @@ async def test_backend_killed_mid_import_recovers_from_its_log(restartable):
 
     # An importer's outbox redelivers from where it was unsure (seq 3 and 4 again, same webhook ids), then goes on.
     verdicts = []
-    for seq, body, msg_id in signed[2:]:
+    for _seq, body, msg_id in signed[2:]:
         response = await importer.post(body, importer.sign(body, msg_id))
         assert response.status_code == 200
         verdicts.append(response.json()["verdict"])
@@ -85,10 +92,10 @@ async def test_jobs_never_confirmed_are_dispatched_again_after_a_restart(restart
 def insert_undispatched_job(backend, host: str) -> str:
     import json
     import sqlite3
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     job_id = "job_" + uuid.uuid4().hex[:10]
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     with sqlite3.connect(backend.data_dir / "ferry.db") as db:
         db.execute(
             "INSERT INTO jobs (id, host, image, source_url, format, changes, force, state, phase, seq, percent, bytes_done,"

@@ -60,19 +60,19 @@ async def test_events_sent_while_subscribing_are_neither_lost_nor_duplicated(bac
         job = job_id()
         watcher = await watchers()
 
-        async def send_all():
+        async def send_all(job: str):
             for seq in range(1, 21):
                 await importer.send("import.progress", event_data(job, importer.name, seq))
 
-        async def subscribe_midway():
+        async def subscribe_midway(job: str, watcher):
             while True:  # subscribe as soon as the job exists, while callbacks keep arriving
                 ack = await watcher.subscribe(job)
                 if ack["ok"]:
                     return ack
                 await asyncio.sleep(0.01)
 
-        await asyncio.gather(send_all(), subscribe_midway())
-        await watcher.wait_for(lambda: 20 in watcher.seqs(job))
+        await asyncio.gather(send_all(job), subscribe_midway(job, watcher))
+        await watcher.wait_for(lambda watcher=watcher, job=job: 20 in watcher.seqs(job))
         await asyncio.sleep(0.3)
         assert watcher.seqs(job) == list(range(1, 21))
         successful_ack = len(watcher.order) - 1 - watcher.order[::-1].index("ack")

@@ -59,7 +59,7 @@ class Backend:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.console import Console
 from rich.segment import Segment

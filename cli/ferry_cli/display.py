@@ -27,7 +27,7 @@ class _DetailColumn(ProgressColumn):
     def render(self, task) -> Text:
         track: JobTrack = task.fields["track"]
         clock = track.phase_clock(time.monotonic())
-        return Text(printable(describe(track.view, clock)), style=STATE_STYLES.get(track.view.get("state"), ""))
+        return Text(printable(describe(track.view, clock)), style=STATE_STYLES.get(str(track.view.get("state")), ""))
 
 
 class _StateBar(BarColumn):
@@ -76,7 +76,7 @@ class LinesDisplay:
     def __init__(self, console: Console, every_s: float = LINE_EVERY_S):
         self.console = console
         self.every_s = every_s
-        self._last: dict[str, tuple[str | None, str | None, float]] = {}
+        self._last: dict[str, tuple[str | None, str | None, bool, float]] = {}
 
     def start(self, tracks: list[JobTrack]) -> None:
         pass

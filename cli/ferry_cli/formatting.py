@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # C0 controls but tab, DEL and C1: escape sequences, bells, cursor moves. What the backend relays (job ids,
 # images, error messages from importers) may carry them; a terminal must not execute them.
@@ -57,13 +57,13 @@ def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def short_time(value: str | None) -> str:
     """`2025-11-29 14:03:07.123` in UTC, for tables."""
     parsed = parse_time(value)
-    return "" if parsed is None else parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return "" if parsed is None else parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def describe(view: dict, elapsed: float | None = None) -> str:
@@ -123,7 +123,7 @@ def host_liveness(host: dict, now: datetime | None = None) -> str:
     seen = parse_time(host.get("last_seen"))
     if seen is None:
         return "never heard from"
-    quiet = max(0.0, ((now or datetime.now(timezone.utc)) - seen).total_seconds())
+    quiet = max(0.0, ((now or datetime.now(UTC)) - seen).total_seconds())
     if host.get("alive") and quiet < HOST_SILENT_AFTER_S:
         return "online"
     return f"silent for {human_duration(quiet)}"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import socketio

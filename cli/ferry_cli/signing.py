@@ -9,7 +9,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -67,7 +67,7 @@ def load_secret(secret: str | None, secret_file: Path | None) -> str:
 def sign_headers(secret: str, webhook_id: str, body: str, now: float | None = None) -> dict[str, str]:
     """The headers of one attempt: its own timestamp, a fresh signature over id.timestamp.body."""
     seconds = int(time.time() if now is None else now)
-    signature = Webhook(secret).sign(webhook_id, datetime.fromtimestamp(seconds, tz=timezone.utc), body)
+    signature = Webhook(secret).sign(webhook_id, datetime.fromtimestamp(seconds, tz=UTC), body)
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(seconds),
@@ -104,7 +104,7 @@ class Sender:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Sender":
+    def __enter__(self) -> Sender:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -115,7 +115,7 @@ class Sender:
 
     def send(self, host: str, webhook_id: str, body: str) -> Result:
         url = self.url_for(host)
-        for attempt, delay in enumerate((*self.retry_delays, None)):
+        for delay in (*self.retry_delays, None):
             try:
                 response = self._http.post(
                     url, content=body.encode(), headers=sign_headers(self.secret, webhook_id, body)

@@ -15,8 +15,8 @@ import math
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ferry_contract import (
     ErrorCode,

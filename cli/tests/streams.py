@@ -30,7 +30,7 @@ class SocketRecorder:
 
         return handle
 
-    async def connect(self) -> "SocketRecorder":
+    async def connect(self) -> SocketRecorder:
         await self.sio.connect(
             self.backend.url, auth={"token": self.backend.admin_token}, transports=["websocket"], wait_timeout=10
         )
@@ -73,7 +73,7 @@ class CuttableProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "CuttableProxy":
+    def start(self) -> CuttableProxy:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
@@ -130,7 +130,7 @@ class FerryProcess:
     def __init__(self, *args: str, url: str, token: str):
         env = child_env(FERRY_URL=url, FERRY_TOKEN=token)
         self.proc = subprocess.Popen([FERRY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: "queue.Queue[str | None]" = queue.Queue()
+        self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr = ""
         threading.Thread(target=self._read, daemon=True).start()
 

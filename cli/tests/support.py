@@ -76,7 +76,7 @@ class Backend:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def launch(self) -> "Backend":
+    def launch(self) -> Backend:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = child_env(
             FERRY_DATA_DIR=str(self.data_dir),
@@ -89,7 +89,7 @@ class Backend:
                           env, self.data_dir / "backend.log")
         return self
 
-    def wait_ready(self, timeout: float = 120.0) -> "Backend":
+    def wait_ready(self, timeout: float = 120.0) -> Backend:
         wait_healthy(self.proc, self.url, self.data_dir / "backend.log", "backend", timeout)
         return self
 
@@ -162,8 +162,8 @@ def drive(
     part: slice = slice(None),
 ) -> threading.Thread:
     """Play an importer in a thread: the `part` of a simulated import's callbacks, paced by `speed`."""
-    from ferry_cli.simulate import Step, run_simulation, scenario
     from ferry_cli.signing import Sender
+    from ferry_cli.simulate import Step, run_simulation, scenario
 
     steps = scenario(
         job_id=job_id, host=host, image="lab/watched:1", size=size, seed=4, fail=fail, finalizing_s=finalizing_s

@@ -13,12 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ferry_cli.simulate import new_webhook_id, scenario
-from ferry_cli.signing import Sender
-from ferry_contract import EventType, JobState, make_import_event
-
 from cli.tests.streams import FerryProcess
 from cli.tests.support import drive, free_port, new_secret, run_ferry, unique
+from ferry_cli.signing import Sender
+from ferry_cli.simulate import new_webhook_id, scenario
+from ferry_contract import EventType, JobState, make_import_event
 
 IMPORTER_TOKEN = "importer-token-" + "c" * 16
 TICK_S = 0.2  # a progress callback this often: an import that runs until it is canceled
@@ -81,7 +80,7 @@ class CancelableImporter:
             data = last.model_copy(update={"seq": last.seq + 1, "state": JobState.CANCELED})
             sender.send(self.name, new_webhook_id(), make_import_event(EventType.CANCELED, data).model_dump_json())
 
-    def __enter__(self) -> "CancelableImporter":
+    def __enter__(self) -> CancelableImporter:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ferry_cli.simulate import run_simulation, scenario
-from ferry_cli.signing import Sender
-from ferry_cli.upload import upload_file
-
 from cli.tests.support import free_port, json_lines, new_secret, run_ferry, unique
+from ferry_cli.signing import Sender
+from ferry_cli.simulate import run_simulation, scenario
+from ferry_cli.upload import upload_file
 
 IMPORTER_TOKEN = "importer-token-" + "x" * 16
 
@@ -96,7 +95,7 @@ class StandInImporter:
         except BaseException as exc:  # surfaced by the test through `errors`
             self.errors.append(exc)
 
-    def __enter__(self) -> "StandInImporter":
+    def __enter__(self) -> StandInImporter:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook
@@ -116,7 +116,7 @@ def test_replay_with_a_new_job_id_from_a_seq_on_into_the_same_backend(backend, c
 def test_replay_keeps_the_captured_gaps_divided_by_the_speed(target, captured, tmp_path):
     host, _, path = captured
     records = [json.loads(line) for line in path.read_text().splitlines()][:4]
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     for index, record in enumerate(records):  # captured one second apart
         record["received_at"] = (start + timedelta(seconds=index)).isoformat()
     spaced = tmp_path / "spaced.jsonl"
@@ -149,7 +149,7 @@ def test_export_keeps_the_raw_body_and_headers_as_received(captured):
     assert all(r["verdict"] == "applied" and r["duplicates"] == 0 for r in records)
     for record in records:  # exactly what the importer sent: its signature still matches the host's secret
         headers = record["headers"]
-        sent_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), tz=timezone.utc)
+        sent_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), tz=UTC)
         assert headers["webhook-id"] == record["webhook_id"]
         assert (
             Webhook(host.secret).sign(record["webhook_id"], sent_at, record["body"])

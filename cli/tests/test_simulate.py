@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from ferry_contract import make_import_event, parse_callback
-from ferry_cli.simulate import FAILURES, TICK_S, scenario
-
 from cli.tests.support import new_secret, run_ferry, unique
+from ferry_cli.simulate import FAILURES, TICK_S, scenario
+from ferry_contract import make_import_event, parse_callback
 
 SIZE = 50_000_000
 

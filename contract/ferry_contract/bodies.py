@@ -61,7 +61,7 @@ class BodyDeadline:
                 self.open_bodies += 1
             try:
                 message = await asyncio.wait_for(receive(), self.idle_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 close_body()
                 return await answer(408, "request_timeout", f"no request body bytes for {self.idle_s:g} s")
             if message["type"] != "http.request" or not message.get("more_body"):

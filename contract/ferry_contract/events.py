@@ -7,9 +7,9 @@ JSON Schema exported from these models. Change them here and nowhere else.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -166,7 +166,7 @@ class HeartbeatData(_Model):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _ImportEvent(_Model):
@@ -201,11 +201,11 @@ class ImporterHeartbeat(_Model):
 
 
 ImportEvent = Annotated[
-    Union[ImportQueued, ImportProgress, ImportCompleted, ImportFailed, ImportCanceled],
+    ImportQueued | ImportProgress | ImportCompleted | ImportFailed | ImportCanceled,
     Field(discriminator="type"),
 ]
 Callback = Annotated[
-    Union[ImportQueued, ImportProgress, ImportCompleted, ImportFailed, ImportCanceled, ImporterHeartbeat],
+    ImportQueued | ImportProgress | ImportCompleted | ImportFailed | ImportCanceled | ImporterHeartbeat,
     Field(discriminator="type"),
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -45,7 +45,7 @@ class UrlSource(BaseModel):
     size: int | None = Field(default=None, ge=0)
 
 
-Source = Annotated[Union[PathSource, UrlSource], Field(union_mode="left_to_right")]
+Source = Annotated[PathSource | UrlSource, Field(union_mode="left_to_right")]
 
 
 class ImportJobRequest(BaseModel):

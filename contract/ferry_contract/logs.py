@@ -43,7 +43,7 @@ class JobContext(logging.Filter):
         for name, value in self.fixed.items():
             setattr(record, name, value)
         if self.text:  # " [host job]", or nothing when there is neither
-            about = " ".join(str(v) for v in (record.host, record.job_id) if v)
+            about = " ".join(str(v) for v in (getattr(record, "host", None), getattr(record, "job_id", None)) if v)
             record.about = f" [{about}]" if about else ""
         return True
 

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 
 from .events import CALLBACK_ADAPTER, ERROR_CODE_PATTERN, ErrorCode, EventType, JobState, Phase
 from .jobs import ImportJobRequest
-from .reference import REFERENCE_PATTERN, TAG, PATH_COMPONENT, DOMAIN, NAME_MAX
+from .reference import DOMAIN, NAME_MAX, PATH_COMPONENT, REFERENCE_PATTERN, TAG
 
 SCHEMA_ID = "https://ferry.invalid/schemas/callback.json"
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from . import xzblocks
 from .compression import SNIFF_BYTES, Compression, decompress, detect_compression
 from .errors import EmptyArchive, ImporterError, NotAnArchive, TruncatedTar
 from .layout import CAPTURED, Layout, classify
-from . import xzblocks
 from .sources import ConsumedBytes, Source, source_path
 from .tarstream import TarWalker
 

@@ -6,19 +6,20 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 # httpx imports its own command-line tool (click, rich, pygments) when those are installed; this
 # process never runs it, and skipping it saves a noticeable part of every start-up.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import typer  # noqa: E402
+
 from ferry_contract import ArchiveFormat, ErrorCode  # noqa: E402
 
 from .console import BarReporter, human_bytes  # noqa: E402
+from .datadir import default_data_dir  # noqa: E402
 from .engine import Engine, docker_host_from_env  # noqa: E402
 from .errors import ImporterError, Interrupted  # noqa: E402
-from .datadir import default_data_dir  # noqa: E402
 from .pipeline import ImportSpec, Options, run_import  # noqa: E402
 from .reporting import EventReporter, JsonLinesReporter  # noqa: E402
 from .sources import LocalFileSource  # noqa: E402
@@ -37,14 +38,14 @@ def _root() -> None:
 @app.command("import")
 def import_command(
     archive: Annotated[Path, typer.Argument(help="The archive: plain tar, .tar.xz, .tar.gz/.tgz, .tar.zst or .tar.bz2.")],
-    image: Annotated[Optional[str], typer.Option("--image", "-i", help="Target REPO[:TAG] (required for rootfs archives; added to a loaded image).")] = None,
+    image: Annotated[str | None, typer.Option("--image", "-i", help="Target REPO[:TAG] (required for rootfs archives; added to a loaded image).")] = None,
     format: Annotated[ArchiveFormat, typer.Option("--format", help="auto: load docker-save archives, import rootfs tarballs.")] = ArchiveFormat.AUTO,
-    change: Annotated[Optional[list[str]], typer.Option("--change", "-c", help="Dockerfile line for imports (CMD, ENV, …); repeatable.")] = None,
+    change: Annotated[list[str] | None, typer.Option("--change", "-c", help="Dockerfile line for imports (CMD, ENV, …); repeatable.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Import even when the same archive already produced the image.")] = False,
     json_lines: Annotated[bool, typer.Option("--json", help="Print one JSON event per line on stdout instead of a progress bar.")] = False,
-    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Expected sha256 of the archive; a mismatch fails before the engine commits.")] = None,
+    sha256: Annotated[str | None, typer.Option("--sha256", help="Expected sha256 of the archive; a mismatch fails before the engine commits.")] = None,
     stall_timeout: Annotated[float, typer.Option("--stall-timeout", min=1, help="Abort when the engine takes no bytes and says nothing for this many seconds.")] = 300.0,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR", help="Where the fast-path index lives.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR", help="Where the fast-path index lives.")] = None,
 ) -> None:
     """Import ARCHIVE into the Docker engine at DOCKER_HOST; exit 0 only when the image is verified present."""
     reporter: EventReporter = JsonLinesReporter(sys.stdout) if json_lines else BarReporter()

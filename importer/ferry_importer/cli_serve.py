@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -62,7 +62,7 @@ def serve(
                 timeout_graceful_shutdown=90, proxy_headers=False, server_header=False)
 
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR",
+DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR",
                                                  help="The importer's data directory.")]
 
 
@@ -75,7 +75,7 @@ def _open(data_dir: Path | None):
 
 
 def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else "-"
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds") if ts else "-"
 
 
 def _attempt_line(a: outbox.Attempt) -> str:
@@ -86,9 +86,9 @@ def _attempt_line(a: outbox.Attempt) -> str:
 @outbox_app.command("list", help="Callbacks, oldest first, with their delivery status and attempts.")
 def outbox_list(
     data_dir: DataDir = None,
-    job: Annotated[Optional[str], typer.Option("--job", help="Only this job.")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this job.")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only given-up (expired, 410) or still failing ones.")] = False,
-    status: Annotated[Optional[outbox.Status], typer.Option("--status", help="Only this status.")] = None,
+    status: Annotated[outbox.Status | None, typer.Option("--status", help="Only this status.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
@@ -152,13 +152,13 @@ def parse_since(text: str, now: float | None = None) -> float:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r}: use a duration such as 2h, 30m, 1d or an ISO time") from None
-    return when.replace(tzinfo=when.tzinfo or timezone.utc).timestamp()
+    return when.replace(tzinfo=when.tzinfo or UTC).timestamp()
 
 
 @outbox_app.command("recover", help="Send again every given-up (expired or 410) callback created since a time.")
 def outbox_recover(
     since: Annotated[str, typer.Option("--since", help="A duration ago (2h, 30m, 1d) or an ISO time.")],
     data_dir: DataDir = None,
-    job: Annotated[Optional[str], typer.Option("--job", help="Only this job.")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this job.")] = None,
 ) -> None:
     _requeue(data_dir, since=parse_since(since), job_id=job)

@@ -107,9 +107,10 @@ def decompress(raw: BinaryIO, kind: Compression, max_out: int = 1 << 20) -> Iter
     try:
         while True:
             if decoder.eof:
-                data = _skip_to_next_member(raw, decoder.unused() + data, kind)
-                if data is None:
+                following = _skip_to_next_member(raw, decoder.unused() + data, kind)
+                if following is None:
                     return  # trailing padding or garbage after the last member is ignored, as xz/gzip do
+                data = following
                 decoder.restart()
             if not data and not decoder.has_output_pending():
                 data = raw.read(READ_BLOCK)

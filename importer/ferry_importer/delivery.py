@@ -13,7 +13,7 @@ import functools
 import logging
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx

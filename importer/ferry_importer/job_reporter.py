@@ -9,7 +9,7 @@ receiver is down (a progress event in the same state and phase as the one before
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ferry_contract import ErrorInfo, EventType, ImportEventData, JobState, Phase, is_terminal, make_import_event
 

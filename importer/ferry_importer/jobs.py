@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ferry_contract import ImportEventData, ImportJobRequest, ImportJobView, JobState, Phase
 from ferry_contract.events import TERMINAL_STATES
@@ -31,7 +31,7 @@ class JobRecord:
     finished_at: float | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "JobRecord":
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
         snapshot = row["snapshot"]
         return cls(
             job_id=row["job_id"],
@@ -73,7 +73,7 @@ class JobRecord:
 
 
 def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def same_request(a: ImportJobRequest, b: ImportJobRequest) -> bool:

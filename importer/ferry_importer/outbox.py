@@ -49,7 +49,7 @@ class Message:
     finished_at: float | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Message":
+    def from_row(cls, row: sqlite3.Row) -> Message:
         values = dict(row)
         values["droppable"] = bool(values["droppable"])
         values["requeued"] = bool(values["requeued"])

@@ -27,8 +27,8 @@ from .layout import LoadPlan, load_verdict, parse_engine_version
 from .loading import engine_reports_layers, plan_layers
 from .preflight import check_changes, check_disk, check_reference, check_sha256, disk_needed, disk_places, free_bytes
 from .progress import ProgressDriver, load_weight
-from .reporting import Reporter
 from .remote_file import RemoteFile
+from .reporting import Reporter
 from .rollback import Rollback
 from .sources import Source, source_path
 from .sources_url import UrlSource

@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ferry_contract import ImageReference, InvalidReference as ContractInvalidReference, parse_reference
+from ferry_contract import ImageReference, parse_reference
+from ferry_contract import InvalidReference as ContractInvalidReference
 from ferry_contract.jobs import change_problem
 
 from .errors import InsufficientDisk, InvalidChange, InvalidReference

@@ -10,6 +10,7 @@ it starts again (`undo_left_over`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -111,16 +112,8 @@ class Rollback:
 async def undo_left_over(engine: Engine, directory: Path) -> list[str]:
     """Undo what jobs of a process that died left in the engine, from their journals; return the job keys
     undone. A journal whose undo cannot reach the engine stays for the next start."""
-    if not directory.is_dir():
-        return []
     undone = []
-    for path in sorted(directory.glob("*.json")):
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            log.warning("removing an unreadable rollback journal %s", path)
-            path.unlink(missing_ok=True)
-            continue
+    for path, state in await asyncio.to_thread(read_journals, directory):
         rollback = Rollback(engine, path, state.get("comment"))
         rollback.tags_before = dict(state.get("tags_before") or {})
         rollback.ids_before = dict(state.get("ids_before") or {})
@@ -134,9 +127,26 @@ async def undo_left_over(engine: Engine, directory: Path) -> list[str]:
             log.warning("could not undo what job %s left in the engine yet: %s", path.stem, exc.message)
             continue
         undone.append(path.stem)
+    return undone
+
+
+def read_journals(directory: Path) -> list[tuple[Path, dict]]:
+    """The journals left in `directory`; unreadable ones (a torn write) and half-written temp files are removed."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("removing an unreadable rollback journal %s", path)
+            path.unlink(missing_ok=True)
+            continue
+        if isinstance(state, dict):
+            found.append((path, state))
     for leftover in directory.glob("*.tmp"):
         leftover.unlink(missing_ok=True)
-    return undone
+    return found
 
 
 async def _images_with_comment(engine: Engine, comment: str) -> set[str]:

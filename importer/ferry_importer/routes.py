@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
@@ -104,7 +104,7 @@ async def list_images(service: ServiceDep) -> ImageList:
             continue
         entries.append(ImageEntry(
             tags=tags, id=image["Id"], size=int(image.get("Size") or 0),
-            created=datetime.fromtimestamp(int(image.get("Created") or 0), tz=timezone.utc),
+            created=datetime.fromtimestamp(int(image.get("Created") or 0), tz=UTC),
             archive_sha256=_archive_sha(index, image["Id"], tags),
         ))
     return ImageList(images=entries)

@@ -24,8 +24,8 @@ from .errors import ImporterError, Interrupted
 from .job_reporter import EventRecorder, OutboxReporter
 from .logs import current_job
 from .pipeline import ImportSpec, Options, run_import
-from .rollback import undo_left_over
 from .preflight import check_changes
+from .rollback import undo_left_over
 from .settings import ImporterSettings
 from .sources import LocalFileSource
 from .sources_url import UrlSource

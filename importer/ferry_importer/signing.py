@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
@@ -27,7 +27,7 @@ class Signer:
     def headers(self, message_id: str, body: str, now: float | None = None) -> dict[str, str]:
         """Headers for one attempt: id, this attempt's timestamp, `v1,<base64 HMAC-SHA256>`."""
         seconds = int(time.time() if now is None else now)
-        at = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        at = datetime.fromtimestamp(seconds, tz=UTC)
         return {
             "webhook-id": message_id,
             "webhook-timestamp": str(seconds),

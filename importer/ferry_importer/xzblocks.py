@@ -137,7 +137,7 @@ def _encode(value: int) -> bytes:
 
 
 def parallel_worthwhile(blocks: list[Block] | None) -> bool:
-    return bool(blocks) and len(blocks) >= 2 and max(b.uncompressed for b in blocks) <= MAX_PARALLEL_BLOCK
+    return blocks is not None and len(blocks) >= 2 and max(b.uncompressed for b in blocks) <= MAX_PARALLEL_BLOCK
 
 
 def decode_block(block: Block, stored: bytes) -> bytes:

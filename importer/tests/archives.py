@@ -100,14 +100,14 @@ def docker_archive_from_layers(layers: list[bytes], repo_tags: list[str], *, sty
         oci_manifest = json.dumps({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{config_hex}", "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": f"sha256:{sha256_hex(l)}", "size": len(l)} for l in layers],
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": f"sha256:{sha256_hex(layer)}", "size": len(layer)} for layer in layers],
         }).encode()
         files[f"blobs/sha256/{sha256_hex(oci_manifest)}"] = oci_manifest
         files["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [{
             "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{sha256_hex(oci_manifest)}",
             "size": len(oci_manifest)}]}).encode()
         files["oci-layout"] = b'{"imageLayoutVersion": "1.0.0"}'
-        layer_paths = [f"blobs/sha256/{sha256_hex(l)}" for l in layers]
+        layer_paths = [f"blobs/sha256/{sha256_hex(layer)}" for layer in layers]
         config_path = f"blobs/sha256/{config_hex}"
     else:
         raise ValueError(style)

@@ -41,7 +41,7 @@ class ImporterProcess:
         self.proc: subprocess.Popen | None = None
         self.client = httpx.Client(base_url=self.base_url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
 
-    def start(self, timeout: float = 60.0) -> "ImporterProcess":
+    def start(self, timeout: float = 60.0) -> ImporterProcess:
         self.proc = spawn([str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "info"],
                           self.env, self.log_path)
         wait_healthy(self.proc, self.base_url, self.log_path, "importer", timeout)
@@ -57,7 +57,7 @@ class ImporterProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"importer did not stop on SIGTERM within {timeout}s:\n{self.log()}")
+            raise AssertionError(f"importer did not stop on SIGTERM within {timeout}s:\n{self.log()}") from None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, like a power cut of the process."""

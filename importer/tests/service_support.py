@@ -14,10 +14,10 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -112,7 +112,7 @@ class WebhookReceiver:
     def url(self, path: str = "/api/callbacks/lab") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self) -> "WebhookReceiver":
+    def start(self) -> WebhookReceiver:
         self._server.start()
         return self
 
@@ -192,7 +192,7 @@ class RangeFileServer:
     def url(self, name: str, query: str = "") -> str:
         return f"http://127.0.0.1:{self.port}/files/{name}" + (f"?{query}" if query else "")
 
-    def start(self) -> "RangeFileServer":
+    def start(self) -> RangeFileServer:
         self._server.start()
         return self
 

@@ -2,7 +2,8 @@
 
 import json
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ferry_importer.layout import ArchiveImage
 from ferry_importer.loading import LayerTracker, engine_reports_layers, plan_layers
@@ -132,7 +133,7 @@ def test_layers_of_equal_size_are_told_apart_by_the_diff_id_the_engine_prints():
     assert (track.layers_done, track.bytes_done) == (2, 1100)
     # other tools name layers after their digest: no config needed
     named = ArchiveImage(config="x.json", repo_tags=(), layers=(f"{diffs[0]}.tar", f"blobs/sha256/{diffs[1]}"))
-    assert [l.short_id for l in plan_layers([named], {f"{diffs[0]}.tar": 5, f"blobs/sha256/{diffs[1]}": 5})] == \
+    assert [layer.short_id for layer in plan_layers([named], {f"{diffs[0]}.tar": 5, f"blobs/sha256/{diffs[1]}": 5})] == \
         ["a" * 12, "b" * 12]
 
 

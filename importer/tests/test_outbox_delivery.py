@@ -14,7 +14,6 @@ from ferry_importer.database import Database
 from ferry_importer.delivery import DeliveryWorker
 from ferry_importer.retry import RetryPolicy
 from ferry_importer.signing import Signer, new_message_id
-
 from importer.tests.service_support import SECRET, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -50,7 +49,7 @@ class Running:
         self.task.cancel()
         try:
             await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             state = f"done={self.task.done()} cancelled={self.task.cancelled()}"
             raise AssertionError(f"the worker did not stop ({state}); tasks:\n{_tasks()}") from None
 
@@ -69,7 +68,7 @@ async def eventually(predicate, timeout=10.0):
         try:
             if await asyncio.wait_for(predicate(), timeout):
                 return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"a check did not return in {timeout}s; tasks:\n{_tasks()}") from None
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached")

@@ -18,7 +18,6 @@ from ferry_importer.retry import (
     parse_retry_after,
 )
 from ferry_importer.signing import Signer, new_message_id
-
 from importer.tests.service_support import SECRET
 
 pytestmark = pytest.mark.timeout(60)

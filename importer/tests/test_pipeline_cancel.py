@@ -6,14 +6,14 @@ import threading
 import time
 
 import pytest
+from silent_server import SilentServer
+from stub_engine import StubEngine
 
 from archives import tar_bytes, write
 from conftest import leftovers, tag_exists
 from ferry_contract.urls import parse_prefix
 from ferry_importer import CollectingReporter, Engine, ImportSpec, LocalFileSource, Options, run_import
 from ferry_importer.sources_url import UrlSource
-from silent_server import SilentServer
-from stub_engine import StubEngine
 
 pytestmark = pytest.mark.engine
 

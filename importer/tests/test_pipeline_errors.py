@@ -5,13 +5,20 @@ import lzma
 import os
 
 import pytest
+from stub_engine import StubEngine
 
-from archives import (docker_archive_from_layers, forge_xz_size, rootfs_files, sha256_hex, tar_bytes,
-                      without_member, write)
+from archives import (
+    docker_archive_from_layers,
+    forge_xz_size,
+    rootfs_files,
+    sha256_hex,
+    tar_bytes,
+    without_member,
+    write,
+)
 from conftest import leftovers, tag_exists
 from ferry_importer import CollectingReporter, Engine, ImporterError, ImportSpec, LocalFileSource, Options, run_import
 from ferry_importer.layout import OCI_LOAD_MIN_ENGINE, parse_engine_version
-from stub_engine import StubEngine
 
 pytestmark = pytest.mark.engine
 

@@ -7,10 +7,10 @@ import tarfile
 
 import docker
 import pytest
+from test_pipeline_progress import check_invariants
 
 from conftest import leftovers, tag_exists
 from ferry_importer import CollectingReporter, ImportSpec, LocalFileSource, Options, run_import
-from test_pipeline_progress import check_invariants
 
 pytestmark = pytest.mark.engine
 

@@ -4,10 +4,10 @@ import os
 from datetime import timedelta
 
 import pytest
+from stub_engine import StubEngine
 
 from archives import tar_bytes, write
 from ferry_importer import CollectingReporter, Engine, ImportSpec, LocalFileSource, Options, run_import
-from stub_engine import StubEngine
 
 pytestmark = pytest.mark.engine
 

@@ -1,6 +1,7 @@
 import asyncio
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ferry_contract import Phase
 from ferry_importer.progress import PERCENT_CAP, ProgressDriver, RateMeter, emit_due, eta_seconds, percent_of

@@ -12,7 +12,6 @@ from ferry_importer.database import Database
 from ferry_importer.job_reporter import EventRecorder, OutboxReporter
 from ferry_importer.progress import Snapshot
 from ferry_importer.settings import SettingsError, load_settings, settings_help
-
 from importer.tests.service_support import SECRET, TOKEN
 
 pytestmark = pytest.mark.timeout(60)

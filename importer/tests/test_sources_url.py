@@ -13,7 +13,6 @@ from ferry_contract.urls import parse_prefix
 from ferry_importer.allowlist import SourceRejected
 from ferry_importer.errors import ImporterError
 from ferry_importer.sources_url import UrlSource
-
 from importer.tests.service_support import RangeFileServer, wait_until
 from importer.tests.silent_server import SilentServer
 

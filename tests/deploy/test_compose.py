@@ -17,11 +17,11 @@ import pytest
 import socketio
 import typer.main
 import yaml
+
 from ferry_backend import cli as backend_cli
 from ferry_backend.settings import Settings as BackendSettings
 from ferry_importer.settings import ENV_PREFIX as IMPORTER_PREFIX
 from ferry_importer.settings import ImporterSettings
-
 from tests.scale.servers import NginxServer, Unavailable
 
 REPO = Path(__file__).resolve().parents[2]

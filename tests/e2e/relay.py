@@ -46,7 +46,7 @@ class Relay:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Relay":
+    def start(self) -> Relay:
         ready = threading.Event()
 
         def run() -> None:

@@ -44,7 +44,7 @@ class Stack:
         self.proxies: list[Relay] = []
         self.engine = docker.DockerClient(base_url=docker_host)
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         self.link.start()
         self.backend.launch()
         public = self.link.url

@@ -7,7 +7,7 @@ import json
 import sqlite3
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import socketio
@@ -23,7 +23,7 @@ def unique(stem: str) -> str:
 def body_text(event_type: str, data: dict, **raw_fields: str) -> str:
     """A callback body; each of `raw_fields` is written into `data` as raw JSON text (e.g. rate_bps="1e999")."""
     marked = dict(data, **{name: f"@{name}@" for name in raw_fields})
-    text = json.dumps({"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": marked})
+    text = json.dumps({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": marked})
     for name, raw in raw_fields.items():
         text = text.replace(f'"@{name}@"', raw)
     return text

@@ -6,9 +6,17 @@ import asyncio
 import json
 import math
 
+import httpx
+
 from backend.tests.support import SocketWatcher, completed_data, event_data
 from tests.hostile.support import (
-    body_text, database, post_signed, queued, strict_socket_json, subscribe_all_reply, unique,
+    body_text,
+    database,
+    post_signed,
+    queued,
+    strict_socket_json,
+    subscribe_all_reply,
+    unique,
 )
 
 
@@ -61,7 +69,7 @@ async def test_a_stored_infinity_from_an_older_version_never_reaches_a_client(ho
     assert job.status_code == 200 and job.json()["rate_bps"] is None
 
 
-async def importer_retry(importer, text: str, sent_headers) -> "httpx.Response":
+async def importer_retry(importer, text: str, sent_headers) -> httpx.Response:
     """The same delivery again, as an outbox retries it: same webhook-id, a fresh signature."""
     return await post_signed(importer, text, msg_id=sent_headers["webhook-id"])
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backend.tests.support import SocketWatcher, callback_body, completed_data, event_data
 from tests.hostile.support import unique

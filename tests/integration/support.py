@@ -68,7 +68,7 @@ class ImporterProcess:
         self.env.update({f"FERRY_IMPORTER_{key.upper()}": str(value) for key, value in settings.items()})
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90) -> "ImporterProcess":
+    def start(self, timeout: float = 90) -> ImporterProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = spawn([str(BIN / "ferry-importer"), "serve", "--listen", f"127.0.0.1:{self.port}"],
                           self.env, self.log_path)

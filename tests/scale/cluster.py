@@ -45,7 +45,7 @@ class Cluster:
     def url(self) -> str:
         return self.nginx.url
 
-    def launch(self) -> "Cluster":
+    def launch(self) -> Cluster:
         """Start nginx and the first replica without waiting; `wait_ready` starts the others once it answers.
 
         The first replica of a fresh database migrates it and stores the bootstrap admin token; replicas
@@ -64,7 +64,7 @@ class Cluster:
         self.nginx.start()
         return self
 
-    def wait_ready(self, timeout: float = 180.0) -> "Cluster":
+    def wait_ready(self, timeout: float = 180.0) -> Cluster:
         first, *others = self.backends
         if first.proc is None:
             first.launch()
@@ -123,7 +123,7 @@ class Cluster:
                 counts.append(None)
         return counts
 
-    async def connect_and_locate(self, token: str, attempts: int = 5) -> tuple["Watcher", int]:
+    async def connect_and_locate(self, token: str, attempts: int = 5) -> tuple[Watcher, int]:
         """A Watcher connected through nginx, and the index of the replica it landed on (from the replicas' gauges)."""
         for _ in range(attempts):
             before = await self.socket_clients()
@@ -205,7 +205,7 @@ class Watcher:
             self.acks.append(ack)
         self._changed.set()
 
-    async def connect(self) -> "Watcher":
+    async def connect(self) -> Watcher:
         await self.sio.connect(self.url, auth={"token": self.token}, transports=["websocket"], wait_timeout=10)
         return self
 
@@ -236,7 +236,7 @@ class Watcher:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def close(self) -> None:

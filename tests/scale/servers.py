@@ -41,7 +41,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise Unavailable("redis-server is not installed (make system-deps installs redis-server)")
@@ -91,7 +91,7 @@ class PostgresServer:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         if PG_BIN is None:
             raise Unavailable("the Postgres server is not installed (make system-deps installs postgresql)")
         if os.geteuid() == 0:
@@ -180,7 +180,7 @@ class NginxServer:
         return subprocess.run([nginx_binary(), "-t", "-p", str(self.base), "-c", str(self.write_config())],
                               capture_output=True, text=True, timeout=30)
 
-    def start(self) -> "NginxServer":
+    def start(self) -> NginxServer:
         binary = nginx_binary()
         self.write_config()
         log = self.base / "logs" / "error.log"

@@ -99,7 +99,7 @@ async def test_long_polling_sticks_to_one_replica_through_the_proxy(cluster, tra
         # long-poll (~30 s): give the close a moment to reach the server, then stop waiting.
         try:
             await asyncio.wait_for(client.disconnect(), 2)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await client.eio.disconnect(abort=True)
 
 

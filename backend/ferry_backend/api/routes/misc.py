@@ -8,8 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from ferry_contract.api_errors import COMMON, error_responses
 
 from ... import __version__
-from ...imports import host_images
 from ... import store as st
+from ...imports import host_images
 from ...metrics import JOB_TOTALS, SOCKETS, render
 from ..deps import ServicesDep, Viewer
 

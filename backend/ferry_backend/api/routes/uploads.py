@@ -20,8 +20,16 @@ from ...models import Upload, utcnow
 from ...security import Role, check_content_link, is_decimal, new_id
 from ...services import Services
 from ...tus import (
-    TUS_EXTENSIONS, TUS_VERSION, TusError, check_version, encode_metadata, parse_length, parse_metadata, parse_offset,
-    safe_filename, with_idle_timeout,
+    TUS_EXTENSIONS,
+    TUS_VERSION,
+    TusError,
+    check_version,
+    encode_metadata,
+    parse_length,
+    parse_metadata,
+    parse_offset,
+    safe_filename,
+    with_idle_timeout,
 )
 from ...views import upload_view
 from ..deps import Operator, ServicesDep, authenticate, require
@@ -92,7 +100,7 @@ async def offset(upload_id: str, _: Operator, services: ServicesDep) -> Response
     try:  # a PATCH still draining a dropped connection: answer with the offset it ends at
         await asyncio.wait_for(lock.acquire(), LOCK_WAIT_S)
         lock.release()
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     upload = await _live_upload(services, upload_id)
     headers = _tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.size), "Upload-Expires": _expires(upload)})
@@ -110,7 +118,7 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
     lock = services.upload_lock(upload_id)
     try:
         await asyncio.wait_for(lock.acquire(), LOCK_WAIT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TusError("another request is writing this upload", code="upload_locked", status=423) from None
     try:
         upload = await _live_upload(services, upload_id)

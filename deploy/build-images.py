@@ -64,8 +64,10 @@ def choose_cli(found: list[tuple[str, bool, tuple[int, ...]]]) -> str | None:
 def docker_cli() -> str:
     """FERRY_DOCKER_CLI, else the `docker` first on PATH, else Debian's /usr/bin/docker: the first that has BuildKit."""
     candidates = [os.environ.get("FERRY_DOCKER_CLI"), shutil.which("docker"), "/usr/bin/docker"]
-    found = [(cli, subprocess.run([cli, "buildx", "version"], capture_output=True).returncode == 0, _client_version(cli))
-             for cli in dict.fromkeys(c for c in candidates if c and os.access(c, os.X_OK))]
+    found = [
+        (cli, subprocess.run([cli, "buildx", "version"], capture_output=True).returncode == 0, _client_version(cli))
+        for cli in dict.fromkeys(c for c in candidates if c and os.access(c, os.X_OK))
+    ]
     chosen = choose_cli(found)
     if chosen is None:
         raise BuildFailed("no docker CLI here builds with BuildKit: install the buildx plugin or Debian's docker.io")
@@ -89,7 +91,10 @@ class Docker:
 
     def pulls(self, ref: str) -> bool:
         try:
-            return self.run("pull", "-q", ref, check=False, quiet=True, stderr=subprocess.DEVNULL, timeout=120).returncode == 0
+            return (
+                self.run("pull", "-q", ref, check=False, quiet=True, stderr=subprocess.DEVNULL, timeout=120).returncode
+                == 0
+            )
         except subprocess.TimeoutExpired:
             return False
 
@@ -100,8 +105,14 @@ class Docker:
         bundle = next((b for b in CA_BUNDLES if os.path.isfile(b)), None)
         if bundle:
             argv += ["--secret", f"id=ca_bundle,src={bundle}"]
-        proc = subprocess.Popen([self.cli, *argv, str(context)], env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen(
+            [self.cli, *argv, str(context)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
         for line in proc.stdout:  # builds run side by side: every line says whose it is
             print(f"[{tag}] {line}", end="", file=sys.stderr, flush=True)
         if proc.wait() != 0:

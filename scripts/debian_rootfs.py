@@ -46,16 +46,22 @@ def mirror() -> str:
 
 
 def _debootstrap() -> str:
-    found = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if os.access("/usr/sbin/debootstrap", os.X_OK) else None)
+    found = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if os.access("/usr/sbin/debootstrap", os.X_OK) else None
+    )
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"], check=False, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"], check=False, env=env
+        )
         if os.access("/usr/sbin/debootstrap", os.X_OK):
             return "/usr/sbin/debootstrap"
-    raise RootfsUnavailable("debootstrap is missing: apt-get install debootstrap (scripts/system-deps.sh does it as root)")
+    raise RootfsUnavailable(
+        "debootstrap is missing: apt-get install debootstrap (scripts/system-deps.sh does it as root)"
+    )
 
 
 def _debootstrap_version() -> str:
@@ -65,7 +71,13 @@ def _debootstrap_version() -> str:
 
 def key() -> str:
     """Short hash of what builds the tree: a different recipe never reuses an old tree."""
-    what = {"suite": SUITE, "variant": VARIANT, "mirror": mirror(), "debootstrap": _debootstrap_version(), "recipe": RECIPE}
+    what = {
+        "suite": SUITE,
+        "variant": VARIANT,
+        "mirror": mirror(),
+        "debootstrap": _debootstrap_version(),
+        "recipe": RECIPE,
+    }
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
     return f"debian-{SUITE}-{VARIANT}-{digest}"
 
@@ -106,8 +118,9 @@ def _debootstrap_into(tmp: Path) -> None:
     log = tmp / "debootstrap.log"
     started = time.monotonic()
     with open(log, "wb") as out:
-        done = subprocess.run([_debootstrap(), f"--variant={VARIANT}", SUITE, str(tree), mirror()],
-                              stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run(
+            [_debootstrap(), f"--variant={VARIANT}", SUITE, str(tree), mirror()], stdout=out, stderr=subprocess.STDOUT
+        )
     if done.returncode != 0:
         lines = log.read_text(errors="replace").strip().splitlines()[-3:]
         raise RootfsUnavailable(f"debootstrap failed ({done.returncode}): {' | '.join(lines)}")

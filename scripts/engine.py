@@ -145,7 +145,8 @@ def up(name: str = "default", use_existing: bool = True, timeout: float = 60.0) 
             tail = paths["log"].read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             raise EngineUnavailable(
                 f"dockerd exited with code {proc.returncode} while starting ({tail[0][-200:]}); see {paths['log']}. "
-                + HINT)
+                + HINT
+            )
         time.sleep(0.2)
     down(name)
     raise EngineUnavailable(f"The private Docker engine did not answer within {timeout:.0f} s; see {paths['log']}.")

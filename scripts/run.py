@@ -84,8 +84,11 @@ def _ports_free() -> bool:
     for variable, address in (("FERRY_RUN_BACKEND", BACKEND_LISTEN), ("FERRY_RUN_IMPORTER", IMPORTER_LISTEN)):
         if _busy(address):
             host = address.rpartition(":")[0]
-            print(f"make run: {address} is already in use by another program; choose another address with "
-                  f"{variable}={host}:PORT (e.g. {variable}={host}:{_spare_port(host)} make run)", file=sys.stderr)
+            print(
+                f"make run: {address} is already in use by another program; choose another address with "
+                f"{variable}={host}:PORT (e.g. {variable}={host}:{_spare_port(host)} make run)",
+                file=sys.stderr,
+            )
             free = False
     return free
 
@@ -129,7 +132,9 @@ def main() -> int:
     )
     subprocess.run(
         [BIN / "ferry-backend", "host", "add", HOST_NAME, "--url", f"http://{IMPORTER_LISTEN}", "--replace"],
-        env=dict(backend_env, FERRY_HOST_TOKEN=keys["importer_token"], FERRY_HOST_WEBHOOK_SECRET=keys["webhook_secret"]),
+        env=dict(
+            backend_env, FERRY_HOST_TOKEN=keys["importer_token"], FERRY_HOST_WEBHOOK_SECRET=keys["webhook_secret"]
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -149,7 +154,9 @@ def main() -> int:
         children.append(backend)
         _wait_healthy(f"http://{IMPORTER_LISTEN}/healthz", importer, "the importer")
         _wait_healthy(f"{public_url}/healthz", backend, "the backend")
-        token_note = "FERRY_ADMIN_TOKEN" if "FERRY_ADMIN_TOKEN" in os.environ else f"{admin_token}  (also in .run/admin-token)"
+        token_note = (
+            "FERRY_ADMIN_TOKEN" if "FERRY_ADMIN_TOKEN" in os.environ else f"{admin_token}  (also in .run/admin-token)"
+        )
         print(
             f"\nferry is running\n  web page:      {public_url}/\n  admin token:   {token_note}\n"
             f"  importer:      http://{IMPORTER_LISTEN} (host '{HOST_NAME}', engine {docker_host})\n"

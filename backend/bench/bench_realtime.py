@@ -48,10 +48,15 @@ async def ingest_at(url: str, secret: str, proc: psutil.Process, concurrency: in
     cpu0 = cpu_seconds(proc)
     result = await load.closed_loop(f"{url}/api/callbacks/{HOST}", items, concurrency, seconds)
     cpu = cpu_seconds(proc) - cpu0
-    return {"rate": round(result.rate, 1), "ok": result.ok, "statuses": {str(k): v for k, v in result.statuses.items()},
-            "p50_ms": ms(load.percentile(result.latencies, 50)), "p99_ms": ms(load.percentile(result.latencies, 99)),
-            "server_cpu_ms_per_request": round(cpu / max(1, result.ok) * 1000, 3),
-            "server_cpu_percent": round(100 * cpu / result.elapsed, 1)}
+    return {
+        "rate": round(result.rate, 1),
+        "ok": result.ok,
+        "statuses": {str(k): v for k, v in result.statuses.items()},
+        "p50_ms": ms(load.percentile(result.latencies, 50)),
+        "p99_ms": ms(load.percentile(result.latencies, 99)),
+        "server_cpu_ms_per_request": round(cpu / max(1, result.ok) * 1000, 3),
+        "server_cpu_percent": round(100 * cpu / result.elapsed, 1),
+    }
 
 
 def ms(seconds: float) -> float:
@@ -67,8 +72,9 @@ def bucket_quantile(before: dict[float, float], after: dict[float, float], q: fl
     return next(round(bound * 1000, 1) for bound, count in delta.items() if count >= q * total)
 
 
-async def latency(url: str, secret: str, proc: psutil.Process, watchers: Watchers, jobs: list[str], args,
-                  buckets=None) -> dict:
+async def latency(
+    url: str, secret: str, proc: psutil.Process, watchers: Watchers, jobs: list[str], args, buckets=None
+) -> dict:
     """One phase per rate (events/s per job), same sockets throughout; the machine's CPU per process is recorded too."""
     me, watching, phases, first = psutil.Process(), watchers.process, [], 2
     for rate in args.rates:
@@ -96,14 +102,20 @@ async def latency(url: str, secret: str, proc: psutil.Process, watchers: Watcher
         verdicts = list(sent.verdicts.values())
         expected = sum(watchers.per_job(i.job_id) for i in items if sent.verdicts.get((i.job_id, i.seq)) == "applied")
         results[f"{rate:g}/s per job"] = {
-            "offered_rate": len(jobs) * rate, "send_rate": round(sent.sent / sent.elapsed, 1),
+            "offered_rate": len(jobs) * rate,
+            "send_rate": round(sent.sent / sent.elapsed, 1),
             "statuses": {str(k): v for k, v in sent.statuses.items()},
             "verdicts": {v: verdicts.count(v) for v in set(verdicts)},
-            "socket_deliveries": len(delays), "expected_deliveries": expected,
-            "p50_ms": ms(load.percentile(delays, 50)), "p99_ms": ms(load.percentile(delays, 99)),
+            "socket_deliveries": len(delays),
+            "expected_deliveries": expected,
+            "p50_ms": ms(load.percentile(delays, 50)),
+            "p99_ms": ms(load.percentile(delays, 99)),
             "max_ms": ms(max(delays, default=0)),
-            "post_p50_ms": ms(load.percentile(sent.latencies, 50)), "post_p99_ms": ms(load.percentile(sent.latencies, 99)),
-            "server_cpu_percent": cpu[0], "sender_cpu_percent": cpu[1], "sockets_cpu_percent": cpu[2],
+            "post_p50_ms": ms(load.percentile(sent.latencies, 50)),
+            "post_p99_ms": ms(load.percentile(sent.latencies, 99)),
+            "server_cpu_percent": cpu[0],
+            "sender_cpu_percent": cpu[1],
+            "sockets_cpu_percent": cpu[2],
             "server_emit_p50_ms_at_most": inside[0] if inside else None,
             "server_emit_p99_ms_at_most": inside[1] if inside else None,
         }
@@ -139,58 +151,97 @@ def upload_rss(backend: BenchBackend, size: int) -> dict:
         while offset < size:
             length = min(patch, size - offset)
             body = (block for _ in range(length >> 20))
-            response = http.patch(location, content=body, headers={
-                "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream", "Content-Length": str(length)})
+            response = http.patch(
+                location,
+                content=body,
+                headers={
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(length),
+                },
+            )
             assert response.status_code == 204, response.text
             offset = int(response.headers["upload-offset"])
         http.delete(location)
     elapsed = time.monotonic() - started
-    return {"bytes": size, "seconds": round(elapsed, 1), "mb_per_s": round(size / elapsed / 1e6, 1),
-            "rss_before_mb": round(before / 1e6, 1), "peak_rss_mb": round(backend.peak_rss() / 1e6, 1)}
+    return {
+        "bytes": size,
+        "seconds": round(elapsed, 1),
+        "mb_per_s": round(size / elapsed / 1e6, 1),
+        "rss_before_mb": round(before / 1e6, 1),
+        "peak_rss_mb": round(backend.peak_rss() / 1e6, 1),
+    }
 
 
 def report(results: dict, args) -> None:
     ingest_rows, latency_rows, up = results["ingest"], results["latency"], results["upload"]
-    print(f"\nferry backend realtime bench — load average before: {results['load_before']:.2f}, after: {results['load_after']:.2f}")
+    print(
+        f"\nferry backend realtime bench — load average before: {results['load_before']:.2f}, after: {results['load_after']:.2f}"
+    )
     print(f"\n1. ingest: signed callbacks as fast as answered, {args.ingest_seconds:g} s per concurrency")
     print(f"   {'':26}{'in flight':>10}{'rate/s':>9}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'server CPU ms/req':>19}")
     for name, rows in ingest_rows.items():
         for concurrency, r in rows.items():
             ratio = f"{r['ratio']:.2f}" if "ratio" in r else ""
-            print(f"   {name:26}{concurrency:>10}{r['rate']:>9}{ratio:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}"
-                  f"{r['server_cpu_ms_per_request']:>19}")
+            print(
+                f"   {name:26}{concurrency:>10}{r['rate']:>9}{ratio:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}"
+                f"{r['server_cpu_ms_per_request']:>19}"
+            )
     print("   target: backend ≥ 0.5 × bare")
-    print(f"\n2. callback → socket: {args.jobs} jobs, {args.sockets} sockets (each watching one job), {args.seconds:g} s per rate")
-    print(f"   {'':24}{'rate':>14}{'sent/s':>8}{'delivered':>14}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-          f"{'in server p50/p99 ≤':>21}{'CPU % server/sender/sockets':>29}")
+    print(
+        f"\n2. callback → socket: {args.jobs} jobs, {args.sockets} sockets (each watching one job), {args.seconds:g} s per rate"
+    )
+    print(
+        f"   {'':24}{'rate':>14}{'sent/s':>8}{'delivered':>14}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+        f"{'in server p50/p99 ≤':>21}{'CPU % server/sender/sockets':>29}"
+    )
     for name, phases in latency_rows.items():
         for rate, r in phases.items():
             delivered = f"{r['socket_deliveries']}/{r['expected_deliveries']}"
             cpu = f"{r['server_cpu_percent']:.0f}/{r['sender_cpu_percent']:.0f}/{r['sockets_cpu_percent']:.0f}"
-            inside = "–" if r["server_emit_p50_ms_at_most"] is None else \
-                f"{r['server_emit_p50_ms_at_most']:g}/{r['server_emit_p99_ms_at_most']:g}"
-            print(f"   {name:24}{rate:>14}{r['send_rate']:>8}{delivered:>14}{r['p50_ms']:>8}{r['p99_ms']:>8}{r['max_ms']:>8}"
-                  f"{inside:>21}{cpu:>29}")
+            inside = (
+                "–"
+                if r["server_emit_p50_ms_at_most"] is None
+                else f"{r['server_emit_p50_ms_at_most']:g}/{r['server_emit_p99_ms_at_most']:g}"
+            )
+            print(
+                f"   {name:24}{rate:>14}{r['send_rate']:>8}{delivered:>14}{r['p50_ms']:>8}{r['p99_ms']:>8}{r['max_ms']:>8}"
+                f"{inside:>21}{cpu:>29}"
+            )
     print("   p50/p99/max: from the sender's POST to the socket client's handler (apparatus included); in server:")
     print("   from the callback's arrival to the event handed to the socket (ferry_callback_to_emit_seconds buckets).")
     print("   target: backend p99 ≤ 20 ms")
-    print(f"\n3. {up['bytes'] >> 20} MiB tus upload at {up['mb_per_s']} MB/s: backend RSS {up['rss_before_mb']} MB before, "
-          f"peak {up['peak_rss_mb']} MB (target ≤ 150 MB)")
+    print(
+        f"\n3. {up['bytes'] >> 20} MiB tus upload at {up['mb_per_s']} MB/s: backend RSS {up['rss_before_mb']} MB before, "
+        f"peak {up['peak_rss_mb']} MB (target ≤ 150 MB)"
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")], default=[2.0, 10.0],
-                        help="events per second per job, one latency phase each (comma-separated)")
+    parser.add_argument(
+        "--rates",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[2.0, 10.0],
+        help="events per second per job, one latency phase each (comma-separated)",
+    )
     parser.add_argument("--sockets", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each latency phase")
-    parser.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[1, 16, 64],
-                        help="callbacks in flight in the ingest runs (comma-separated)")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1, 16, 64],
+        help="callbacks in flight in the ingest runs (comma-separated)",
+    )
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--upload-mib", type=int, default=1024)
-    parser.add_argument("--modes", type=lambda v: v.split(","), default=["full", "normal"],
-                        help="FERRY_SQLITE_SYNCHRONOUS values to measure the backend with (comma-separated)")
+    parser.add_argument(
+        "--modes",
+        type=lambda v: v.split(","),
+        default=["full", "normal"],
+        help="FERRY_SQLITE_SYNCHRONOUS values to measure the backend with (comma-separated)",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     results: dict = {"load_before": os.getloadavg()[0], "args": vars(args) | {"json": str(args.json)}}
@@ -198,14 +249,16 @@ async def main() -> None:
         workdir = Path(tmp)
         results["ingest"], results["latency"] = {}, {}
         with BareServer("post") as bare_post, BareServer("sio") as bare_sio:
-            results["ingest"]["bare_post"] = await ingest(bare_post.url, new_secret(), bare_post.process, args.concurrency,
-                                                          args.ingest_seconds)
+            results["ingest"]["bare_post"] = await ingest(
+                bare_post.url, new_secret(), bare_post.process, args.concurrency, args.ingest_seconds
+            )
             results["latency"]["bare_socketio"] = await run_latency("bare", None, bare_sio, args, workdir)
         for mode in args.modes:
             name = f"backend_sqlite_{mode}"
             with BenchBackend(workdir / name, HOST, sqlite_synchronous=mode) as backend:
-                results["ingest"][name] = await ingest(backend.url, backend.secret, backend.process, args.concurrency,
-                                                       args.ingest_seconds)
+                results["ingest"][name] = await ingest(
+                    backend.url, backend.secret, backend.process, args.concurrency, args.ingest_seconds
+                )
                 for c, row in results["ingest"][name].items():
                     row["ratio"] = round(row["rate"] / results["ingest"]["bare_post"][c]["rate"], 3)
                 results["latency"][name] = await run_latency(name, backend, None, args, workdir)

@@ -30,10 +30,20 @@ def progress_body(job_id: str, host: str, seq: int, total: int) -> bytes:
     """A realistic import.progress body (the size and shape a real importer sends)."""
     done = min(total, seq * (total // 1000 or 1))
     data = {
-        "job_id": job_id, "host": host, "seq": seq, "state": "running", "phase": "importing",
-        "percent": round(100.0 * done / total, 3), "bytes_done": done, "bytes_total": total,
-        "rate_bps": 52_428_800.0, "eta_s": 12.5, "phase_elapsed_s": round(seq / 10, 1), "queue_position": None,
-        "image": None, "error": None,
+        "job_id": job_id,
+        "host": host,
+        "seq": seq,
+        "state": "running",
+        "phase": "importing",
+        "percent": round(100.0 * done / total, 3),
+        "bytes_done": done,
+        "bytes_total": total,
+        "rate_bps": 52_428_800.0,
+        "eta_s": 12.5,
+        "phase_elapsed_s": round(seq / 10, 1),
+        "queue_position": None,
+        "image": None,
+        "error": None,
     }
     return json.dumps({"type": "import.progress", "timestamp": datetime.now(UTC).isoformat(), "data": data}).encode()
 
@@ -48,8 +58,10 @@ def sign_all(secret: str, host: str, jobs: list[str], events_per_job: int, first
             body = progress_body(job_id, host, seq, 2_600_000_000)
             msg_id = "msg_" + uuid.uuid4().hex
             headers = {
-                "webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": webhook.sign(msg_id, now, body.decode()), "content-type": "application/json",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": webhook.sign(msg_id, now, body.decode()),
+                "content-type": "application/json",
             }
             out.append(Signed(job_id, seq, body, headers))
     return out

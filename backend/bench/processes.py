@@ -44,7 +44,9 @@ class BareServer(_Server):
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> BareServer:
-        self.proc = subprocess.Popen([str(BIN / "python"), str(HERE / "bare_servers.py"), self.kind, "--port", str(self.port)])
+        self.proc = subprocess.Popen(
+            [str(BIN / "python"), str(HERE / "bare_servers.py"), self.kind, "--port", str(self.port)]
+        )
         wait_healthy(self.proc, self.url, Path(os.devnull), f"bare {self.kind} server", 120)
         return self
 
@@ -63,20 +65,37 @@ class BenchBackend(_Server):
 
     def __enter__(self) -> BenchBackend:
         self.data_dir.mkdir(parents=True)
-        env = {**os.environ, "FERRY_DATA_DIR": str(self.data_dir), "FERRY_ADMIN_TOKEN": self.admin_token,
-               "FERRY_LOG_LEVEL": "warning", "FERRY_HOST_STALE_S": "3600", "FERRY_PUBLIC_URL": self.url, **self.settings}
+        env = {
+            **os.environ,
+            "FERRY_DATA_DIR": str(self.data_dir),
+            "FERRY_ADMIN_TOKEN": self.admin_token,
+            "FERRY_LOG_LEVEL": "warning",
+            "FERRY_HOST_STALE_S": "3600",
+            "FERRY_PUBLIC_URL": self.url,
+            **self.settings,
+        }
         log = self.data_dir / "backend.log"
         self.proc = spawn([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"], env, log)
         wait_healthy(self.proc, self.url, log, "backend", 120)
-        response = httpx.post(f"{self.url}/api/hosts", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30,
-                              json={"name": self.host, "url": "http://127.0.0.1:9", "token": "unused-importer-token",
-                                    "webhook_secret": self.secret})
+        response = httpx.post(
+            f"{self.url}/api/hosts",
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+            json={
+                "name": self.host,
+                "url": "http://127.0.0.1:9",
+                "token": "unused-importer-token",
+                "webhook_secret": self.secret,
+            },
+        )
         response.raise_for_status()
         return self
 
     def emit_buckets(self) -> dict[float, float]:
         """ferry_callback_to_emit_seconds: cumulative count per upper bound (seconds), from /metrics."""
-        text = httpx.get(f"{self.url}/metrics", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30).text
+        text = httpx.get(
+            f"{self.url}/metrics", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30
+        ).text
         buckets = {}
         for line in text.splitlines():
             if line.startswith("ferry_callback_to_emit_seconds_bucket"):
@@ -96,8 +115,20 @@ class Watchers:
     """watchers.py in its own process: K clients, client i watching job i mod N."""
 
     def __init__(self, url: str, token: str, jobs: list[str], clients: int, out: Path, bare: bool):
-        self.args = [str(BIN / "python"), str(HERE / "watchers.py"), "--url", url, "--token", token, "--jobs", ",".join(jobs),
-                     "--clients", str(clients), "--out", str(out)] + (["--bare"] if bare else [])
+        self.args = [
+            str(BIN / "python"),
+            str(HERE / "watchers.py"),
+            "--url",
+            url,
+            "--token",
+            token,
+            "--jobs",
+            ",".join(jobs),
+            "--clients",
+            str(clients),
+            "--out",
+            str(out),
+        ] + (["--bare"] if bare else [])
         self.jobs, self.clients, self.out = jobs, clients, out
         self.proc: subprocess.Popen | None = None
 

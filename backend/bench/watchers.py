@@ -31,7 +31,9 @@ async def one_client(url: str, token: str, job_id: str, bare: bool, seen: list) 
     for name in EVENTS:
         client.on(name, record)
     await client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=60)
-    payload = {"job_id": job_id} if bare else {"job_id": job_id, "after_seq": 1}  # the bench created each job with seq 1
+    payload = (
+        {"job_id": job_id} if bare else {"job_id": job_id, "after_seq": 1}
+    )  # the bench created each job with seq 1
     ack = await client.call("subscribe", payload, timeout=60)
     if not ack.get("ok"):
         raise RuntimeError(f"subscribe to {job_id} refused: {ack}")
@@ -52,7 +54,9 @@ async def main() -> None:
     clients = []
     for start in range(0, args.clients, 25):  # connect in waves: a realistic ramp, not a thundering herd
         wave = range(start, min(args.clients, start + 25))
-        clients += await asyncio.gather(*(one_client(args.url, args.token, jobs[i % len(jobs)], args.bare, seen) for i in wave))
+        clients += await asyncio.gather(
+            *(one_client(args.url, args.token, jobs[i % len(jobs)], args.bare, seen) for i in wave)
+        )
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     with open(args.out, "w") as out:

@@ -23,8 +23,15 @@ from .settings import Settings
 from .tus import TUS_VERSION
 
 log = logging.getLogger("ferry")
-STATUS_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                413: "too_large", 415: "unsupported_media_type"}
+STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 # The page loads only its own files (its icon is a data: URL) and is never framed; no response is content-sniffed.
@@ -56,7 +63,9 @@ class SecurityHeaders:
         await self.app(scope, receive, send_secured)
 
 
-def _error(request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def _error(
+    request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     headers = dict(headers or {})
     if request.url.path.startswith("/api/uploads"):
         headers.setdefault("Tus-Resumable", TUS_VERSION)
@@ -81,7 +90,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return _error(request, exc.status_code, STATUS_CODES.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
+        return _error(
+            request, exc.status_code, STATUS_CODES.get(exc.status_code, "http_error"), str(exc.detail), exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
@@ -100,8 +111,9 @@ def create_fastapi(services: Services) -> FastAPI:
 
     # The OpenAPI document only to token holders (misc.openapi); no interactive docs pages (they load
     # their scripts from a CDN that lab networks rarely reach).
-    app = FastAPI(title="ferry backend", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None,
-                  redoc_url=None)
+    app = FastAPI(
+        title="ferry backend", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.state.services = services
     _install_error_handlers(app)
     for module in (imports, uploads, misc, hosts, tokens):

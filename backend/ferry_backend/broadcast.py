@@ -55,7 +55,9 @@ class RedisBus:
         try:
             await self.publisher.publish(CHANNEL, message)
         except Exception as exc:  # redis-py raises ConnectionError, TimeoutError and friends
-            log.warning("redis publish of %s seq %s failed (%s); delivered on this replica only", event.job_id, event.seq, exc)
+            log.warning(
+                "redis publish of %s seq %s failed (%s); delivered on this replica only", event.job_id, event.seq, exc
+            )
             self.hub.deliver(event)
 
     async def _listen(self) -> None:

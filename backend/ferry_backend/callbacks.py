@@ -130,16 +130,22 @@ class Receiver:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            problem = InvalidRequest(f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback")
+            problem = InvalidRequest(
+                f"callback does not match the contract: {where}: {first.get('msg')}", code="invalid_callback"
+            )
             return await self._refuse(host_name, webhook_id, kept, text, now, "invalid", problem)
         if callback.data.host != host_name:  # the signature says who sent it; the body may not claim another host
-            problem = InvalidRequest(f"data.host {callback.data.host!r} is not the signing host {host_name!r}", code="host_mismatch")
+            problem = InvalidRequest(
+                f"data.host {callback.data.host!r} is not the signing host {host_name!r}", code="host_mismatch"
+            )
             return await self._refuse(host_name, webhook_id, kept, text, now, "host_mismatch", problem)
         bind(job_id=getattr(callback.data, "job_id", None))
         if callback.type == EventType.HEARTBEAT:
             return await _heartbeat(self.store, host_name, callback, now)
         data = json.loads(text)["data"]  # the importer's own data, exactly as signed
-        return await self.writer.submit(Arrival(host_name, webhook_id, kept, text, callback.type, callback.timestamp, data, now))
+        return await self.writer.submit(
+            Arrival(host_name, webhook_id, kept, text, callback.type, callback.timestamp, data, now)
+        )
 
     async def _refuse(self, host_name, webhook_id, kept, text, now, verdict: str, problem: InvalidRequest) -> Outcome:
         """Keep a verified delivery that cannot be applied, then refuse it; its retries answer `duplicate`."""
@@ -150,7 +156,9 @@ class Receiver:
         await _record(self.store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now)
         raise problem
 
-    async def _seen_before(self, host_name: str, webhook_id: str, kept: dict, text: str, now: datetime) -> Outcome | None:
+    async def _seen_before(
+        self, host_name: str, webhook_id: str, kept: dict, text: str, now: datetime
+    ) -> Outcome | None:
         """A webhook-id already received (a retry or a replay): keep this arrival raw, change nothing else."""
         async with self.store.write() as session:
             existing = await st.find_delivery(session, host_name, webhook_id)
@@ -158,8 +166,16 @@ class Receiver:
                 return None
             existing.duplicates += 1
             existing.last_received_at = now
-            session.add(DeliveryRepeat(host=host_name, webhook_id=webhook_id, job_id=existing.job_id, headers=kept,
-                                       body=text, received_at=now))
+            session.add(
+                DeliveryRepeat(
+                    host=host_name,
+                    webhook_id=webhook_id,
+                    job_id=existing.job_id,
+                    headers=kept,
+                    body=text,
+                    received_at=now,
+                )
+            )
             return Outcome("duplicate", existing.job_id, existing.seq)
 
 
@@ -184,10 +200,20 @@ async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_t
     try:
         async with store.write() as session:
             if await st.find_delivery(session, host_name, webhook_id) is None:
-                session.add(Delivery(
-                    host=host_name, webhook_id=webhook_id, job_id=job_id, seq=seq, event_type=event_type,
-                    headers=kept, body=text, verdict=verdict, received_at=now, duplicates=0,
-                ))
+                session.add(
+                    Delivery(
+                        host=host_name,
+                        webhook_id=webhook_id,
+                        job_id=job_id,
+                        seq=seq,
+                        event_type=event_type,
+                        headers=kept,
+                        body=text,
+                        verdict=verdict,
+                        received_at=now,
+                        duplicates=0,
+                    )
+                )
     except IntegrityError:
         pass
 
@@ -216,12 +242,16 @@ async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -
         host.running = list(beat.running)
         host.queued = list(beat.queued)
         listed = set(beat.running) | set(beat.queued)
-        for job in await session.scalars(select(Job).where(Job.host == host_name, Job.state.in_(["queued", "running"]))):
+        for job in await session.scalars(
+            select(Job).where(Job.host == host_name, Job.state.in_(["queued", "running"]))
+        ):
             if job.silent_since is not None:
                 job.silent_since = None
                 outcome.notices.append(job_view(job))
             if job.id not in listed and job.seq > 0:
-                last_sent = await session.scalar(select(Event.timestamp).where(Event.job_id == job.id, Event.seq == job.seq))
+                last_sent = await session.scalar(
+                    select(Event.timestamp).where(Event.job_id == job.id, Event.seq == job.seq)
+                )
                 if lost_by_host(job.id, job.seq, listed, last_sent, sent):
                     outcome.lost.append(job.id)
     return outcome

@@ -12,7 +12,9 @@ from .errors import FerryError
 from .logs import log_config
 from .settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="ferry backend: uploads, dispatch, callbacks, Socket.IO.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="ferry backend: uploads, dispatch, callbacks, Socket.IO."
+)
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens.")
 host_app = typer.Typer(no_args_is_help=True, help="Lab hosts (importers).")
 app.add_typer(token_app, name="token")
@@ -47,9 +49,15 @@ def serve(listen: str = typer.Option("127.0.0.1:8000", help="HOST:PORT to listen
     if settings.public_url is None:
         settings.public_url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     logging.captureWarnings(True)  # Python warnings become log lines (JSON too), not raw text on stderr
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level, lifespan="on",
-                            log_config=log_config(settings.log_level, settings.log_format, f"{socket.gethostname()}:{port}"),
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        lifespan="on",
+        log_config=log_config(settings.log_level, settings.log_format, f"{socket.gethostname()}:{port}"),
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     server.run()
     if not server.started:
@@ -138,8 +146,10 @@ def token_list() -> None:
     from .views import iso
 
     async def action(session):
-        return [(r.id, r.role, r.name, iso(r.created_at), iso(r.expires_at) or "never", iso(r.revoked_at) or "-")
-                for r in await st.list_tokens(session)]
+        return [
+            (r.id, r.role, r.name, iso(r.created_at), iso(r.expires_at) or "never", iso(r.revoked_at) or "-")
+            for r in await st.list_tokens(session)
+        ]
 
     for row in _run(action):
         typer.echo("\t".join(row))
@@ -161,7 +171,9 @@ def host_add(
     name: str = typer.Argument(..., help="The host's name (used in URLs and events)."),
     url: str = typer.Option(..., help="The importer's base URL, e.g. http://lab1:8001."),
     token: str = typer.Option(..., envvar="FERRY_HOST_TOKEN", help="Bearer token of that importer."),
-    webhook_secret: str = typer.Option(..., envvar="FERRY_HOST_WEBHOOK_SECRET", help="whsec_… shared with that importer."),
+    webhook_secret: str = typer.Option(
+        ..., envvar="FERRY_HOST_WEBHOOK_SECRET", help="whsec_… shared with that importer."
+    ),
     replace: bool = typer.Option(False, help="Update the host if it exists."),
 ) -> None:
     """Register an importer so jobs can be sent to it and its callbacks are trusted."""

@@ -46,8 +46,12 @@ def make_sync_sqlite_engine(url: str, synchronous: str = "full") -> Engine:
     Its transactions start with BEGIN IMMEDIATE: the write lock is taken before the first read, so
     a batch reads and writes one consistent state even if another process writes the same file.
     """
-    engine = create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False},
-                           pool_size=1, max_overflow=0)
+    engine = create_engine(
+        make_url(url).set(drivername="sqlite"),
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
+    )
     _sqlite_pragmas(engine, synchronous)
 
     @event.listens_for(engine, "connect")

@@ -38,12 +38,18 @@ class ImporterClient:
         try:
             return await self.http.request(method, url, headers={"Authorization": f"Bearer {host.token}"}, **kwargs)
         except httpx.TimeoutException as exc:
-            error = HostError(f"host {host.name!r} did not answer in time ({exc.__class__.__name__})", code=ErrorCode.HOST_UNREACHABLE)
+            error = HostError(
+                f"host {host.name!r} did not answer in time ({exc.__class__.__name__})", code=ErrorCode.HOST_UNREACHABLE
+            )
             error.maybe_received = not isinstance(exc, httpx.ConnectTimeout)
             raise error from exc
         except httpx.HTTPError as exc:
-            error = HostError(f"host {host.name!r} is unreachable: {exc.__class__.__name__}: {exc}", code=ErrorCode.HOST_UNREACHABLE)
-            error.maybe_received = not isinstance(exc, httpx.ConnectError)  # a dropped answer: the request may have landed
+            error = HostError(
+                f"host {host.name!r} is unreachable: {exc.__class__.__name__}: {exc}", code=ErrorCode.HOST_UNREACHABLE
+            )
+            error.maybe_received = not isinstance(
+                exc, httpx.ConnectError
+            )  # a dropped answer: the request may have landed
             raise error from exc
 
     async def submit(self, host: Host, request: ImportJobRequest) -> dict:

@@ -12,7 +12,9 @@ class FerryError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, headers: dict | None = None):
+    def __init__(
+        self, message: str, *, code: str | None = None, status: int | None = None, headers: dict | None = None
+    ):
         super().__init__(message)
         self.message = message
         if code is not None:

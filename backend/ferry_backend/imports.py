@@ -30,8 +30,17 @@ def public_url(services: Services) -> str:
     return (services.settings.public_url or "http://127.0.0.1:8000").rstrip("/")
 
 
-async def create_jobs(services: Services, *, upload_id: str | None, source_url: str | None, hosts: list[str], image: str,
-                      format: str, changes: list[str], force: bool) -> list[Job]:
+async def create_jobs(
+    services: Services,
+    *,
+    upload_id: str | None,
+    source_url: str | None,
+    hosts: list[str],
+    image: str,
+    format: str,
+    changes: list[str],
+    force: bool,
+) -> list[Job]:
     """Validate everything first (nothing is created on a bad request), then one queued job per host."""
     if bool(upload_id) == bool(source_url):
         raise InvalidRequest("give exactly one of upload_id or source_url")
@@ -51,16 +60,31 @@ async def create_jobs(services: Services, *, upload_id: str | None, source_url: 
             if upload is None:
                 raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
             if not upload.complete:
-                raise Conflict(f"upload {upload_id!r} has {upload.offset} of {upload.size} bytes", code="upload_incomplete")
+                raise Conflict(
+                    f"upload {upload_id!r} has {upload.offset} of {upload.size} bytes", code="upload_incomplete"
+                )
         for name in hosts:
             if await session.get(Host, name) is None:
                 raise NotFound(f"no host {name!r}: register it with POST /api/hosts", code="unknown_host")
         jobs = []
         for name in hosts:
             job = Job(
-                id=new_id("job_"), host=name, image=image, upload_id=upload_id, source_url=source_url, format=format,
-                changes=list(changes), force=force, state="queued", phase="queued", seq=0, percent=0.0, bytes_done=0,
-                created_at=now, updated_at=now, last_contact_at=now,
+                id=new_id("job_"),
+                host=name,
+                image=image,
+                upload_id=upload_id,
+                source_url=source_url,
+                format=format,
+                changes=list(changes),
+                force=force,
+                state="queued",
+                phase="queued",
+                seq=0,
+                percent=0.0,
+                bytes_done=0,
+                created_at=now,
+                updated_at=now,
+                last_contact_at=now,
             )
             session.add(job)
             jobs.append(job)
@@ -93,12 +117,18 @@ async def _dispatch(services: Services, job_id: str) -> None:
         link = sign_content_link(services.content_key, upload.id, services.settings.content_token_ttl_s)
         source = UrlSource(
             url=f"{public_url(services)}/api/uploads/{upload.id}/content?token={quote(link)}",
-            sha256=upload.sha256, size=upload.size,
+            sha256=upload.sha256,
+            size=upload.size,
         )
     else:
         source = UrlSource(url=job.source_url)
     request = ImportJobRequest(
-        job_id=job.id, image=job.image, format=job.format, changes=job.changes, force=job.force, source=source,
+        job_id=job.id,
+        image=job.image,
+        format=job.format,
+        changes=job.changes,
+        force=job.force,
+        source=source,
         callback_url=f"{public_url(services)}/api/callbacks/{quote(host.name, safe='')}",
     )
     try:
@@ -120,7 +150,9 @@ async def redispatch_unconfirmed(services: Services) -> None:
     """
     async with services.store.read() as session:
         pending = await session.scalars(
-            select(Job.id).where(Job.state == "queued", Job.seq == 0, (Job.upload_id.is_not(None)) | (Job.source_url.is_not(None)))
+            select(Job.id).where(
+                Job.state == "queued", Job.seq == 0, (Job.upload_id.is_not(None)) | (Job.source_url.is_not(None))
+            )
         )
         job_ids = list(pending)
     for job_id in job_ids:
@@ -146,19 +178,30 @@ async def announce_backend_event(services: Services, job_id: str, event_type: Ev
         finished = (new.state, job.host, (now - job.created_at).total_seconds()) if new.terminal else None
     observe_finished(finished)
     if logged is not None:
-        await services.announce(LiveEvent(job_id, data["seq"], event_type.value, data, iso(now), received_ts=now.timestamp()))
+        await services.announce(
+            LiveEvent(job_id, data["seq"], event_type.value, data, iso(now), received_ts=now.timestamp())
+        )
     return True
 
 
 async def fail_job(services: Services, job_id: str, code: ErrorCode, message: str, detail: str | None = None) -> bool:
     BACKEND_FAILURES.labels(code.value).inc()
     return await announce_backend_event(
-        services, job_id, EventType.FAILED, lambda snap, job: backend_failure(snap, job.id, job.host, code, message, detail)
+        services,
+        job_id,
+        EventType.FAILED,
+        lambda snap, job: backend_failure(snap, job.id, job.host, code, message, detail),
     )
 
 
-async def presume_failed(services: Services, job_id: str, code: ErrorCode, message: str, detail: str | None = None,
-                         quiet_since: datetime | None = None) -> bool:
+async def presume_failed(
+    services: Services,
+    job_id: str,
+    code: ErrorCode,
+    message: str,
+    detail: str | None = None,
+    quiet_since: datetime | None = None,
+) -> bool:
     """Fail a job on the backend's own judgement, outside the importer's seq space (no event is logged).
 
     The job reads failed, with `presumed: true`; the host's next verified event still continues it
@@ -201,7 +244,9 @@ async def cancel(services: Services, job_id: str) -> Job:
     known = await services.importers.cancel(host, job_id) if host else False
     if not known:  # the importer never got it: nothing runs, so the backend ends it
         await announce_backend_event(
-            services, job_id, EventType.CANCELED,
+            services,
+            job_id,
+            EventType.CANCELED,
             lambda snap, j: backend_canceled(snap, j.id, j.host, "canceled before the host accepted it"),
         )
     async with services.store.read() as session:
@@ -227,8 +272,11 @@ async def host_images(services: Services) -> list[dict]:
             for job in done:
                 if job.host == host.name and job.result and job.result.get("id") not in seen:
                     seen[job.result["id"]] = {
-                        "tags": job.result.get("tags") or [job.result.get("ref")], "id": job.result["id"],
-                        "size": job.result.get("size"), "created": None, "archive_sha256": None,
+                        "tags": job.result.get("tags") or [job.result.get("ref")],
+                        "id": job.result["id"],
+                        "size": job.result.get("size"),
+                        "created": None,
+                        "archive_sha256": None,
                     }
             return {"host": host.name, "reachable": False, "images": list(seen.values())}
 

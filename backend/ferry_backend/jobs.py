@@ -94,7 +94,9 @@ def apply_event(snapshot: Snapshot, event_type: str, data: dict, now: datetime) 
     return Verdict.APPLIED, new
 
 
-def backend_failure(snapshot: Snapshot, job_id: str, host: str, code: ErrorCode, message: str, detail: str | None = None) -> dict:
+def backend_failure(
+    snapshot: Snapshot, job_id: str, host: str, code: ErrorCode, message: str, detail: str | None = None
+) -> dict:
     """The `data` of an import.failed the backend itself announces (dispatch failed, host went silent)."""
     return {
         "job_id": job_id,
@@ -122,15 +124,24 @@ def backend_canceled(snapshot: Snapshot, job_id: str, host: str, message: str) -
     return data
 
 
-def presumed_failure(snapshot: Snapshot, code: ErrorCode, message: str, now: datetime, detail: str | None = None) -> Snapshot:
+def presumed_failure(
+    snapshot: Snapshot, code: ErrorCode, message: str, now: datetime, detail: str | None = None
+) -> Snapshot:
     """The backend presumes a job failed (its host went silent for good, or says it lost the job).
 
     The seq stays the host's last one: a presumption takes no place in the importer's seq space,
     so the host's next real event still applies (apply_event) and ends the job for real.
     """
     return replace(
-        snapshot, state=JobState.FAILED.value, error={"code": code.value, "message": message, "detail": detail},
-        rate_bps=None, eta_s=None, queue_position=None, updated_at=now, finished_at=now, presumed_at=now,
+        snapshot,
+        state=JobState.FAILED.value,
+        error={"code": code.value, "message": message, "detail": detail},
+        rate_bps=None,
+        eta_s=None,
+        queue_position=None,
+        updated_at=now,
+        finished_at=now,
+        presumed_at=now,
     )
 
 
@@ -157,7 +168,9 @@ def silence(last: datetime, now: datetime, stale_s: float, lost_s: float) -> Sil
     return Silence.SILENT if quiet > stale_s else Silence.SPEAKING
 
 
-def lost_by_host(job_id: str, seq: int, listed: set[str], last_event_sent: datetime | None, beat_sent: datetime) -> bool:
+def lost_by_host(
+    job_id: str, seq: int, listed: set[str], last_event_sent: datetime | None, beat_sent: datetime
+) -> bool:
     """A heartbeat proves the host lost a job: it no longer lists it (running, queued, or still reporting),
     and it was composed after the job's last event (both times from the importer's own clock)."""
     if job_id in listed or seq == 0 or last_event_sent is None:

@@ -43,7 +43,12 @@ async def mark_silent(services: Services, job_id: str, since: datetime) -> None:
     """Record the doubt (once per silence) and tell the watchers; the job stays unfinished."""
     async with services.store.write() as session:
         job = await st.lock_job(session, job_id)
-        if job is None or job.state not in ("queued", "running") or job.silent_since == since or job.last_contact_at > since:
+        if (
+            job is None
+            or job.state not in ("queued", "running")
+            or job.silent_since == since
+            or job.last_contact_at > since
+        ):
             return  # ended, already doubted, or its host spoke since the sweep looked
         job.silent_since = since
         view = job_view(job)
@@ -58,8 +63,14 @@ async def sweep(services: Services) -> None:
             await mark_silent(services, job_id, last)
             continue
         message = f"no word from host {host!r} for {(utcnow() - last).total_seconds():.0f} s (limit {lost_s:g} s)"
-        if await presume_failed(services, job_id, ErrorCode.HOST_UNREACHABLE, message,
-                                "presumed: a later report from the host replaces this", quiet_since=last):
+        if await presume_failed(
+            services,
+            job_id,
+            ErrorCode.HOST_UNREACHABLE,
+            message,
+            "presumed: a later report from the host replaces this",
+            quiet_since=last,
+        ):
             log.warning("job %s presumed failed: %s", job_id, message, extra={"job_id": job_id, "host": host})
     async with services.store.write() as session:
         expired = await st.expired_uploads(session, utcnow(), services.settings.upload_retention_s)

@@ -18,5 +18,6 @@ __all__ = ["bind", "log_config"]
 
 def log_config(level: str = "info", fmt: str = "json", replica: str | None = None) -> dict[str, Any]:
     # python-socketio and engineio log every connection at INFO.
-    return _shared_config(level, fmt, quiet=("socketio", "engineio"),
-                          replica=replica or f"{socket.gethostname()}:{os.getpid()}")
+    return _shared_config(
+        level, fmt, quiet=("socketio", "engineio"), replica=replica or f"{socket.gethostname()}:{os.getpid()}"
+    )

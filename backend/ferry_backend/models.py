@@ -79,7 +79,11 @@ class Upload(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state", "state"), Index("ix_jobs_host", "host"), Index("ix_jobs_created", "created_at"))
+    __table_args__ = (
+        Index("ix_jobs_state", "state"),
+        Index("ix_jobs_host", "host"),
+        Index("ix_jobs_created", "created_at"),
+    )
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     host: Mapped[str] = mapped_column(String(200))
     image: Mapped[str] = mapped_column(String(384))  # REF_MAX_LEN of the contract

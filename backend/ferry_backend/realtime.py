@@ -34,7 +34,9 @@ class LiveEvent:
     received_at: str | None = None  # ISO-8601: when the backend received (or made) the event
     replay_id: str | None = None
     received_ts: float | None = None  # the same instant in Unix seconds, for the callback→emit latency metric
-    notice: bool = False  # the backend's own word on a job (a doubt, a presumption): outside the seq order, never counted
+    notice: bool = (
+        False  # the backend's own word on a job (a doubt, a presumption): outside the seq order, never counted
+    )
 
 
 def event_meta(event: LiveEvent, catchup: bool = False) -> dict:
@@ -283,7 +285,9 @@ class Hub:
     def deliver(self, event: LiveEvent) -> None:
         targets = self._by_job.get(event.job_id)
         sids = (targets | self._feed) if targets else self._feed
-        direct: list[str] | None = [] if self.emit_many is not None and event.replay_id is None and not event.notice else None
+        direct: list[str] | None = (
+            [] if self.emit_many is not None and event.replay_id is None and not event.notice else None
+        )
         for sid in list(sids):
             subscriber = self.subscribers.get(sid)
             if subscriber is not None:

@@ -45,15 +45,21 @@ async def start_replay(services: Services, job_id: str, speed: float | None) -> 
             raise NotFound(f"no job {job_id!r}", code="job_not_found")
         events = await st.events_after(session, job_id, 0)
     if job_id in services.replays:
-        raise Conflict(f"a replay of job {job_id!r} is still running ({services.replays[job_id]})", code="replay_running")
+        raise Conflict(
+            f"a replay of job {job_id!r} is still running ({services.replays[job_id]})", code="replay_running"
+        )
     replay_id = new_id("rpl_")
     offsets = replay_offsets([e.received_at for e in events], speed)
     live = [LiveEvent(job_id, e.seq, e.type, e.data, iso(e.received_at), replay_id) for e in events]
     services.replays[job_id] = replay_id
-    services.replay_tasks[job_id] = services.spawn(_publish(services, job_id, replay_id, live, offsets),
-                                                   name=f"replay-{job_id}")
+    services.replay_tasks[job_id] = services.spawn(
+        _publish(services, job_id, replay_id, live, offsets), name=f"replay-{job_id}"
+    )
     return {
-        "replay_id": replay_id, "job_id": job_id, "events": len(live), "speed": "max" if speed is None else speed,
+        "replay_id": replay_id,
+        "job_id": job_id,
+        "events": len(live),
+        "speed": "max" if speed is None else speed,
         "duration_s": round(offsets[-1], 3) if offsets else 0.0,
     }
 
@@ -70,7 +76,9 @@ def cancel_replay(services: Services, job_id: str) -> dict:
     return {"replay_id": replay_id, "job_id": job_id, "canceled": True}
 
 
-async def _publish(services: Services, job_id: str, replay_id: str, events: list[LiveEvent], offsets: list[float]) -> None:
+async def _publish(
+    services: Services, job_id: str, replay_id: str, events: list[LiveEvent], offsets: list[float]
+) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:

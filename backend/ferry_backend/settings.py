@@ -23,44 +23,62 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL; default sqlite+aiosqlite:///DATA_DIR/ferry.db. postgresql+asyncpg://… works too.",
     )
-    redis_url: str | None = Field(default=None, description="Set to run several replicas behind one Socket.IO room space.")
+    redis_url: str | None = Field(
+        default=None, description="Set to run several replicas behind one Socket.IO room space."
+    )
     public_url: str | None = Field(
-        default=None, description="How importers reach this backend, e.g. http://10.0.0.5:8000 (default: the listen address)."
+        default=None,
+        description="How importers reach this backend, e.g. http://10.0.0.5:8000 (default: the listen address).",
     )
     admin_token: str | None = Field(default=None, description="Bootstrap admin bearer token (stored hashed).")
     max_upload_bytes: int = Field(default=50 * 1024**3, gt=0, description="Largest upload accepted.")
     upload_expiry_s: int = Field(default=24 * 3600, gt=0, description="An unfinished upload idle this long is removed.")
     upload_idle_s: float = Field(
-        default=60.0, gt=0, description="A PATCH that receives nothing for this long ends, keeping what arrived (half-open connections)."
+        default=60.0,
+        gt=0,
+        description="A PATCH that receives nothing for this long ends, keeping what arrived (half-open connections).",
     )
     body_idle_s: float = Field(
-        default=10.0, gt=0, description="Any other request body that sends nothing for this long is answered 408 (slow senders)."
+        default=10.0,
+        gt=0,
+        description="Any other request body that sends nothing for this long is answered 408 (slow senders).",
     )
     max_open_bodies: int = Field(
-        default=256, gt=0, description="Requests in the middle of their body at once (uploads aside); the next is answered 503."
+        default=256,
+        gt=0,
+        description="Requests in the middle of their body at once (uploads aside); the next is answered 503.",
     )
     upload_retention_s: int = Field(
-        default=7 * 24 * 3600, gt=0, description="A finished upload no running job needs is removed this long after completion."
+        default=7 * 24 * 3600,
+        gt=0,
+        description="A finished upload no running job needs is removed this long after completion.",
     )
     host_stale_s: float = Field(
-        default=60.0, gt=0, description="No word from a host for this long: its unfinished jobs say so (a doubt, not a failure)."
+        default=60.0,
+        gt=0,
+        description="No word from a host for this long: its unfinished jobs say so (a doubt, not a failure).",
     )
     host_lost_s: float = Field(
-        default=900.0, gt=0,
+        default=900.0,
+        gt=0,
         description="No word from a host for this long: its unfinished jobs are presumed failed host_unreachable "
-                    "(a later report from the host still ends them for real).",
+        "(a later report from the host still ends them for real).",
     )
     liveness_interval_s: float = Field(default=5.0, gt=0, description="How often hosts and uploads are checked.")
-    content_token_ttl_s: int = Field(default=6 * 3600, gt=0, description="Lifetime of the signed link an importer pulls.")
+    content_token_ttl_s: int = Field(
+        default=6 * 3600, gt=0, description="Lifetime of the signed link an importer pulls."
+    )
     dispatch_timeout_s: float = Field(default=15.0, gt=0, description="Timeout of one request to an importer.")
     source_url_prefixes: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="If set, a source_url must start with one of these (comma-separated)."
     )
-    web_dir: Path | None = Field(default=None, description="Static web page served at / (default: frontend-bridge/dist).")
+    web_dir: Path | None = Field(
+        default=None, description="Static web page served at / (default: frontend-bridge/dist)."
+    )
     sqlite_synchronous: Literal["full", "normal"] = Field(
         default="full",
         description="SQLite only. full: a callback is answered once its commit is on disk (survives a power cut); "
-                    "normal: once the OS has it (survives a crash of the backend, not of the machine; lower latency).",
+        "normal: once the OS has it (survives a crash of the backend, not of the machine; lower latency).",
     )
     log_level: str = Field(default="info", description="uvicorn and ferry log level: debug, info, warning, error.")
     log_format: Literal["json", "text"] = Field(

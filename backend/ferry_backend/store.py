@@ -117,7 +117,9 @@ class Store:
                 return result
             # The thread runs sqlite3's own commit (C, the GIL released while it waits for the disk): as
             # little Python as possible there, so it does not fight the event loop for the GIL.
-            commit = asyncio.get_running_loop().run_in_executor(self._committer, conn.connection.dbapi_connection.commit)
+            commit = asyncio.get_running_loop().run_in_executor(
+                self._committer, conn.connection.dbapi_connection.commit
+            )
             try:
                 await asyncio.shield(commit)
             except asyncio.CancelledError:
@@ -137,8 +139,9 @@ class Store:
 # --- tokens -------------------------------------------------------------------------------------
 
 
-async def create_token(session: AsyncSession, role: Role, name: str,
-                       expires_at: datetime | None = None) -> tuple[Token, str]:
+async def create_token(
+    session: AsyncSession, role: Role, name: str, expires_at: datetime | None = None
+) -> tuple[Token, str]:
     secret = new_token()
     row = Token(id=new_id("tok_"), name=name, role=role.name, token_hash=hash_token(secret), expires_at=expires_at)
     session.add(row)
@@ -173,7 +176,9 @@ async def unusable_tokens(session: AsyncSession, token_ids: list[str]) -> set[st
     """Which of these token ids are revoked, expired or gone (their sockets must go)."""
     rows = {row.id: row for row in await session.scalars(select(Token).where(Token.id.in_(token_ids)))}
     now = utcnow()
-    return {tid for tid in token_ids if tid not in rows or not token_usable(rows[tid].revoked_at, rows[tid].expires_at, now)}
+    return {
+        tid for tid in token_ids if tid not in rows or not token_usable(rows[tid].revoked_at, rows[tid].expires_at, now)
+    }
 
 
 async def set_bootstrap_admin(session: AsyncSession, secret: str) -> None:
@@ -197,7 +202,9 @@ async def shared_secret(session: AsyncSession, key: str) -> str:
 # --- hosts --------------------------------------------------------------------------------------
 
 
-async def add_host(session: AsyncSession, name: str, url: str, token: str, webhook_secret: str, replace: bool = False) -> Host:
+async def add_host(
+    session: AsyncSession, name: str, url: str, token: str, webhook_secret: str, replace: bool = False
+) -> Host:
     existing = await session.get(Host, name)
     if existing is not None:
         if not replace:
@@ -256,8 +263,14 @@ def snapshot_of(job: Job) -> Snapshot:
 def snapshot_values(snap: Snapshot) -> dict:
     """The job columns a snapshot sets."""
     values = {name: getattr(snap, name) for name in SNAPSHOT_FIELDS}
-    values.update(seq=snap.seq, result=snap.result, error=snap.error, updated_at=snap.updated_at or utcnow(),
-                  finished_at=snap.finished_at, presumed_at=snap.presumed_at)
+    values.update(
+        seq=snap.seq,
+        result=snap.result,
+        error=snap.error,
+        updated_at=snap.updated_at or utcnow(),
+        finished_at=snap.finished_at,
+        presumed_at=snap.presumed_at,
+    )
     return values
 
 
@@ -275,11 +288,14 @@ async def job_totals(session: AsyncSession) -> tuple[dict[tuple[str, str], int],
     """Jobs by (state, host), and the archive bytes of succeeded jobs by host: the /metrics job totals."""
     counts = await session.execute(select(Job.state, Job.host, func.count()).group_by(Job.state, Job.host))
     sums = await session.execute(
-        select(Job.host, func.sum(Job.bytes_total)).where(Job.state == "succeeded").group_by(Job.host))
+        select(Job.host, func.sum(Job.bytes_total)).where(Job.state == "succeeded").group_by(Job.host)
+    )
     return {(state, host): n for state, host, n in counts}, {host: int(total or 0) for host, total in sums}
 
 
-async def list_jobs(session: AsyncSession, state: str | None = None, host: str | None = None, limit: int = 500) -> list[Job]:
+async def list_jobs(
+    session: AsyncSession, state: str | None = None, host: str | None = None, limit: int = 500
+) -> list[Job]:
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
     if state:
         query = query.where(Job.state == state)
@@ -288,22 +304,44 @@ async def list_jobs(session: AsyncSession, state: str | None = None, host: str |
     return list(await session.scalars(query))
 
 
-def new_event(job_id: str, seq: int, event_type: str, timestamp: datetime, data: dict, webhook_id: str | None, now: datetime) -> Event:
-    return Event(job_id=job_id, seq=seq, type=event_type, timestamp=timestamp, data=data, webhook_id=webhook_id, received_at=now)
+def new_event(
+    job_id: str, seq: int, event_type: str, timestamp: datetime, data: dict, webhook_id: str | None, now: datetime
+) -> Event:
+    return Event(
+        job_id=job_id, seq=seq, type=event_type, timestamp=timestamp, data=data, webhook_id=webhook_id, received_at=now
+    )
 
 
-async def append_event(session: AsyncSession, job_id: str, seq: int, event_type: str, timestamp: datetime, data: dict, webhook_id: str | None) -> Event | None:
+async def append_event(
+    session: AsyncSession,
+    job_id: str,
+    seq: int,
+    event_type: str,
+    timestamp: datetime,
+    data: dict,
+    webhook_id: str | None,
+) -> Event | None:
     """Add (job, seq) to the log; None when that seq is already logged (the log keeps the first)."""
     if await session.scalar(select(Event.id).where(Event.job_id == job_id, Event.seq == seq)) is not None:
         return None
-    row = Event(job_id=job_id, seq=seq, type=event_type, timestamp=timestamp, data=data, webhook_id=webhook_id, received_at=utcnow())
+    row = Event(
+        job_id=job_id,
+        seq=seq,
+        type=event_type,
+        timestamp=timestamp,
+        data=data,
+        webhook_id=webhook_id,
+        received_at=utcnow(),
+    )
     session.add(row)
     await session.flush()
     return row
 
 
 async def events_after(session: AsyncSession, job_id: str, after_seq: int) -> list[Event]:
-    return list(await session.scalars(select(Event).where(Event.job_id == job_id, Event.seq > after_seq).order_by(Event.seq)))
+    return list(
+        await session.scalars(select(Event).where(Event.job_id == job_id, Event.seq > after_seq).order_by(Event.seq))
+    )
 
 
 async def find_delivery(session: AsyncSession, host: str, webhook_id: str) -> Delivery | None:
@@ -313,5 +351,7 @@ async def find_delivery(session: AsyncSession, host: str, webhook_id: str) -> De
 async def job_deliveries(session: AsyncSession, job_id: str) -> tuple[list[Delivery], list[DeliveryRepeat]]:
     """Every stored delivery attributed to a job, and every repeated arrival of them."""
     firsts = list(await session.scalars(select(Delivery).where(Delivery.job_id == job_id).order_by(Delivery.id)))
-    repeats = list(await session.scalars(select(DeliveryRepeat).where(DeliveryRepeat.job_id == job_id).order_by(DeliveryRepeat.id)))
+    repeats = list(
+        await session.scalars(select(DeliveryRepeat).where(DeliveryRepeat.job_id == job_id).order_by(DeliveryRepeat.id))
+    )
     return firsts, repeats

@@ -38,13 +38,18 @@ class TusError(FerryError):
 def check_version(header: str | None) -> None:
     if header != TUS_VERSION:
         raise TusError(
-            f"Tus-Resumable must be {TUS_VERSION}", code="unsupported_tus_version", status=412, headers={"Tus-Version": TUS_VERSION}
+            f"Tus-Resumable must be {TUS_VERSION}",
+            code="unsupported_tus_version",
+            status=412,
+            headers={"Tus-Version": TUS_VERSION},
         )
 
 
 def parse_length(header: str | None, max_bytes: int) -> int:
     if header is None:
-        raise InvalidRequest("Upload-Length is required (deferred length is not supported)", code="invalid_request", status=400)
+        raise InvalidRequest(
+            "Upload-Length is required (deferred length is not supported)", code="invalid_request", status=400
+        )
     if not is_decimal(header):
         raise InvalidRequest("Upload-Length must be a non-negative integer", status=400)
     length = int(header)
@@ -163,8 +168,13 @@ class PartFiles:
         return hasher
 
     async def append(
-        self, upload_id: str, offset: int, length: int, body: AsyncIterator[bytes],
-        checkpoint: Callable[[int], Awaitable[None]] | None = None, every_s: float = CHECKPOINT_S,
+        self,
+        upload_id: str,
+        offset: int,
+        length: int,
+        body: AsyncIterator[bytes],
+        checkpoint: Callable[[int], Awaitable[None]] | None = None,
+        every_s: float = CHECKPOINT_S,
     ) -> tuple[int, BaseException | None]:
         """Write `body` at `offset`, never past `length`; return the new offset and what stopped it, if anything.
 

@@ -40,30 +40,32 @@ class FiniteJSON:
 
 
 def job_view(job: Job) -> dict:
-    return finite({
-        "id": job.id,
-        "host": job.host,
-        "image": job.image,
-        "upload_id": job.upload_id,
-        "source_url": job.source_url,
-        "state": job.state,
-        "phase": job.phase,
-        "seq": job.seq,
-        "percent": job.percent,
-        "bytes_done": job.bytes_done,
-        "bytes_total": job.bytes_total,
-        "rate_bps": job.rate_bps,
-        "eta_s": job.eta_s,
-        "phase_elapsed_s": job.phase_elapsed_s,
-        "queue_position": job.queue_position,
-        "result": job.result,
-        "error": job.error,
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
-        "finished_at": iso(job.finished_at),
-        "doubt": doubt_view(job),
-        "presumed": job.presumed_at is not None,
-    })
+    return finite(
+        {
+            "id": job.id,
+            "host": job.host,
+            "image": job.image,
+            "upload_id": job.upload_id,
+            "source_url": job.source_url,
+            "state": job.state,
+            "phase": job.phase,
+            "seq": job.seq,
+            "percent": job.percent,
+            "bytes_done": job.bytes_done,
+            "bytes_total": job.bytes_total,
+            "rate_bps": job.rate_bps,
+            "eta_s": job.eta_s,
+            "phase_elapsed_s": job.phase_elapsed_s,
+            "queue_position": job.queue_position,
+            "result": job.result,
+            "error": job.error,
+            "created_at": iso(job.created_at),
+            "updated_at": iso(job.updated_at),
+            "finished_at": iso(job.finished_at),
+            "doubt": doubt_view(job),
+            "presumed": job.presumed_at is not None,
+        }
+    )
 
 
 def doubt_view(job: Job, now: datetime | None = None) -> dict | None:
@@ -71,8 +73,13 @@ def doubt_view(job: Job, now: datetime | None = None) -> dict | None:
     if job.silent_since is None or (job.state in ("succeeded", "failed", "canceled") and job.presumed_at is None):
         return None
     silent_s = max(0.0, ((now or utcnow()) - job.silent_since).total_seconds())
-    return {"code": "host_silent", "host": job.host, "since": iso(job.silent_since), "silent_s": round(silent_s, 1),
-            "message": f"no word from {job.host} for {silent_s:.0f} s"}
+    return {
+        "code": "host_silent",
+        "host": job.host,
+        "since": iso(job.silent_since),
+        "silent_s": round(silent_s, 1),
+        "message": f"no word from {job.host} for {silent_s:.0f} s",
+    }
 
 
 def event_view(event: Event) -> dict:
@@ -132,6 +139,8 @@ def deliveries_view(firsts: list[Delivery], repeats: list[DeliveryRepeat]) -> li
     """One entry per arrival, in arrival order: first arrivals with their verdict, repeats as `duplicate`."""
     by_key = {(d.host, d.webhook_id): d for d in firsts}
     rows = [(d.received_at, 0, d.id, _delivery(d, d, d.verdict, d.duplicates)) for d in firsts]
-    rows += [(r.received_at, 1, r.id, _delivery(r, by_key.get((r.host, r.webhook_id)), "duplicate", 0)) for r in repeats]
+    rows += [
+        (r.received_at, 1, r.id, _delivery(r, by_key.get((r.host, r.webhook_id)), "duplicate", 0)) for r in repeats
+    ]
     rows.sort(key=lambda row: row[:3])
     return [row[3] for row in rows]

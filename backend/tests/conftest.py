@@ -21,11 +21,19 @@ def _session_backends(tmp_path_factory):
     shared = Backend(tmp_path_factory.mktemp("backend"), env_extra={"FERRY_HOST_STALE_S": "3600"})
     # Short timers and limits: 1000-byte uploads expiring after 1 s idle, PATCH idle 1 s, hosts silent after 2 s and presumed
     # lost after 6 s; a web page; source URLs only from two prefixes.
-    quick = Backend(tmp_path_factory.mktemp("quick"), env_extra={
-        "FERRY_WEB_DIR": str(web), "FERRY_MAX_UPLOAD_BYTES": "1000", "FERRY_UPLOAD_EXPIRY_S": "1",
-        "FERRY_HOST_STALE_S": "2", "FERRY_HOST_LOST_S": "6", "FERRY_LIVENESS_INTERVAL_S": "0.5", "FERRY_UPLOAD_IDLE_S": "1",
-        "FERRY_SOURCE_URL_PREFIXES": "http://x/,http://files.lab/images",
-    })
+    quick = Backend(
+        tmp_path_factory.mktemp("quick"),
+        env_extra={
+            "FERRY_WEB_DIR": str(web),
+            "FERRY_MAX_UPLOAD_BYTES": "1000",
+            "FERRY_UPLOAD_EXPIRY_S": "1",
+            "FERRY_HOST_STALE_S": "2",
+            "FERRY_HOST_LOST_S": "6",
+            "FERRY_LIVENESS_INTERVAL_S": "0.5",
+            "FERRY_UPLOAD_IDLE_S": "1",
+            "FERRY_SOURCE_URL_PREFIXES": "http://x/,http://files.lab/images",
+        },
+    )
     started = {"backend": shared.launch(), "quick": quick.launch()}
     yield started
     for backend in started.values():

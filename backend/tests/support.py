@@ -60,12 +60,14 @@ class Backend:
     @property
     def env(self) -> dict:
         env = process_env()
-        env.update({
-            "FERRY_DATA_DIR": str(self.data_dir),
-            "FERRY_ADMIN_TOKEN": self.admin_token,
-            "FERRY_PUBLIC_URL": self.url,
-            "FERRY_LOG_LEVEL": "warning",
-        })
+        env.update(
+            {
+                "FERRY_DATA_DIR": str(self.data_dir),
+                "FERRY_ADMIN_TOKEN": self.admin_token,
+                "FERRY_PUBLIC_URL": self.url,
+                "FERRY_LOG_LEVEL": "warning",
+            }
+        )
         env.update(self.env_extra)
         return env
 
@@ -78,8 +80,9 @@ class Backend:
 
     def launch(self) -> Backend:
         """Start the process without waiting (several backends then start side by side)."""
-        self.proc = spawn([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-                          self.env, self.log_path)
+        self.proc = spawn(
+            [str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"], self.env, self.log_path
+        )
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> Backend:
@@ -94,13 +97,19 @@ class Backend:
         return tail(self.log_path)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "ferry-backend"), *args], env=self.env, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [str(BIN / "ferry-backend"), *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
 
     def token(self, role: str) -> str:
         """A token of that role (made once per backend through the admin API; the CLI has its own tests)."""
         if role not in self._tokens:
-            response = httpx.post(self.url + "/api/tokens", json={"role": role, "name": f"test-{role}"},
-                                  headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30)
+            response = httpx.post(
+                self.url + "/api/tokens",
+                json={"role": role, "name": f"test-{role}"},
+                headers={"Authorization": f"Bearer {self.admin_token}"},
+                timeout=30,
+            )
             assert response.status_code == 201, response.text
             self._tokens[role] = response.json()["token"]
         return self._tokens[role]
@@ -109,20 +118,38 @@ class Backend:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
-    async def add_host(self, name: str, url: str = "http://127.0.0.1:9", token: str = "importer-token", secret: str | None = None) -> Importer:
+    async def add_host(
+        self, name: str, url: str = "http://127.0.0.1:9", token: str = "importer-token", secret: str | None = None
+    ) -> Importer:
         secret = secret or new_secret()
         async with self.client() as http:
-            response = await http.post("/api/hosts", json={"name": name, "url": url, "token": token, "webhook_secret": secret})
+            response = await http.post(
+                "/api/hosts", json={"name": name, "url": url, "token": token, "webhook_secret": secret}
+            )
             assert response.status_code == 201, response.text
         return Importer(self, name, secret)
 
 
-def event_data(job_id: str, host: str, seq: int, state: str = "running", phase: str = "importing", percent: float | None = None,
-               **extra) -> dict:
+def event_data(
+    job_id: str,
+    host: str,
+    seq: int,
+    state: str = "running",
+    phase: str = "importing",
+    percent: float | None = None,
+    **extra,
+) -> dict:
     data = {
-        "job_id": job_id, "host": host, "seq": seq, "state": state, "phase": phase,
-        "percent": percent if percent is not None else min(100.0, float(seq)), "bytes_done": seq * 1000,
-        "bytes_total": 100_000, "rate_bps": 1000.0, "eta_s": 1.0,
+        "job_id": job_id,
+        "host": host,
+        "seq": seq,
+        "state": state,
+        "phase": phase,
+        "percent": percent if percent is not None else min(100.0, float(seq)),
+        "bytes_done": seq * 1000,
+        "bytes_total": 100_000,
+        "rate_bps": 1000.0,
+        "eta_s": 1.0,
     }
     data.update(extra)
     return data
@@ -140,12 +167,16 @@ class Importer:
     name: str
     secret: str
 
-    def sign(self, body: bytes, msg_id: str | None = None, when: datetime | None = None, secret: str | None = None) -> dict:
+    def sign(
+        self, body: bytes, msg_id: str | None = None, when: datetime | None = None, secret: str | None = None
+    ) -> dict:
         msg_id = msg_id or "msg_" + uuid.uuid4().hex
         when = when or datetime.now(UTC)
         signature = Webhook(secret or self.secret).sign(msg_id, when, body.decode())
         return {
-            "webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature,
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(when.timestamp())),
+            "webhook-signature": signature,
             "content-type": "application/json",
         }
 
@@ -166,8 +197,16 @@ class Importer:
 
 
 def completed_data(job_id: str, host: str, seq: int) -> dict:
-    return event_data(job_id, host, seq, state="succeeded", phase="done", percent=100.0, eta_s=0.0,
-                      image={"ref": "lab/test:1", "id": "sha256:" + "a" * 64, "size": 1234, "tags": ["lab/test:1"]})
+    return event_data(
+        job_id,
+        host,
+        seq,
+        state="succeeded",
+        phase="done",
+        percent=100.0,
+        eta_s=0.0,
+        image={"ref": "lab/test:1", "id": "sha256:" + "a" * 64, "size": 1234, "tags": ["lab/test:1"]},
+    )
 
 
 class SocketWatcher:
@@ -309,14 +348,22 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 async def upload(backend, data: bytes) -> str:
     async with backend.client(backend.token("operator")) as http:
-        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
-        done = await http.patch(location, content=data, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers[
+            "location"
+        ]
+        done = await http.patch(
+            location,
+            content=data,
+            headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        )
         assert done.status_code == 204
     return location.rsplit("/", 1)[-1]
 
 
 async def register(backend, fake: FakeImporter, prefix: str = "lab") -> Importer:
-    return await backend.add_host(f"{prefix}-{uuid.uuid4().hex[:8]}", url=fake.url, token=fake.token, secret=new_secret())
+    return await backend.add_host(
+        f"{prefix}-{uuid.uuid4().hex[:8]}", url=fake.url, token=fake.token, secret=new_secret()
+    )
 
 
 async def wait_until(predicate, timeout: float = 15.0):

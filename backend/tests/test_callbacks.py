@@ -18,7 +18,9 @@ def job_id() -> str:
 
 def deliveries(backend, job: str) -> list[tuple]:
     with sqlite3.connect(backend.data_dir / "ferry.db") as db:
-        return db.execute("SELECT webhook_id, seq, verdict, duplicates FROM deliveries WHERE job_id = ? ORDER BY id", (job,)).fetchall()
+        return db.execute(
+            "SELECT webhook_id, seq, verdict, duplicates FROM deliveries WHERE job_id = ? ORDER BY id", (job,)
+        ).fetchall()
 
 
 async def events(backend, job: str) -> list[dict]:
@@ -42,7 +44,9 @@ async def test_unknown_job_is_recorded_from_a_signed_callback(backend, importer)
     assert [e["seq"] for e in await events(backend, job)] == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("attack", ["unsigned", "forged", "other_secret", "stale", "future", "unknown_host", "tampered"])
+@pytest.mark.parametrize(
+    "attack", ["unsigned", "forged", "other_secret", "stale", "future", "unknown_host", "tampered"]
+)
 async def test_bad_callbacks_are_refused_and_not_stored(backend, importer, attack):
     job = job_id()
     body = callback_body("import.progress", event_data(job, importer.name, 1))
@@ -93,12 +97,19 @@ async def test_stale_progress_is_logged_but_never_moves_the_snapshot_back(backen
     late = await importer.send("import.progress", event_data(job, importer.name, 4, percent=40.0))
     assert late.json()["verdict"] == "stale"
     await importer.send("import.completed", completed_data(job, importer.name, 6))
-    after = await importer.send("import.failed", event_data(job, importer.name, 7, state="failed", error={"code": "x", "message": "y"}))
+    after = await importer.send(
+        "import.failed", event_data(job, importer.name, 7, state="failed", error={"code": "x", "message": "y"})
+    )
     assert after.json()["verdict"] == "after_terminal"
     async with backend.client() as http:
         snapshot = (await http.get(f"/api/imports/{job}")).json()
     assert snapshot["state"] == "succeeded" and snapshot["seq"] == 6 and snapshot["finished_at"]
-    assert [(r[1], r[2]) for r in deliveries(backend, job)] == [(5, "applied"), (4, "stale"), (6, "applied"), (7, "after_terminal")]
+    assert [(r[1], r[2]) for r in deliveries(backend, job)] == [
+        (5, "applied"),
+        (4, "stale"),
+        (6, "applied"),
+        (7, "after_terminal"),
+    ]
 
 
 async def test_shuffled_and_duplicated_deliveries_end_in_the_in_order_snapshot(backend, importer):
@@ -151,8 +162,17 @@ async def test_a_host_cannot_post_for_another_hosts_job(backend, importer):
 
 
 async def test_heartbeats_make_a_host_alive_with_its_capacity(backend, importer):
-    body = callback_body("importer.heartbeat", {"host": importer.name, "seq": 1, "running": ["j1"], "queued": ["j2", "j3"],
-                                                "disk_free_bytes": 123456789, "engine_version": "20.10.24"})
+    body = callback_body(
+        "importer.heartbeat",
+        {
+            "host": importer.name,
+            "seq": 1,
+            "running": ["j1"],
+            "queued": ["j2", "j3"],
+            "disk_free_bytes": 123456789,
+            "engine_version": "20.10.24",
+        },
+    )
     assert (await importer.post(body, importer.sign(body))).json()["verdict"] == "heartbeat"
     async with backend.client(backend.token("viewer")) as http:
         hosts = {h["name"]: h for h in (await http.get("/api/hosts")).json()}
@@ -185,8 +205,12 @@ async def test_concurrent_callbacks_share_transactions_and_each_gets_its_own_ver
             signed.append((body, importer.sign(body)))
     duplicate = signed[5]
     async with httpx.AsyncClient(base_url=backend.url, timeout=30, limits=httpx.Limits(max_connections=100)) as http:
-        answers = await asyncio.gather(*(http.post(f"/api/callbacks/{importer.name}", content=body, headers=headers)
-                                         for body, headers in signed + [duplicate]))
+        answers = await asyncio.gather(
+            *(
+                http.post(f"/api/callbacks/{importer.name}", content=body, headers=headers)
+                for body, headers in signed + [duplicate]
+            )
+        )
     assert all(a.status_code == 200 for a in answers)
     verdicts = [a.json()["verdict"] for a in answers]
     assert verdicts.count("duplicate") == 1 and set(verdicts) <= {"applied", "stale", "duplicate"}

@@ -12,8 +12,9 @@ async def test_a_loading_event_is_stored_with_its_layer_counts_and_moves_the_sna
     job = "job_" + uuid.uuid4().hex[:12]
     await importer.send("import.queued", event_data(job, importer.name, 1, state="queued", phase="queued", percent=0.0))
     layers = {"layers_done": 3, "layers_total": 7, "layer_bytes_done": 120_000_000, "layer_bytes_total": 270_000_000}
-    response = await importer.send("import.progress", event_data(job, importer.name, 2, phase="loading", percent=61.5,
-                                                                 **layers))
+    response = await importer.send(
+        "import.progress", event_data(job, importer.name, 2, phase="loading", percent=61.5, **layers)
+    )
     assert response.status_code < 300, response.text
     async with backend.client(backend.token("viewer")) as http:
         snapshot = (await http.get(f"/api/imports/{job}")).json()

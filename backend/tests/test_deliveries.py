@@ -42,7 +42,15 @@ async def test_deliveries_list_every_verified_arrival_raw_and_in_order(backend):
         response = await http.get(f"/api/imports/{job}/deliveries")
     assert response.status_code == 200
     listed = response.json()
-    assert [d["verdict"] for d in listed] == ["applied", "applied", "stale", "duplicate", "invalid", "applied", "after_terminal"]
+    assert [d["verdict"] for d in listed] == [
+        "applied",
+        "applied",
+        "stale",
+        "duplicate",
+        "invalid",
+        "applied",
+        "after_terminal",
+    ]
     answered = [verdict.replace("invalid_callback", "invalid") for _, _, verdict in sent]
     assert [d["verdict"] for d in listed] == answered  # what the importer was told is what operators see
     assert [d["seq"] for d in listed] == [2, 3, 1, 2, 4, 5, 6]
@@ -55,7 +63,8 @@ async def test_deliveries_list_every_verified_arrival_raw_and_in_order(backend):
         assert delivery["body"] == body.decode()  # the bytes as received, not re-serialised
         assert delivery["webhook_id"] == headers["webhook-id"]
         assert {k: delivery["headers"][k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")} == {
-            k: headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+            k: headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")
+        }
         Webhook(importer.secret).verify(delivery["body"], delivery["headers"])  # still verifies: nothing was altered
     assert listed[3]["headers"]["webhook-signature"] != listed[0]["headers"]["webhook-signature"]
     assert json.loads(listed[4]["body"])["data"]["percent"] == 140

@@ -31,9 +31,15 @@ async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_lin
         data = os.urandom(400_000)
         upload_id = await upload(backend, data)
         async with backend.client(backend.token("operator")) as http:
-            response = await http.post("/api/imports", json={
-                "upload_id": upload_id, "hosts": [h.name for h in hosts], "image": "ceos:4.35.1F", "format": "load",
-            })
+            response = await http.post(
+                "/api/imports",
+                json={
+                    "upload_id": upload_id,
+                    "hosts": [h.name for h in hosts],
+                    "image": "ceos:4.35.1F",
+                    "format": "load",
+                },
+            )
         assert response.status_code == 202
         jobs = response.json()["jobs"]
         assert [j["host"] for j in jobs] == [h.name for h in hosts]
@@ -62,7 +68,9 @@ async def test_a_dispatched_job_runs_to_completion_through_callbacks(backend, fa
     host = await register(backend, fake)
     upload_id = await upload(backend, b"x" * 1000)
     async with backend.client(backend.token("operator")) as http:
-        job = (await http.post("/api/imports", json={"upload_id": upload_id, "hosts": [host.name], "image": "lab/test:1"})).json()["jobs"][0]
+        job = (
+            await http.post("/api/imports", json={"upload_id": upload_id, "hosts": [host.name], "image": "lab/test:1"})
+        ).json()["jobs"][0]
     watcher = await SocketWatcher(backend).connect()
     try:
         assert (await watcher.subscribe(job["id"]))["snapshot"]["state"] == "queued"
@@ -82,12 +90,18 @@ async def test_a_dispatched_job_runs_to_completion_through_callbacks(backend, fa
 async def test_refused_dispatch_fails_the_job_with_the_importers_reason(backend, fake):
     host = await register(backend, fake)
     fake.submit_status = 422
-    fake.submit_body = {"error": {"code": "source_not_allowed", "message": "url is outside FERRY_IMPORTER_ALLOWED_URL_PREFIXES"}}
+    fake.submit_body = {
+        "error": {"code": "source_not_allowed", "message": "url is outside FERRY_IMPORTER_ALLOWED_URL_PREFIXES"}
+    }
     watcher = await SocketWatcher(backend).connect()
     try:
         await watcher.sio.call("subscribe_all", {}, timeout=10)
         async with backend.client(backend.token("operator")) as http:
-            job = (await http.post("/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"})).json()["jobs"][0]
+            job = (
+                await http.post(
+                    "/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"}
+                )
+            ).json()["jobs"][0]
         await watcher.wait_for(lambda: any(d["job_id"] == job["id"] for _, d, _ in watcher.received))
     finally:
         await watcher.close()
@@ -101,7 +115,11 @@ async def test_refused_dispatch_fails_the_job_with_the_importers_reason(backend,
 async def test_unreachable_host_fails_the_job_host_unreachable(backend):
     host = await backend.add_host(f"down-{uuid.uuid4().hex[:6]}", url=f"http://127.0.0.1:{free_port()}")
     async with backend.client(backend.token("operator")) as http:
-        job = (await http.post("/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"})).json()["jobs"][0]
+        job = (
+            await http.post(
+                "/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"}
+            )
+        ).json()["jobs"][0]
 
     async def failed():
         return (await job_state(backend, job["id"]))["state"] == "failed"
@@ -118,14 +136,22 @@ async def test_bad_import_requests_create_nothing(backend, fake):
     host = await register(backend, fake)
     incomplete = None
     async with backend.client(backend.token("operator")) as http:
-        incomplete = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "10"})).headers["location"].rsplit("/", 1)[-1]
+        incomplete = (
+            (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "10"}))
+            .headers["location"]
+            .rsplit("/", 1)[-1]
+        )
         cases = [
             ({"upload_id": incomplete, "hosts": [host.name], "image": "a:1"}, 409, "upload_incomplete"),
             ({"upload_id": "0" * 24, "hosts": [host.name], "image": "a:1"}, 404, "upload_not_found"),
             ({"source_url": "http://x/a.tar", "hosts": ["nope"], "image": "a:1"}, 404, "unknown_host"),
             ({"source_url": "http://x/a.tar", "hosts": [host.name], "image": "Bad:Ref"}, 422, "invalid_reference"),
             ({"source_url": "file:///etc/passwd", "hosts": [host.name], "image": "a:1"}, 422, "source_not_allowed"),
-            ({"source_url": "http://x/a.tar", "upload_id": incomplete, "hosts": [host.name], "image": "a:1"}, 422, "invalid_request"),
+            (
+                {"source_url": "http://x/a.tar", "upload_id": incomplete, "hosts": [host.name], "image": "a:1"},
+                422,
+                "invalid_request",
+            ),
             ({"source_url": "http://x/a.tar", "hosts": [], "image": "a:1"}, 422, "invalid_request"),
         ]
         for body, status, code in cases:
@@ -141,16 +167,21 @@ async def test_source_urls_must_start_with_an_allowed_prefix_without_tricks(quic
         "http://files.lab/imagesX/a.tar",  # not at a segment boundary
         "http://files.lab.evil/images/a.tar",  # another host that starts with the same letters
         "http://files.lab@evil.example/images/a.tar",  # user information hiding the real host
-        "http://files.lab/images/../secret/a.tar", "http://files.lab/images/%2e%2e/secret/a.tar",  # climbing out
-        "https://files.lab/images/a.tar", "http://files.lab:8080/images/a.tar",  # other scheme or port
-        "http://files.lab/images/a.tar#x", "ftp://files.lab/images/a.tar",
+        "http://files.lab/images/../secret/a.tar",
+        "http://files.lab/images/%2e%2e/secret/a.tar",  # climbing out
+        "https://files.lab/images/a.tar",
+        "http://files.lab:8080/images/a.tar",  # other scheme or port
+        "http://files.lab/images/a.tar#x",
+        "ftp://files.lab/images/a.tar",
     ]
     async with quick_backend.client(quick_backend.token("operator")) as http:
         for url in refused:
             response = await http.post("/api/imports", json={"source_url": url, "hosts": [host.name], "image": "a:1"})
             assert (response.status_code, response.json()["error"]["code"]) == (422, "source_not_allowed"), url
-        accepted = await http.post("/api/imports", json={
-            "source_url": "http://files.lab/images/ceos/a.tar.xz", "hosts": [host.name], "image": "a:1"})
+        accepted = await http.post(
+            "/api/imports",
+            json={"source_url": "http://files.lab/images/ceos/a.tar.xz", "hosts": [host.name], "image": "a:1"},
+        )
         assert accepted.status_code == 202
         listed = (await http.get("/api/imports", params={"host": host.name})).json()["jobs"]
     assert [j["id"] for j in listed] == [accepted.json()["jobs"][0]["id"]]
@@ -159,7 +190,9 @@ async def test_source_urls_must_start_with_an_allowed_prefix_without_tricks(quic
 def test_a_source_prefix_that_cannot_match_safely_stops_the_start_with_its_name(tmp_path):
     from backend.tests.support import Backend
 
-    result = Backend(tmp_path, env_extra={"FERRY_SOURCE_URL_PREFIXES": "http://files.lab/images?x=1"}).cli("token", "create", "--role", "viewer")
+    result = Backend(tmp_path, env_extra={"FERRY_SOURCE_URL_PREFIXES": "http://files.lab/images?x=1"}).cli(
+        "token", "create", "--role", "viewer"
+    )
     assert result.returncode == 2
     assert "FERRY_SOURCE_URL_PREFIXES" in result.stderr and "must not have a query" in result.stderr
 
@@ -167,7 +200,9 @@ def test_a_source_prefix_that_cannot_match_safely_stops_the_start_with_its_name(
 async def test_cancel_asks_the_importer_and_ends_jobs_it_never_had(backend, fake):
     host = await register(backend, fake)
     async with backend.client(backend.token("operator")) as http:
-        job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+        job = (
+            await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})
+        ).json()["jobs"][0]
         await wait_until(lambda: asyncio.sleep(0, bool(fake.submitted)))
         await host.send("import.progress", event_data(job["id"], host.name, 1))
         accepted = await http.delete(f"/api/imports/{job['id']}")
@@ -179,17 +214,23 @@ async def test_cancel_asks_the_importer_and_ends_jobs_it_never_had(backend, fake
         assert again.status_code == 409 and again.json()["error"]["code"] == "job_finished"
 
         fake.cancel_status = 404  # an importer that lost (or never got) the job
-        orphan = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+        orphan = (
+            await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})
+        ).json()["jobs"][0]
         ended = await http.delete(f"/api/imports/{orphan['id']}")
         assert ended.status_code == 202 and ended.json()["state"] == "canceled"
-        viewer = await http.delete(f"/api/imports/{orphan['id']}", headers={"Authorization": f"Bearer {backend.token('viewer')}"})
+        viewer = await http.delete(
+            f"/api/imports/{orphan['id']}", headers={"Authorization": f"Bearer {backend.token('viewer')}"}
+        )
         assert viewer.status_code == 403
 
 
 async def _silent_job(backend, fake):
     host = await register(backend, fake)
     async with backend.client(backend.token("operator")) as http:
-        job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+        job = (
+            await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})
+        ).json()["jobs"][0]
     watcher = await SocketWatcher(backend).connect()
     await watcher.subscribe(job["id"])
     await host.send("import.progress", event_data(job["id"], host.name, 1, percent=10.0))
@@ -209,10 +250,16 @@ async def test_a_silent_host_leaves_its_job_unfinished_with_a_doubt_that_its_nex
         await watcher.wait_for(lambda: any(d["doubt"] for d, _ in watcher.notices))  # then it goes silent
         data, meta = watcher.notices[-1]
         assert data["state"] == "running" and data["seq"] == 1 and meta["notice"] and not meta["replay"]
-        assert data["doubt"]["code"] == "host_silent" and data["doubt"]["host"] == host.name and data["doubt"]["silent_s"] > 2
+        assert (
+            data["doubt"]["code"] == "host_silent"
+            and data["doubt"]["host"] == host.name
+            and data["doubt"]["silent_s"] > 2
+        )
         assert data["doubt"]["message"].startswith(f"no word from {host.name} for ")
         snapshot = await job_state(backend, job["id"])
-        assert snapshot["state"] == "running" and snapshot["doubt"]["code"] == "host_silent" and not snapshot["presumed"]
+        assert (
+            snapshot["state"] == "running" and snapshot["doubt"]["code"] == "host_silent" and not snapshot["presumed"]
+        )
         body = callback_body("importer.heartbeat", {"host": host.name, "seq": 2, "running": [job["id"]]})
         await host.post(body, host.sign(body))  # a word from the host ends the doubt, and the watchers hear so
         await watcher.wait_for(lambda: watcher.notices[-1][0]["doubt"] is None)
@@ -233,7 +280,9 @@ async def test_a_host_silent_past_the_limit_is_presumed_failed_until_its_own_rep
     try:
         await watcher.wait_for(lambda: any(d["state"] == "failed" for d, _ in watcher.notices), timeout=20)
         presumed = await job_state(backend, job["id"])
-        assert presumed["state"] == "failed" and presumed["presumed"] and presumed["seq"] == 1 and presumed["finished_at"]
+        assert (
+            presumed["state"] == "failed" and presumed["presumed"] and presumed["seq"] == 1 and presumed["finished_at"]
+        )
         assert presumed["error"]["code"] == "host_unreachable" and "no word from host" in presumed["error"]["message"]
         assert watcher.seqs() == [1]  # no event took a seq: the importer's next one is still its own
         later = await host.send("import.progress", event_data(job["id"], host.name, 2, percent=60.0))
@@ -241,7 +290,9 @@ async def test_a_host_silent_past_the_limit_is_presumed_failed_until_its_own_rep
         resumed = await job_state(backend, job["id"])
         assert resumed["state"] == "running" and not resumed["presumed"] and resumed["error"] is None
         assert resumed["finished_at"] is None and resumed["doubt"] is None
-        assert (await host.send("import.completed", completed_data(job["id"], host.name, 3))).json()["verdict"] == "applied"
+        assert (await host.send("import.completed", completed_data(job["id"], host.name, 3))).json()[
+            "verdict"
+        ] == "applied"
         await watcher.wait_for(lambda: watcher.seqs()[-1:] == [3])
     finally:
         await watcher.close()
@@ -254,10 +305,17 @@ async def test_a_host_silent_past_the_limit_is_presumed_failed_until_its_own_rep
     finally:
         await fresh.close()
     assert [(name, d["seq"]) for name, d, _ in fresh.received] == [
-        ("import.progress", 1), ("import.progress", 2), ("import.completed", 3)]
+        ("import.progress", 1),
+        ("import.progress", 2),
+        ("import.completed", 3),
+    ]
     async with backend.client() as http:
         events = (await http.get(f"/api/imports/{job['id']}/events")).json()
-    assert [(e["seq"], e["type"]) for e in events] == [(1, "import.progress"), (2, "import.progress"), (3, "import.completed")]
+    assert [(e["seq"], e["type"]) for e in events] == [
+        (1, "import.progress"),
+        (2, "import.progress"),
+        (3, "import.completed"),
+    ]
 
 
 async def test_a_heartbeat_without_the_job_proves_the_host_lost_it(backend, fake):
@@ -299,8 +357,15 @@ async def test_nothing_after_a_jobs_end_enters_the_log_or_the_wire(backend, fake
 
 async def test_images_come_from_importers_or_from_completed_jobs(backend, fake):
     up = await register(backend, fake, "img")
-    fake.images = [{"tags": ["ceos:4.35.1F"], "id": "sha256:" + "b" * 64, "size": 10, "created": "2026-01-01T00:00:00Z",
-                    "archive_sha256": "c" * 64}]
+    fake.images = [
+        {
+            "tags": ["ceos:4.35.1F"],
+            "id": "sha256:" + "b" * 64,
+            "size": 10,
+            "created": "2026-01-01T00:00:00Z",
+            "archive_sha256": "c" * 64,
+        }
+    ]
     down = await backend.add_host(f"img-down-{uuid.uuid4().hex[:6]}", url=f"http://127.0.0.1:{free_port()}")
     await down.send("import.completed", completed_data("job_" + uuid.uuid4().hex[:10], down.name, 3))
     async with backend.client(backend.token("viewer")) as http:
@@ -308,4 +373,3 @@ async def test_images_come_from_importers_or_from_completed_jobs(backend, fake):
     assert catalog[up.name] == {"host": up.name, "reachable": True, "images": fake.images}
     assert catalog[down.name]["reachable"] is False
     assert [i["tags"] for i in catalog[down.name]["images"]] == [["lab/test:1"]]
-

@@ -32,7 +32,11 @@ def template(tmp_path_factory) -> Path:
         await store.migrate()
         async with store.write() as session:
             for host in ("lab1", "lab2"):
-                session.add(Host(name=host, url="http://127.0.0.1:9", token="t", webhook_secret="whsec_x", running=[], queued=[]))
+                session.add(
+                    Host(
+                        name=host, url="http://127.0.0.1:9", token="t", webhook_secret="whsec_x", running=[], queued=[]
+                    )
+                )
         await store.close()
 
     asyncio.run(build())
@@ -47,8 +51,16 @@ async def make_store(tmp_path, template: Path, name: str = "ingest.db") -> st.St
 def arrival(job: str, seq: int, msg: str | None = None, host: str = "lab1", kind: str = "import.progress") -> Arrival:
     data = completed_data(job, host, seq) if kind == "import.completed" else event_data(job, host, seq)
     body = json.dumps({"type": kind, "timestamp": datetime.now(UTC).isoformat(), "data": data})
-    return Arrival(host, msg or f"msg_{job}_{seq}", {"webhook-id": msg or f"msg_{job}_{seq}"}, body, kind,
-                   datetime.now(UTC), data, utcnow())
+    return Arrival(
+        host,
+        msg or f"msg_{job}_{seq}",
+        {"webhook-id": msg or f"msg_{job}_{seq}"},
+        body,
+        kind,
+        datetime.now(UTC),
+        data,
+        utcnow(),
+    )
 
 
 async def state(store: st.Store) -> dict:
@@ -100,7 +112,9 @@ async def test_a_batch_ends_exactly_where_one_at_a_time_ends(tmp_path, template,
         final = await state(batched)
         # Every seq up to the job's snapshot logged once; nothing after its end (that stays a delivery).
         last = {job: seq for job, (_, seq, _) in final["jobs"].items()}
-        assert final["events"] == sorted({(a.data["job_id"], a.data["seq"]) for a in arrivals if a.data["seq"] <= last[a.data["job_id"]]})
+        assert final["events"] == sorted(
+            {(a.data["job_id"], a.data["seq"]) for a in arrivals if a.data["seq"] <= last[a.data["job_id"]]}
+        )
         assert final["repeats"] == 4 and verdicts_batched.count("duplicate") == 4
     finally:
         await one.close()

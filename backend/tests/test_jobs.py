@@ -27,8 +27,18 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def data(seq: int, state: str = "running", **extra) -> dict:
-    base = {"job_id": "j", "host": "h", "seq": seq, "state": state, "phase": "importing", "percent": float(seq),
-            "bytes_done": seq * 10, "bytes_total": 1000, "rate_bps": 5.0, "eta_s": 3.0}
+    base = {
+        "job_id": "j",
+        "host": "h",
+        "seq": seq,
+        "state": state,
+        "phase": "importing",
+        "percent": float(seq),
+        "bytes_done": seq * 10,
+        "bytes_total": 1000,
+        "rate_bps": 5.0,
+        "eta_s": 3.0,
+    }
     base.update(extra)
     return base
 
@@ -57,7 +67,9 @@ def test_terminal_state_is_final_even_for_higher_seq():
     image = {"ref": "a:1", "id": "sha256:x", "size": 1, "tags": []}
     _, done = apply_event(Snapshot(), "import.completed", data(4, state="succeeded", phase="done", image=image), NOW)
     assert done.terminal and done.result == image and done.finished_at == NOW
-    verdict, after = apply_event(done, "import.failed", data(9, state="failed", error={"code": "x", "message": "m"}), NOW)
+    verdict, after = apply_event(
+        done, "import.failed", data(9, state="failed", error={"code": "x", "message": "m"}), NOW
+    )
     assert verdict is Verdict.FINAL
     assert after.state == "succeeded" and after.seq == 4
 
@@ -88,8 +100,18 @@ def _story(length: int, end: str) -> list[tuple[str, dict]]:
     events = [("import.queued", data(1, state="queued", phase="queued", percent=0.0))]
     events += [("import.progress", data(seq)) for seq in range(2, length)]
     if end == "completed":
-        events.append(("import.completed", data(length, state="succeeded", phase="done", percent=100.0,
-                                                image={"ref": "a:1", "id": "sha256:y", "size": 9, "tags": ["a:1"]})))
+        events.append(
+            (
+                "import.completed",
+                data(
+                    length,
+                    state="succeeded",
+                    phase="done",
+                    percent=100.0,
+                    image={"ref": "a:1", "id": "sha256:y", "size": 9, "tags": ["a:1"]},
+                ),
+            )
+        )
     else:
         events.append(("import.failed", data(length, state="failed", error={"code": "engine_error", "message": "no"})))
     return events

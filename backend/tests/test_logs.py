@@ -33,8 +33,12 @@ def test_lines_carry_the_job_and_host_bound_by_the_task_that_logs_them(capsys):
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(line["message"], line["job_id"], line["host"]) for line in lines] == [
-        ("outside any job", None, None), ("handling job-1", "job-1", "lab1"), ("handling job-2", "job-2", "lab2"),
-        ("after the jobs", None, None), ("explicit", "job-3", "lab3")]
+        ("outside any job", None, None),
+        ("handling job-1", "job-1", "lab1"),
+        ("handling job-2", "job-2", "lab2"),
+        ("after the jobs", None, None),
+        ("explicit", "job-3", "lab3"),
+    ]
     assert all(line["replica"] == "r1" and line["logger"] == "ferry.test" and "time" in line for line in lines)
 
 
@@ -43,7 +47,11 @@ async def test_a_serving_backend_logs_a_failed_dispatch_as_json_with_job_and_hos
         assert (await http.get("/openapi.json")).status_code == 200  # building it once warned on stderr (not JSON)
     host = await backend.add_host(f"logs-{uuid.uuid4().hex[:6]}", url=f"http://127.0.0.1:{free_port()}")
     async with backend.client(backend.token("operator")) as http:
-        job = (await http.post("/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"})).json()["jobs"][0]
+        job = (
+            await http.post(
+                "/api/imports", json={"source_url": "http://files.lab/x.tar", "hosts": [host.name], "image": "x:1"}
+            )
+        ).json()["jobs"][0]
 
     async def failed():
         return (await job_state(backend, job["id"]))["state"] == "failed"

@@ -20,7 +20,9 @@ PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=Tru
 
 
 def _as_postgres(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=120, **kwargs)
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=120, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,17 @@ def postgres_url():
     data, port = root / "data", free_port()
     init = _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
     assert init.returncode == 0, init.stderr
-    start = _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    start = _as_postgres(
+        str(PG_BIN / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(root / "log"),
+        "-w",
+        "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+        "start",
+    )
     assert start.returncode == 0, start.stderr + (root / "log").read_text(errors="replace")
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
@@ -86,8 +97,17 @@ async def test_backend_runs_on_postgres_end_to_end(pg_backend):
 async def test_two_replicas_starting_together_on_an_empty_database_both_serve(postgres_url, tmp_path):
     """Both race to migrate and to insert the bootstrap admin token and the shared link key; neither may crash."""
     name = "fresh_" + uuid.uuid4().hex[:8]
-    created = _as_postgres(str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", postgres_url.rsplit(":", 1)[1].split("/")[0],
-                           "-U", "postgres", "-c", f"CREATE DATABASE {name}")
+    created = _as_postgres(
+        str(PG_BIN / "psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        postgres_url.rsplit(":", 1)[1].split("/")[0],
+        "-U",
+        "postgres",
+        "-c",
+        f"CREATE DATABASE {name}",
+    )
     assert created.returncode == 0, created.stderr
     url = postgres_url.rsplit("/", 1)[0] + "/" + name
     admin = "fy_admin_" + uuid.uuid4().hex

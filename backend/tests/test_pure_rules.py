@@ -50,8 +50,15 @@ def test_filenames_are_reduced_to_a_harmless_last_component():
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        (None, None), ("bytes=0-9", (0, 9)), ("bytes=10-", (10, 99)), ("bytes=-5", (95, 99)), ("bytes=90-200", (90, 99)),
-        ("bytes=0-1,5-6", None), ("items=0-1", None), ("bytes=5-2", None), ("bytes=-500", (0, 99)),
+        (None, None),
+        ("bytes=0-9", (0, 9)),
+        ("bytes=10-", (10, 99)),
+        ("bytes=-5", (95, 99)),
+        ("bytes=90-200", (90, 99)),
+        ("bytes=0-1,5-6", None),
+        ("items=0-1", None),
+        ("bytes=5-2", None),
+        ("bytes=-500", (0, 99)),
     ],
 )
 def test_range_header_parsing(header, expected):
@@ -84,8 +91,11 @@ def test_tokens_are_random_and_hashed():
 
 
 def _signed(body: bytes, when: datetime, msg_id: str = "msg_1", secret: str = SECRET) -> dict:
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode())}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode()),
+    }
 
 
 def test_signature_verification_accepts_the_real_thing():
@@ -102,7 +112,13 @@ def test_signature_verification_accepts_the_real_thing():
         (lambda body, h, now: (body, {k: v for k, v in h.items() if k != "webhook-signature"}), "missing_signature"),
         (lambda body, h, now: (body, _signed(body, now - timedelta(minutes=6))), "stale_timestamp"),
         (lambda body, h, now: (body, _signed(body, now + timedelta(minutes=6))), "stale_timestamp"),
-        (lambda body, h, now: (body, _signed(body, now, secret="whsec_" + base64.b64encode(b"another-secret-xyz").decode())), "bad_signature"),
+        (
+            lambda body, h, now: (
+                body,
+                _signed(body, now, secret="whsec_" + base64.b64encode(b"another-secret-xyz").decode()),
+            ),
+            "bad_signature",
+        ),
         (lambda body, h, now: (body, {**h, "webhook-signature": "v1,AAAA"}), "bad_signature"),
     ],
 )

@@ -8,7 +8,9 @@ from ferry_backend.realtime import ALL, Hub, LiveEvent, Subscriber
 
 
 def ev(seq: int, job: str = "j1", replay_id: str | None = None) -> LiveEvent:
-    return LiveEvent(job, seq, "import.progress", {"job_id": job, "seq": seq}, f"2026-01-01T00:00:{seq:02d}Z", replay_id)
+    return LiveEvent(
+        job, seq, "import.progress", {"job_id": job, "seq": seq}, f"2026-01-01T00:00:{seq:02d}Z", replay_id
+    )
 
 
 def kind(meta: dict) -> str:
@@ -181,7 +183,10 @@ async def test_deliveries_reach_only_the_watchers_of_that_job():
     def counting(sid):
         sub = Subscriber(sid, lambda n, d, m: asyncio.sleep(0), lambda s: None)
         original = sub.offer
-        sub.offer = lambda event, direct=None: (offered.__setitem__(sid, offered.get(sid, 0) + 1), original(event, direct))
+        sub.offer = lambda event, direct=None: (
+            offered.__setitem__(sid, offered.get(sid, 0) + 1),
+            original(event, direct),
+        )
         hub.add(sub)
         return sub
 
@@ -246,6 +251,7 @@ async def test_idle_clients_share_one_emit_and_busy_ones_keep_their_order():
     def client(sid):
         async def emit(name, data, meta):
             log.append(("own", sid, data["seq"]))
+
         sub = Subscriber(sid, emit, lambda s: None)
         hub.add(sub)
         sub.finish_job("j1", [])

@@ -34,8 +34,10 @@ async def test_callbacks_are_answered_and_delivered_locally_while_redis_is_down(
         await watcher.subscribe(job)
         await watcher.wait_for(lambda: watcher.seqs(job) == [1])
         redis.stop()
-        for data, event_type in ((event_data(job, importer.name, 2), "import.progress"),
-                                 (completed_data(job, importer.name, 3), "import.completed")):
+        for data, event_type in (
+            (event_data(job, importer.name, 2), "import.progress"),
+            (completed_data(job, importer.name, 3), "import.completed"),
+        ):
             started = time.monotonic()
             response = await importer.send(event_type, data)
             assert response.status_code == 200 and response.json()["verdict"] == "applied", response.text

@@ -78,8 +78,12 @@ async def test_replay_reaches_subscribed_sockets_marked_replay_and_changes_nothi
         stored = {e["seq"]: e for e in before["events"]}
         for w in (watcher, feed):
             for _, data, meta in (e for e in w.received if e[2]["replay"]):
-                assert meta == {"replay": True, "catchup": False, "timestamp": stored[data["seq"]]["received_at"],
-                                "replay_id": body["replay_id"]}
+                assert meta == {
+                    "replay": True,
+                    "catchup": False,
+                    "timestamp": stored[data["seq"]]["received_at"],
+                    "replay_id": body["replay_id"],
+                }
                 assert data == stored[data["seq"]]["data"]
         async with backend.client() as http:
             assert (await http.get(f"/api/imports/{job}")).json() == before["job"]

@@ -77,7 +77,9 @@ async def test_jobs_never_confirmed_are_dispatched_again_after_a_restart(restart
     host = await register(backend, fake)
     fake.submit_status = 503  # the importer is busy restarting: the first dispatch fails
     async with backend.client(backend.token("operator")) as http:
-        job = (await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})).json()["jobs"][0]
+        job = (
+            await http.post("/api/imports", json={"source_url": "http://x/a.tar", "hosts": [host.name], "image": "a:1"})
+        ).json()["jobs"][0]
     await wait_until(lambda: asyncio.sleep(0, len(fake.submitted) == 1))
     assert (await job_state(backend, job["id"]))["error"]["code"] == "dispatch_failed"
     # The state a backend killed between creating a job and POSTing it leaves behind: queued at seq 0.
@@ -100,6 +102,7 @@ def insert_undispatched_job(backend, host: str) -> str:
         db.execute(
             "INSERT INTO jobs (id, host, image, source_url, format, changes, force, state, phase, seq, percent, bytes_done,"
             " created_at, updated_at, last_contact_at) VALUES (?, ?, 'a:1', 'http://x/a.tar', 'auto', ?, 0, 'queued', 'queued',"
-            " 0, 0, 0, ?, ?, ?)", (job_id, host, json.dumps([]), now, now, now),
+            " 0, 0, 0, ?, ?, ?)",
+            (job_id, host, json.dumps([]), now, now, now),
         )
     return job_id

@@ -122,10 +122,15 @@ async def test_subscribe_all_streams_every_job_for_list_views(backend, importer,
     assert ack["ok"] and known in [j["id"] for j in ack["jobs"]]
     fresh = job_id()
     await importer.send("import.progress", event_data(known, importer.name, 2))
-    await importer.send("import.queued", event_data(fresh, importer.name, 1, state="queued", phase="queued", percent=0.0))
+    await importer.send(
+        "import.queued", event_data(fresh, importer.name, 1, state="queued", phase="queued", percent=0.0)
+    )
     await watcher.wait_for(lambda: fresh in {d["job_id"] for _, d, _ in watcher.received})
     await asyncio.sleep(0.2)
-    assert [(d["job_id"], d["seq"]) for _, d, _ in watcher.received if d["job_id"] in (known, fresh)] == [(known, 2), (fresh, 1)]
+    assert [(d["job_id"], d["seq"]) for _, d, _ in watcher.received if d["job_id"] in (known, fresh)] == [
+        (known, 2),
+        (fresh, 1),
+    ]
     assert await watcher.sio.call("unsubscribe_all", {}, timeout=10) == {"ok": True}
     await importer.send("import.progress", event_data(known, importer.name, 3))
     await asyncio.sleep(0.5)

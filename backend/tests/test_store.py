@@ -19,28 +19,51 @@ async def make_store(tmp_path) -> st.Store:
 def upload(upload_id: str, complete: bool, age_s: float, expired: bool) -> Upload:
     now = utcnow()
     return Upload(
-        id=upload_id, size=10, offset=10 if complete else 3, complete=complete, meta={}, created_at=now - timedelta(seconds=age_s),
-        updated_at=now, completed_at=now - timedelta(seconds=age_s) if complete else None,
+        id=upload_id,
+        size=10,
+        offset=10 if complete else 3,
+        complete=complete,
+        meta={},
+        created_at=now - timedelta(seconds=age_s),
+        updated_at=now,
+        completed_at=now - timedelta(seconds=age_s) if complete else None,
         expires_at=now - timedelta(seconds=1) if expired else now + timedelta(hours=1),
     )
 
 
 def job(job_id: str, upload_id: str, state: str) -> Job:
     now = utcnow()
-    return Job(id=job_id, host="h", image="a:1", upload_id=upload_id, format="auto", changes=[], force=False, state=state,
-               phase="queued", seq=0, percent=0.0, bytes_done=0, created_at=now, updated_at=now, last_contact_at=now)
+    return Job(
+        id=job_id,
+        host="h",
+        image="a:1",
+        upload_id=upload_id,
+        format="auto",
+        changes=[],
+        force=False,
+        state=state,
+        phase="queued",
+        seq=0,
+        percent=0.0,
+        bytes_done=0,
+        created_at=now,
+        updated_at=now,
+        last_contact_at=now,
+    )
 
 
 async def test_expiry_spares_uploads_that_running_jobs_still_need(tmp_path):
     store = await make_store(tmp_path)
     async with store.write() as session:
-        session.add_all([
-            upload("a" * 24, complete=False, age_s=10, expired=True),       # abandoned: goes
-            upload("b" * 24, complete=False, age_s=10, expired=False),      # still being uploaded: stays
-            upload("c" * 24, complete=True, age_s=999, expired=True),       # old, a job is still running on it: stays
-            upload("d" * 24, complete=True, age_s=999, expired=True),       # old, its job finished: goes
-            upload("e" * 24, complete=True, age_s=1, expired=True),         # finished recently: stays
-        ])
+        session.add_all(
+            [
+                upload("a" * 24, complete=False, age_s=10, expired=True),  # abandoned: goes
+                upload("b" * 24, complete=False, age_s=10, expired=False),  # still being uploaded: stays
+                upload("c" * 24, complete=True, age_s=999, expired=True),  # old, a job is still running on it: stays
+                upload("d" * 24, complete=True, age_s=999, expired=True),  # old, its job finished: goes
+                upload("e" * 24, complete=True, age_s=1, expired=True),  # finished recently: stays
+            ]
+        )
         session.add_all([job("j1", "c" * 24, "running"), job("j2", "d" * 24, "succeeded")])
     async with store.write() as session:
         gone = {u.id[0] for u in await st.expired_uploads(session, utcnow(), retention_s=100)}

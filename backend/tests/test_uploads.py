@@ -46,7 +46,10 @@ async def test_upload_cut_mid_way_resumes_where_it_stopped(backend, tmp_path):
     path.write_bytes(data)
     token = backend.token("operator")
     async with backend.client(token) as http:
-        created = await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": "filename YmlnLnRhcg=="})
+        created = await http.post(
+            "/api/uploads/",
+            headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": "filename YmlnLnRhcg=="},
+        )
         assert created.status_code == 201
         location = created.headers["location"]
         cut_at = 1_234_567
@@ -57,9 +60,16 @@ async def test_upload_cut_mid_way_resumes_where_it_stopped(backend, tmp_path):
             raise ConnectionResetError("network cable pulled")
 
         with pytest.raises((httpx.HTTPError, ConnectionResetError)):
-            await http.patch(location, content=body_then_drop(), headers={
-                **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Content-Length": str(len(data)),
-            })
+            await http.patch(
+                location,
+                content=body_then_drop(),
+                headers={
+                    **TUS,
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(len(data)),
+                },
+            )
         head = await http.head(location, headers=TUS)
         assert head.status_code == 200
         assert int(head.headers["upload-offset"]) == cut_at
@@ -90,7 +100,11 @@ async def test_patch_rules_offset_type_version_and_overrun(backend):
         too_much = await http.patch(location, content=b"x" * 11, headers=ok)
         assert too_much.status_code == 400 and too_much.json()["error"]["code"] == "upload_overrun"
         first = await http.patch(location, content=b"abcd", headers=ok)
-        assert first.status_code == 204 and first.headers["upload-offset"] == "4" and first.headers["tus-resumable"] == "1.0.0"
+        assert (
+            first.status_code == 204
+            and first.headers["upload-offset"] == "4"
+            and first.headers["tus-resumable"] == "1.0.0"
+        )
         rest = await http.patch(location, content=b"efghij", headers={**ok, "Upload-Offset": "4"})
         assert rest.status_code == 204 and rest.headers["upload-offset"] == "10"
         info = (await http.get(location)).json()
@@ -117,7 +131,11 @@ async def test_termination_removes_the_bytes(backend):
     async with backend.client(backend.token("operator")) as http:
         location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "5"})).headers["location"]
         upload_id = location.rsplit("/", 1)[-1]
-        await http.patch(location, content=b"ab", headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        await http.patch(
+            location,
+            content=b"ab",
+            headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        )
         assert (backend.data_dir / "uploads" / upload_id).exists()
         gone = await http.delete(location, headers=TUS)
         assert gone.status_code == 204
@@ -175,11 +193,17 @@ async def test_content_serves_ranges_with_a_signed_link_only(backend, tmp_path):
     data = payload(700_000)
     token = backend.token("operator")
     async with backend.client(token) as http:
-        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers[
+            "location"
+        ]
         upload_id = location.rsplit("/", 1)[-1]
         half = await http.get(f"/api/uploads/{upload_id}/content")
         assert half.status_code == 409 and half.json()["error"]["code"] == "upload_incomplete"
-        await http.patch(location, content=data, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        await http.patch(
+            location,
+            content=data,
+            headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        )
 
     store = Store.from_url(Settings(data_dir=backend.data_dir).resolved_database_url)
     async with store.write() as session:
@@ -189,20 +213,30 @@ async def test_content_serves_ranges_with_a_signed_link_only(backend, tmp_path):
     async with httpx.AsyncClient(base_url=backend.url) as anonymous:
         full = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link})
         assert full.status_code == 200 and full.content == data and full.headers["accept-ranges"] == "bytes"
-        part = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=500000-"})
+        part = await anonymous.get(
+            f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=500000-"}
+        )
         assert part.status_code == 206 and part.content == data[500000:]
         assert part.headers["content-range"] == f"bytes 500000-{len(data) - 1}/{len(data)}"
-        beyond = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=900000-"})
+        beyond = await anonymous.get(
+            f"/api/uploads/{upload_id}/content", params={"token": link}, headers={"Range": "bytes=900000-"}
+        )
         assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(data)}"
         assert beyond.json()["error"]["code"] == "range_not_satisfiable"
         head = await anonymous.head(f"/api/uploads/{upload_id}/content", params={"token": link})
         assert head.status_code == 200 and head.headers["content-length"] == str(len(data)) and head.content == b""
         etag = head.headers["etag"]
-        same = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link},
-                                   headers={"Range": "bytes=10-19", "If-Range": etag})
+        same = await anonymous.get(
+            f"/api/uploads/{upload_id}/content",
+            params={"token": link},
+            headers={"Range": "bytes=10-19", "If-Range": etag},
+        )
         assert same.status_code == 206 and same.content == data[10:20]
-        changed = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link},
-                                      headers={"Range": "bytes=10-19", "If-Range": '"something-else"'})
+        changed = await anonymous.get(
+            f"/api/uploads/{upload_id}/content",
+            params={"token": link},
+            headers={"Range": "bytes=10-19", "If-Range": '"something-else"'},
+        )
         assert changed.status_code == 200 and changed.content == data
         forged = await anonymous.get(f"/api/uploads/{upload_id}/content", params={"token": link[:-2] + "00"})
         assert forged.status_code == 401 and forged.json()["error"]["code"] == "bad_content_token"
@@ -216,22 +250,36 @@ async def test_stalled_connection_does_not_hold_the_upload(quick_backend):
     """A client whose connection hangs (half-open): its PATCH ends after the idle limit and the upload resumes elsewhere."""
     data = os.urandom(900)
     async with quick_backend.client() as http:
-        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers["location"]
+        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers[
+            "location"
+        ]
         release = asyncio.Event()
 
         async def send_then_hang():
             yield data[:400]
             await release.wait()  # the connection stays open, nothing more comes
 
-        stalled = asyncio.create_task(http.patch(location, content=send_then_hang(), headers={
-            **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Content-Length": str(len(data)),
-        }))
+        stalled = asyncio.create_task(
+            http.patch(
+                location,
+                content=send_then_hang(),
+                headers={
+                    **TUS,
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(len(data)),
+                },
+            )
+        )
         await asyncio.sleep(0.3)
         async with quick_backend.client() as other:
             head = await other.head(location, headers=TUS)
             assert head.headers["upload-offset"] == "400"
-            rest = await other.patch(location, content=data[400:], headers={
-                **TUS, "Upload-Offset": "400", "Content-Type": "application/offset+octet-stream"})
+            rest = await other.patch(
+                location,
+                content=data[400:],
+                headers={**TUS, "Upload-Offset": "400", "Content-Type": "application/offset+octet-stream"},
+            )
             assert rest.status_code == 204 and rest.headers["upload-offset"] == "900"
             info = (await other.get(location)).json()
         release.set()
@@ -272,12 +320,17 @@ async def test_a_backend_killed_mid_patch_resumes_from_the_bytes_that_landed_not
             async def slow_body():  # a WAN upload: 1 MiB every 0.1 s, still going when the kill comes
                 nonlocal sent
                 for start in range(0, len(data), 1024 * 1024):
-                    yield data[start:start + 1024 * 1024]
+                    yield data[start : start + 1024 * 1024]
                     sent = start + 1024 * 1024
                     await asyncio.sleep(0.1)
 
-            patch = asyncio.create_task(http.patch(location, content=slow_body(), headers={
-                **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}))
+            patch = asyncio.create_task(
+                http.patch(
+                    location,
+                    content=slow_body(),
+                    headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+                )
+            )
             async with own.client(token) as watcher:  # the recorded offset moves while the PATCH runs
                 recorded = 0
                 while recorded == 0 and not patch.done():
@@ -294,8 +347,11 @@ async def test_a_backend_killed_mid_patch_resumes_from_the_bytes_that_landed_not
             assert head.status_code == 200, (head.status_code, head.headers, own.log())
             offset = int(head.headers["upload-offset"])
             assert recorded <= offset <= sent, f"resumes from {offset}: {recorded} were recorded, {sent} sent"
-            resumed = await http.patch(location, content=data[offset:], headers={
-                **TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+            resumed = await http.patch(
+                location,
+                content=data[offset:],
+                headers={**TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+            )
             assert resumed.status_code == 204, resumed.text
             info = (await http.get(location)).json()
         assert info["complete"] and info["sha256"] == hashlib.sha256(data).hexdigest()

@@ -55,7 +55,9 @@ def _watch(targets: list[str], token: str, jobs: list[str], sockets: int, conn) 
 
             for name in ("import.queued", "import.progress", "import.completed"):
                 client.on(name, on_event)
-            await client.connect(targets[index % len(targets)], auth={"token": token}, transports=["websocket"], wait_timeout=20)
+            await client.connect(
+                targets[index % len(targets)], auth={"token": token}, transports=["websocket"], wait_timeout=20
+            )
             ack = await client.call("subscribe", {"job_id": jobs[index % len(jobs)], "after_seq": 1}, timeout=20)
             assert ack["ok"], ack
             clients.append(client)
@@ -95,7 +97,9 @@ async def _post(session: aiohttp.ClientSession, url: str, body: bytes, headers: 
 async def _create_jobs(cluster: Cluster, importer: Importer, jobs: list[str]) -> None:
     async with aiohttp.ClientSession() as session:
         for job in jobs:
-            body = callback_body("import.queued", event_data(job, importer.name, 1, state="queued", phase="queued", percent=0.0))
+            body = callback_body(
+                "import.queued", event_data(job, importer.name, 1, state="queued", phase="queued", percent=0.0)
+            )
             await _post(session, f"{cluster.url}/api/callbacks/{importer.name}", body, importer.sign(body))
 
 
@@ -153,8 +157,13 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Path, args) -> dict:
-    cluster = Cluster(base / f"r{replicas}", postgres.create_database(f"bench_r{replicas}_{uuid.uuid4().hex[:6]}"), redis_url,
-                      replicas=replicas, env_extra={"FERRY_LOG_LEVEL": "warning"})
+    cluster = Cluster(
+        base / f"r{replicas}",
+        postgres.create_database(f"bench_r{replicas}_{uuid.uuid4().hex[:6]}"),
+        redis_url,
+        replicas=replicas,
+        env_extra={"FERRY_LOG_LEVEL": "warning"},
+    )
     watcher = None
     try:
         cluster.launch().wait_ready()
@@ -164,8 +173,15 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
 
         async def prepare():
             async with cluster.client() as http:
-                response = await http.post("/api/hosts", json={"name": host, "url": "http://127.0.0.1:9", "token": "bench-token-0123456789",
-                                                               "webhook_secret": secret})
+                response = await http.post(
+                    "/api/hosts",
+                    json={
+                        "name": host,
+                        "url": "http://127.0.0.1:9",
+                        "token": "bench-token-0123456789",
+                        "webhook_secret": secret,
+                    },
+                )
                 assert response.status_code == 201, response.text
             return await cluster.token("viewer")
 
@@ -174,7 +190,9 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
         asyncio.run(_create_jobs(cluster, importer, jobs))
         parent, child = mp.Pipe()
         targets = [cluster.url] if args.via == "nginx" else [b.url for b in cluster.backends]
-        watcher = mp.get_context("spawn").Process(target=_watch, args=(targets, viewer, jobs, args.sockets, child), daemon=True)
+        watcher = mp.get_context("spawn").Process(
+            target=_watch, args=(targets, viewer, jobs, args.sockets, child), daemon=True
+        )
         watcher.start()
         assert parent.poll(180) and parent.recv() == "ready", "watchers did not connect"
         ERRORS.clear()
@@ -185,11 +203,15 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
         parent.send("next")
         arrivals = parent.recv()
         latencies = [(at - sent[(job, seq)]) * 1000 for job, seq, at in arrivals if (job, seq) in sent]
-        watchers_per_job = {job: sum(1 for i in range(args.sockets) if i % len(jobs) == index) for index, job in enumerate(jobs)}
+        watchers_per_job = {
+            job: sum(1 for i in range(args.sockets) if i % len(jobs) == index) for index, job in enumerate(jobs)
+        }
         expected = sum(watchers_per_job[job] for job, _ in sent)
 
         first_seq = 2 + (int(args.rate * args.seconds) + len(jobs) - 1) // len(jobs)
-        elapsed, count = asyncio.run(_ingest(targets, importer, jobs, args.ingest // len(jobs), first_seq, args.concurrency))
+        elapsed, count = asyncio.run(
+            _ingest(targets, importer, jobs, args.ingest // len(jobs), first_seq, args.concurrency)
+        )
         parent.send("done")
         ingest_arrivals = parent.recv()
         ingest_expected = sum(watchers_per_job[job] for job in jobs) * (args.ingest // len(jobs))
@@ -197,14 +219,20 @@ def run_setup(replicas: int, postgres: PostgresServer, redis_url: str, base: Pat
         if ERRORS:
             print(f"{replicas} replica(s): {len(ERRORS)} callbacks not answered 200, e.g. {ERRORS[0]}", file=sys.stderr)
         return {
-            "replicas": replicas, "sockets_per_replica": spread,
-            "paced_events": len(sent), "deliveries": len(latencies), "expected_deliveries": expected,
+            "replicas": replicas,
+            "sockets_per_replica": spread,
+            "paced_events": len(sent),
+            "deliveries": len(latencies),
+            "expected_deliveries": expected,
             "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
             "p99_ms": round(_percentile(latencies, 0.99), 2) if latencies else None,
             "max_ms": round(max(latencies), 2) if latencies else None,
-            "ingest_per_s": round(count / elapsed, 1), "ingest_events": count,
-            "ingest_deliveries": len(ingest_arrivals), "ingest_expected": ingest_expected,
-            "paced_errors": paced_errors, "ingest_errors": len(ERRORS) - paced_errors,
+            "ingest_per_s": round(count / elapsed, 1),
+            "ingest_events": count,
+            "ingest_deliveries": len(ingest_arrivals),
+            "ingest_expected": ingest_expected,
+            "paced_errors": paced_errors,
+            "ingest_errors": len(ERRORS) - paced_errors,
         }
     finally:
         if watcher is not None and watcher.is_alive():
@@ -221,8 +249,12 @@ def main() -> None:
     parser.add_argument("--ingest", type=int, default=2000, help="callbacks in the ingest phase")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=1, help="repeat both setups, alternating, and print medians")
-    parser.add_argument("--via", choices=["nginx", "direct"], default="nginx",
-                        help="nginx: everything through the proxy; direct: job i's callbacks and socket i go to replica i %% n")
+    parser.add_argument(
+        "--via",
+        choices=["nginx", "direct"],
+        default="nginx",
+        help="nginx: everything through the proxy; direct: job i's callbacks and socket i go to replica i %% n",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line per setup instead of a table")
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -233,7 +265,9 @@ def main() -> None:
     redis = RedisServer(base / "redis").start()
     try:
         # Rounds alternate the setups (1, 2, 1, 2, …) so a load change on a shared machine hits both alike.
-        results = [run_setup(replicas, postgres, redis.url, base, args) for _ in range(args.rounds) for replicas in (1, 2)]
+        results = [
+            run_setup(replicas, postgres, redis.url, base, args) for _ in range(args.rounds) for replicas in (1, 2)
+        ]
     finally:
         redis.stop()
         postgres.stop()
@@ -242,21 +276,31 @@ def main() -> None:
         for result in results:
             print(json.dumps(result))
         return
-    print(f"{args.jobs} jobs, {args.rate:.0f} callbacks/s for {args.seconds:.0f} s, {args.sockets} sockets; "
-          f"ingest {args.ingest} callbacks by {args.concurrency} senders; "
-          f"{'all through nginx' if args.via == 'nginx' else 'straight to the replicas'}, Postgres + Redis")
-    print(f"{'replicas':>8} {'sockets/replica':>16} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'delivered':>12} {'errors':>6} "
-          f"{'ingest/s':>9} {'delivered':>12} {'errors':>6}")
+    print(
+        f"{args.jobs} jobs, {args.rate:.0f} callbacks/s for {args.seconds:.0f} s, {args.sockets} sockets; "
+        f"ingest {args.ingest} callbacks by {args.concurrency} senders; "
+        f"{'all through nginx' if args.via == 'nginx' else 'straight to the replicas'}, Postgres + Redis"
+    )
+    print(
+        f"{'replicas':>8} {'sockets/replica':>16} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'delivered':>12} {'errors':>6} "
+        f"{'ingest/s':>9} {'delivered':>12} {'errors':>6}"
+    )
     for r in results:
-        print(f"{r['replicas']:>8} {str(r['sockets_per_replica']):>16} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
-              f"{r['deliveries']:>5}/{r['expected_deliveries']:<6} {r['paced_errors']:>6} {r['ingest_per_s']:>9} "
-              f"{r['ingest_deliveries']:>5}/{r['ingest_expected']:<6} {r['ingest_errors']:>6}")
+        print(
+            f"{r['replicas']:>8} {str(r['sockets_per_replica']):>16} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
+            f"{r['deliveries']:>5}/{r['expected_deliveries']:<6} {r['paced_errors']:>6} {r['ingest_per_s']:>9} "
+            f"{r['ingest_deliveries']:>5}/{r['ingest_expected']:<6} {r['ingest_errors']:>6}"
+        )
     if args.rounds > 1:
         print(f"median of {args.rounds} rounds:")
         for replicas in (1, 2):
             mine = [r for r in results if r["replicas"] == replicas]
-            med = {key: round(statistics.median(r[key] for r in mine), 1) for key in ("p50_ms", "p99_ms", "ingest_per_s")}
-            print(f"{replicas:>8} {'':>16} {med['p50_ms']:>8} {med['p99_ms']:>8} {'':>8} {'':>12} {'':>6} {med['ingest_per_s']:>9}")
+            med = {
+                key: round(statistics.median(r[key] for r in mine), 1) for key in ("p50_ms", "p99_ms", "ingest_per_s")
+            }
+            print(
+                f"{replicas:>8} {'':>16} {med['p50_ms']:>8} {med['p99_ms']:>8} {'':>8} {'':>12} {'':>6} {med['ingest_per_s']:>9}"
+            )
 
 
 if __name__ == "__main__":

@@ -36,10 +36,12 @@ def run_cancel(job_ids: list[str], *, wait_s: float, url: str, token: str | None
     if not_canceled:
         running = [j["id"] for j in not_canceled if not is_terminal(j)]
         if running:
-            raise errors.Failed(f"{len(running)} job(s) had not ended after {wait_s:g} s: {', '.join(running)}",
-                                code="cancel_pending")
-        raise errors.Refused(f"{len(not_canceled)} job(s) had already ended and could not be canceled",
-                             code="already_ended")
+            raise errors.Failed(
+                f"{len(running)} job(s) had not ended after {wait_s:g} s: {', '.join(running)}", code="cancel_pending"
+            )
+        raise errors.Refused(
+            f"{len(not_canceled)} job(s) had already ended and could not be canceled", code="already_ended"
+        )
 
 
 def cancel_tracks(tracks: list[JobTrack], url: str, token: str, out: Console, wait_s: float = 30.0) -> None:
@@ -49,8 +51,9 @@ def cancel_tracks(tracks: list[JobTrack], url: str, token: str, out: Console, wa
         print(exc.line(), file=sys.stderr, flush=True)
 
 
-def on_interrupt(tracks: list[JobTrack], *, owned: bool, cancel: bool | None, url: str, token: str,
-                 out: Console, as_json: bool) -> None:
+def on_interrupt(
+    tracks: list[JobTrack], *, owned: bool, cancel: bool | None, url: str, token: str, out: Console, as_json: bool
+) -> None:
     """After Ctrl-C: cancel the unfinished jobs (cancel=True), ask (None, on a terminal), or say they go on."""
     open_tracks = [t for t in tracks if not t.terminal]
     if not open_tracks:
@@ -63,8 +66,12 @@ def on_interrupt(tracks: list[JobTrack], *, owned: bool, cancel: bool | None, ur
         cancel_tracks(open_tracks, url, token, out)
         return
     where = ", ".join(f"{t.job_id} on {t.host or '?'}" for t in open_tracks)
-    print(f"ferry: the import(s) go on: {where}; follow them with `ferry watch {ids}`, "
-          f"stop them with `ferry cancel {ids}`", file=sys.stderr, flush=True)
+    print(
+        f"ferry: the import(s) go on: {where}; follow them with `ferry watch {ids}`, "
+        f"stop them with `ferry cancel {ids}`",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _ask_cancel(backend: Backend, job_id: str) -> dict:

@@ -64,8 +64,17 @@ def run_import(
             for job in jobs:
                 out.print(f"{job['host']}: job {job['id']}", highlight=False, markup=False)
 
-    _follow(jobs, backend.url, backend.token, out, timeout=timeout, as_json=as_json, owned=True,
-            cancel_on_interrupt=cancel_on_interrupt, announce=announce)
+    _follow(
+        jobs,
+        backend.url,
+        backend.token,
+        out,
+        timeout=timeout,
+        as_json=as_json,
+        owned=True,
+        cancel_on_interrupt=cancel_on_interrupt,
+        announce=announce,
+    )
 
 
 def run_watch(job_ids: list[str], *, timeout: float | None, url: str, token: str | None, as_json: bool) -> None:
@@ -140,8 +149,18 @@ class _BinaryColumn(ProgressColumn):
         return Text(self._render(task))
 
 
-def _follow(jobs: list[dict], url: str, token: str, out: Console, *, timeout: float | None, as_json: bool,
-            owned: bool = False, cancel_on_interrupt: bool | None = None, announce=lambda: None) -> None:
+def _follow(
+    jobs: list[dict],
+    url: str,
+    token: str,
+    out: Console,
+    *,
+    timeout: float | None,
+    as_json: bool,
+    owned: bool = False,
+    cancel_on_interrupt: bool | None = None,
+    announce=lambda: None,
+) -> None:
     """Follow until every job ended. On Ctrl-C — from the moment the jobs exist — say what happens to them
     (and cancel them when asked to)."""
     from .commands_cancel import on_interrupt

@@ -14,6 +14,7 @@ UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 def printable(text: str, keep_newlines: bool = False) -> str:
     """`text` with every control character shown as a visible escape (ESC as \\x1b), never sent raw."""
+
     def visible(match: re.Match) -> str:
         char = match.group()
         return char if keep_newlines and char == "\n" else f"\\x{ord(char):02x}"
@@ -98,7 +99,9 @@ def _doing(view: dict, state: str | None, phase: str | None, elapsed: float | No
         return " · ".join(parts)
     if phase == "loading":  # the engine has every byte of a docker-save archive and loads its layers
         done, total = view.get("layers_done"), view.get("layers_total")
-        parts = ["loading layers" + (f" {done}" if done is not None else "") + (f"/{total}" if total is not None else "")]
+        parts = [
+            "loading layers" + (f" {done}" if done is not None else "") + (f"/{total}" if total is not None else "")
+        ]
         if view.get("layer_bytes_total"):
             parts.append(f"{human_bytes(view.get('layer_bytes_done') or 0)} / {human_bytes(view['layer_bytes_total'])}")
         if view.get("rate_bps") is not None:

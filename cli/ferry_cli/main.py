@@ -113,8 +113,11 @@ def import_(
     ] = None,
     cancel_on_interrupt: Annotated[
         Optional[bool],
-        typer.Option("--cancel-on-interrupt/--keep-on-interrupt", show_default=False,
-                     help="On Ctrl-C cancel the jobs, or leave them running (default: ask on a terminal, else keep)."),
+        typer.Option(
+            "--cancel-on-interrupt/--keep-on-interrupt",
+            show_default=False,
+            help="On Ctrl-C cancel the jobs, or leave them running (default: ask on a terminal, else keep).",
+        ),
     ] = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
@@ -302,7 +305,8 @@ def simulate(
         Optional[int], typer.Option("--seed", metavar="N", help="Repeat the same run (rates, finalizing stretch).")
     ] = None,
     layers: Annotated[
-        int, typer.Option("--layers", min=0, max=1000, metavar="N", help="A docker-save load of N layers (phase loading).")
+        int,
+        typer.Option("--layers", min=0, max=1000, metavar="N", help="A docker-save load of N layers (phase loading)."),
     ] = 0,
     json_: Json = False,
 ) -> None:

@@ -186,9 +186,18 @@ def load_layers(b: _Builder, layers: int, share: float, rng: random.Random) -> b
         b.percent = max(b.percent, min(99.0, round(base + 100.0 * share * done / total, 1)))
         if b.maybe_fail(Phase.LOADING, done / total):
             return True
-        b.emit(EventType.PROGRESS, JobState.RUNNING, Phase.LOADING, rate_bps=round(rate, 1),
-               eta_s=round((total - done) / rate, 1), phase_elapsed_s=round(elapsed, 1), layers_done=finished,
-               layers_total=layers, layer_bytes_done=done, layer_bytes_total=total)
+        b.emit(
+            EventType.PROGRESS,
+            JobState.RUNNING,
+            Phase.LOADING,
+            rate_bps=round(rate, 1),
+            eta_s=round((total - done) / rate, 1),
+            phase_elapsed_s=round(elapsed, 1),
+            layers_done=finished,
+            layers_total=layers,
+            layer_bytes_done=done,
+            layer_bytes_total=total,
+        )
         b.now += TICK_S
     return False
 

@@ -85,8 +85,11 @@ class Backend:
             FERRY_LOG_LEVEL="warning",
             FERRY_HOST_STALE_S="3600",
         )
-        self.proc = spawn([str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-                          env, self.data_dir / "backend.log")
+        self.proc = spawn(
+            [str(BIN / "ferry-backend"), "serve", "--listen", f"127.0.0.1:{self.port}"],
+            env,
+            self.data_dir / "backend.log",
+        )
         return self
 
     def wait_ready(self, timeout: float = 120.0) -> Backend:

@@ -48,8 +48,17 @@ class CancelableImporter:
             def do_POST(self):
                 job = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 importer.canceled[job["job_id"]] = threading.Event()
-                self._answer(202, {"job_id": job["job_id"], "image": job["image"], "state": "queued", "phase": "queued",
-                                   "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
+                self._answer(
+                    202,
+                    {
+                        "job_id": job["job_id"],
+                        "image": job["image"],
+                        "state": "queued",
+                        "phase": "queued",
+                        "created_at": "2025-01-01T00:00:00Z",
+                        "updated_at": "2025-01-01T00:00:00Z",
+                    },
+                )
                 threading.Thread(target=importer.run_job, args=(job,), daemon=True).start()
 
             def do_DELETE(self):
@@ -57,8 +66,17 @@ class CancelableImporter:
                 if job_id not in importer.canceled:
                     return self._answer(404, {"error": {"code": "job_not_found", "message": "no such job"}})
                 importer.canceled[job_id].set()
-                self._answer(202, {"job_id": job_id, "image": "x", "state": "running", "phase": "importing",
-                                   "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
+                self._answer(
+                    202,
+                    {
+                        "job_id": job_id,
+                        "image": "x",
+                        "state": "running",
+                        "phase": "importing",
+                        "created_at": "2025-01-01T00:00:00Z",
+                        "updated_at": "2025-01-01T00:00:00Z",
+                    },
+                )
 
             def log_message(self, *args):
                 pass
@@ -99,8 +117,18 @@ def archive(tmp_path):
 
 
 def start_job(backend, host: str, archive) -> str:
-    ferry = FerryProcess("import", str(archive), "--host", host, "--image", unique("lab/c") + ":1", "--json",
-                         "--keep-on-interrupt", url=backend.url, token=backend.admin_token)
+    ferry = FerryProcess(
+        "import",
+        str(archive),
+        "--host",
+        host,
+        "--image",
+        unique("lab/c") + ":1",
+        "--json",
+        "--keep-on-interrupt",
+        url=backend.url,
+        token=backend.admin_token,
+    )
     job_id = _job_id_of(ferry)
     ferry.proc.send_signal(signal.SIGINT)
     ferry.finish(30)
@@ -175,8 +203,18 @@ def test_a_viewer_cannot_cancel(backend, archive):
 
 def test_ctrl_c_in_import_with_cancel_on_interrupt_cancels_its_jobs(backend, archive):
     with CancelableImporter(backend) as lab:
-        ferry = FerryProcess("import", str(archive), "--host", lab.name, "--image", unique("lab/c") + ":1", "--json",
-                             "--cancel-on-interrupt", url=backend.url, token=backend.admin_token)
+        ferry = FerryProcess(
+            "import",
+            str(archive),
+            "--host",
+            lab.name,
+            "--image",
+            unique("lab/c") + ":1",
+            "--json",
+            "--cancel-on-interrupt",
+            url=backend.url,
+            token=backend.admin_token,
+        )
         job_id = _job_id_of(ferry)
         time.sleep(0.5)
         ferry.proc.send_signal(signal.SIGINT)
@@ -188,8 +226,17 @@ def test_ctrl_c_in_import_with_cancel_on_interrupt_cancels_its_jobs(backend, arc
 
 def test_ctrl_c_in_import_without_a_terminal_leaves_the_jobs_running_and_says_how_to_stop_them(backend, archive):
     with CancelableImporter(backend) as lab:
-        ferry = FerryProcess("import", str(archive), "--host", lab.name, "--image", unique("lab/c") + ":1", "--json",
-                             url=backend.url, token=backend.admin_token)
+        ferry = FerryProcess(
+            "import",
+            str(archive),
+            "--host",
+            lab.name,
+            "--image",
+            unique("lab/c") + ":1",
+            "--json",
+            url=backend.url,
+            token=backend.admin_token,
+        )
         job_id = _job_id_of(ferry)
         ferry.proc.send_signal(signal.SIGINT)
         assert ferry.finish(60) == 130

@@ -92,8 +92,18 @@ def test_descriptions_of_importing_queued_done_and_failed():
 
 
 def test_a_load_describes_the_layers_the_engine_is_loading():
-    loading = data(7, phase="loading", bytes_done=600_000_000, bytes_total=600_000_000, rate_bps=45_000_000, eta_s=3.4,
-                   layers_done=3, layers_total=7, layer_bytes_done=120_000_000, layer_bytes_total=270_000_000)
+    loading = data(
+        7,
+        phase="loading",
+        bytes_done=600_000_000,
+        bytes_total=600_000_000,
+        rate_bps=45_000_000,
+        eta_s=3.4,
+        layers_done=3,
+        layers_total=7,
+        layer_bytes_done=120_000_000,
+        layer_bytes_total=270_000_000,
+    )
     assert describe(loading) == "loading layers 3/7 · 114 MiB / 257 MiB · 42.9 MiB/s · eta 3 s"
     unplanned = data(7, phase="loading", rate_bps=None, eta_s=None, layers_done=2)
     assert describe(unplanned) == "loading layers 2"
@@ -112,10 +122,17 @@ def test_sizes_read_in_binary_units_and_durations_in_words():
 
 def test_the_cli_writes_every_size_exactly_as_the_web_page_does():
     sizes = [0, 1, 1023, 1024, 1500, 10 * 1024 - 1, 99 * 1024 * 1024, 70_700_000, 600_000_000, 2_600_000_000, 5 * 2**40]
-    script = ("import(process.argv[1]).then((m) => console.log(JSON.stringify(JSON.parse(process.argv[2])"
-              ".map(m.formatBytes))))")
-    page = subprocess.run(["node", "-e", script, str(PAGE_FORMAT), json.dumps(sizes)], capture_output=True, text=True,
-                          timeout=30, check=True)
+    script = (
+        "import(process.argv[1]).then((m) => console.log(JSON.stringify(JSON.parse(process.argv[2])"
+        ".map(m.formatBytes))))"
+    )
+    page = subprocess.run(
+        ["node", "-e", script, str(PAGE_FORMAT), json.dumps(sizes)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert [human_bytes(v) for v in sizes] == json.loads(page.stdout)
 
 
@@ -234,17 +251,48 @@ def test_a_silent_host_is_said_silent_with_its_duration_never_online():
 def test_a_doubt_is_shown_beside_the_progress_and_a_presumed_failure_gives_way_to_the_hosts_events():
     doubt = {"code": "host_silent", "host": "lab1", "silent_s": 40.0, "message": "no word from lab1 for 40 s"}
     track = JobTrack("j1")
-    track.apply_event({"job_id": "j1", "host": "lab1", "seq": 3, "state": "running", "phase": "importing",
-                       "bytes_done": 1000, "bytes_total": 4000}, 0.0)
-    snapshot = {"id": "j1", "host": "lab1", "seq": 3, "state": "running", "phase": "importing", "bytes_done": 1000,
-                "bytes_total": 4000, "doubt": doubt, "presumed": False}
+    track.apply_event(
+        {
+            "job_id": "j1",
+            "host": "lab1",
+            "seq": 3,
+            "state": "running",
+            "phase": "importing",
+            "bytes_done": 1000,
+            "bytes_total": 4000,
+        },
+        0.0,
+    )
+    snapshot = {
+        "id": "j1",
+        "host": "lab1",
+        "seq": 3,
+        "state": "running",
+        "phase": "importing",
+        "bytes_done": 1000,
+        "bytes_total": 4000,
+        "doubt": doubt,
+        "presumed": False,
+    }
     assert track.apply_notice(snapshot, 1.0)
     assert describe(track.view).endswith(" · no word from lab1 for 40 s") and not track.terminal
     error = {"code": "host_unreachable", "message": "no word from host 'lab1' for 900 s"}
     assert track.apply_notice(dict(snapshot, state="failed", error=error, presumed=True), 2.0)
-    assert describe(track.view) == ("failed · host_unreachable: no word from host 'lab1' for 900 s "
-                                    "(presumed: a later report from lab1 replaces it)")
-    track.apply_event({"job_id": "j1", "host": "lab1", "seq": 4, "state": "succeeded", "phase": "done",
-                       "image": {"ref": "a:1", "id": "sha256:" + "a" * 64, "size": 10}}, 3.0)
+    assert describe(track.view) == (
+        "failed · host_unreachable: no word from host 'lab1' for 900 s (presumed: a later report from lab1 replaces it)"
+    )
+    track.apply_event(
+        {
+            "job_id": "j1",
+            "host": "lab1",
+            "seq": 4,
+            "state": "succeeded",
+            "phase": "done",
+            "image": {"ref": "a:1", "id": "sha256:" + "a" * 64, "size": 10},
+        },
+        3.0,
+    )
     assert track.succeeded and "no word" not in describe(track.view)
-    assert not track.apply_notice(dict(snapshot, seq=4, state="failed", error=error, presumed=True), 4.0)  # ended for good
+    assert not track.apply_notice(
+        dict(snapshot, seq=4, state="failed", error=error, presumed=True), 4.0
+    )  # ended for good

@@ -21,12 +21,23 @@ class ErrorBody(BaseModel):
 
 
 MEANING = {
-    400: "Malformed request (headers, body).", 401: "Missing or unknown bearer token.", 403: "Role too low.",
-    404: "Not found.", 408: "The request body stalled.", 409: "Conflicts with the current state.",
-    410: "Gone (expired).", 412: "Precondition failed (protocol version).", 413: "Too large.",
-    415: "Unsupported media type.", 416: "Range not satisfiable.", 422: "Invalid input.",
-    423: "Locked by another request.", 500: "Internal error.", 502: "An upstream service failed.",
-    503: "Temporarily unavailable (storage, engine, too many requests).", 507: "Not enough disk space.",
+    400: "Malformed request (headers, body).",
+    401: "Missing or unknown bearer token.",
+    403: "Role too low.",
+    404: "Not found.",
+    408: "The request body stalled.",
+    409: "Conflicts with the current state.",
+    410: "Gone (expired).",
+    412: "Precondition failed (protocol version).",
+    413: "Too large.",
+    415: "Unsupported media type.",
+    416: "Range not satisfiable.",
+    422: "Invalid input.",
+    423: "Locked by another request.",
+    500: "Internal error.",
+    502: "An upstream service failed.",
+    503: "Temporarily unavailable (storage, engine, too many requests).",
+    507: "Not enough disk space.",
 }
 COMMON = (400, 401, 403, 404, 408, 409, 413, 422, 500, 503)
 

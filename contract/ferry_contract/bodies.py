@@ -36,9 +36,18 @@ class BodyDeadline:
             state["answered"] = True
             if not state["started"]:
                 body = json.dumps({"error": {"code": code, "message": message}}).encode()
-                await send({"type": "http.response.start", "status": status, "headers": [
-                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"), *(headers or [])]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"),
+                            *(headers or []),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
             return {"type": "http.disconnect"}
 
@@ -54,9 +63,12 @@ class BodyDeadline:
                 return await receive()
             if not state["open"]:
                 if self.open_bodies >= self.max_open:
-                    log.warning("%d request bodies open: refusing %s %s", self.open_bodies, scope["method"], scope["path"])
-                    return await answer(503, "too_many_requests", "too many request bodies in progress; retry",
-                                        [(b"retry-after", b"1")])
+                    log.warning(
+                        "%d request bodies open: refusing %s %s", self.open_bodies, scope["method"], scope["path"]
+                    )
+                    return await answer(
+                        503, "too_many_requests", "too many request bodies in progress; retry", [(b"retry-after", b"1")]
+                    )
                 state["open"] = True
                 self.open_bodies += 1
             try:

@@ -111,12 +111,17 @@ class _Model(BaseModel):
 
 
 class ImageInfo(_Model):
-    ref: str = Field(min_length=1, max_length=REF_MAX_LEN, pattern=NO_CONTROL_PATTERN,
-                     description="The reference the user asked for (or the first archive tag for loads).")
+    ref: str = Field(
+        min_length=1,
+        max_length=REF_MAX_LEN,
+        pattern=NO_CONTROL_PATTERN,
+        description="The reference the user asked for (or the first archive tag for loads).",
+    )
     id: str = Field(max_length=NAME_MAX_LEN, pattern=NO_CONTROL_PATTERN, description="The engine's image id, sha256:…")
     size: int = Field(ge=0, le=INT64_MAX, description="Image size in bytes as the engine reports it.")
-    tags: list[Ref] = Field(default_factory=list, max_length=LIST_MAX,
-                            description="Every tag the image carries after the job.")
+    tags: list[Ref] = Field(
+        default_factory=list, max_length=LIST_MAX, description="Every tag the image carries after the job."
+    )
     already_present: bool | None = Field(
         default=None, description="True when the image was already imported from the same archive and nothing was sent."
     )
@@ -125,7 +130,9 @@ class ImageInfo(_Model):
 class ErrorInfo(_Model):
     code: str = Field(pattern=ERROR_CODE_PATTERN, max_length=100, description="Stable code, see ErrorCode.")
     message: str = Field(max_length=ERROR_MESSAGE_MAX, description="One line a person can act on.")
-    detail: str | None = Field(default=None, max_length=ERROR_DETAIL_MAX, description="Underlying cause, for operators.")
+    detail: str | None = Field(
+        default=None, max_length=ERROR_DETAIL_MAX, description="Underlying cause, for operators."
+    )
 
 
 class ImportEventData(_Model):
@@ -142,15 +149,24 @@ class ImportEventData(_Model):
     rate_bps: float | None = Field(default=None, ge=0)
     eta_s: float | None = Field(default=None, ge=0)
     phase_elapsed_s: float | None = Field(default=None, ge=0, description="Seconds spent in the current phase.")
-    queue_position: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Set while queued: 1 = next to run.")
-    layers_done: int | None = Field(default=None, ge=0, le=MAX_LAYERS,
-                                    description="Loads: layers the engine has loaded or skipped (already present).")
-    layers_total: int | None = Field(default=None, ge=0, le=MAX_LAYERS,
-                                     description="Loads: layers the archive's manifest asks the engine to load.")
-    layer_bytes_done: int | None = Field(default=None, ge=0, le=INT64_MAX,
-                                         description="Loads: layer bytes loaded or skipped.")
-    layer_bytes_total: int | None = Field(default=None, ge=0, le=INT64_MAX,
-                                          description="Loads: bytes of every layer to load.")
+    queue_position: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Set while queued: 1 = next to run."
+    )
+    layers_done: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_LAYERS,
+        description="Loads: layers the engine has loaded or skipped (already present).",
+    )
+    layers_total: int | None = Field(
+        default=None, ge=0, le=MAX_LAYERS, description="Loads: layers the archive's manifest asks the engine to load."
+    )
+    layer_bytes_done: int | None = Field(
+        default=None, ge=0, le=INT64_MAX, description="Loads: layer bytes loaded or skipped."
+    )
+    layer_bytes_total: int | None = Field(
+        default=None, ge=0, le=INT64_MAX, description="Loads: bytes of every layer to load."
+    )
     image: ImageInfo | None = None
     error: ErrorInfo | None = None
 
@@ -160,7 +176,9 @@ class HeartbeatData(_Model):
     seq: int = Field(ge=1, le=INT64_MAX, description="Per importer process, increasing.")
     running: list[JobId] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids running now")
     queued: list[JobId] = Field(default_factory=list, max_length=LIST_MAX, description="job_ids waiting, in order")
-    disk_free_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX, description="Free bytes under the engine's data root.")
+    disk_free_bytes: int | None = Field(
+        default=None, ge=0, le=INT64_MAX, description="Free bytes under the engine's data root."
+    )
     spool_free_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX)
     engine_version: str | None = Field(default=None, max_length=ENGINE_VERSION_MAX)
 

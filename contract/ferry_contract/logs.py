@@ -68,8 +68,9 @@ class RedactQueries(logging.Filter):
         return True
 
 
-def log_config(level: str = "info", fmt: str = "json", host: str | None = None, quiet: tuple[str, ...] = (),
-               **fixed: str) -> dict[str, Any]:
+def log_config(
+    level: str = "info", fmt: str = "json", host: str | None = None, quiet: tuple[str, ...] = (), **fixed: str
+) -> dict[str, Any]:
     """A logging.dictConfig for uvicorn and ferry's loggers: JSON lines, or plain text for a terminal.
 
     `quiet` loggers are kept to warnings (httpx logs every request URL at INFO, and links carry tokens).
@@ -93,9 +94,13 @@ def log_config(level: str = "info", fmt: str = "json", host: str | None = None, 
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"job": {"()": JobContext, "host": host, "text": fmt != "json", **fixed},
-                    "redact": {"()": RedactQueries}},
+        "filters": {
+            "job": {"()": JobContext, "host": host, "text": fmt != "json", **fixed},
+            "redact": {"()": RedactQueries},
+        },
         "formatters": {"default": formatter},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["job", "redact"]}},
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["job", "redact"]}
+        },
         "loggers": loggers,
     }

@@ -18,9 +18,7 @@ NAME_MAX = 255
 
 # A reference is [domain/]path[:tag]. The first component counts as a domain only when it
 # contains "." or ":" or is "localhost", otherwise it is part of the path (docker's own rule).
-REFERENCE_PATTERN = (
-    rf"^(?:(?:{DOMAIN})/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*(?::{TAG})?$"
-)
+REFERENCE_PATTERN = rf"^(?:(?:{DOMAIN})/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*(?::{TAG})?$"
 _TAG_RE = re.compile(TAG)
 _PATH_RE = re.compile(rf"{PATH_COMPONENT}(?:/{PATH_COMPONENT})*")
 _DOMAIN_RE = re.compile(DOMAIN)

@@ -20,8 +20,16 @@ from ferry_contract.schema import callback_schema
 
 def _data(**overrides):
     base = dict(
-        job_id="job-1", host="lab1", seq=1, state="running", phase="importing",
-        percent=12.5, bytes_done=100, bytes_total=800, rate_bps=50.0, eta_s=14.0,
+        job_id="job-1",
+        host="lab1",
+        seq=1,
+        state="running",
+        phase="importing",
+        percent=12.5,
+        bytes_done=100,
+        bytes_total=800,
+        rate_bps=50.0,
+        eta_s=14.0,
     )
     base.update(overrides)
     return ImportEventData(**base)
@@ -82,16 +90,24 @@ def test_schema_lists_the_vocabulary_clients_rely_on():
 
 def test_a_loading_event_carries_layer_counts_through_model_and_schema():
     validator = jsonschema.Draft202012Validator(callback_schema())
-    data = _data(phase="loading", percent=71.5, layers_done=3, layers_total=7,
-                 layer_bytes_done=120_000_000, layer_bytes_total=270_000_000)
+    data = _data(
+        phase="loading",
+        percent=71.5,
+        layers_done=3,
+        layers_total=7,
+        layer_bytes_done=120_000_000,
+        layer_bytes_total=270_000_000,
+    )
     body = make_import_event(EventType.PROGRESS, data).model_dump(mode="json")
     validator.validate(body)
     assert parse_callback(json.dumps(body)).data.layers_done == 3
     assert "loading" in callback_schema()["x-ferry"]["phases"] and Phase.LOADING.value == "loading"
 
 
-@pytest.mark.parametrize("field,value", [("layers_done", -1), ("layers_total", MAX_LAYERS + 1),
-                                         ("layer_bytes_done", -5), ("layer_bytes_total", "many")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("layers_done", -1), ("layers_total", MAX_LAYERS + 1), ("layer_bytes_done", -5), ("layer_bytes_total", "many")],
+)
 def test_layer_fields_out_of_bounds_are_refused_by_model_and_schema(field, value):
     validator = jsonschema.Draft202012Validator(callback_schema())
     body = make_import_event(EventType.PROGRESS, _data(phase="loading")).model_dump(mode="json")

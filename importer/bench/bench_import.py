@@ -70,8 +70,9 @@ def build_save(out_path: Path, target: int, env: dict) -> tuple[int, int]:
     layers = 3
     total = files = 0
     with tarfile.open(context, "w") as tar:
-        dockerfile = ("FROM scratch\n" + "".join(f"COPY l{i} /l{i}\n" for i in range(layers))
-                      + "LABEL ferry.bench=save\n").encode()
+        dockerfile = (
+            "FROM scratch\n" + "".join(f"COPY l{i} /l{i}\n" for i in range(layers)) + "LABEL ferry.bench=save\n"
+        ).encode()
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(dockerfile)
         tar.addfile(info, io.BytesIO(dockerfile))
@@ -94,8 +95,9 @@ def build_save(out_path: Path, target: int, env: dict) -> tuple[int, int]:
                 if total >= target:
                     break
     with open(context, "rb") as fh:
-        subprocess.run(["docker", "build", "-q", "-t", SAVE_TAG, "-"], stdin=fh, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["docker", "build", "-q", "-t", SAVE_TAG, "-"], stdin=fh, env=env, check=True, stdout=subprocess.DEVNULL
+        )
     context.unlink()
     with open(out_path, "wb") as out:
         save = subprocess.Popen(["docker", "save", SAVE_TAG], stdout=subprocess.PIPE, env=env)
@@ -145,8 +147,11 @@ def engine_pid(host: str) -> int | None:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cmdline and cmdline[0].endswith(b"dockerd") and (socket_path.encode() in b" ".join(cmdline)
-                                                            or socket_path == "/var/run/docker.sock"):
+        if (
+            cmdline
+            and cmdline[0].endswith(b"dockerd")
+            and (socket_path.encode() in b" ".join(cmdline) or socket_path == "/var/run/docker.sock")
+        ):
             return int(entry.name)
     return None
 
@@ -159,8 +164,9 @@ def engine_cpu(pid: int | None) -> float:
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(cmd: list[str], env: dict, engine: int | None = None,
-          stdout: Path | None = None) -> tuple[float, int, str, float]:
+def timed(
+    cmd: list[str], env: dict, engine: int | None = None, stdout: Path | None = None
+) -> tuple[float, int, str, float]:
     """Wall seconds, peak RSS in bytes (of that process alone), stderr, and CPU seconds of the
     process plus the engine during the run. `stdout` keeps what it prints (the --json events)."""
     start = time.monotonic()
@@ -202,14 +208,18 @@ def bench(label: str, archive: Path, pairs: int, env: dict, engine: int | None) 
             else:
                 events = CACHE / f"events-{label}.jsonl"
                 name = [] if loads else ["--image", ref]
-                wall, peak, _, cpu = timed([str(CLI), "import", str(archive), *name, "--force", "--json"],
-                                           env, engine, stdout=events)
+                wall, peak, _, cpu = timed(
+                    [str(CLI), "import", str(archive), *name, "--force", "--json"], env, engine, stdout=events
+                )
                 ferry_times.append(wall)
                 ferry_cpu.append(cpu)
                 rss.append(peak)
                 bars.append(quality(read_events(events)))
-            print(f"  {label} pair {i + 1}: {who:<6} {wall:7.2f} s  cpu {cpu:6.1f} s  load {os.getloadavg()[0]:.1f}"
-                  + (f"  peak RSS {peak / 1e6:.1f} MB" if who == "ferry" else ""), flush=True)
+            print(
+                f"  {label} pair {i + 1}: {who:<6} {wall:7.2f} s  cpu {cpu:6.1f} s  load {os.getloadavg()[0]:.1f}"
+                + (f"  peak RSS {peak / 1e6:.1f} MB" if who == "ferry" else ""),
+                flush=True,
+            )
             if who == "ferry":
                 print(summary_line("bar", bars[-1]), flush=True)
             if loads or who == "docker" or i < pairs - 1:
@@ -263,24 +273,32 @@ def main() -> int:
         if started:
             engines.down("bench")
     print()
-    print(f"{'archive':<22}{'xz size':>10}{'content':>10}{'docker import':>15}{'ferry':>9}{'ratio':>8}{'cpu ratio':>10}"
-          f"{'peak RSS':>10}{'present':>9}{'startup':>9}")
+    print(
+        f"{'archive':<22}{'xz size':>10}{'content':>10}{'docker import':>15}{'ferry':>9}{'ratio':>8}{'cpu ratio':>10}"
+        f"{'peak RSS':>10}{'present':>9}{'startup':>9}"
+    )
     for r in results:
-        print(f"{r['archive']:<22}{r['archive_bytes'] / 1e6:>8.0f}MB{r['content_bytes'] / 1e6:>8.0f}MB"
-              f"{r['docker_import_median_s']:>13.2f} s{r['ferry_median_s']:>7.2f} s{r['median_ratio']:>8.2f}"
-              f"{r['cpu_ratio'] or float('nan'):>10.2f}"
-              f"{r['ferry_peak_rss_bytes'] / 1e6:>8.1f}MB{r['already_present_cli_s']:>7.2f} s{r['cli_startup_s']:>7.2f} s")
+        print(
+            f"{r['archive']:<22}{r['archive_bytes'] / 1e6:>8.0f}MB{r['content_bytes'] / 1e6:>8.0f}MB"
+            f"{r['docker_import_median_s']:>13.2f} s{r['ferry_median_s']:>7.2f} s{r['median_ratio']:>8.2f}"
+            f"{r['cpu_ratio'] or float('nan'):>10.2f}"
+            f"{r['ferry_peak_rss_bytes'] / 1e6:>8.1f}MB{r['already_present_cli_s']:>7.2f} s{r['cli_startup_s']:>7.2f} s"
+        )
     print()
     print(f"{'archive':<22}{'longest stall (max)':>21}{'percent at half':>17}{'ETA error at half':>19}")
     for r in results:
         eta = r["eta_error_at_half_median"]
-        print(f"{r['archive']:<22}{r['longest_stall_share_max'] * 100:>19.0f} %{r['percent_at_half_median']:>17.1f}"
-              f"{'n/a' if eta is None else f'{eta * 100:+.0f} %':>19}")
+        print(
+            f"{r['archive']:<22}{r['longest_stall_share_max'] * 100:>19.0f} %{r['percent_at_half_median']:>17.1f}"
+            f"{'n/a' if eta is None else f'{eta * 100:+.0f} %':>19}"
+        )
     print(json.dumps(results, indent=1))
     worst = max(r["median_ratio"] for r in results)
     peak = max(r["ferry_peak_rss_bytes"] for r in results)
-    print(f"target median ratio <= 1.0: {'met' if worst <= 1.0 else 'NOT met'} ({worst:.2f}); "
-          f"target peak RSS <= 100 MB: {'met' if peak <= 100e6 else 'NOT met'} ({peak / 1e6:.1f} MB)")
+    print(
+        f"target median ratio <= 1.0: {'met' if worst <= 1.0 else 'NOT met'} ({worst:.2f}); "
+        f"target peak RSS <= 100 MB: {'met' if peak <= 100e6 else 'NOT met'} ({peak / 1e6:.1f} MB)"
+    )
     return 0
 
 

@@ -48,6 +48,8 @@ def quality(events: list[dict]) -> dict:
 
 def summary_line(label: str, q: dict) -> str:
     eta = "n/a" if q["eta_error_at_half"] is None else f"{q['eta_error_at_half'] * 100:+.0f} %"
-    return (f"  {label}: run {q['wall_s']:.1f} s · longest stall {q['longest_stall_s']:.1f} s "
-            f"({q['longest_stall_share'] * 100:.0f} % of the run, target <= 15 %) · percent at half time "
-            f"{q['percent_at_half']:.1f} (target 25-75) · ETA error at half time {eta} (target within 25 %)")
+    return (
+        f"  {label}: run {q['wall_s']:.1f} s · longest stall {q['longest_stall_s']:.1f} s "
+        f"({q['longest_stall_share'] * 100:.0f} % of the run, target <= 15 %) · percent at half time "
+        f"{q['percent_at_half']:.1f} (target 25-75) · ETA error at half time {eta} (target within 25 %)"
+    )

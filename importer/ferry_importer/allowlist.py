@@ -95,7 +95,5 @@ def resolve_path_source(text: str, roots: list[Path]) -> Path:
     if not real.is_file():
         raise SourceRejected(f"source path {text!r} is not a regular file", code=ErrorCode.SOURCE_NOT_FOUND)
     if not os.access(real, os.R_OK):
-        raise SourceRejected(
-            f"source path {text!r} is not readable by the importer", code=ErrorCode.SOURCE_UNAVAILABLE
-        )
+        raise SourceRejected(f"source path {text!r} is not readable by the importer", code=ErrorCode.SOURCE_UNAVAILABLE)
     return real

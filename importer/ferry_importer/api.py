@@ -151,8 +151,14 @@ async def _lifespan(app: FastAPI):
     manager = JobManager(settings, db, EventRecorder(db, worker.wake), engine)
     status = HostStatus(engine, settings.spool_dir)
     heartbeat = HeartbeatSender(
-        host=settings.name, interval_s=settings.heartbeat_s, url=settings.heartbeat_url, signer=signer, db=db,
-        status=status, jobs_now=lambda: (manager.running_ids, manager.queued_ids), timeout_s=settings.delivery_timeout_s,
+        host=settings.name,
+        interval_s=settings.heartbeat_s,
+        url=settings.heartbeat_url,
+        signer=signer,
+        db=db,
+        status=status,
+        jobs_now=lambda: (manager.running_ids, manager.queued_ids),
+        timeout_s=settings.delivery_timeout_s,
         on_accepted=worker.receiver_answered,
     )
     app.state.service = Service(settings, db, engine, manager, worker, status)

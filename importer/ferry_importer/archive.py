@@ -208,15 +208,15 @@ class ArchiveReader:
             put(Held(bytes(tail)))
         put(End(counted.hexdigest(), counted.count, walker))
 
-
     def _decoded(self, raw: _Prepended, kind: Compression) -> Iterator[bytes]:
         """Multi-block xz files are decoded on two threads; everything else by the sequential decoder."""
         if kind is Compression.XZ and self.decode_threads > 1:
             path = source_path(self.source)
             blocks = xzblocks.block_map(path) if path is not None else None
             if blocks is not None and xzblocks.parallel_worthwhile(blocks):
-                return xzblocks.decode_parallel(cast(BinaryIO, raw), blocks, self.chunk_size,
-                                                workers=self.decode_threads)
+                return xzblocks.decode_parallel(
+                    cast(BinaryIO, raw), blocks, self.chunk_size, workers=self.decode_threads
+                )
         return decompress(cast(BinaryIO, raw), kind, self.chunk_size)
 
 

@@ -24,7 +24,9 @@ from .pipeline import ImportSpec, Options, run_import  # noqa: E402
 from .reporting import EventReporter, JsonLinesReporter  # noqa: E402
 from .sources import LocalFileSource  # noqa: E402
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="ferry's importer: streams image archives into Docker.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="ferry's importer: streams image archives into Docker."
+)
 
 EXIT_FAILED = 1
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -37,15 +39,43 @@ def _root() -> None:
 
 @app.command("import")
 def import_command(
-    archive: Annotated[Path, typer.Argument(help="The archive: plain tar, .tar.xz, .tar.gz/.tgz, .tar.zst or .tar.bz2.")],
-    image: Annotated[str | None, typer.Option("--image", "-i", help="Target REPO[:TAG] (required for rootfs archives; added to a loaded image).")] = None,
-    format: Annotated[ArchiveFormat, typer.Option("--format", help="auto: load docker-save archives, import rootfs tarballs.")] = ArchiveFormat.AUTO,
-    change: Annotated[list[str] | None, typer.Option("--change", "-c", help="Dockerfile line for imports (CMD, ENV, …); repeatable.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Import even when the same archive already produced the image.")] = False,
-    json_lines: Annotated[bool, typer.Option("--json", help="Print one JSON event per line on stdout instead of a progress bar.")] = False,
-    sha256: Annotated[str | None, typer.Option("--sha256", help="Expected sha256 of the archive; a mismatch fails before the engine commits.")] = None,
-    stall_timeout: Annotated[float, typer.Option("--stall-timeout", min=1, help="Abort when the engine takes no bytes and says nothing for this many seconds.")] = 300.0,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR", help="Where the fast-path index lives.")] = None,
+    archive: Annotated[
+        Path, typer.Argument(help="The archive: plain tar, .tar.xz, .tar.gz/.tgz, .tar.zst or .tar.bz2.")
+    ],
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image", "-i", help="Target REPO[:TAG] (required for rootfs archives; added to a loaded image)."
+        ),
+    ] = None,
+    format: Annotated[
+        ArchiveFormat, typer.Option("--format", help="auto: load docker-save archives, import rootfs tarballs.")
+    ] = ArchiveFormat.AUTO,
+    change: Annotated[
+        list[str] | None, typer.Option("--change", "-c", help="Dockerfile line for imports (CMD, ENV, …); repeatable.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Import even when the same archive already produced the image.")
+    ] = False,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print one JSON event per line on stdout instead of a progress bar.")
+    ] = False,
+    sha256: Annotated[
+        str | None,
+        typer.Option("--sha256", help="Expected sha256 of the archive; a mismatch fails before the engine commits."),
+    ] = None,
+    stall_timeout: Annotated[
+        float,
+        typer.Option(
+            "--stall-timeout",
+            min=1,
+            help="Abort when the engine takes no bytes and says nothing for this many seconds.",
+        ),
+    ] = 300.0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR", help="Where the fast-path index lives."),
+    ] = None,
 ) -> None:
     """Import ARCHIVE into the Docker engine at DOCKER_HOST; exit 0 only when the image is verified present."""
     reporter: EventReporter = JsonLinesReporter(sys.stdout) if json_lines else BarReporter()

@@ -21,8 +21,11 @@ from .settings import SettingsError, load_settings, settings_help
 
 EXIT_CONFIG = 2
 
-outbox_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                         help="Inspect the callback outbox of this host and send given-up callbacks again.")
+outbox_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Inspect the callback outbox of this host and send given-up callbacks again.",
+)
 app.add_typer(outbox_app, name="outbox")
 
 
@@ -33,8 +36,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-@app.command("serve", help="Run the importer service (HTTP API + signed callbacks).\n\nSettings (environment):\n\n"
-             + settings_help())
+@app.command(
+    "serve",
+    help="Run the importer service (HTTP API + signed callbacks).\n\nSettings (environment):\n\n" + settings_help(),
+)
 def serve(
     listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on.")] = "127.0.0.1:8700",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
@@ -57,13 +62,22 @@ def serve(
     from ferry_contract.bodies import BodyDeadline
 
     app = BodyDeadline(create_app(settings), settings.body_idle_s, settings.max_open_bodies)  # slow senders
-    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",
-                log_config=log_config(settings.name, log_level, settings.log_format),
-                timeout_graceful_shutdown=90, proxy_headers=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        log_config=log_config(settings.name, log_level, settings.log_format),
+        timeout_graceful_shutdown=90,
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR",
-                                                 help="The importer's data directory.")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", envvar="FERRY_IMPORTER_DATA_DIR", help="The importer's data directory.")
+]
 
 
 def _open(data_dir: Path | None):
@@ -79,15 +93,19 @@ def _when(ts: float | None) -> str:
 
 
 def _attempt_line(a: outbox.Attempt) -> str:
-    return (f"    {_when(a.started_at)} {a.trigger:<9} {a.duration_ms:8.1f} ms  "
-            f"{a.status_code or '-'} {a.error or ''} {(a.response or '')[:80]!r}")
+    return (
+        f"    {_when(a.started_at)} {a.trigger:<9} {a.duration_ms:8.1f} ms  "
+        f"{a.status_code or '-'} {a.error or ''} {(a.response or '')[:80]!r}"
+    )
 
 
 @outbox_app.command("list", help="Callbacks, oldest first, with their delivery status and attempts.")
 def outbox_list(
     data_dir: DataDir = None,
     job: Annotated[str | None, typer.Option("--job", help="Only this job.")] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Only given-up (expired, 410) or still failing ones.")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only given-up (expired, 410) or still failing ones.")
+    ] = False,
     status: Annotated[outbox.Status | None, typer.Option("--status", help="Only this status.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -97,14 +115,24 @@ def outbox_list(
     for m in messages:
         attempts = outbox.attempts_of(conn, m.id)
         if as_json:
-            print(json.dumps({"msg_id": m.msg_id, "job_id": m.job_id, "seq": m.seq, "type": m.type,
-                              "status": m.status.value, "attempts": [a.__dict__ for a in attempts],
-                              "last_status": m.last_status, "last_error": m.last_error,
-                              "created_at": _when(m.created_at)}))
+            print(
+                json.dumps(
+                    {
+                        "msg_id": m.msg_id,
+                        "job_id": m.job_id,
+                        "seq": m.seq,
+                        "type": m.type,
+                        "status": m.status.value,
+                        "attempts": [a.__dict__ for a in attempts],
+                        "last_status": m.last_status,
+                        "last_error": m.last_error,
+                        "created_at": _when(m.created_at),
+                    }
+                )
+            )
             continue
         last = m.last_status or m.last_error or ""
-        print(f"{m.msg_id}  {m.job_id}  seq={m.seq:<4} {m.type:<16} {m.status.value:<9} "
-              f"attempts={m.attempts} {last}")
+        print(f"{m.msg_id}  {m.job_id}  seq={m.seq:<4} {m.type:<16} {m.status.value:<9} attempts={m.attempts} {last}")
         for a in attempts:
             print(_attempt_line(a))
     counts = outbox.counts(conn)
@@ -129,8 +157,7 @@ def outbox_show(msg_id: str, data_dir: DataDir = None) -> None:
 def _requeue(data_dir: Path | None, **selection) -> int:
     conn = _open(data_dir)
     count = database.transaction(conn, lambda c: outbox.requeue(c, now=time.time(), **selection))
-    print(f"requeued {count} callback(s); a running importer sends them within a second "
-          "(attempts recorded as manual)")
+    print(f"requeued {count} callback(s); a running importer sends them within a second (attempts recorded as manual)")
     return count
 
 

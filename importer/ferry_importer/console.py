@@ -62,16 +62,25 @@ class BarReporter(EventReporter):
             self.bar.start()
             self.task = self.bar.add_task(str(snapshot.phase), total=100, detail="")
         assert self.task is not None
-        self.bar.update(self.task, description=str(snapshot.phase), completed=snapshot.percent,
-                        detail=describe(snapshot))
+        self.bar.update(
+            self.task, description=str(snapshot.phase), completed=snapshot.percent, detail=describe(snapshot)
+        )
 
     async def emit(self, event) -> None:
         data = event.data
-        snapshot = Snapshot(phase=data.phase, bytes_done=data.bytes_done, bytes_total=data.bytes_total,
-                            percent=data.percent, rate_bps=data.rate_bps, eta_s=data.eta_s,
-                            phase_elapsed_s=data.phase_elapsed_s, layers_done=data.layers_done,
-                            layers_total=data.layers_total, layer_bytes_done=data.layer_bytes_done,
-                            layer_bytes_total=data.layer_bytes_total)
+        snapshot = Snapshot(
+            phase=data.phase,
+            bytes_done=data.bytes_done,
+            bytes_total=data.bytes_total,
+            percent=data.percent,
+            rate_bps=data.rate_bps,
+            eta_s=data.eta_s,
+            phase_elapsed_s=data.phase_elapsed_s,
+            layers_done=data.layers_done,
+            layers_total=data.layers_total,
+            layer_bytes_done=data.layer_bytes_done,
+            layer_bytes_total=data.layer_bytes_total,
+        )
         self._show(snapshot)
         if event.type != "import.progress" and self.task is not None:
             outcome = {"import.completed": "done", "import.failed": "failed", "import.canceled": "canceled"}

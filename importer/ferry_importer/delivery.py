@@ -145,12 +145,20 @@ class DeliveryWorker:
         metrics.CALLBACK_SECONDS.observe(attempt.duration_ms / 1000)
         finished = self._clock()
         next_at = next_attempt_at(
-            failures=message.attempts + 1, now=finished, retry_after=retry_after, policy=self._policy,
+            failures=message.attempts + 1,
+            now=finished,
+            retry_after=retry_after,
+            policy=self._policy,
             rand=self._rand(),
         )
         status = await self._db.call(
-            outbox.record_attempt, message.id, attempt, verdict,
-            next_at=next_at, expires_at=message.created_at + self._policy.expire_s, now=finished,
+            outbox.record_attempt,
+            message.id,
+            attempt,
+            verdict,
+            next_at=next_at,
+            expires_at=message.created_at + self._policy.expire_s,
+            now=finished,
         )
         if verdict is Verdict.DELIVERED and message.attempts > 0:  # it was failing: others may wait on it too
             await self.receiver_answered(message.url)
@@ -160,8 +168,12 @@ class DeliveryWorker:
             log.warning("callback %s (job %s seq %s) expired undelivered", message.msg_id, message.job_id, message.seq)
         elif verdict is Verdict.RETRY:
             log.info(
-                "callback %s (job %s seq %s) failed (%s); retry in %.1fs", message.msg_id, message.job_id,
-                message.seq, attempt.error or attempt.status_code, next_at - finished,
+                "callback %s (job %s seq %s) failed (%s); retry in %.1fs",
+                message.msg_id,
+                message.job_id,
+                message.seq,
+                attempt.error or attempt.status_code,
+                next_at - finished,
             )
 
     async def _post(self, message: outbox.Message) -> tuple[outbox.Attempt, float | None]:

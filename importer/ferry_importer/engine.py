@@ -119,7 +119,9 @@ class Engine:
         try:
             if response.status_code >= 400:
                 await response.aread()
-                raise engine_failure(f"the engine refused the request: {_message(response)}", f"HTTP {response.status_code}")
+                raise engine_failure(
+                    f"the engine refused the request: {_message(response)}", f"HTTP {response.status_code}"
+                )
             yield _messages(response, path)
         finally:
             await response.aclose()
@@ -134,8 +136,10 @@ class Engine:
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:
-            raise engine_failure(f"the engine answered {method} {path} with an error: {_message(response)}",
-                                 f"HTTP {response.status_code}")
+            raise engine_failure(
+                f"the engine answered {method} {path} with an error: {_message(response)}",
+                f"HTTP {response.status_code}",
+            )
         if empty or not response.content:
             return {}
         try:
@@ -181,8 +185,9 @@ def engine_failure(message: str, detail: str) -> ImporterError:
     request, and an error status on a plain request (tagging writes repositories.json, which can be what
     fills the disk)."""
     if says_disk_full(message) or says_disk_full(detail):
-        return InsufficientDisk("the engine ran out of disk space while importing; free space on its data root",
-                                f"{message} ({detail})")
+        return InsufficientDisk(
+            "the engine ran out of disk space while importing; free space on its data root", f"{message} ({detail})"
+        )
     return EngineError(message, detail)
 
 
@@ -199,4 +204,3 @@ def _translate(exc: httpx.HTTPError, path: str) -> EngineUnreachable | EngineErr
     if isinstance(exc, httpx.TimeoutException):
         return EngineError(f"the engine did not answer {path} in time", str(exc))
     return EngineError(f"the connection to the engine broke during {path}", f"{type(exc).__name__}: {exc}")
-

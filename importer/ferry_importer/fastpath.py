@@ -104,5 +104,11 @@ class ImportIndex:
 
 
 def entry_for(sha256: str, size: int | None, mode: str, changes: list[str], image_id: str, tags: list[str]) -> Entry:
-    return Entry(sha256=sha256, size=size, mode=mode, image_id=image_id, tags=list(dict.fromkeys(tags)),
-                 fingerprint=fingerprint(sha256, mode, changes if mode == "import" else []))
+    return Entry(
+        sha256=sha256,
+        size=size,
+        mode=mode,
+        image_id=image_id,
+        tags=list(dict.fromkeys(tags)),
+        fingerprint=fingerprint(sha256, mode, changes if mode == "import" else []),
+    )

@@ -112,11 +112,17 @@ class HeartbeatSender:
         running = running + [job for job in reporting if job not in running and job not in queued]
         facts = await self._status.facts()
         self._seq += 1
-        event = ImporterHeartbeat(data=HeartbeatData(
-            host=self._host, seq=self._seq, running=running[:LIST_MAX], queued=queued[:LIST_MAX],
-            disk_free_bytes=facts["disk_free_bytes"], spool_free_bytes=facts["spool_free_bytes"],
-            engine_version=(facts["engine_version"] or None) and str(facts["engine_version"])[:ENGINE_VERSION_MAX],
-        ))
+        event = ImporterHeartbeat(
+            data=HeartbeatData(
+                host=self._host,
+                seq=self._seq,
+                running=running[:LIST_MAX],
+                queued=queued[:LIST_MAX],
+                disk_free_bytes=facts["disk_free_bytes"],
+                spool_free_bytes=facts["spool_free_bytes"],
+                engine_version=(facts["engine_version"] or None) and str(facts["engine_version"])[:ENGINE_VERSION_MAX],
+            )
+        )
         body = event.model_dump_json()
         headers = self._signer.headers(new_message_id(), body)
         results = await asyncio.gather(*(self._post(url, body, headers) for url in targets))

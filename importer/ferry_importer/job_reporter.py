@@ -40,8 +40,15 @@ class EventRecorder:
             ended = jobs.apply_event(conn, data, now) and is_terminal(event.type)
             if callback_url:
                 outbox.enqueue(
-                    conn, msg_id=new_message_id(), job_id=data.job_id, seq=data.seq, type=event.type, body=body,
-                    url=callback_url, droppable=droppable, now=now,
+                    conn,
+                    msg_id=new_message_id(),
+                    job_id=data.job_id,
+                    seq=data.seq,
+                    type=event.type,
+                    body=body,
+                    url=callback_url,
+                    droppable=droppable,
+                    now=now,
                 )
             if ended:
                 row = conn.execute("SELECT created_at FROM jobs WHERE job_id = ?", (data.job_id,)).fetchone()
@@ -62,10 +69,17 @@ def snapshot_of(record: jobs.JobRecord) -> Snapshot:
     snap = record.snapshot
     if snap is None:
         return PREPARING
-    return Snapshot(phase=Phase(snap.phase), bytes_done=snap.bytes_done, bytes_total=snap.bytes_total,
-                    percent=snap.percent, phase_elapsed_s=snap.phase_elapsed_s, layers_done=snap.layers_done,
-                    layers_total=snap.layers_total, layer_bytes_done=snap.layer_bytes_done,
-                    layer_bytes_total=snap.layer_bytes_total)
+    return Snapshot(
+        phase=Phase(snap.phase),
+        bytes_done=snap.bytes_done,
+        bytes_total=snap.bytes_total,
+        percent=snap.percent,
+        phase_elapsed_s=snap.phase_elapsed_s,
+        layers_done=snap.layers_done,
+        layers_total=snap.layers_total,
+        layer_bytes_done=snap.layer_bytes_done,
+        layer_bytes_total=snap.layer_bytes_total,
+    )
 
 
 class OutboxReporter(EventReporter):
@@ -91,8 +105,14 @@ class OutboxReporter(EventReporter):
         """`import.queued` when the job is accepted; later position changes travel as queued progress."""
         self.seq += 1
         data = ImportEventData(
-            job_id=self.job_id, host=self.host, seq=self.seq, state=JobState.QUEUED, phase=Phase.QUEUED,
-            percent=0.0, bytes_done=0, queue_position=position,
+            job_id=self.job_id,
+            host=self.host,
+            seq=self.seq,
+            state=JobState.QUEUED,
+            phase=Phase.QUEUED,
+            percent=0.0,
+            bytes_done=0,
+            queue_position=position,
         )
         await self.emit(make_import_event(EventType.QUEUED if first else EventType.PROGRESS, data))
 

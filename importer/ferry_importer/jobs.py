@@ -90,8 +90,17 @@ def insert(conn: sqlite3.Connection, request: ImportJobRequest, now: float) -> t
     conn.execute(
         "INSERT INTO jobs (job_id, ord, request, image, state, phase, seq, callback_url, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-        (request.job_id, next_ord, request.model_dump_json(), request.image, JobState.QUEUED, Phase.QUEUED,
-         request.callback_url, now, now),
+        (
+            request.job_id,
+            next_ord,
+            request.model_dump_json(),
+            request.image,
+            JobState.QUEUED,
+            Phase.QUEUED,
+            request.callback_url,
+            now,
+            now,
+        ),
     )
     return get(conn, request.job_id), True  # type: ignore[return-value]
 
@@ -108,8 +117,18 @@ def apply_event(conn: sqlite3.Connection, data: ImportEventData, now: float) -> 
         "UPDATE jobs SET state = ?, phase = ?, seq = ?, snapshot = ?, updated_at = ?,"
         " finished_at = CASE WHEN ? THEN ? ELSE finished_at END"
         f" WHERE job_id = ? AND seq < ? AND state NOT IN ({', '.join('?' for _ in terminal)})",
-        (data.state, data.phase, data.seq, data.model_dump_json(), now, data.state in terminal, now,
-         data.job_id, data.seq, *terminal),
+        (
+            data.state,
+            data.phase,
+            data.seq,
+            data.model_dump_json(),
+            now,
+            data.state in terminal,
+            now,
+            data.job_id,
+            data.seq,
+            *terminal,
+        ),
     )
     return cursor.rowcount == 1
 

@@ -106,8 +106,11 @@ def parse_manifest(data: bytes) -> list[ArchiveImage]:
         if not isinstance(entries, list) or not entries:
             raise ValueError("expected a non-empty list")
         return [
-            ArchiveImage(config=str(entry["Config"]), repo_tags=tuple(str(t) for t in entry.get("RepoTags") or ()),
-                         layers=tuple(str(layer) for layer in entry.get("Layers") or ()))
+            ArchiveImage(
+                config=str(entry["Config"]),
+                repo_tags=tuple(str(t) for t in entry.get("RepoTags") or ()),
+                layers=tuple(str(layer) for layer in entry.get("Layers") or ()),
+            )
             for entry in entries
         ]
     except (ValueError, KeyError, TypeError) as exc:

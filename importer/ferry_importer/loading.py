@@ -54,8 +54,9 @@ def diff_ids(image: ArchiveImage, configs: Mapping[str, bytes]) -> list[str | No
     return named
 
 
-def plan_layers(images: Sequence[ArchiveImage], sizes: Mapping[str, int],
-                configs: Mapping[str, bytes] | None = None) -> list[PlannedLayer] | None:
+def plan_layers(
+    images: Sequence[ArchiveImage], sizes: Mapping[str, int], configs: Mapping[str, bytes] | None = None
+) -> list[PlannedLayer] | None:
     """Images in manifest order, each image's layers bottom-up; a layer on the same layers below (the same
     chain) only once, as the engine loads it only once. None when a layer's size is unknown."""
     chains: dict[tuple[int, str], int] = {}

@@ -153,8 +153,15 @@ def record_attempt(
     conn.execute(
         "INSERT INTO attempts (message_id, started_at, duration_ms, status_code, error, response, trigger)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (message_id, attempt.started_at, attempt.duration_ms, attempt.status_code, attempt.error,
-         attempt.response, attempt.trigger),
+        (
+            message_id,
+            attempt.started_at,
+            attempt.duration_ms,
+            attempt.status_code,
+            attempt.error,
+            attempt.response,
+            attempt.trigger,
+        ),
     )
     message = get(conn, message_id)
     common = (message.attempts + 1, attempt.status_code, attempt.error)
@@ -185,7 +192,9 @@ def record_attempt(
 
 def reporting_jobs(conn: sqlite3.Connection) -> list[str]:
     """Jobs with a callback still waiting to be delivered: for the receiver they are not over yet."""
-    rows = conn.execute("SELECT DISTINCT job_id FROM outbox WHERE status = ? ORDER BY job_id", (Status.PENDING,)).fetchall()
+    rows = conn.execute(
+        "SELECT DISTINCT job_id FROM outbox WHERE status = ? ORDER BY job_id", (Status.PENDING,)
+    ).fetchall()
     return [row["job_id"] for row in rows]
 
 
@@ -210,8 +219,13 @@ def mark_expired(conn: sqlite3.Connection, message_id: int, now: float) -> None:
 
 
 def requeue(
-    conn: sqlite3.Connection, *, now: float, msg_id: str | None = None, job_id: str | None = None,
-    since: float | None = None, delivered_too: bool = False,
+    conn: sqlite3.Connection,
+    *,
+    now: float,
+    msg_id: str | None = None,
+    job_id: str | None = None,
+    since: float | None = None,
+    delivered_too: bool = False,
 ) -> int:
     """Operator resend: expired or gone messages (and, on request, delivered ones) become pending again.
 
@@ -238,7 +252,11 @@ def requeue(
 
 
 def list_messages(
-    conn: sqlite3.Connection, *, job_id: str | None = None, status: str | None = None, limit: int = 100,
+    conn: sqlite3.Connection,
+    *,
+    job_id: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
     failed: bool = False,
 ) -> list[Message]:
     """Newest `limit` messages, oldest first. `failed`: given up (expired, gone) or still failing (pending, tried)."""

@@ -135,8 +135,15 @@ def _uncompressed_size(source: Source) -> int | None:
 
 
 class _Job:
-    def __init__(self, spec: ImportSpec, source: Source, engine: Engine, driver: ProgressDriver,
-                 options: Options, on_digest: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        spec: ImportSpec,
+        source: Source,
+        engine: Engine,
+        driver: ProgressDriver,
+        options: Options,
+        on_digest: Callable[[str], None] | None,
+    ) -> None:
         self.spec, self.source, self.engine, self.driver = spec, source, engine, driver
         self.options, self.on_digest = options, on_digest
         journal = options.journal_dir / f"{options.job_id}.json" if options.journal_dir and options.job_id else None
@@ -166,15 +173,24 @@ class _Job:
         self.engine_version = parse_engine_version(str(version.get("Version", "")))
         self.known_sha = self.expected or self.index.known_sha256(self.identity)
         if not spec.force:
-            present = await find_present(self.engine, self.index, self.target, self.known_sha, self.source.size,
-                                         self.format, self.changes, source_path(self.source))
+            present = await find_present(
+                self.engine,
+                self.index,
+                self.target,
+                self.known_sha,
+                self.source.size,
+                self.format,
+                self.changes,
+                source_path(self.source),
+            )
             if present is not None:
                 return present
         self.uncompressed = await asyncio.to_thread(_uncompressed_size, self.source)
         await self._check_disk(loads=self.format is ArchiveFormat.LOAD)
         channel = Channel(asyncio.get_running_loop(), self.options.queue_chunks)
-        reader = ArchiveReader(self.source, channel, chunk_size=self.options.chunk_size,
-                               decode_threads=self.options.decode_threads)
+        reader = ArchiveReader(
+            self.source, channel, chunk_size=self.options.chunk_size, decode_threads=self.options.decode_threads
+        )
         reader.start()
         try:
             return await self._stream(channel)
@@ -191,7 +207,9 @@ class _Job:
         loads = self.format is ArchiveFormat.LOAD or (self.format is ArchiveFormat.AUTO and first.layout.loads)
         self.mode = "load" if loads else "import"
         if not loads and self.target is None:
-            raise InvalidReference("give an image name: this is a filesystem (rootfs) archive, which has no name of its own")
+            raise InvalidReference(
+                "give an image name: this is a filesystem (rootfs) archive, which has no name of its own"
+            )
         if loads and self.changes:
             raise InvalidChange("change lines apply to filesystem imports only; this archive is loaded as it is")
         if loads and self.format is ArchiveFormat.AUTO:
@@ -268,8 +286,10 @@ class _Job:
             walker = end.walker
             self.plan = load_verdict(walker.names, walker.captured, self.engine_version)
             if self.target is not None and len(self.plan.images) > 1:
-                raise InvalidReference(f"the archive holds {len(self.plan.images)} images; an image name can only "
-                                       "be given for a single-image archive")
+                raise InvalidReference(
+                    f"the archive holds {len(self.plan.images)} images; an image name can only "
+                    "be given for a single-image archive"
+                )
             if self.driver.layers is not None:
                 plan = plan_layers(self.plan.images, walker.layer_sizes, walker.captured)
                 self.driver.layers.set_plan(plan, self.plan.images)

@@ -14,8 +14,19 @@ from ferry_contract.jobs import change_problem
 from .errors import InsufficientDisk, InvalidChange, InvalidReference
 
 # The instructions `docker import --change` accepts (the engine's commit/import allow-list).
-CHANGE_INSTRUCTIONS = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "STOPSIGNAL",
-                       "USER", "VOLUME", "WORKDIR"}
+CHANGE_INSTRUCTIONS = {
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+}
 DISK_HEADROOM = 64 << 20
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 

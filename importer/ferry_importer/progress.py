@@ -106,8 +106,14 @@ class RateMeter:
         return round((b1 - b0) / (t1 - t0), 1)
 
 
-def emit_due(now: float, last_emit: float | None, changed: bool, *, min_interval: float = MIN_INTERVAL,
-             heartbeat: float = HEARTBEAT) -> bool:
+def emit_due(
+    now: float,
+    last_emit: float | None,
+    changed: bool,
+    *,
+    min_interval: float = MIN_INTERVAL,
+    heartbeat: float = HEARTBEAT,
+) -> bool:
     """Whether a progress snapshot should go out now."""
     if last_emit is None:
         return True
@@ -118,8 +124,15 @@ def emit_due(now: float, last_emit: float | None, changed: bool, *, min_interval
 class ProgressDriver:
     """Holds the live counters of one import and turns them into snapshots for a reporter."""
 
-    def __init__(self, reporter, total: int | None, *, clock: Callable[[], float] = time.monotonic,
-                 min_interval: float = MIN_INTERVAL, heartbeat: float = HEARTBEAT) -> None:
+    def __init__(
+        self,
+        reporter,
+        total: int | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        min_interval: float = MIN_INTERVAL,
+        heartbeat: float = HEARTBEAT,
+    ) -> None:
         self.reporter = reporter
         self.total = total
         self.clock = clock
@@ -185,8 +198,11 @@ class ProgressDriver:
         rate = eta = None
         if streaming:
             rate = self._meter.rate()
-            eta = (load_eta(self.done, self.total, rate, self.load_weight) if layers
-                   else eta_seconds(self.done, self.total, rate))
+            eta = (
+                load_eta(self.done, self.total, rate, self.load_weight)
+                if layers
+                else eta_seconds(self.done, self.total, rate)
+            )
         elif self.phase == Phase.LOADING and layers is not None:
             rate = self._load_meter.rate()
             eta = eta_seconds(layers.bytes_done, layers.bytes_total, rate)
@@ -214,8 +230,13 @@ class ProgressDriver:
 
     async def tick(self) -> None:
         """Emit if due; called by `run()` every few tens of milliseconds."""
-        if emit_due(self.clock(), self._last_emit, self._progress_key() != self._emitted_key,
-                    min_interval=self.min_interval, heartbeat=self.heartbeat):
+        if emit_due(
+            self.clock(),
+            self._last_emit,
+            self._progress_key() != self._emitted_key,
+            min_interval=self.min_interval,
+            heartbeat=self.heartbeat,
+        ):
             await self._emit()
 
     async def run(self, interval: float = 0.05) -> None:

@@ -61,9 +61,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def next_attempt_at(
-    *, failures: int, now: float, retry_after: float | None, policy: RetryPolicy, rand: float
-) -> float:
+def next_attempt_at(*, failures: int, now: float, retry_after: float | None, policy: RetryPolicy, rand: float) -> float:
     """When to try again: the receiver's Retry-After if it gave one, else our backoff."""
     if retry_after is not None:
         return now + retry_after

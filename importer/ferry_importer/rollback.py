@@ -78,8 +78,12 @@ class Rollback:
     def _write(self) -> None:
         if self.journal is None:
             return
-        state = {"tags_before": self.tags_before, "ids_before": self.ids_before, "created": sorted(self.created_ids),
-                 "comment": self.comment if self.import_started else None}
+        state = {
+            "tags_before": self.tags_before,
+            "ids_before": self.ids_before,
+            "created": sorted(self.created_ids),
+            "comment": self.comment if self.import_started else None,
+        }
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         partial = self.journal.with_suffix(".tmp")
         with open(partial, "w", encoding="utf-8") as fh:
@@ -118,7 +122,9 @@ async def undo_left_over(engine: Engine, directory: Path) -> list[str]:
         rollback.tags_before = dict(state.get("tags_before") or {})
         rollback.ids_before = dict(state.get("ids_before") or {})
         # Every image the job was about to bring in counts as created: undo never removes one that existed before.
-        rollback.created_ids = set(state.get("created") or []) | {i for i, existed in rollback.ids_before.items() if not existed}
+        rollback.created_ids = set(state.get("created") or []) | {
+            i for i, existed in rollback.ids_before.items() if not existed
+        }
         try:
             if rollback.comment:
                 rollback.created_ids |= await _images_with_comment(engine, rollback.comment)

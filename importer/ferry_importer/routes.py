@@ -46,7 +46,9 @@ class JobList(BaseModel):
     jobs: list[ImportJobView]
 
 
-@router.post("/imports", status_code=202, response_model=ImportJobView, summary="Start an import (idempotent by job_id)")
+@router.post(
+    "/imports", status_code=202, response_model=ImportJobView, summary="Start an import (idempotent by job_id)"
+)
 async def create_import(request: ImportJobRequest, service: ServiceDep, response: Response) -> ImportJobView:
     view, created = await service.manager.submit(request)
     response.headers["Location"] = f"/v1/imports/{view.job_id}"
@@ -72,8 +74,12 @@ async def get_import(job_id: str, service: ServiceDep) -> ImportJobView:
     return view
 
 
-@router.delete("/imports/{job_id}", status_code=202, response_model=ImportJobView,
-               summary="Cancel: abort download and engine request, remove temp files, leave no image")
+@router.delete(
+    "/imports/{job_id}",
+    status_code=202,
+    response_model=ImportJobView,
+    summary="Cancel: abort download and engine request, remove temp files, leave no image",
+)
 async def cancel_import(job_id: str, service: ServiceDep) -> ImportJobView:
     view = await service.manager.cancel(job_id)
     if view is None:
@@ -102,11 +108,15 @@ async def list_images(service: ServiceDep) -> ImageList:
         tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
         if not tags:
             continue
-        entries.append(ImageEntry(
-            tags=tags, id=image["Id"], size=int(image.get("Size") or 0),
-            created=datetime.fromtimestamp(int(image.get("Created") or 0), tz=UTC),
-            archive_sha256=_archive_sha(index, image["Id"], tags),
-        ))
+        entries.append(
+            ImageEntry(
+                tags=tags,
+                id=image["Id"],
+                size=int(image.get("Size") or 0),
+                created=datetime.fromtimestamp(int(image.get("Created") or 0), tz=UTC),
+                archive_sha256=_archive_sha(index, image["Id"], tags),
+            )
+        )
     return ImageList(images=entries)
 
 
@@ -126,8 +136,10 @@ async def host(service: ServiceDep) -> dict:
     return {
         "name": service.settings.name,
         "importer_version": _version(),
-        "engine": {key: facts[key] for key in
-                   ("engine_reachable", "engine_version", "engine_api_version", "storage_driver", "engine_root")},
+        "engine": {
+            key: facts[key]
+            for key in ("engine_reachable", "engine_version", "engine_api_version", "storage_driver", "engine_root")
+        },
         "disk_free_bytes": facts["disk_free_bytes"],
         "spool_free_bytes": facts["spool_free_bytes"],
         "max_concurrent": service.settings.max_concurrent,

@@ -241,7 +241,9 @@ class JobManager:
             log.info("job %s failed: %s", job_id, exc)
         except Exception as exc:  # a bug must still end the job with an event, not leave it running
             log.exception("job %s failed unexpectedly", job_id)
-            await reporter.fail(ImporterError("the importer failed unexpectedly", f"{type(exc).__name__}: {exc}").info())
+            await reporter.fail(
+                ImporterError("the importer failed unexpectedly", f"{type(exc).__name__}: {exc}").info()
+            )
         finally:
             shutil.rmtree(spool, ignore_errors=True)
             async with self._lock:
@@ -257,15 +259,29 @@ class JobManager:
         else:
             archive = self._url_source(source, timeout_s=self.settings.source_timeout_s)  # probed by the pipeline
             expected = source.sha256
-        spec = ImportSpec(image=request.image, format=request.format, changes=list(request.changes),
-                          force=request.force, expected_sha256=expected)
-        options = Options(data_dir=self.settings.data_dir, stall_timeout=self.settings.stall_timeout_s,
-                          job_id=job_id, journal_dir=self.settings.rollback_dir)
+        spec = ImportSpec(
+            image=request.image,
+            format=request.format,
+            changes=list(request.changes),
+            force=request.force,
+            expected_sha256=expected,
+        )
+        options = Options(
+            data_dir=self.settings.data_dir,
+            stall_timeout=self.settings.stall_timeout_s,
+            job_id=job_id,
+            journal_dir=self.settings.rollback_dir,
+        )
         await run_import(spec, archive, engine=self._engine, reporter=reporter, options=options)
 
     def _url_source(self, source, *, timeout_s: float) -> UrlSource:
-        return UrlSource(source.url, prefixes=self.settings.url_prefixes, size=source.size, timeout_s=timeout_s,
-                         max_resumes=self.settings.source_max_resumes)
+        return UrlSource(
+            source.url,
+            prefixes=self.settings.url_prefixes,
+            size=source.size,
+            timeout_s=timeout_s,
+            max_resumes=self.settings.source_max_resumes,
+        )
 
     def _clean_spool(self, keep: set[str]) -> None:
         root = self.settings.spool_dir

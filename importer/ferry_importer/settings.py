@@ -39,7 +39,9 @@ class ImporterSettings(BaseSettings):
         description="Standard Webhooks secret (`whsec_` + base64) that signs every callback."
     )
     name: str = Field(
-        default_factory=socket.gethostname, min_length=1, max_length=200,
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=200,
         description="This host's name in events (`data.host`).",
     )
     data_dir: Path = Field(
@@ -83,13 +85,19 @@ class ImporterSettings(BaseSettings):
         default=7 * 86400.0, gt=0, description="Delivered callbacks and finished jobs are kept this long."
     )
     source_timeout_s: float = Field(default=60.0, gt=0, description="Connect/read timeout of a URL source.")
-    body_idle_s: float = Field(default=10.0, gt=0, description="A request body that sends nothing for this long is answered 408.")
-    max_open_bodies: int = Field(default=64, gt=0, description="Requests in the middle of their body at once; the next is answered 503.")
+    body_idle_s: float = Field(
+        default=10.0, gt=0, description="A request body that sends nothing for this long is answered 408."
+    )
+    max_open_bodies: int = Field(
+        default=64, gt=0, description="Requests in the middle of their body at once; the next is answered 503."
+    )
     log_format: Literal["json", "text"] = Field(
         default="json", description="Service logs: one JSON object per line (with job_id and host), or text."
     )
     source_max_resumes: int = Field(
-        default=16, ge=0, description="Range resumes of a URL source in a row without progress before failing (about a minute)."
+        default=16,
+        ge=0,
+        description="Range resumes of a URL source in a row without progress before failing (about a minute).",
     )
 
     @field_validator("allowed_roots", "allowed_url_prefixes", "callback_url_prefixes", mode="before")
@@ -126,7 +134,7 @@ class ImporterSettings(BaseSettings):
         if not secret.startswith("whsec_"):
             raise ValueError("must look like whsec_<base64>")
         try:
-            raw = base64.b64decode(secret[len("whsec_"):] + "==", validate=False)
+            raw = base64.b64decode(secret[len("whsec_") :] + "==", validate=False)
         except (binascii.Error, ValueError):
             raise ValueError("is not valid base64 after whsec_") from None
         if len(raw) < 16:

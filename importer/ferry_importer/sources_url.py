@@ -62,7 +62,9 @@ class UrlSource:
 
     def client(self) -> httpx.Client:
         return httpx.Client(
-            timeout=self._timeout, follow_redirects=False, transport=self._transport,
+            timeout=self._timeout,
+            follow_redirects=False,
+            transport=self._transport,
             headers={"accept-encoding": "identity", "user-agent": "ferry-importer"},
         )
 
@@ -180,8 +182,13 @@ class RangeReader(io.RawIOBase):
                 f"{self._source.describe()} keeps dropping the connection at byte {self._offset}", why
             )
         delay = min(self._source._backoff * 2 ** (self._failures - 1), RESUME_DELAY_MAX_S)
-        log.warning("download of %s dropped (%s); resuming at byte %d in %.1fs",
-                    self._source.describe(), why, self._offset, delay)
+        log.warning(
+            "download of %s dropped (%s); resuming at byte %d in %.1fs",
+            self._source.describe(),
+            why,
+            self._offset,
+            delay,
+        )
         if self._live.stopped.wait(delay):
             raise Interrupted("download stopped")
 

@@ -18,7 +18,14 @@ from .errors import CorruptTar, NotAnArchive, TruncatedTar
 
 BLOCK = 512
 META_TYPES = {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
-HEADER_ONLY_TYPES = {tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE}
+HEADER_ONLY_TYPES = {
+    tarfile.LNKTYPE,
+    tarfile.SYMTYPE,
+    tarfile.CHRTYPE,
+    tarfile.BLKTYPE,
+    tarfile.DIRTYPE,
+    tarfile.FIFOTYPE,
+}
 META_LIMIT = 1 << 20
 CAPTURE_LIMIT = 16 << 20
 HELD_LIMIT = 1 << 20  # bytes kept from the end marker on; tar padding beyond it is dropped
@@ -176,8 +183,11 @@ class TarWalker:
                 self.layer_sizes[member.name] = member.size
             if member.name in self.capture_names and member.size <= CAPTURE_LIMIT:
                 self._capture = bytearray()
-            elif (member.size <= CONFIG_LIMIT and self._config_bytes + member.size <= CONFIG_TOTAL
-                  and CONFIG_NAME.match(member.name)):
+            elif (
+                member.size <= CONFIG_LIMIT
+                and self._config_bytes + member.size <= CONFIG_TOTAL
+                and CONFIG_NAME.match(member.name)
+            ):
                 self._config_bytes += member.size
                 self._capture = bytearray()
 

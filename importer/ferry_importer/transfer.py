@@ -79,8 +79,13 @@ async def body_stream(
             return
 
 
-async def import_rootfs(engine: Engine, body: AsyncIterator[bytes], changes: list[str], activity: Activity,
-                        comment: str = "imported by ferry-importer") -> str:
+async def import_rootfs(
+    engine: Engine,
+    body: AsyncIterator[bytes],
+    changes: list[str],
+    activity: Activity,
+    comment: str = "imported by ferry-importer",
+) -> str:
     """POST /images/create?fromSrc=- (untagged: the tag is added only after verification); `comment` becomes
     the image's Comment."""
     params: list[tuple[str, str | int | float | bool | None]] = [("fromSrc", "-"), ("message", comment)]
@@ -118,8 +123,9 @@ def layer_progress(message: dict) -> tuple[str, int, int] | None:
     return str(message.get("id", ""))[:80], current, total
 
 
-async def load_archive(engine: Engine, body: AsyncIterator[bytes], activity: Activity,
-                       watcher: LoadWatcher | None = None) -> LoadOutcome:
+async def load_archive(
+    engine: Engine, body: AsyncIterator[bytes], activity: Activity, watcher: LoadWatcher | None = None
+) -> LoadOutcome:
     """POST /images/load?quiet=0, collect what the engine says it loaded, and pass its layer progress on."""
     outcome = LoadOutcome()
     async with engine.post_stream("/images/load", {"quiet": "0"}, body) as messages:

@@ -92,7 +92,11 @@ def _shut_down(stream: Any) -> None:
 
 
 def send(
-    client: httpx.Client, method: str, url: str, headers: dict[str, str], prefixes: list[UrlPrefix],
+    client: httpx.Client,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    prefixes: list[UrlPrefix],
     live: LiveConnections | None = None,
 ) -> httpx.Response:
     """One request with redirects followed by hand, each hop checked against the allow-list."""

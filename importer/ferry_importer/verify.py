@@ -27,8 +27,13 @@ def plausible_size(image_size: int, content_bytes: int) -> bool:
 
 
 def _info(ref: str, inspect: dict, *, already_present: bool | None = None) -> ImageInfo:
-    return ImageInfo(ref=ref, id=inspect["Id"], size=int(inspect.get("Size") or 0),
-                     tags=list(inspect.get("RepoTags") or []), already_present=already_present)
+    return ImageInfo(
+        ref=ref,
+        id=inspect["Id"],
+        size=int(inspect.get("Size") or 0),
+        tags=list(inspect.get("RepoTags") or []),
+        already_present=already_present,
+    )
 
 
 async def verify_import(engine: Engine, image_id: str, target: ImageReference | None, content_bytes: int) -> ImageInfo:
@@ -45,8 +50,9 @@ async def verify_import(engine: Engine, image_id: str, target: ImageReference | 
     return _info(str(target), tagged)
 
 
-async def verify_load(engine: Engine, outcome: LoadOutcome, plan: LoadPlan, target: ImageReference | None,
-                      content_bytes: int) -> ImageInfo:
+async def verify_load(
+    engine: Engine, outcome: LoadOutcome, plan: LoadPlan, target: ImageReference | None, content_bytes: int
+) -> ImageInfo:
     """Every tag the archive declared exists; the name given (if any) is added; the image is not a stub."""
     ids = list(dict.fromkeys(outcome.image_ids + [i.image_id for i in plan.images if i.image_id]))
     for ref in plan.repo_tags + outcome.refs:
@@ -88,15 +94,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def find_present(engine: Engine, index: ImportIndex, target: ImageReference | None, sha: str | None,
-                       size: int | None, fmt: ArchiveFormat, changes: list[str], path: Path | None = None
-                       ) -> ImageInfo | None:
+async def find_present(
+    engine: Engine,
+    index: ImportIndex,
+    target: ImageReference | None,
+    sha: str | None,
+    size: int | None,
+    fmt: ArchiveFormat,
+    changes: list[str],
+    path: Path | None = None,
+) -> ImageInfo | None:
     """The image this archive would produce, if the engine already has it under the wanted names."""
     ref = str(target) if target else None
     if target is not None and sha is not None:
         found = await engine.inspect_image(str(target))
         labels = ((found or {}).get("Config") or {}).get("Labels") or {}
-        if found and fmt is not ArchiveFormat.LOAD and labels.get(FINGERPRINT_LABEL) == fingerprint(sha, "import", changes):
+        if (
+            found
+            and fmt is not ArchiveFormat.LOAD
+            and labels.get(FINGERPRINT_LABEL) == fingerprint(sha, "import", changes)
+        ):
             return _info(str(target), found, already_present=True)
     candidates = index.entries_for(ref, sha)
     if sha is None:

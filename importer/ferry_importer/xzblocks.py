@@ -35,8 +35,10 @@ def xz_error(exc: lzma.LZMAError, detail: str) -> ImporterError:
     if "memory usage limit" in str(exc).lower():
         return CompressionMemoryLimit(
             f"the xz data needs more than {XZ_MEMORY_LIMIT >> 20} MiB of memory to decode (its dictionary is too large)",
-            detail)
+            detail,
+        )
     return CorruptCompression("the xz data is corrupt", detail)
+
 
 HEADER = 12
 FOOTER = 12

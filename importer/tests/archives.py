@@ -19,8 +19,9 @@ COMPRESSORS = {
     "none": lambda data: data,
     "xz": lambda data: lzma.compress(data, preset=0),
     "gzip": lambda data: gzip.compress(data, compresslevel=1),
-    "zstd": lambda data: zstd.compress(data, options={zstd.CompressionParameter.compression_level: 1,
-                                                      zstd.CompressionParameter.checksum_flag: 1}),
+    "zstd": lambda data: zstd.compress(
+        data, options={zstd.CompressionParameter.compression_level: 1, zstd.CompressionParameter.checksum_flag: 1}
+    ),
     "bzip2": lambda data: bz2.compress(data, compresslevel=1),
 }
 
@@ -71,20 +72,31 @@ def read_members(archive: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
         return [(m, tar.extractfile(m).read() if m.isfile() else b"") for m in tar.getmembers()]
 
 
-def docker_archive_from_layers(layers: list[bytes], repo_tags: list[str], *, style: str,
-                               with_manifest: bool = True, labels: dict[str, str] | None = None) -> bytes:
+def docker_archive_from_layers(
+    layers: list[bytes],
+    repo_tags: list[str],
+    *,
+    style: str,
+    with_manifest: bool = True,
+    labels: dict[str, str] | None = None,
+) -> bytes:
     """A loadable docker archive built by hand from layer tars.
 
     style "hex-tar": other tools' layout — `<diffid>.tar` layers first, `<config>.json`, manifest.json last.
     style "oci": Engine 25 `docker save` layout — blobs/sha256/…, index.json, manifest.json, oci-layout.
     """
     diff_ids = [f"sha256:{sha256_hex(layer)}" for layer in layers]
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": {"Labels": labels or {}},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "ferry test"} for _ in layers],
-    }, sort_keys=True).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2024-01-01T00:00:00Z",
+            "config": {"Labels": labels or {}},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "ferry test"} for _ in layers],
+        },
+        sort_keys=True,
+    ).encode()
     config_hex = sha256_hex(config)
     files: dict[str, bytes] = {}
     if style == "hex-tar":
@@ -97,22 +109,47 @@ def docker_archive_from_layers(layers: list[bytes], repo_tags: list[str], *, sty
         for layer in layers:
             files[f"blobs/sha256/{sha256_hex(layer)}"] = layer
         files[f"blobs/sha256/{config_hex}"] = config
-        oci_manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{config_hex}", "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": f"sha256:{sha256_hex(layer)}", "size": len(layer)} for layer in layers],
-        }).encode()
+        oci_manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": f"sha256:{config_hex}",
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": f"sha256:{sha256_hex(layer)}",
+                        "size": len(layer),
+                    }
+                    for layer in layers
+                ],
+            }
+        ).encode()
         files[f"blobs/sha256/{sha256_hex(oci_manifest)}"] = oci_manifest
-        files["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{sha256_hex(oci_manifest)}",
-            "size": len(oci_manifest)}]}).encode()
+        files["index.json"] = json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": f"sha256:{sha256_hex(oci_manifest)}",
+                        "size": len(oci_manifest),
+                    }
+                ],
+            }
+        ).encode()
         files["oci-layout"] = b'{"imageLayoutVersion": "1.0.0"}'
         layer_paths = [f"blobs/sha256/{sha256_hex(layer)}" for layer in layers]
         config_path = f"blobs/sha256/{config_hex}"
     else:
         raise ValueError(style)
     if with_manifest:
-        files["manifest.json"] = json.dumps([{"Config": config_path, "RepoTags": repo_tags, "Layers": layer_paths}]).encode()
+        files["manifest.json"] = json.dumps(
+            [{"Config": config_path, "RepoTags": repo_tags, "Layers": layer_paths}]
+        ).encode()
     names = sorted(files) if style == "oci" else list(files)
     return tar_bytes({name: files[name] for name in names})
 
@@ -154,18 +191,21 @@ def xz_bomb(data: bytes, dict_prop: int = 37) -> bytes:
 
     Small and otherwise valid: a decoder without a memory limit allocates the dictionary and fills it.
     """
-    xz = bytearray(lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
-                                 filters=[{"id": lzma.FILTER_LZMA2, "preset": 0}]))
+    xz = bytearray(
+        lzma.compress(
+            data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, filters=[{"id": lzma.FILTER_LZMA2, "preset": 0}]
+        )
+    )
     start, header_len = 12, (xz[12] + 1) * 4  # the block header follows the 12-byte stream header
-    header = xz[start:start + header_len]
+    header = xz[start : start + header_len]
     offset = 2
     for present in (0x40, 0x80):  # optional compressed and uncompressed sizes
         if header[1] & present:
             offset = _varint(header, offset)[1]
-    assert header[offset:offset + 2] == b"\x21\x01", "expected one LZMA2 filter with one property byte"
+    assert header[offset : offset + 2] == b"\x21\x01", "expected one LZMA2 filter with one property byte"
     header[offset + 2] = dict_prop
     header[-4:] = zlib.crc32(bytes(header[:-4])).to_bytes(4, "little")
-    xz[start:start + header_len] = header
+    xz[start : start + header_len] = header
     return bytes(xz)
 
 

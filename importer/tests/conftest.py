@@ -82,8 +82,13 @@ def run(engine, tmp_path):
         reporter = CollectingReporter(job_id="test-job", host="test-host")
         opts = options or Options(data_dir=tmp_path / "data")
         try:
-            result = await run_import(ImportSpec(image=image, **spec), source or LocalFileSource(path),
-                                      engine=engine, reporter=reporter, options=opts)
+            result = await run_import(
+                ImportSpec(image=image, **spec),
+                source or LocalFileSource(path),
+                engine=engine,
+                reporter=reporter,
+                options=opts,
+            )
         except Exception as exc:  # noqa: BLE001 - the tests look at the error
             return exc, reporter.events
         return result, reporter.events
@@ -109,10 +114,12 @@ def saved_image(docker_client, tmp_path_factory):
     Returns (archive path, repo tags, image id, label token)."""
     label = f"saved-{SESSION_TOKEN}"
     tag = f"ferry-test/saved-{SESSION_TOKEN}:v1"
-    dockerfile = (f"FROM scratch\nLABEL ferry.test={label}\nCOPY a /a\nCOPY b /opt/b\nCOPY c /etc/c\n"
-                  'CMD ["/a"]\n').encode()
-    context = _build_context({"Dockerfile": dockerfile, "a": os.urandom(150_000), "b": os.urandom(120_000),
-                              "c": b"config\n" * 100})
+    dockerfile = (
+        f'FROM scratch\nLABEL ferry.test={label}\nCOPY a /a\nCOPY b /opt/b\nCOPY c /etc/c\nCMD ["/a"]\n'
+    ).encode()
+    context = _build_context(
+        {"Dockerfile": dockerfile, "a": os.urandom(150_000), "b": os.urandom(120_000), "c": b"config\n" * 100}
+    )
     image, _ = docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
     docker_client.api.tag(image.id, f"ferry-test/saved-{SESSION_TOKEN}", "second")
     path = tmp_path_factory.mktemp("saved") / "saved.tar"

@@ -42,8 +42,9 @@ class ImporterProcess:
         self.client = httpx.Client(base_url=self.base_url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
 
     def start(self, timeout: float = 60.0) -> ImporterProcess:
-        self.proc = spawn([str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "info"],
-                          self.env, self.log_path)
+        self.proc = spawn(
+            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "info"], self.env, self.log_path
+        )
         wait_healthy(self.proc, self.base_url, self.log_path, "importer", timeout)
         return self
 
@@ -86,12 +87,20 @@ class ImporterProcess:
         return response.json()
 
     def wait_state(self, job_id: str, states: set[str], timeout: float = 90.0) -> dict:
-        return wait_until(lambda: (j := self.job(job_id))["state"] in states and j, timeout, interval=0.1,
-                          what=f"job {job_id} to reach {states}")
+        return wait_until(
+            lambda: (j := self.job(job_id))["state"] in states and j,
+            timeout,
+            interval=0.1,
+            what=f"job {job_id} to reach {states}",
+        )
 
     def wait_bytes(self, job_id: str, minimum: int = 1, timeout: float = 60.0) -> dict:
-        return wait_until(lambda: (j := self.job(job_id))["bytes_done"] >= minimum and j, timeout, interval=0.05,
-                          what=f"job {job_id} to stream bytes")
+        return wait_until(
+            lambda: (j := self.job(job_id))["bytes_done"] >= minimum and j,
+            timeout,
+            interval=0.05,
+            what=f"job {job_id} to stream bytes",
+        )
 
     def outbox(self, job_id: str | None = None) -> dict:
         params = {"job_id": job_id} if job_id else {}
@@ -153,9 +162,14 @@ class Lab:
 
     def job(self, image: str, source: dict, **extra) -> dict:
         """A request body: labelled with this test's token so leftovers can be found."""
-        return {"job_id": f"job-{uuid.uuid4().hex[:10]}", "image": image, "source": source,
-                "changes": [f"LABEL ferry.test={self.token}"], "callback_url": self.receiver.url("/api/callbacks/lab1"),
-                **extra}
+        return {
+            "job_id": f"job-{uuid.uuid4().hex[:10]}",
+            "image": image,
+            "source": source,
+            "changes": [f"LABEL ferry.test={self.token}"],
+            "callback_url": self.receiver.url("/api/callbacks/lab1"),
+            **extra,
+        }
 
     def spool_entries(self) -> list[str]:
         spool = self.data_dir / "spool"

@@ -241,7 +241,9 @@ class RangeFileServer:
                 return file
 
             def do_HEAD(self):
-                server.requests.append({"method": "HEAD", "path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                server.requests.append(
+                    {"method": "HEAD", "path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
+                )
                 time.sleep(server.head_delay_s)
                 file = self._target()
                 if file is None:
@@ -254,7 +256,9 @@ class RangeFileServer:
                 self.end_headers()
 
             def do_GET(self):
-                server.requests.append({"method": "GET", "path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                server.requests.append(
+                    {"method": "GET", "path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
+                )
                 file = self._target()
                 if file is None:
                     return

@@ -18,8 +18,15 @@ import uvicorn
 
 
 class StubEngine:
-    def __init__(self, socket_path: Path, *, mode: str, finalize_seconds: float = 0.0,
-                 stored_size: int | None = None, version: str = "20.10.99") -> None:
+    def __init__(
+        self,
+        socket_path: Path,
+        *,
+        mode: str,
+        finalize_seconds: float = 0.0,
+        stored_size: int | None = None,
+        version: str = "20.10.99",
+    ) -> None:
         self.socket_path = socket_path
         self.version = version  # what /version reports: decisions that depend on it can be tested on any engine
         self.mode = mode  # "stall": never read the import body; "slow": read it, then think
@@ -28,8 +35,14 @@ class StubEngine:
         self.images: dict[str, dict] = {}
         self.deleted: list[str] = []
         self.received = 0
-        config = uvicorn.Config(self.app, uds=str(socket_path), log_level="warning", lifespan="off", interface="asgi3",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app,
+            uds=str(socket_path),
+            log_level="warning",
+            lifespan="off",
+            interface="asgi3",
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -84,8 +97,7 @@ class StubEngine:
             self.received += len(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await asyncio.sleep(self.finalize_seconds)
         image_id = f"sha256:{uuid.uuid4().hex * 2}"
         size = self.received if self.stored_size is None else self.stored_size

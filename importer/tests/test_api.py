@@ -29,7 +29,10 @@ def world(tmp_path_factory, docker_host):
     files.redirects["/files/away.tar"] = "http://127.0.0.1:9/elsewhere/ok.tar"
     receiver = WebhookReceiver().start()
     importer = ImporterProcess(
-        base / "data", docker_host, allowed_roots=roots, allowed_url_prefixes=files.url(""),
+        base / "data",
+        docker_host,
+        allowed_roots=roots,
+        allowed_url_prefixes=files.url(""),
         callback_url_prefixes=receiver.url("/api/callbacks/"),
     ).start()
     yield {"roots": roots, "outside": outside, "files": files, "receiver": receiver, "importer": importer}
@@ -39,15 +42,29 @@ def world(tmp_path_factory, docker_host):
 
 
 ROUTES = [
-    ("GET", "/v1/imports"), ("GET", "/v1/imports/x"), ("DELETE", "/v1/imports/x"), ("POST", "/v1/imports"),
-    ("GET", "/v1/images"), ("GET", "/v1/host"), ("GET", "/v1/outbox"), ("GET", "/v1/openapi.json"),
-    ("POST", "/v1/outbox/resend"), ("GET", "/metrics"),
+    ("GET", "/v1/imports"),
+    ("GET", "/v1/imports/x"),
+    ("DELETE", "/v1/imports/x"),
+    ("POST", "/v1/imports"),
+    ("GET", "/v1/images"),
+    ("GET", "/v1/host"),
+    ("GET", "/v1/outbox"),
+    ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/outbox/resend"),
+    ("GET", "/metrics"),
 ]
 
 
-@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong-token-0123456789"},
-                                     {"authorization": f"Basic {TOKEN}"}, {"authorization": "Bearer"},
-                                     {"authorization": TOKEN}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"authorization": "Bearer wrong-token-0123456789"},
+        {"authorization": f"Basic {TOKEN}"},
+        {"authorization": "Bearer"},
+        {"authorization": TOKEN},
+    ],
+)
 def test_every_route_but_healthz_needs_the_token(world, headers):
     base = world["importer"].base_url
     assert httpx.get(f"{base}/healthz").status_code == 200
@@ -80,8 +97,12 @@ def test_host_reports_engine_disk_and_jobs(world):
 
 
 def refused(world, source: dict, **extra) -> httpx.Response:
-    body = {"image": f"ferry-test/api-{uuid.uuid4().hex[:8]}:1", "source": source,
-            "callback_url": world["receiver"].url("/api/callbacks/lab1"), **extra}
+    body = {
+        "image": f"ferry-test/api-{uuid.uuid4().hex[:8]}:1",
+        "source": source,
+        "callback_url": world["receiver"].url("/api/callbacks/lab1"),
+        **extra,
+    }
     return world["importer"].submit(**body)
 
 
@@ -118,8 +139,12 @@ def test_a_callback_url_outside_its_prefixes_is_refused(world):
 
 @pytest.mark.parametrize(
     "extra, code",
-    [({"image": "Bad/Name"}, "invalid_reference"), ({"changes": ["RUN rm -rf /"]}, "invalid_change"),
-     ({"job_id": "no spaces allowed"}, "invalid_request"), ({"unknown": 1}, "invalid_request")],
+    [
+        ({"image": "Bad/Name"}, "invalid_reference"),
+        ({"changes": ["RUN rm -rf /"]}, "invalid_change"),
+        ({"job_id": "no spaces allowed"}, "invalid_request"),
+        ({"unknown": 1}, "invalid_request"),
+    ],
 )
 def test_invalid_requests_get_422_with_a_stable_code(world, extra, code):
     response = refused(world, {"path": f"{world['roots']}/ok.tar"}, **extra)
@@ -144,8 +169,12 @@ def test_posting_the_same_job_id_twice_returns_the_same_job_and_imports_once(wor
     importer, receiver = world["importer"], world["receiver"]
     job_id = f"idem-{uuid.uuid4().hex[:8]}"
     image = f"ferry-test/idem-{uuid.uuid4().hex[:8]}:1"
-    body = {"job_id": job_id, "image": image, "source": {"path": f"{world['roots']}/ok.tar"},
-            "callback_url": receiver.url("/api/callbacks/lab1")}
+    body = {
+        "job_id": job_id,
+        "image": image,
+        "source": {"path": f"{world['roots']}/ok.tar"},
+        "callback_url": receiver.url("/api/callbacks/lab1"),
+    }
     try:
         first = importer.client.post("/v1/imports", json=body)
         second = importer.client.post("/v1/imports", json=body)
@@ -159,8 +188,11 @@ def test_posting_the_same_job_id_twice_returns_the_same_job_and_imports_once(wor
         assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "job_conflict"
         jobs = [j for j in importer.client.get("/v1/imports").json()["jobs"] if j["job_id"] == job_id]
         assert len(jobs) == 1
-        wait_until(lambda: any(e["type"] == "import.completed" for e in receiver.events(job_id)), 30,
-                   what="the completed callback")
+        wait_until(
+            lambda: any(e["type"] == "import.completed" for e in receiver.events(job_id)),
+            30,
+            what="the completed callback",
+        )
         events = receiver.events(job_id)
         assert [e["type"] for e in events].count("import.queued") == 1
         assert [e["type"] for e in events].count("import.completed") == 1
@@ -185,16 +217,24 @@ def test_a_finished_import_adds_its_bytes_and_duration_to_the_metrics(world, doc
     before = importer.client.get("/metrics").text
     job_id = f"metrics-{uuid.uuid4().hex[:8]}"
     try:
-        response = importer.client.post("/v1/imports", json={
-            "job_id": job_id, "image": image, "source": {"path": f"{world['roots']}/ok.tar"},
-            "callback_url": world["receiver"].url("/api/callbacks/lab1")})
+        response = importer.client.post(
+            "/v1/imports",
+            json={
+                "job_id": job_id,
+                "image": image,
+                "source": {"path": f"{world['roots']}/ok.tar"},
+                "callback_url": world["receiver"].url("/api/callbacks/lab1"),
+            },
+        )
         assert response.status_code == 202
         importer.wait_state(job_id, {"succeeded"})
         after = importer.client.get("/metrics").text
     finally:
         remove_images(docker_client, [image])
     size = (world["roots"] / "ok.tar").stat().st_size
-    grown = _metric(after, "ferry_importer_imported_bytes_total") - _metric(before, "ferry_importer_imported_bytes_total")
+    grown = _metric(after, "ferry_importer_imported_bytes_total") - _metric(
+        before, "ferry_importer_imported_bytes_total"
+    )
     assert grown == size
     count = "ferry_importer_import_duration_seconds_count"
     assert _metric(after, count, state="succeeded") == _metric(before, count, state="succeeded") + 1

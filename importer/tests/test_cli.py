@@ -20,8 +20,12 @@ CLI = str(Path(sys.executable).parent / "ferry-importer")
 
 @pytest.fixture
 def env(docker_host, tmp_path):
-    return {**os.environ, "DOCKER_HOST": docker_host, "FERRY_IMPORTER_DATA_DIR": str(tmp_path / "data"),
-            "COLUMNS": "100"}
+    return {
+        **os.environ,
+        "DOCKER_HOST": docker_host,
+        "FERRY_IMPORTER_DATA_DIR": str(tmp_path / "data"),
+        "COLUMNS": "100",
+    }
 
 
 def cli(env, *args, timeout=120):
@@ -38,7 +42,8 @@ def test_json_lines_are_contract_events_ending_in_exactly_one_terminal(env, tmp_
     assert [e.type for e in events[:-1]] == ["import.progress"] * (len(events) - 1)
     assert events[-1].type == "import.completed" and events[-1].data.image.ref == f"{name}:json"
     assert {"seq", "state", "phase", "percent", "bytes_done", "bytes_total", "rate_bps", "eta_s"} <= set(
-        json.loads(done.stdout.splitlines()[0])["data"])
+        json.loads(done.stdout.splitlines()[0])["data"]
+    )
     assert f"imported: {name}:json" in done.stderr
 
 
@@ -53,10 +58,13 @@ def test_the_progress_bar_run_and_the_already_present_rerun(env, tmp_path, name,
     assert again.returncode == 0 and f"already present: {name}:bar" in again.stdout
 
 
-@pytest.mark.parametrize("args, code", [
-    (("--image", "Not/Valid"), "invalid_reference"),
-    (("--image", "ok/name:1", "--change", "RUN x"), "invalid_change"),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (("--image", "Not/Valid"), "invalid_reference"),
+        (("--image", "ok/name:1", "--change", "RUN x"), "invalid_change"),
+    ],
+)
 def test_bad_input_exits_non_zero_with_one_failed_event(env, tmp_path, args, code):
     path = write(tmp_path / "rootfs.tar", tar_bytes(rootfs_files(100)))
     done = cli(env, str(path), *args, "--json")
@@ -77,12 +85,18 @@ def test_a_missing_file_and_an_unreachable_engine_fail_clearly(env, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_mid_import_cancels_and_leaves_no_image(env, tmp_path, name, token, cleanup, docker_client,
-                                                         signum, exit_code):
+def test_a_signal_mid_import_cancels_and_leaves_no_image(
+    env, tmp_path, name, token, cleanup, docker_client, signum, exit_code
+):
     path = tmp_path / "big.tar"
     path.write_bytes(tar_bytes({f"blob{i}": os.urandom(8 << 20) for i in range(14)} | {"t": token.encode()}))
-    process = subprocess.Popen([CLI, "import", str(path), "-i", f"{name}:sig", "-c", f"LABEL ferry.test={token}",
-                                "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [CLI, "import", str(path), "-i", f"{name}:sig", "-c", f"LABEL ferry.test={token}", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = []
     for line in process.stdout:
         lines.append(line)
@@ -103,6 +117,8 @@ def test_a_signal_mid_import_cancels_and_leaves_no_image(env, tmp_path, name, to
 def test_help_lists_the_import_command_and_its_options():
     done = subprocess.run([CLI, "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "import" in done.stdout
-    done = subprocess.run([CLI, "import", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run(
+        [CLI, "import", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
     for option in ("--image", "--format", "--change", "--force", "--json"):
         assert option in done.stdout

@@ -84,8 +84,12 @@ def test_zstd_with_skippable_frames_between_its_frames_is_detected_and_decoded_w
     def skippable(nibble: int, payload: bytes) -> bytes:  # what pzstd writes before every frame
         return struct.pack("<II", 0x184D2A50 + nibble, len(payload)) + payload
 
-    data = (skippable(0, b"\x10\x00\x00\x00") + COMPRESSORS["zstd"](b"first " * 1000)
-            + skippable(0xF, b"meta") + COMPRESSORS["zstd"](b"second"))
+    data = (
+        skippable(0, b"\x10\x00\x00\x00")
+        + COMPRESSORS["zstd"](b"first " * 1000)
+        + skippable(0xF, b"meta")
+        + COMPRESSORS["zstd"](b"second")
+    )
     assert detect_compression(data[:6]) is Compression.ZSTD
     assert b"".join(decompress(io.BytesIO(data), Compression.ZSTD)) == b"first " * 1000 + b"second"
     path = tmp_path / "p.zst"

@@ -37,9 +37,11 @@ async def test_a_missing_socket_is_engine_unreachable(tmp_path):
 
 
 async def test_error_detail_in_the_middle_of_a_200_stream_is_a_failure():
-    lines = (b'{"stream":"Loading layer"}\r\n{"progressDetail":{"current":1}}\r\n'
-             b'{"errorDetail":{"message":"failed to register layer: archive/tar: invalid tar header"},'
-             b'"error":"failed to register layer: archive/tar: invalid tar header"}\r\n')
+    lines = (
+        b'{"stream":"Loading layer"}\r\n{"progressDetail":{"current":1}}\r\n'
+        b'{"errorDetail":{"message":"failed to register layer: archive/tar: invalid tar header"},'
+        b'"error":"failed to register layer: archive/tar: invalid tar header"}\r\n'
+    )
 
     async def handler(request: httpx.Request) -> httpx.Response:
         async for _ in request.stream:
@@ -57,8 +59,10 @@ async def test_error_detail_in_the_middle_of_a_200_stream_is_a_failure():
 
 
 async def test_an_engine_out_of_disk_mid_stream_is_insufficient_disk():
-    lines = (b'{"stream":"Loading layer"}\r\n'
-             b'{"errorDetail":{"message":"failed to register layer: write /x: no space left on device"}}\r\n')
+    lines = (
+        b'{"stream":"Loading layer"}\r\n'
+        b'{"errorDetail":{"message":"failed to register layer: write /x: no space left on device"}}\r\n'
+    )
 
     async def handler(request: httpx.Request) -> httpx.Response:
         async for _ in request.stream:
@@ -75,12 +79,21 @@ async def test_an_engine_out_of_disk_mid_stream_is_insufficient_disk():
 
 # What the engine was writing when the disk filled decides only the words, never the code.
 _DISK_FULL_ANSWERS = {
-    "a layer, mid-stream": ("stream", 200, "failed to register layer: write /var/lib/docker/vfs/dir/x/usr/bin/y: "
-                            "no space left on device"),
-    "a temp file, refused": ("stream", 500, "write /var/lib/docker/tmp/docker-import-1234/fs.tar: "
-                             "no space left on device"),
-    "repositories.json, on tagging": ("tag", 500, "open /var/lib/docker/image/vfs/.tmp-repositories.json3312: "
-                                      "No space left on device"),
+    "a layer, mid-stream": (
+        "stream",
+        200,
+        "failed to register layer: write /var/lib/docker/vfs/dir/x/usr/bin/y: no space left on device",
+    ),
+    "a temp file, refused": (
+        "stream",
+        500,
+        "write /var/lib/docker/tmp/docker-import-1234/fs.tar: no space left on device",
+    ),
+    "repositories.json, on tagging": (
+        "tag",
+        500,
+        "open /var/lib/docker/image/vfs/.tmp-repositories.json3312: No space left on device",
+    ),
     "a quota, on tagging": ("tag", 500, "write /var/lib/docker/image/vfs/repositories.json: disk quota exceeded"),
 }
 
@@ -93,8 +106,12 @@ async def test_any_engine_answer_that_says_the_disk_is_full_is_insufficient_disk
         async for _ in request.stream:
             pass
         if status == 200:
-            return httpx.Response(200, content=b'{"status":"Loading layer"}\r\n'
-                                  + json.dumps({"errorDetail": {"message": words}}).encode() + b"\r\n")
+            return httpx.Response(
+                200,
+                content=b'{"status":"Loading layer"}\r\n'
+                + json.dumps({"errorDetail": {"message": words}}).encode()
+                + b"\r\n",
+            )
         return httpx.Response(status, json={"message": words})
 
     async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
@@ -111,7 +128,9 @@ async def test_any_engine_answer_that_says_the_disk_is_full_is_insufficient_disk
 
 async def test_an_engine_error_that_is_not_about_disk_stays_engine_error():
     async def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(500, json={"message": "open /var/lib/docker/image/vfs/repositories.json: permission denied"})
+        return httpx.Response(
+            500, json={"message": "open /var/lib/docker/image/vfs/repositories.json: permission denied"}
+        )
 
     async with Engine("unix:///unused", transport=httpx.MockTransport(handler)) as engine:
         with pytest.raises(EngineError) as caught:

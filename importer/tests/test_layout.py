@@ -11,16 +11,19 @@ def members(*names):
     return [Member(n, b"0", 0, i * 512) for i, n in enumerate(names)]
 
 
-@pytest.mark.parametrize("names, layout", [
-    ((f"{HEX}.json", HEX, f"{HEX}/VERSION"), Layout.DOCKER_LEGACY),
-    ((HEX, f"{HEX}/layer.tar"), Layout.DOCKER_LEGACY),
-    (("blobs", "blobs/sha256", f"blobs/sha256/{HEX}"), Layout.OCI),
-    ((f"{HEX}.tar", "manifest.json"), Layout.DOCKER_ARCHIVE),
-    (("manifest.json",), Layout.DOCKER_ARCHIVE),
-    (("", "bin", "bin/sh"), Layout.ROOTFS),
-    (("etc", "etc/passwd"), Layout.ROOTFS),
-    (("usr/lib/manifest.json",), Layout.ROOTFS),
-])
+@pytest.mark.parametrize(
+    "names, layout",
+    [
+        ((f"{HEX}.json", HEX, f"{HEX}/VERSION"), Layout.DOCKER_LEGACY),
+        ((HEX, f"{HEX}/layer.tar"), Layout.DOCKER_LEGACY),
+        (("blobs", "blobs/sha256", f"blobs/sha256/{HEX}"), Layout.OCI),
+        ((f"{HEX}.tar", "manifest.json"), Layout.DOCKER_ARCHIVE),
+        (("manifest.json",), Layout.DOCKER_ARCHIVE),
+        (("", "bin", "bin/sh"), Layout.ROOTFS),
+        (("etc", "etc/passwd"), Layout.ROOTFS),
+        (("usr/lib/manifest.json",), Layout.ROOTFS),
+    ],
+)
 def test_layout_is_decided_from_the_first_members(names, layout):
     assert classify(members(*names)) is layout
 
@@ -39,7 +42,11 @@ def test_a_pure_oci_layout_names_the_engine_version_that_can_load_it():
 
 
 def test_the_manifest_says_which_images_and_tags_a_load_creates():
-    plan = load_verdict({"manifest.json"}, {"manifest.json": f'[{{"Config": "{HEX}.json", "RepoTags": ["a:1", "b:2"]}}]'.encode()}, (20, 10))
+    plan = load_verdict(
+        {"manifest.json"},
+        {"manifest.json": f'[{{"Config": "{HEX}.json", "RepoTags": ["a:1", "b:2"]}}]'.encode()},
+        (20, 10),
+    )
     assert plan.repo_tags == ["a:1", "b:2"]
     assert plan.images[0].image_id == f"sha256:{HEX}"
     assert ArchiveImage(config=f"blobs/sha256/{HEX}", repo_tags=()).image_id == f"sha256:{HEX}"

@@ -22,7 +22,9 @@ def tracker(*images: ArchiveImage) -> LayerTracker:
 
 
 def test_the_plan_lists_each_chain_once_in_the_engines_order():
-    second = ArchiveImage(config="c2.json", repo_tags=("app:2",), layers=("./a/layer.tar", "b/layer.tar", "d/layer.tar"))
+    second = ArchiveImage(
+        config="c2.json", repo_tags=("app:2",), layers=("./a/layer.tar", "b/layer.tar", "d/layer.tar")
+    )
     plan = plan_layers([BASE, second], SIZES)
     assert [(layer.size, layer.image) for layer in plan] == [(100, 0), (300, 0), (600, 0), (50, 1)]
     # the same file on other layers below is another chain: the engine loads it again
@@ -73,9 +75,15 @@ def test_without_a_plan_finished_layers_are_still_counted():
     assert (track.layers_done, track.layers_total, track.bytes_total, track.fraction()) == (2, None, None, 0.0)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["aaa", "bbb", "ccc", "zzz"]), st.integers(0, 700),
-                          st.sampled_from([100, 300, 600, 77])), max_size=40),
-       st.lists(st.sampled_from(["app:1", "nope"]), max_size=2))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["aaa", "bbb", "ccc", "zzz"]), st.integers(0, 700), st.sampled_from([100, 300, 600, 77])
+        ),
+        max_size=40,
+    ),
+    st.lists(st.sampled_from(["app:1", "nope"]), max_size=2),
+)
 def test_counts_and_fraction_never_move_back_whatever_the_engine_prints(lines, refs):
     track = tracker()
     seen = (0, 0, 0.0)
@@ -91,8 +99,12 @@ def test_counts_and_fraction_never_move_back_whatever_the_engine_prints(lines, r
 
 
 def test_engine_lines_are_parsed_only_when_they_are_layer_progress():
-    line = {"status": "Loading layer", "progressDetail": {"current": 163840, "total": 15730176},
-            "progress": "[>   ]  163.8kB/15.73MB", "id": "aa57239eeb2a"}
+    line = {
+        "status": "Loading layer",
+        "progressDetail": {"current": 163840, "total": 15730176},
+        "progress": "[>   ]  163.8kB/15.73MB",
+        "id": "aa57239eeb2a",
+    }
     assert layer_progress(line) == ("aa57239eeb2a", 163840, 15730176)
     assert layer_progress({"stream": "Loaded image: app:1\n"}) is None
     assert layer_progress({"status": "Loading layer", "progressDetail": {}}) is None
@@ -101,8 +113,9 @@ def test_engine_lines_are_parsed_only_when_they_are_layer_progress():
 
 def test_the_containerd_store_is_known_not_to_report_layers():
     assert engine_reports_layers({"Driver": "vfs", "DriverStatus": []})
-    assert not engine_reports_layers({"Driver": "overlayfs",
-                                      "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]})
+    assert not engine_reports_layers(
+        {"Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}
+    )
 
 
 def test_a_loads_percent_weighs_both_stages_and_stays_below_100():
@@ -123,7 +136,9 @@ def test_while_streaming_a_load_the_eta_includes_the_predicted_loading_stage():
 def test_layers_of_equal_size_are_told_apart_by_the_diff_id_the_engine_prints():
     diffs = ["a" * 64, "b" * 64, "c" * 64]
     config = json.dumps({"rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in diffs]}}).encode()
-    image = ArchiveImage(config="f" * 64 + ".json", repo_tags=("app:1",), layers=("1/layer.tar", "2/layer.tar", "3/layer.tar"))
+    image = ArchiveImage(
+        config="f" * 64 + ".json", repo_tags=("app:1",), layers=("1/layer.tar", "2/layer.tar", "3/layer.tar")
+    )
     sizes = {"1/layer.tar": 500, "2/layer.tar": 500, "3/layer.tar": 500}
     plan = plan_layers([image], sizes, {"f" * 64 + ".json": config})
     assert [layer.short_id for layer in plan] == ["a" * 12, "b" * 12, "c" * 12]
@@ -133,15 +148,25 @@ def test_layers_of_equal_size_are_told_apart_by_the_diff_id_the_engine_prints():
     assert (track.layers_done, track.bytes_done) == (2, 1100)
     # other tools name layers after their digest: no config needed
     named = ArchiveImage(config="x.json", repo_tags=(), layers=(f"{diffs[0]}.tar", f"blobs/sha256/{diffs[1]}"))
-    assert [layer.short_id for layer in plan_layers([named], {f"{diffs[0]}.tar": 5, f"blobs/sha256/{diffs[1]}": 5})] == \
-        ["a" * 12, "b" * 12]
+    assert [
+        layer.short_id for layer in plan_layers([named], {f"{diffs[0]}.tar": 5, f"blobs/sha256/{diffs[1]}": 5})
+    ] == ["a" * 12, "b" * 12]
 
 
 def test_the_importers_own_bar_says_which_layers_are_loading():
     from ferry_importer.console import describe
     from ferry_importer.progress import Snapshot
 
-    loading = Snapshot(phase="loading", bytes_done=500_000_000, bytes_total=500_000_000, percent=62.0,
-                       rate_bps=45_000_000.0, eta_s=3.0, layers_done=3, layers_total=7,
-                       layer_bytes_done=120_000_000, layer_bytes_total=270_000_000)
+    loading = Snapshot(
+        phase="loading",
+        bytes_done=500_000_000,
+        bytes_total=500_000_000,
+        percent=62.0,
+        rate_bps=45_000_000.0,
+        eta_s=3.0,
+        layers_done=3,
+        layers_total=7,
+        layer_bytes_done=120_000_000,
+        layer_bytes_total=270_000_000,
+    )
     assert describe(loading) == "layers 3/7  120.0 MB/270.0 MB  45.0 MB/s  ETA 0:03"

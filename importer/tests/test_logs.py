@@ -25,7 +25,9 @@ def test_json_lines_carry_host_and_the_job_in_progress(capsys):
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(line["level"], line["message"], line["host"], line["job_id"]) for line in lines] == [
-        ("INFO", "outside a job", "lab7", None), ("WARNING", "inside a job", "lab7", "job-42")]
+        ("INFO", "outside a job", "lab7", None),
+        ("WARNING", "inside a job", "lab7", "job-42"),
+    ]
     assert lines[0]["logger"] == "ferry_importer.test" and "time" in lines[0]
 
 

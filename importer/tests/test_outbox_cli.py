@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
 
 
 def outbox_cli(lab: Lab, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN), "outbox", *args, "--data-dir", str(lab.data_dir)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(BIN), "outbox", *args, "--data-dir", str(lab.data_dir)], capture_output=True, text=True, timeout=60
+    )
 
 
 def listed(lab: Lab, *args: str) -> list[dict]:
@@ -40,8 +41,15 @@ def test_recover_redelivers_what_failed_while_the_backend_was_down(lab):
     body = lab.job(lab.image("down"), {"path": str(path)})
     importer.submit(**body)  # the receiver is not running: every delivery fails until it expires
     assert importer.wait_state(body["job_id"], {"succeeded", "failed"})["state"] == "succeeded"
-    given_up = wait_until(lambda: (ms := listed(lab, "--job", body["job_id"])) and all(
-        m["status"] in ("expired", "coalesced") for m in ms) and ms, 30, what="the job's callbacks to expire")
+    given_up = wait_until(
+        lambda: (
+            (ms := listed(lab, "--job", body["job_id"]))
+            and all(m["status"] in ("expired", "coalesced") for m in ms)
+            and ms
+        ),
+        30,
+        what="the job's callbacks to expire",
+    )
     failed = listed(lab, "--failed", "--job", body["job_id"])
     assert {m["msg_id"] for m in failed} == {m["msg_id"] for m in given_up if m["status"] == "expired"}
     assert all(a["trigger"] == "scheduled" and a["status_code"] is None for m in failed for a in m["attempts"])
@@ -49,12 +57,18 @@ def test_recover_redelivers_what_failed_while_the_backend_was_down(lab):
     lab.receiver.start()
     done = outbox_cli(lab, "recover", "--since", "1h")
     assert done.returncode == 0 and f"requeued {len(failed)} callback(s)" in done.stdout, done.stdout + done.stderr
-    events = wait_until(lambda: (ev := lab.receiver.events(body["job_id"])) and len(ev) == len(failed) and ev,
-                        30, what="the recovered callbacks")
+    events = wait_until(
+        lambda: (ev := lab.receiver.events(body["job_id"])) and len(ev) == len(failed) and ev,
+        30,
+        what="the recovered callbacks",
+    )
     assert_seq_increasing(events)
     assert events[0]["type"] == "import.queued" and events[-1]["type"] == "import.completed"
-    after = wait_until(lambda: (ms := listed(lab, "--job", body["job_id"])) and all(
-        m["status"] != "pending" for m in ms) and ms, 30, what="the outbox to drain")
+    after = wait_until(
+        lambda: (ms := listed(lab, "--job", body["job_id"])) and all(m["status"] != "pending" for m in ms) and ms,
+        30,
+        what="the outbox to drain",
+    )
     for message in (m for m in after if m["status"] == "delivered"):
         assert message["attempts"][-1]["trigger"] == "manual" and message["attempts"][-1]["status_code"] == 204
     assert listed(lab, "--failed", "--job", body["job_id"]) == []
@@ -62,8 +76,11 @@ def test_recover_redelivers_what_failed_while_the_backend_was_down(lab):
     final = next(m for m in after if m["type"] == "import.completed")
     done = outbox_cli(lab, "redeliver", final["msg_id"])
     assert done.returncode == 0, done.stderr
-    copies = wait_until(lambda: (ds := [d for d in lab.receiver.verified() if d.webhook_id == final["msg_id"]])
-                        and len(ds) == 2 and ds, 30, what="the redelivered copy")
+    copies = wait_until(
+        lambda: (ds := [d for d in lab.receiver.verified() if d.webhook_id == final["msg_id"]]) and len(ds) == 2 and ds,
+        30,
+        what="the redelivered copy",
+    )
     assert copies[0].body == copies[1].body  # same event, same webhook-id: a receiver dedupes it
     assert outbox_cli(lab, "redeliver", "msg_unknown").returncode == 1
 

@@ -55,11 +55,22 @@ class Running:
 
 
 async def put(db, url, job="j1", seq=1, type="import.progress", droppable=True, phase="importing"):
-    body = json.dumps({"type": type, "timestamp": "2026-01-01T00:00:00Z",
-                       "data": {"job_id": job, "seq": seq, "phase": phase}})
-    return await db.call(lambda c: outbox.enqueue(
-        c, msg_id=new_message_id(), job_id=job, seq=seq, type=type, body=body, url=url, droppable=droppable,
-        now=time.time()))
+    body = json.dumps(
+        {"type": type, "timestamp": "2026-01-01T00:00:00Z", "data": {"job_id": job, "seq": seq, "phase": phase}}
+    )
+    return await db.call(
+        lambda c: outbox.enqueue(
+            c,
+            msg_id=new_message_id(),
+            job_id=job,
+            seq=seq,
+            type=type,
+            body=body,
+            url=url,
+            droppable=droppable,
+            now=time.time(),
+        )
+    )
 
 
 async def eventually(predicate, timeout=10.0):
@@ -226,14 +237,24 @@ async def test_a_heartbeat_accepted_by_the_receiver_wakes_callbacks_waiting_out_
         assert waiting.next_attempt_at - time.time() > 500  # the backoff: ten minutes
         receiver.start()
         heartbeat = HeartbeatSender(
-            host="lab", interval_s=10, url=receiver.url(), signer=Signer(SECRET), db=db, status=_Facts(),
-            jobs_now=lambda: ([], []), timeout_s=2, on_accepted=worker.receiver_answered,
+            host="lab",
+            interval_s=10,
+            url=receiver.url(),
+            signer=Signer(SECRET),
+            db=db,
+            status=_Facts(),
+            jobs_now=lambda: ([], []),
+            timeout_s=2,
+            on_accepted=worker.receiver_answered,
         )
         assert await heartbeat.beat() == 1
         await eventually(lambda: no_pending(db))  # both: same receiver (scheme, host and port), another path
     [beat] = receiver.events(type_prefix="importer.heartbeat")
     assert beat["data"]["running"] == ["j1", "j2"]  # their ends were still on the way: not over for the receiver
-    assert sorted((e["data"]["job_id"], e["type"]) for e in receiver.events()) == [("j1", "import.completed"), ("j2", "import.queued")]
+    assert sorted((e["data"]["job_id"], e["type"]) for e in receiver.events()) == [
+        ("j1", "import.completed"),
+        ("j2", "import.queued"),
+    ]
 
 
 async def test_a_receiver_that_answers_again_wakes_only_its_own_queued_callbacks(db, receiver):
@@ -247,6 +268,8 @@ async def test_a_receiver_that_answers_again_wakes_only_its_own_queued_callbacks
         await eventually(lambda: db.call(lambda c: all(m.attempts == 1 for m in outbox.list_messages(c))))
         receiver.start()
         assert await worker.receiver_answered(receiver.url("/api/callbacks/lab")) == 1
-        await eventually(lambda: db.call(lambda c: outbox.list_messages(c, job_id="j1")[0].status is outbox.Status.DELIVERED))
+        await eventually(
+            lambda: db.call(lambda c: outbox.list_messages(c, job_id="j1")[0].status is outbox.Status.DELIVERED)
+        )
         [elsewhere] = await db.call(lambda c: outbox.list_messages(c, job_id="elsewhere"))
     assert elsewhere.status is outbox.Status.PENDING and elsewhere.next_attempt_at - time.time() > 500

@@ -27,9 +27,20 @@ POLICY = RetryPolicy(base_s=1.0, factor=2.0, max_s=60.0, jitter=0.2, expire_s=36
 
 @pytest.mark.parametrize(
     "status, verdict",
-    [(200, Verdict.DELIVERED), (204, Verdict.DELIVERED), (299, Verdict.DELIVERED), (410, Verdict.GONE),
-     (None, Verdict.RETRY), (301, Verdict.RETRY), (400, Verdict.RETRY), (401, Verdict.RETRY), (404, Verdict.RETRY),
-     (429, Verdict.RETRY), (500, Verdict.RETRY), (503, Verdict.RETRY)],
+    [
+        (200, Verdict.DELIVERED),
+        (204, Verdict.DELIVERED),
+        (299, Verdict.DELIVERED),
+        (410, Verdict.GONE),
+        (None, Verdict.RETRY),
+        (301, Verdict.RETRY),
+        (400, Verdict.RETRY),
+        (401, Verdict.RETRY),
+        (404, Verdict.RETRY),
+        (429, Verdict.RETRY),
+        (500, Verdict.RETRY),
+        (503, Verdict.RETRY),
+    ],
 )
 def test_only_2xx_delivers_and_only_410_stops(status, verdict):
     assert classify(status) is verdict

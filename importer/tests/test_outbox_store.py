@@ -22,29 +22,43 @@ def conn(tmp_path):
 
 def put(conn, job="j1", seq=1, type="import.progress", droppable=True, now=0.0):
     return database.transaction(
-        conn, lambda c: outbox.enqueue(
-            c, msg_id=new_message_id(), job_id=job, seq=seq, type=type, body=f'{{"seq":{seq}}}', url=URL,
-            droppable=droppable, now=now,
-        )
+        conn,
+        lambda c: outbox.enqueue(
+            c,
+            msg_id=new_message_id(),
+            job_id=job,
+            seq=seq,
+            type=type,
+            body=f'{{"seq":{seq}}}',
+            url=URL,
+            droppable=droppable,
+            now=now,
+        ),
     )
 
 
 def fail(conn, message, now=1.0, status=None, next_at=2.0, expires_at=1e9):
-    attempt = outbox.Attempt(started_at=now, duration_ms=1.0, status_code=status, error="ConnectError",
-                             response=None, trigger="scheduled")
+    attempt = outbox.Attempt(
+        started_at=now, duration_ms=1.0, status_code=status, error="ConnectError", response=None, trigger="scheduled"
+    )
     verdict = Verdict.GONE if status == 410 else Verdict.RETRY
     return database.transaction(
-        conn, lambda c: outbox.record_attempt(c, message.id, attempt, verdict, next_at=next_at,
-                                              expires_at=expires_at, now=now)
+        conn,
+        lambda c: outbox.record_attempt(
+            c, message.id, attempt, verdict, next_at=next_at, expires_at=expires_at, now=now
+        ),
     )
 
 
 def deliver(conn, message, now=1.0):
-    attempt = outbox.Attempt(started_at=now, duration_ms=1.0, status_code=204, error=None, response="",
-                             trigger="scheduled")
+    attempt = outbox.Attempt(
+        started_at=now, duration_ms=1.0, status_code=204, error=None, response="", trigger="scheduled"
+    )
     return database.transaction(
-        conn, lambda c: outbox.record_attempt(c, message.id, attempt, Verdict.DELIVERED, next_at=now,
-                                              expires_at=1e9, now=now)
+        conn,
+        lambda c: outbox.record_attempt(
+            c, message.id, attempt, Verdict.DELIVERED, next_at=now, expires_at=1e9, now=now
+        ),
     )
 
 
@@ -73,8 +87,14 @@ def test_progress_behind_a_failing_head_is_coalesced_to_the_newest(conn):
     fail(conn, head)
     for seq in range(2, 7):
         put(conn, seq=seq)
-    assert statuses(conn) == [(1, "pending"), (2, "coalesced"), (3, "coalesced"), (4, "coalesced"),
-                              (5, "coalesced"), (6, "pending")]
+    assert statuses(conn) == [
+        (1, "pending"),
+        (2, "coalesced"),
+        (3, "coalesced"),
+        (4, "coalesced"),
+        (5, "coalesced"),
+        (6, "pending"),
+    ]
 
 
 def test_phase_changes_and_terminal_events_are_never_coalesced(conn):
@@ -87,8 +107,16 @@ def test_phase_changes_and_terminal_events_are_never_coalesced(conn):
     put(conn, seq=6)
     put(conn, seq=7)
     put(conn, seq=8, type="import.completed", droppable=False)
-    assert statuses(conn) == [(1, "pending"), (2, "pending"), (3, "coalesced"), (4, "pending"), (5, "pending"),
-                              (6, "coalesced"), (7, "pending"), (8, "pending")]
+    assert statuses(conn) == [
+        (1, "pending"),
+        (2, "pending"),
+        (3, "coalesced"),
+        (4, "pending"),
+        (5, "pending"),
+        (6, "coalesced"),
+        (7, "pending"),
+        (8, "pending"),
+    ]
 
 
 def test_a_failing_droppable_head_is_kept_because_it_may_be_in_flight(conn):

@@ -49,12 +49,16 @@ async def wait_for(predicate, timeout: float = 20.0) -> None:
 
 
 async def test_cancelling_mid_import_aborts_the_engine_request_and_leaves_nothing(
-        engine, tmp_path, name, token, cleanup, docker_client):
+    engine, tmp_path, name, token, cleanup, docker_client
+):
     path = write(tmp_path / "rootfs.tar", tar_bytes({"blob": os.urandom(20_000_000), "t": token.encode()}))
     reporter = CollectingReporter()
     spec = ImportSpec(image=f"{name}:cancel", changes=[f"LABEL ferry.test={token}"])
-    task = asyncio.create_task(run_import(spec, SlowSource(path), engine=engine, reporter=reporter,
-                                          options=Options(data_dir=tmp_path / "data")))
+    task = asyncio.create_task(
+        run_import(
+            spec, SlowSource(path), engine=engine, reporter=reporter, options=Options(data_dir=tmp_path / "data")
+        )
+    )
     await wait_for(lambda: any(e.data.bytes_done > 2_000_000 for e in reporter.events))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -72,9 +76,15 @@ async def test_cancelling_after_the_last_byte_waits_for_the_engine_and_removes_i
     reporter = CollectingReporter()
     with StubEngine(tmp_path / "stub.sock", mode="slow", finalize_seconds=1.5) as stub:
         async with Engine(stub.host) as engine:
-            task = asyncio.create_task(run_import(ImportSpec(image="stub/image:1"), LocalFileSource(path),
-                                                  engine=engine, reporter=reporter,
-                                                  options=Options(data_dir=tmp_path / "data")))
+            task = asyncio.create_task(
+                run_import(
+                    ImportSpec(image="stub/image:1"),
+                    LocalFileSource(path),
+                    engine=engine,
+                    reporter=reporter,
+                    options=Options(data_dir=tmp_path / "data"),
+                )
+            )
             await wait_for(lambda: any(e.data.phase == "finalizing" for e in reporter.events))
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -84,8 +94,9 @@ async def test_cancelling_after_the_last_byte_waits_for_the_engine_and_removes_i
         assert "stub/image:1" not in stub.images
 
 
-async def test_cancelling_while_finalizing_on_the_real_engine_leaves_nothing(engine, tmp_path, name, token,
-                                                                             cleanup, docker_client):
+async def test_cancelling_while_finalizing_on_the_real_engine_leaves_nothing(
+    engine, tmp_path, name, token, cleanup, docker_client
+):
     path = write(tmp_path / "rootfs.tar", tar_bytes({"blob": os.urandom(4_000_000), "t": token.encode()}))
     outer: list[asyncio.Task] = []
 
@@ -97,8 +108,11 @@ async def test_cancelling_while_finalizing_on_the_real_engine_leaves_nothing(eng
 
     reporter = CancelOnFinalizing()
     spec = ImportSpec(image=f"{name}:late", changes=[f"LABEL ferry.test={token}"])
-    task = asyncio.create_task(run_import(spec, LocalFileSource(path), engine=engine, reporter=reporter,
-                                          options=Options(data_dir=tmp_path / "data")))
+    task = asyncio.create_task(
+        run_import(
+            spec, LocalFileSource(path), engine=engine, reporter=reporter, options=Options(data_dir=tmp_path / "data")
+        )
+    )
     outer.append(task)
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -111,8 +125,15 @@ async def test_cancelling_while_a_url_source_is_probed_hangs_up_at_once(engine, 
     try:
         source = UrlSource(server.url("a.tar"), prefixes=[parse_prefix(server.url())], timeout_s=60)
         reporter = CollectingReporter()
-        task = asyncio.create_task(run_import(ImportSpec(image="ferry-test/never:1"), source, engine=engine,
-                                              reporter=reporter, options=Options(data_dir=tmp_path / "data")))
+        task = asyncio.create_task(
+            run_import(
+                ImportSpec(image="ferry-test/never:1"),
+                source,
+                engine=engine,
+                reporter=reporter,
+                options=Options(data_dir=tmp_path / "data"),
+            )
+        )
         await wait_for(lambda: len(reporter.events) >= 2)  # the opening snapshot, then the ticker's
         assert {e.data.phase for e in reporter.events} == {"preparing"} and not server.hangups
         cancelled_at = time.monotonic()

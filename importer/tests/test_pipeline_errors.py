@@ -90,8 +90,9 @@ async def test_truncated_xz_fails_and_leaves_no_image(run, tmp_path, name, token
     assert_nothing_left(docker_client, token, f"{name}:t")
 
 
-async def test_a_truncated_tar_fails_although_the_engine_got_most_of_it(run, tmp_path, name, token, docker_client,
-                                                                        cleanup):
+async def test_a_truncated_tar_fails_although_the_engine_got_most_of_it(
+    run, tmp_path, name, token, docker_client, cleanup
+):
     data = big_rootfs(token)
     path = tmp_path / "cut.tar"
     path.write_bytes(data[: len(data) - 200_000])
@@ -101,8 +102,9 @@ async def test_a_truncated_tar_fails_although_the_engine_got_most_of_it(run, tmp
     assert_nothing_left(docker_client, token, f"{name}:tt")
 
 
-async def test_a_docker_save_without_manifest_is_never_imported_as_a_filesystem(saved_image, run, tmp_path,
-                                                                               docker_client):
+async def test_a_docker_save_without_manifest_is_never_imported_as_a_filesystem(
+    saved_image, run, tmp_path, docker_client
+):
     path, repo_tags, image_id, label = saved_image
     broken = without_member(path, tmp_path / "no-manifest.tar", "manifest.json")
     result, events = await run(broken)
@@ -114,10 +116,13 @@ async def test_a_docker_save_without_manifest_is_never_imported_as_a_filesystem(
 async def test_a_pure_oci_layout_says_which_engine_can_load_it(run, engine, tmp_path, token, docker_client):
     version = parse_engine_version(str((await engine.version()).get("Version", "")))
     if version >= OCI_LOAD_MIN_ENGINE:
-        pytest.skip(f"this engine ({version[0]}.{version[1]}) loads OCI layouts without manifest.json; "
-                    "the refusal on older engines is covered with a stub engine below")
-    data = docker_archive_from_layers([tar_bytes({"f": b"x" * 2000})], [], style="oci", with_manifest=False,
-                                      labels={"ferry.test": token})
+        pytest.skip(
+            f"this engine ({version[0]}.{version[1]}) loads OCI layouts without manifest.json; "
+            "the refusal on older engines is covered with a stub engine below"
+        )
+    data = docker_archive_from_layers(
+        [tar_bytes({"f": b"x" * 2000})], [], style="oci", with_manifest=False, labels={"ferry.test": token}
+    )
     path = write(tmp_path / "oci.tar", data)
     error = assert_failed(*await run(path), "unsupported_layout")
     assert "25.0" in error.message and "manifest.json" in error.message
@@ -131,8 +136,13 @@ async def test_an_engine_older_than_25_is_never_sent_a_whole_pure_oci_layout(tmp
     with StubEngine(tmp_path / "stub.sock", mode="slow", version="24.0.9") as stub:
         async with Engine(stub.host) as engine:
             with pytest.raises(ImporterError) as caught:
-                await run_import(ImportSpec(), LocalFileSource(path), engine=engine, reporter=reporter,
-                                 options=Options(data_dir=tmp_path / "data"))
+                await run_import(
+                    ImportSpec(),
+                    LocalFileSource(path),
+                    engine=engine,
+                    reporter=reporter,
+                    options=Options(data_dir=tmp_path / "data"),
+                )
     assert caught.value.code == "unsupported_layout"
     assert "25.0" in caught.value.message and "24.0" in caught.value.message
     assert reporter.events[-1].data.error.code == "unsupported_layout"
@@ -140,8 +150,9 @@ async def test_an_engine_older_than_25_is_never_sent_a_whole_pure_oci_layout(tmp
 
 
 async def test_an_engine_error_inside_a_200_stream_fails_the_load(run, tmp_path, name, token, docker_client):
-    data = docker_archive_from_layers([tar_bytes({"f": b"x" * 5000})], [f"{name}:broken"], style="hex-tar",
-                                      labels={"ferry.test": token})
+    data = docker_archive_from_layers(
+        [tar_bytes({"f": b"x" * 5000})], [f"{name}:broken"], style="hex-tar", labels={"ferry.test": token}
+    )
     # drop the layer the manifest points at: the engine answers 200, then errorDetail
     full = write(tmp_path / "full.tar", data)
     layer = next(m for m in read_member_names(full) if m.endswith(".tar"))
@@ -183,8 +194,13 @@ async def test_an_unreachable_engine_is_engine_unreachable(tmp_path):
     reporter = CollectingReporter()
     async with Engine(f"unix://{tmp_path}/no-engine.sock") as engine:
         with pytest.raises(ImporterError) as caught:
-            await run_import(ImportSpec(image="x/y:1"), LocalFileSource(path), engine=engine, reporter=reporter,
-                             options=Options(data_dir=tmp_path / "data"))
+            await run_import(
+                ImportSpec(image="x/y:1"),
+                LocalFileSource(path),
+                engine=engine,
+                reporter=reporter,
+                options=Options(data_dir=tmp_path / "data"),
+            )
     assert caught.value.code == "engine_unreachable"
     assert reporter.events[-1].data.error.code == "engine_unreachable"
 
@@ -206,8 +222,13 @@ async def test_a_stalled_engine_is_detected_and_the_request_aborted(run, tmp_pat
         async with Engine(stub.host) as engine:
             reporter = CollectingReporter()
             with pytest.raises(ImporterError) as caught:
-                await run_import(ImportSpec(image="x/y:1"), LocalFileSource(path), engine=engine, reporter=reporter,
-                                 options=Options(data_dir=tmp_path / "data", stall_timeout=1.0))
+                await run_import(
+                    ImportSpec(image="x/y:1"),
+                    LocalFileSource(path),
+                    engine=engine,
+                    reporter=reporter,
+                    options=Options(data_dir=tmp_path / "data", stall_timeout=1.0),
+                )
     assert caught.value.code == "engine_stalled"
     gaps = [b.timestamp - a.timestamp for a, b in zip(reporter.events, reporter.events[1:])]
     assert max(g.total_seconds() for g in gaps) <= 1.0  # progress kept flowing while the engine was stuck
@@ -230,8 +251,13 @@ async def test_a_stub_image_after_reported_success_fails_verification_and_is_rem
     with StubEngine(tmp_path / "stub.sock", mode="slow", stored_size=4096) as stub:
         async with Engine(stub.host) as engine:
             with pytest.raises(ImporterError) as caught:
-                await run_import(ImportSpec(image="stub/image:1"), LocalFileSource(path), engine=engine,
-                                 reporter=reporter, options=Options(data_dir=tmp_path / "data"))
+                await run_import(
+                    ImportSpec(image="stub/image:1"),
+                    LocalFileSource(path),
+                    engine=engine,
+                    reporter=reporter,
+                    options=Options(data_dir=tmp_path / "data"),
+                )
         assert caught.value.code == "verification_failed"
         assert [ref for ref in stub.deleted if ref.startswith("sha256:")]  # the stub image was removed
         assert "stub/image:1" not in stub.images  # and never tagged
@@ -244,7 +270,8 @@ async def test_forcing_load_on_a_filesystem_archive_is_missing_manifest(run, tmp
 
 
 async def test_the_digest_hook_sees_the_sha256_before_the_engine_commits_and_can_refuse(
-        engine, tmp_path, name, token, docker_client, cleanup):
+    engine, tmp_path, name, token, docker_client, cleanup
+):
     from ferry_importer.errors import SourceMismatch
 
     data = big_rootfs(token)
@@ -257,11 +284,23 @@ async def test_the_digest_hook_sees_the_sha256_before_the_engine_commits_and_can
 
     spec = ImportSpec(image=f"{name}:hook", changes=[f"LABEL ferry.test={token}"])
     with pytest.raises(ImporterError) as caught:
-        await run_import(spec, LocalFileSource(path), engine=engine, reporter=CollectingReporter(),
-                         options=Options(data_dir=tmp_path / "data"), on_digest=refuse)
+        await run_import(
+            spec,
+            LocalFileSource(path),
+            engine=engine,
+            reporter=CollectingReporter(),
+            options=Options(data_dir=tmp_path / "data"),
+            on_digest=refuse,
+        )
     assert caught.value.code == "source_mismatch" and seen == [sha256_hex(data)]
     assert_nothing_left(docker_client, token, f"{name}:hook")
     accepted = []
-    image = await run_import(spec, LocalFileSource(path), engine=engine, reporter=CollectingReporter(),
-                             options=Options(data_dir=tmp_path / "data"), on_digest=accepted.append)
+    image = await run_import(
+        spec,
+        LocalFileSource(path),
+        engine=engine,
+        reporter=CollectingReporter(),
+        options=Options(data_dir=tmp_path / "data"),
+        on_digest=accepted.append,
+    )
     assert accepted == [sha256_hex(data)] and image.ref == f"{name}:hook"

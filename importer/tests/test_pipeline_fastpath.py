@@ -27,18 +27,17 @@ async def test_the_same_archive_again_is_already_present_without_streaming(run, 
     assert events[-1].data.image.already_present is True
 
 
-async def test_force_different_changes_or_a_moved_tag_import_again(run, tmp_path, name, token, cleanup,
-                                                                  docker_client):
+async def test_force_different_changes_or_a_moved_tag_import_again(run, tmp_path, name, token, cleanup, docker_client):
     path = write(tmp_path / "rootfs.tar", tar_bytes(rootfs_files()))
     cleanup.append(f"{name}:2")
     changes = [f"LABEL ferry.test={token}"]
     first, _ = await run(path, f"{name}:2", changes=changes)
     forced, events = await run(path, f"{name}:2", changes=changes, force=True)
     assert streamed(events) and forced.id != first.id
-    other, events = await run(path, f"{name}:2", changes=[*changes, "CMD [\"/bin/tool\"]"])
+    other, events = await run(path, f"{name}:2", changes=[*changes, 'CMD ["/bin/tool"]'])
     assert streamed(events) and other.id != forced.id
     docker_client.api.remove_image(f"{name}:2")
-    back, events = await run(path, f"{name}:2", changes=[*changes, "CMD [\"/bin/tool\"]"])
+    back, events = await run(path, f"{name}:2", changes=[*changes, 'CMD ["/bin/tool"]'])
     assert streamed(events) and tag_exists(docker_client, f"{name}:2")
 
 
@@ -53,8 +52,7 @@ async def test_a_copy_of_the_same_archive_is_recognised_by_its_digest(run, tmp_p
     assert again.already_present and again.id == first.id and not streamed(events)
 
 
-async def test_a_label_remembers_the_archive_even_without_the_local_index(run, tmp_path, name, token, cleanup,
-                                                                         engine):
+async def test_a_label_remembers_the_archive_even_without_the_local_index(run, tmp_path, name, token, cleanup, engine):
     from ferry_importer import Options
 
     path = write(tmp_path / "rootfs.tar", tar_bytes(rootfs_files()))

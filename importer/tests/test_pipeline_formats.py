@@ -14,7 +14,8 @@ pytestmark = pytest.mark.engine
 
 @pytest.mark.parametrize("compression", ["none", "xz", "gzip", "zstd", "bzip2"])
 async def test_a_rootfs_archive_in_every_compression_is_imported_and_verified(
-        compression, run, tmp_path, name, token, cleanup, docker_client):
+    compression, run, tmp_path, name, token, cleanup, docker_client
+):
     files = rootfs_files()
     path = write(tmp_path / "rootfs.archive", tar_bytes(files, dot_prefix=True), compression)
     cleanup.append(f"{name}:{compression}")
@@ -80,8 +81,9 @@ async def test_a_rootfs_archive_without_a_name_is_refused_before_the_engine_sees
     assert events[-1].type == "import.failed"
 
 
-async def test_a_multi_block_xz_archive_is_decoded_in_parallel_and_round_trips(run, tmp_path, name, token, cleanup,
-                                                                               docker_client):
+async def test_a_multi_block_xz_archive_is_decoded_in_parallel_and_round_trips(
+    run, tmp_path, name, token, cleanup, docker_client
+):
     import subprocess
 
     from ferry_importer.xzblocks import block_map, parallel_worthwhile

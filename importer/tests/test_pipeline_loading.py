@@ -58,7 +58,8 @@ def check_layers(events, total: int) -> None:
 
 
 async def test_a_save_archive_shows_the_engine_loading_its_layers_with_counts_and_rising_percent(
-        run, tmp_path, name, token, cleanup, docker_client):
+    run, tmp_path, name, token, cleanup, docker_client
+):
     tag = f"{name}:layers"
     cleanup.append(tag)
     files = {f"f{i}": os.urandom(3 << 20) for i in range(3)}
@@ -79,11 +80,16 @@ async def test_a_save_archive_shows_the_engine_loading_its_layers_with_counts_an
 
 
 async def test_layers_the_engine_already_has_count_as_done_and_the_bar_never_goes_back(
-        run, tmp_path, name, token, cleanup, docker_client):
+    run, tmp_path, name, token, cleanup, docker_client
+):
     base, top = f"{name}:base", f"{name}:top"
     cleanup.extend([top, base])
-    base_id = build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY a /a\nCOPY b /b\n",
-                    {"a": os.urandom(2 << 20), "b": os.urandom(2 << 20)}, base)
+    base_id = build(
+        docker_client,
+        f"FROM scratch\nLABEL ferry.test={token}\nCOPY a /a\nCOPY b /b\n",
+        {"a": os.urandom(2 << 20), "b": os.urandom(2 << 20)},
+        base,
+    )
     build(docker_client, f"FROM {base_id}\nCOPY c /c\n", {"c": os.urandom(2 << 20)}, top)
     path = save(docker_client, top, tmp_path / "top.tar")
     remove(docker_client, top)  # the two base layers stay in the engine
@@ -104,8 +110,9 @@ async def test_layers_the_engine_already_has_count_as_done_and_the_bar_never_goe
     assert before_verify.data.layers_done == 3 and before_verify.data.percent == 99.0
 
 
-async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(engine, tmp_path, name, token, cleanup,
-                                                                       docker_client):
+async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(
+    engine, tmp_path, name, token, cleanup, docker_client
+):
     tag = f"{name}:cancelled"
     cleanup.append(tag)
     files = {f"f{i}": os.urandom(2 << 20) for i in range(3)}
@@ -121,8 +128,15 @@ async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(engine, t
                 outer[0].cancel()  # once: the engine has every byte, so the job waits for it, then undoes it
 
     reporter = CancelOnLoading()
-    task = asyncio.create_task(run_import(ImportSpec(), LocalFileSource(path), engine=engine, reporter=reporter,
-                                          options=Options(data_dir=tmp_path / "data")))
+    task = asyncio.create_task(
+        run_import(
+            ImportSpec(),
+            LocalFileSource(path),
+            engine=engine,
+            reporter=reporter,
+            options=Options(data_dir=tmp_path / "data"),
+        )
+    )
     outer.append(task)
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -33,7 +33,8 @@ def check_invariants(events, file_size):
 
 @pytest.mark.slow
 async def test_progress_on_a_50_mb_archive_is_truthful_monotonic_and_never_silent(
-        run, tmp_path, name, token, cleanup, docker_client):
+    run, tmp_path, name, token, cleanup, docker_client
+):
     # random data in 1 MiB files: incompressible, so the gzip file itself is > 50 MB
     files = {f"data/part{i:02d}": os.urandom(1 << 20) for i in range(52)}
     path = write(tmp_path / "big.tar.gz", tar_bytes(files), "gzip")
@@ -54,8 +55,13 @@ async def test_a_long_finalize_shows_elapsed_seconds_at_least_every_second(tmp_p
     reporter = CollectingReporter()
     with StubEngine(tmp_path / "stub.sock", mode="slow", finalize_seconds=2.5) as stub:
         async with Engine(stub.host) as engine:
-            image = await run_import(ImportSpec(image="stub/image:1"), LocalFileSource(path), engine=engine,
-                                     reporter=reporter, options=Options(data_dir=tmp_path / "data"))
+            image = await run_import(
+                ImportSpec(image="stub/image:1"),
+                LocalFileSource(path),
+                engine=engine,
+                reporter=reporter,
+                options=Options(data_dir=tmp_path / "data"),
+            )
     assert image.ref == "stub/image:1"
     events = reporter.events
     check_invariants(events, path.stat().st_size)

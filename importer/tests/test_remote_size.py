@@ -55,8 +55,7 @@ async def test_a_url_archive_too_big_for_the_engines_disk_fails_up_front(run, fi
     path = files.root / "huge.tar.xz"
     path.write_bytes(forge_xz_size(tar_bytes(rootfs_files(1000)), 10**15))  # the index claims a petabyte
     source = UrlSource(files.url(path.name), prefixes=[parse_prefix(files.url(""))])
-    result, events = await run(path, f"ferry-test/disk-{token}:1", source=source,
-                               changes=[f"LABEL ferry.test={token}"])
+    result, events = await run(path, f"ferry-test/disk-{token}:1", source=source, changes=[f"LABEL ferry.test={token}"])
     assert getattr(result, "code", None) == "insufficient_disk", result
     assert "data root" in result.message
     assert all(e.data.bytes_done == 0 for e in events), "nothing was streamed before the refusal"

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.engine
 
 async def _import(engine, comment: str, token: str) -> str:
     """A rootfs import as the pipeline sends it, with `comment` as its message."""
+
     async def body():
         yield tar_bytes(rootfs_files(50_000))
 
@@ -23,7 +24,8 @@ async def _import(engine, comment: str, token: str) -> str:
 
 
 async def test_an_untagged_rootfs_import_whose_answer_never_came_is_found_by_its_comment_and_removed(
-        engine, docker_client, token, tmp_path):
+    engine, docker_client, token, tmp_path
+):
     journal = tmp_path / "rollback" / "job-dead.json"
     rollback = Rollback(engine, journal, import_comment("job-dead"))
     rollback.importing()  # what the pipeline writes just before POST /images/create
@@ -38,7 +40,8 @@ async def test_an_untagged_rootfs_import_whose_answer_never_came_is_found_by_its
 
 
 async def test_a_tag_the_dead_job_moved_is_put_back_and_an_image_that_existed_before_is_kept(
-        engine, docker_client, token, tmp_path):
+    engine, docker_client, token, tmp_path
+):
     before = await _import(engine, "an operator's own image", token)
     docker_client.api.tag(before, f"ferry-test/kept-{token}", "1")
     ref = f"ferry-test/kept-{token}:1"

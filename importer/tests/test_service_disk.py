@@ -20,8 +20,9 @@ def small_data_dir(tmp_path):
     """An 8 MB filesystem for the importer's DATA_DIR (job store, outbox, per-job spool)."""
     mount = tmp_path / "data"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip()}")
     yield mount
@@ -30,7 +31,8 @@ def small_data_dir(tmp_path):
 
 
 def test_a_small_data_dir_does_not_refuse_an_image_the_engines_disk_can_hold(
-        small_data_dir, tmp_path, docker_host, docker_client):
+    small_data_dir, tmp_path, docker_host, docker_client
+):
     lab = Lab(tmp_path, docker_host)  # DATA_DIR is tmp_path/data: the small filesystem
     try:
         lab.receiver.start()

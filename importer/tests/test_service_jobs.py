@@ -47,9 +47,14 @@ def archive(lab: Lab, name: str, size: int, compression: str = "gzip") -> tuple[
 
 def completed_events(lab: Lab, job_id: str) -> list[dict]:
     return wait_until(
-        lambda: (events := lab.receiver.events(job_id)) and events[-1]["type"].endswith(
-            ("completed", "failed", "canceled")) and events,
-        60, what=f"the terminal callback of {job_id}")
+        lambda: (
+            (events := lab.receiver.events(job_id))
+            and events[-1]["type"].endswith(("completed", "failed", "canceled"))
+            and events
+        ),
+        60,
+        what=f"the terminal callback of {job_id}",
+    )
 
 
 def test_a_job_reports_signed_progress_from_queued_to_completed(lab, docker_client):
@@ -106,9 +111,15 @@ def test_with_max_concurrent_one_the_second_job_waits_queued_then_runs(lab, dock
     host = importer.client.get("/v1/host").json()
     assert host["running"] == [first["job_id"]]
     assert host["queued"] == [{"job_id": second["job_id"], "position": 1}]
-    beat = wait_until(lambda: [d.json() for d in lab.receiver.verified() if d.json()["type"] == "importer.heartbeat"
-                               and second["job_id"] in d.json()["data"]["queued"]], 10,
-                      what="a heartbeat naming the queued job")[-1]
+    beat = wait_until(
+        lambda: [
+            d.json()
+            for d in lab.receiver.verified()
+            if d.json()["type"] == "importer.heartbeat" and second["job_id"] in d.json()["data"]["queued"]
+        ],
+        10,
+        what="a heartbeat naming the queued job",
+    )[-1]
     assert beat["data"]["running"] == [first["job_id"]] and beat["data"]["queued"] == [second["job_id"]]
     assert beat["data"]["host"] == "lab1" and beat["data"]["engine_version"]
     assert importer.wait_state(first["job_id"], {"succeeded", "failed"})["state"] == "succeeded"
@@ -190,8 +201,10 @@ def test_a_url_source_that_drops_mid_way_resumes_with_range_and_completes(lab, d
     path, sha = archive(lab, "drop.tar.gz", 1_500_000)
     lab.files.drop_after["/files/drop.tar.gz"] = 600_000
     image = lab.image("resume")
-    body = lab.job(image, {"url": lab.files.url("drop.tar.gz", "token=s3cret"), "sha256": sha,
-                           "size": len(open(path, "rb").read())})
+    body = lab.job(
+        image,
+        {"url": lab.files.url("drop.tar.gz", "token=s3cret"), "sha256": sha, "size": len(open(path, "rb").read())},
+    )
     importer.submit(**body)
     job = importer.wait_state(body["job_id"], {"succeeded", "failed"})
     assert job["state"] == "succeeded", job
@@ -255,8 +268,13 @@ def test_receiver_down_for_a_while_then_up_gets_every_event_once_in_seq_order(la
     finally:
         lab.receiver.start()
     events = completed_events(lab, body["job_id"])
-    messages = wait_until(lambda: (ms := importer.outbox(body["job_id"])["messages"]) and all(
-        m["status"] != "pending" for m in ms) and ms, 30, what="the outbox to drain")
+    messages = wait_until(
+        lambda: (
+            (ms := importer.outbox(body["job_id"])["messages"]) and all(m["status"] != "pending" for m in ms) and ms
+        ),
+        30,
+        what="the outbox to drain",
+    )
     delivered = {m["msg_id"] for m in messages if m["status"] == "delivered"}
     coalesced = [m for m in messages if m["status"] == "coalesced"]
     assert {m["status"] for m in messages} <= {"delivered", "coalesced"}
@@ -267,7 +285,13 @@ def test_receiver_down_for_a_while_then_up_gets_every_event_once_in_seq_order(la
     assert events[0]["type"] == "import.queued" and events[-1]["type"] == "import.completed"
     phases = [e["data"]["phase"] for e in events]
     assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == [
-        "queued", "preparing", "importing", "finalizing", "verifying", "done"]
+        "queued",
+        "preparing",
+        "importing",
+        "finalizing",
+        "verifying",
+        "done",
+    ]
     assert image_exists(docker_client, image)
 
 
@@ -279,8 +303,13 @@ def test_a_410_stops_callbacks_for_that_job_until_an_operator_resends_them(lab, 
     try:
         importer.submit(**body)
         assert importer.wait_state(body["job_id"], {"succeeded", "failed"})["state"] == "succeeded"
-        messages = wait_until(lambda: (ms := importer.outbox(body["job_id"])["messages"]) and all(
-            m["status"] == "gone" for m in ms) and ms, 30, what="every callback of the job to be gone")
+        messages = wait_until(
+            lambda: (
+                (ms := importer.outbox(body["job_id"])["messages"]) and all(m["status"] == "gone" for m in ms) and ms
+            ),
+            30,
+            what="every callback of the job to be gone",
+        )
         tried = [d for d in lab.receiver.deliveries if d.json()["data"].get("job_id") == body["job_id"]]
         assert len(tried) == 1 and tried[0].status == 410
     finally:

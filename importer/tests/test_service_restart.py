@@ -26,9 +26,14 @@ def lab(tmp_path, docker_host, docker_client):
 
 def terminal_events(lab: Lab, job_id: str) -> list[dict]:
     return wait_until(
-        lambda: (events := lab.receiver.events(job_id)) and events[-1]["type"] in (
-            "import.completed", "import.failed", "import.canceled") and events,
-        60, what=f"the terminal callback of {job_id}")
+        lambda: (
+            (events := lab.receiver.events(job_id))
+            and events[-1]["type"] in ("import.completed", "import.failed", "import.canceled")
+            and events
+        ),
+        60,
+        what=f"the terminal callback of {job_id}",
+    )
 
 
 def test_sigkill_mid_job_then_restart_drains_the_outbox_and_reports_the_job_failed(lab, docker_client):
@@ -100,10 +105,19 @@ def test_an_importer_killed_while_the_engine_finishes_a_load_undoes_the_load_whe
     saved = docker_archive_from_layers(layers, [tag], style="hex-tar")
     archive = write(lab.roots / "save.tar", saved)
     job_id = f"job-{uuid.uuid4().hex[:10]}"
-    importer.submit(job_id=job_id, image=tag, source={"path": str(archive)}, format="load",
-                    callback_url=lab.receiver.url("/api/callbacks/lab1"))
-    seen = wait_until(lambda: (job := importer.job(job_id))["phase"] in ("loading", "finalizing", "verifying", "done") and job,
-                      60, interval=0.01, what="the engine to have every byte")
+    importer.submit(
+        job_id=job_id,
+        image=tag,
+        source={"path": str(archive)},
+        format="load",
+        callback_url=lab.receiver.url("/api/callbacks/lab1"),
+    )
+    seen = wait_until(
+        lambda: (job := importer.job(job_id))["phase"] in ("loading", "finalizing", "verifying", "done") and job,
+        60,
+        interval=0.01,
+        what="the engine to have every byte",
+    )
     importer.kill()
     assert seen["state"] == "running", f"the kill must land while the engine loads: {seen}"
     # The engine goes on without us: the image and its tag arrive after the importer died.

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def request(job_id="j1", **extra) -> ImportJobRequest:
-    body = {"job_id": job_id, "image": "lab/ceos:4.35.1F", "source": {"path": "/srv/a.tar"},
-            "callback_url": "http://127.0.0.1:9/cb", **extra}
+    body = {
+        "job_id": job_id,
+        "image": "lab/ceos:4.35.1F",
+        "source": {"path": "/srv/a.tar"},
+        "callback_url": "http://127.0.0.1:9/cb",
+        **extra,
+    }
     return ImportJobRequest.model_validate(body)
 
 
@@ -68,8 +73,11 @@ async def test_events_commit_snapshot_and_outbox_together_and_wake_the_worker(db
     assert (record.state, record.phase, record.seq, record.snapshot.bytes_done) == ("running", "importing", 4, 20)
     messages = await db.call(outbox.list_messages, job_id="j1")
     assert [(m.seq, m.type, m.droppable) for m in messages] == [
-        (1, "import.queued", False), (2, "import.progress", False), (3, "import.progress", False),
-        (4, "import.progress", True)]
+        (1, "import.queued", False),
+        (2, "import.progress", False),
+        (3, "import.progress", False),
+        (4, "import.progress", True),
+    ]
     assert json.loads(messages[0].body)["data"]["queue_position"] == 1
     assert len(woken) == 4
 
@@ -135,12 +143,14 @@ def test_settings_read_comma_lists_and_resolve_roots(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     "env, fragment",
-    [({"FERRY_IMPORTER_TOKEN": "short"}, "FERRY_IMPORTER_TOKEN must be at least 16 characters"),
-     ({"FERRY_IMPORTER_WEBHOOK_SECRET": "plain"}, "FERRY_IMPORTER_WEBHOOK_SECRET must look like whsec_"),
-     ({"FERRY_IMPORTER_WEBHOOK_SECRET": "whsec_c2hvcnQ="}, "at least 16 bytes"),
-     ({"FERRY_IMPORTER_ALLOWED_ROOTS": "relative/dir"}, "must be an absolute path"),
-     ({"FERRY_IMPORTER_ALLOWED_URL_PREFIXES": "http://h/x?token=1"}, "query"),
-     ({"FERRY_IMPORTER_MAX_CONCURRENT": "0"}, "FERRY_IMPORTER_MAX_CONCURRENT")],
+    [
+        ({"FERRY_IMPORTER_TOKEN": "short"}, "FERRY_IMPORTER_TOKEN must be at least 16 characters"),
+        ({"FERRY_IMPORTER_WEBHOOK_SECRET": "plain"}, "FERRY_IMPORTER_WEBHOOK_SECRET must look like whsec_"),
+        ({"FERRY_IMPORTER_WEBHOOK_SECRET": "whsec_c2hvcnQ="}, "at least 16 bytes"),
+        ({"FERRY_IMPORTER_ALLOWED_ROOTS": "relative/dir"}, "must be an absolute path"),
+        ({"FERRY_IMPORTER_ALLOWED_URL_PREFIXES": "http://h/x?token=1"}, "query"),
+        ({"FERRY_IMPORTER_MAX_CONCURRENT": "0"}, "FERRY_IMPORTER_MAX_CONCURRENT"),
+    ],
 )
 def test_bad_settings_are_one_clear_line(monkeypatch, env, fragment):
     monkeypatch.setenv("FERRY_IMPORTER_TOKEN", TOKEN)
@@ -163,6 +173,16 @@ def test_missing_secrets_are_named(monkeypatch):
 
 def test_help_documents_every_setting():
     text = settings_help()
-    for name in ("TOKEN", "WEBHOOK_SECRET", "NAME", "DATA_DIR", "ALLOWED_ROOTS", "ALLOWED_URL_PREFIXES",
-                 "MAX_CONCURRENT", "STALL_TIMEOUT_S", "HEARTBEAT_S", "OUTBOX_EXPIRE_S"):
+    for name in (
+        "TOKEN",
+        "WEBHOOK_SECRET",
+        "NAME",
+        "DATA_DIR",
+        "ALLOWED_ROOTS",
+        "ALLOWED_URL_PREFIXES",
+        "MAX_CONCURRENT",
+        "STALL_TIMEOUT_S",
+        "HEARTBEAT_S",
+        "OUTBOX_EXPIRE_S",
+    ):
         assert f"FERRY_IMPORTER_{name}:" in text

@@ -99,11 +99,15 @@ def test_every_environment_name_in_compose_is_a_real_setting(compose, role):
 
 
 def test_every_variable_compose_reads_has_a_default_or_comes_from_make_env(compose):
-    generated = subprocess.run([sys.executable, str(DEPLOY / "make-env.py")], capture_output=True, text=True, check=True).stdout
+    generated = subprocess.run(
+        [sys.executable, str(DEPLOY / "make-env.py")], capture_output=True, text=True, check=True
+    ).stdout
     provided = {line.split("=", 1)[0] for line in generated.splitlines() if "=" in line}
     for match in re.finditer(r"\$\{(\w+)(:?[-?][^}]*)?\}", COMPOSE.read_text()):
         variable, modifier = match.group(1), match.group(2) or ""
-        assert variable in provided or modifier.startswith((":-", "-")), f"${{{variable}}} has no default and make-env.py does not set it"
+        assert variable in provided or modifier.startswith((":-", "-")), (
+            f"${{{variable}}} has no default and make-env.py does not set it"
+        )
     secret = dict(line.split("=", 1) for line in generated.splitlines())["FERRY_IMPORTER_WEBHOOK_SECRET"]
     ImporterSettings(token="t" * 32, webhook_secret=secret)  # the generated secret is one the importer accepts
 
@@ -146,10 +150,15 @@ def test_nginx_keeps_quiet_websockets_open_longer_than_the_socketio_ping():
 
 
 def test_the_proxy_lists_exactly_the_compose_replicas(compose):
-    listed = re.findall(r"^\s*server\s+([\w.-]+):(\d+)", (DEPLOY / "nginx" / "ferry.d" / "backends.conf").read_text(), re.M)
+    listed = re.findall(
+        r"^\s*server\s+([\w.-]+):(\d+)", (DEPLOY / "nginx" / "ferry.d" / "backends.conf").read_text(), re.M
+    )
     services = compose["services"]
-    replicas = {(name, service["command"][-1].rsplit(":", 1)[1]) for name, service in services.items()
-                if _role(service) == "backend" and "serve" in service["command"]}
+    replicas = {
+        (name, service["command"][-1].rsplit(":", 1)[1])
+        for name, service in services.items()
+        if _role(service) == "backend" and "serve" in service["command"]
+    }
     assert set(listed) == replicas
 
 
@@ -167,8 +176,11 @@ def test_dockerfiles_copy_paths_that_exist(dockerfile):
 
 
 def test_the_importer_image_installs_only_the_importer_lock():
-    instructions = [line for line in (DEPLOY / "Dockerfile.importer").read_text().splitlines()
-                    if line.strip() and not line.lstrip().startswith("#")]
+    instructions = [
+        line
+        for line in (DEPLOY / "Dockerfile.importer").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     text = "\n".join(instructions)
     assert "requirements/importer.lock" in text
     for foreign in ("dev.lock", "backend", "frontend-bridge", "./cli"):

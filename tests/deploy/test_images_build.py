@@ -42,9 +42,13 @@ def client(docker_host):
 @pytest.fixture(scope="module")
 def images(docker_host, client):
     """ferry-backend and ferry-importer, built by the script operators use, removed afterwards."""
-    done = subprocess.run([sys.executable, str(REPO / "deploy" / "build-images.py"), "backend", "importer",
-                           "--tag-suffix", SUFFIX], env={**os.environ, "DOCKER_HOST": docker_host},
-                          capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "build-images.py"), "backend", "importer", "--tag-suffix", SUFFIX],
+        env={**os.environ, "DOCKER_HOST": docker_host},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     built = {name: f"ferry-{name}:{SUFFIX}" for name in ("backend", "importer")}
     yield built
@@ -76,8 +80,9 @@ def wait_for(url: str, container, headers: dict | None = None, timeout: float = 
 def backend(client, images):
     """The backend image running as it would in compose, on its embedded SQLite."""
     port = free_port()
-    container = client.containers.run(images["backend"], ["ferry-backend", "serve", "--listen", f"127.0.0.1:{port}"],
-                                      network_mode="host", detach=True)
+    container = client.containers.run(
+        images["backend"], ["ferry-backend", "serve", "--listen", f"127.0.0.1:{port}"], network_mode="host", detach=True
+    )
     yield container, f"http://127.0.0.1:{port}"
     container.remove(force=True)
 
@@ -97,11 +102,21 @@ def importer(client, images, docker_host, debian_xz):
     and the folder of the Debian archive as its one allowed root."""
     port, token = free_port(), "itest-" + secrets.token_hex(16)
     container = client.containers.run(
-        images["importer"], ["ferry-importer", "serve", "--listen", f"127.0.0.1:{port}"], network_mode="host",
-        detach=True, volumes={docker_host.removeprefix("unix://"): {"bind": "/var/run/docker.sock", "mode": "rw"},
-                              str(debian_xz.parent): {"bind": "/srv/images", "mode": "ro"}},
-        environment={"FERRY_IMPORTER_TOKEN": token, "FERRY_IMPORTER_WEBHOOK_SECRET": new_secret(),
-                     "FERRY_IMPORTER_NAME": "itest", "FERRY_IMPORTER_ALLOWED_ROOTS": "/srv/images"})
+        images["importer"],
+        ["ferry-importer", "serve", "--listen", f"127.0.0.1:{port}"],
+        network_mode="host",
+        detach=True,
+        volumes={
+            docker_host.removeprefix("unix://"): {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(debian_xz.parent): {"bind": "/srv/images", "mode": "ro"},
+        },
+        environment={
+            "FERRY_IMPORTER_TOKEN": token,
+            "FERRY_IMPORTER_WEBHOOK_SECRET": new_secret(),
+            "FERRY_IMPORTER_NAME": "itest",
+            "FERRY_IMPORTER_ALLOWED_ROOTS": "/srv/images",
+        },
+    )
     yield container, f"http://127.0.0.1:{port}", token
     container.remove(force=True)
 
@@ -132,8 +147,12 @@ def test_the_importer_container_imports_a_real_debian_that_runs(client, importer
     ref = f"ferry-itest/debian-from-container:{uuid.uuid4().hex[:8]}"
     headers = {"Authorization": f"Bearer {token}"}
     job_id = f"itest-{uuid.uuid4().hex[:12]}"
-    started = httpx.post(f"{url}/v1/imports", headers=headers, timeout=10, json={
-        "job_id": job_id, "image": ref, "source": {"path": f"/srv/images/{debian_xz.name}"}})
+    started = httpx.post(
+        f"{url}/v1/imports",
+        headers=headers,
+        timeout=10,
+        json={"job_id": job_id, "image": ref, "source": {"path": f"/srv/images/{debian_xz.name}"}},
+    )
     assert started.status_code == 202, started.text
     deadline, job = time.monotonic() + 600, started.json()
     while job["state"] not in ("succeeded", "failed", "canceled") and time.monotonic() < deadline:

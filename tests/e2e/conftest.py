@@ -34,7 +34,9 @@ def stack(docker_host, tmp_path_factory):
 @pytest.fixture(scope="package")
 def browser():
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"no Chromium at {CHROMIUM} (make system-deps installs Debian's; CHROMIUM=… to use another)", pytrace=False)
+        pytest.fail(
+            f"no Chromium at {CHROMIUM} (make system-deps installs Debian's; CHROMIUM=… to use another)", pytrace=False
+        )
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)

@@ -15,8 +15,12 @@ from playwright.sync_api import Locator, Page
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("FERRY_TEST_ARTIFACTS", REPO / "test-artifacts")) / "e2e"
@@ -62,7 +66,9 @@ class OperatorPage:
         self.page.get_by_label("Access token").fill(token)
         self.page.get_by_label("Access token").press("Enter")
         self.page.get_by_role("heading", name="New import").wait_for()
-        self.page.locator("#transport").filter(has_text=re.compile("^(Live|Polling · websocket unavailable)$")).wait_for(timeout=15_000)
+        self.page.locator("#transport").filter(
+            has_text=re.compile("^(Live|Polling · websocket unavailable)$")
+        ).wait_for(timeout=15_000)
 
     def upload(self, archive: Path) -> None:
         """Choose the file with the picker; the upload starts at once and must finish."""
@@ -90,14 +96,18 @@ class OperatorPage:
     def wait_final(self, card: Locator, timeout_s: float = 90) -> str:
         handle = card.element_handle()
         self.page.wait_for_function(
-            "([el, states]) => states.includes(el.dataset.state)", arg=[handle, list(FINAL_STATES)], timeout=timeout_s * 1000,
+            "([el, states]) => states.includes(el.dataset.state)",
+            arg=[handle, list(FINAL_STATES)],
+            timeout=timeout_s * 1000,
         )
         return card.get_attribute("data-state")
 
     def wait_percent(self, card: Locator, minimum: float, timeout_s: float = 60) -> float:
         bar = card.get_by_role("progressbar").element_handle()
         self.page.wait_for_function(
-            "([bar, min]) => Number(bar.getAttribute('aria-valuenow')) >= min", arg=[bar, minimum], timeout=timeout_s * 1000,
+            "([bar, min]) => Number(bar.getAttribute('aria-valuenow')) >= min",
+            arg=[bar, minimum],
+            timeout=timeout_s * 1000,
         )
         return float(card.get_by_role("progressbar").get_attribute("aria-valuenow"))
 
@@ -132,7 +142,9 @@ class OperatorPage:
         """Reload the tab: the session (token, tracked jobs) lives in sessionStorage and survives it."""
         self.page.reload()
         self.page.get_by_role("heading", name="New import").wait_for()
-        self.page.locator("#transport").filter(has_text=re.compile("^(Live|Polling · websocket unavailable)$")).wait_for(timeout=15_000)
+        self.page.locator("#transport").filter(
+            has_text=re.compile("^(Live|Polling · websocket unavailable)$")
+        ).wait_for(timeout=15_000)
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,9 @@ REFUSAL = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Leng
 
 
 class Relay:
-    def __init__(self, upstream_port: int, *, rate_bps: float | None = None, refuse_websocket: bool = False, hold_s: float = 0.0):
+    def __init__(
+        self, upstream_port: int, *, rate_bps: float | None = None, refuse_websocket: bool = False, hold_s: float = 0.0
+    ):
         self.upstream_port = upstream_port
         self.hold_s = hold_s
         self.port = free_port()

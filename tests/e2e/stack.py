@@ -49,7 +49,9 @@ class Stack:
         self.backend.launch()
         public = self.link.url
         self.importer = ImporterProcess(
-            self.base / "importer", self.docker_host, name=HOST,
+            self.base / "importer",
+            self.docker_host,
+            name=HOST,
             allowed_url_prefixes=f"{public}/api/uploads/",
             callback_url_prefixes=f"{public}/api/callbacks/",
             heartbeat_url=f"{public}/api/callbacks/{HOST}",
@@ -61,7 +63,8 @@ class Stack:
         response = httpx.post(
             self.backend.url + "/api/hosts",
             json={"name": HOST, "url": self.importer.base_url, "token": TOKEN, "webhook_secret": SECRET},
-            headers={"Authorization": f"Bearer {self.backend.admin_token}"}, timeout=30,
+            headers={"Authorization": f"Bearer {self.backend.admin_token}"},
+            timeout=30,
         )
         assert response.status_code == 201, response.text
         return self
@@ -107,12 +110,20 @@ class Stack:
         self.backend.start()
 
     def job(self, job_id: str) -> dict:
-        response = httpx.get(f"{self.url}/api/imports/{job_id}", headers={"Authorization": f"Bearer {self.backend.admin_token}"}, timeout=30)
+        response = httpx.get(
+            f"{self.url}/api/imports/{job_id}",
+            headers={"Authorization": f"Bearer {self.backend.admin_token}"},
+            timeout=30,
+        )
         response.raise_for_status()
         return response.json()
 
     def events(self, job_id: str) -> list[dict]:
-        response = httpx.get(f"{self.url}/api/imports/{job_id}/events", headers={"Authorization": f"Bearer {self.backend.admin_token}"}, timeout=30)
+        response = httpx.get(
+            f"{self.url}/api/imports/{job_id}/events",
+            headers={"Authorization": f"Bearer {self.backend.admin_token}"},
+            timeout=30,
+        )
         response.raise_for_status()
         return response.json()
 

@@ -33,7 +33,9 @@ def test_backend_killed_mid_import_the_page_recovers_and_finishes(operator, stac
 
     stack.stop_backend(signal.SIGKILL)
     # Within seconds the page says the backend is gone and the job has gone quiet; the bar keeps its value.
-    operator.page.locator("#transport").filter(has_text=re.compile("^Backend unreachable · retrying$")).wait_for(timeout=15_000)
+    operator.page.locator("#transport").filter(has_text=re.compile("^Backend unreachable · retrying$")).wait_for(
+        timeout=15_000
+    )
     card.locator(".stats").filter(has_text=re.compile(r" · no update for \d+ s$")).wait_for(timeout=15_000)
     operator.screenshot("backend-down")
     stack.start_backend()
@@ -43,7 +45,7 @@ def test_backend_killed_mid_import_the_page_recovers_and_finishes(operator, stac
     operator.screenshot("backend-restarted-done")
     assert_climbed_to_100(operator.bar_values(operator.job_id(card)), minimum=4)
     history = operator.transport_history()
-    assert history[-1] == "Live" and "Backend unreachable · retrying" in history[history.index("Live"):], history
+    assert history[-1] == "Live" and "Backend unreachable · retrying" in history[history.index("Live") :], history
     assert stack.image_present(image)
 
     # What the dead backend missed, the importer's outbox delivered again: the log is complete.

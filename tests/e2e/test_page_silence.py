@@ -39,11 +39,14 @@ def test_a_frozen_importer_reads_as_silent_on_the_page_and_its_job_then_succeeds
         os.kill(pid, signal.SIGSTOP)
         try:
             # The card keeps the job unfinished and says in words how long the host has been silent ...
-            card.locator(".stats").filter(has_text=re.compile(rf" · no word from {HOST} for \d+ s$")).wait_for(timeout=20_000)
+            card.locator(".stats").filter(has_text=re.compile(rf" · no word from {HOST} for \d+ s$")).wait_for(
+                timeout=20_000
+            )
             assert card.get_attribute("data-state") == "running" and card.get_attribute("data-doubt") == "true"
             # ... and the host list says "silent for N s", not "online" beside an old "Seen".
             operator.page.locator(f'#hosts li[data-host="{HOST}"] .host-liveness').filter(
-                has_text=re.compile(r"^silent for \d+ s$")).wait_for(timeout=20_000)
+                has_text=re.compile(r"^silent for \d+ s$")
+            ).wait_for(timeout=20_000)
             operator.screenshot("importer-frozen")
         finally:
             os.kill(pid, signal.SIGCONT)
@@ -52,6 +55,8 @@ def test_a_frozen_importer_reads_as_silent_on_the_page_and_its_job_then_succeeds
         job = quiet_stack.job(operator.job_id(card))
         assert job["state"] == "succeeded" and job["doubt"] is None and not job["presumed"]
         assert [e["type"] for e in quiet_stack.events(job["id"])].count("import.failed") == 0
-        operator.page.locator(f'#hosts li[data-host="{HOST}"] .host-liveness').filter(has_text=re.compile("^online$")).wait_for(timeout=20_000)
+        operator.page.locator(f'#hosts li[data-host="{HOST}"] .host-liveness').filter(
+            has_text=re.compile("^online$")
+        ).wait_for(timeout=20_000)
     finally:
         context.close()

@@ -25,8 +25,10 @@ def sim_host(stack):
     """A host registered for simulations only: callbacks signed with its secret, no importer behind it."""
     name, secret = f"sim-{uuid.uuid4().hex[:6]}", new_secret()
     response = httpx.post(
-        stack.url + "/api/hosts", json={"name": name, "url": "http://127.0.0.1:9", "token": "simulated-importer", "webhook_secret": secret},
-        headers={"Authorization": f"Bearer {stack.backend.admin_token}"}, timeout=30,
+        stack.url + "/api/hosts",
+        json={"name": name, "url": "http://127.0.0.1:9", "token": "simulated-importer", "webhook_secret": secret},
+        headers={"Authorization": f"Bearer {stack.backend.admin_token}"},
+        timeout=30,
     )
     assert response.status_code == 201, response.text
     return name, secret
@@ -34,17 +36,38 @@ def sim_host(stack):
 
 def simulate(stack, host: str, secret: str, job_id: str, image: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(FERRY), "simulate", "--to", stack.url, "--host", host, "--secret", secret, "--job-id", job_id,
-         "--image", image, "--seed", "7", "--speed", "5", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(FERRY),
+            "simulate",
+            "--to",
+            stack.url,
+            "--host",
+            host,
+            "--secret",
+            secret,
+            "--job-id",
+            job_id,
+            "--image",
+            image,
+            "--seed",
+            "7",
+            "--speed",
+            "5",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
 def test_simulated_imports_drive_the_bars_to_their_end(operator, stack, sim_host):
     host, secret = sim_host
     ok_id, bad_id = f"sim-ok-{uuid.uuid4().hex[:6]}", f"sim-bad-{uuid.uuid4().hex[:6]}"
-    runs = [simulate(stack, host, secret, ok_id, "lab/simulated:1"),
-            simulate(stack, host, secret, bad_id, "lab/broken:1", "--fail", "insufficient_disk")]
+    runs = [
+        simulate(stack, host, secret, ok_id, "lab/simulated:1"),
+        simulate(stack, host, secret, bad_id, "lab/broken:1", "--fail", "insufficient_disk"),
+    ]
 
     # Jobs this page did not start get a card while they run, and keep it with their outcome.
     page = operator.page
@@ -91,7 +114,11 @@ def test_replay_shows_the_story_again_and_changes_nothing(operator, stack, sim_h
     page.get_by_text(re.compile(rf"^Replaying {len(stored)} stored events")).wait_for()
     operator.screenshot("timeline-replayed")
     assert page.locator("#details tr.replay-group").count() == 1
-    rows = [(r.get_attribute("data-source"), int(r.locator("td").first.text_content())) for r in timeline.all() if r.get_attribute("data-source")]
+    rows = [
+        (r.get_attribute("data-source"), int(r.locator("td").first.text_content()))
+        for r in timeline.all()
+        if r.get_attribute("data-source")
+    ]
     assert [seq for source, seq in rows if source != "replayed"] == stored, "each counted event once, in order"
     assert [seq for source, seq in rows if source == "replayed"] == stored, "each replayed event once, in order"
 
@@ -130,7 +157,7 @@ def test_a_viewer_watches_live_but_gets_no_operator_controls(open_operator, stac
     assert len(values) >= 5 and values == sorted(values) and values[-1] == 100, values
 
     card.get_by_role("button", name=re.compile("^Details of ")).click()
-    page.locator('#details tbody tr[data-source]').first.wait_for()
+    page.locator("#details tbody tr[data-source]").first.wait_for()
     assert not page.get_by_role("button", name="Replay", exact=True).is_visible()
     assert not page.get_by_role("button", name="Show deliveries").is_visible()
     viewer.screenshot("viewer")

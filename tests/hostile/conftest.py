@@ -15,11 +15,17 @@ from backend.tests.support import Backend
 def hostile_backend(tmp_path_factory) -> Backend:
     web = tmp_path_factory.mktemp("hostile-web")
     (web / "index.html").write_text("<!doctype html><title>ferry</title><p>ferry operator page</p>")
-    backend = Backend(tmp_path_factory.mktemp("hostile-backend"), env_extra={"FERRY_HOST_STALE_S": "3600",
-                                                                           "FERRY_WEB_DIR": str(web),
-                                                                           "FERRY_LOG_LEVEL": "info",  # access lines
-                                                                           "FERRY_BODY_IDLE_S": "1", "FERRY_MAX_OPEN_BODIES": "100",
-                                                                           "FERRY_LIVENESS_INTERVAL_S": "0.5"})
+    backend = Backend(
+        tmp_path_factory.mktemp("hostile-backend"),
+        env_extra={
+            "FERRY_HOST_STALE_S": "3600",
+            "FERRY_WEB_DIR": str(web),
+            "FERRY_LOG_LEVEL": "info",  # access lines
+            "FERRY_BODY_IDLE_S": "1",
+            "FERRY_MAX_OPEN_BODIES": "100",
+            "FERRY_LIVENESS_INTERVAL_S": "0.5",
+        },
+    )
     backend.start()
     yield backend
     backend.stop()

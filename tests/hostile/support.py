@@ -29,15 +29,18 @@ def body_text(event_type: str, data: dict, **raw_fields: str) -> str:
     return text
 
 
-async def post_signed(importer: Importer, text: str, msg_id: str | None = None, host: str | None = None) -> httpx.Response:
+async def post_signed(
+    importer: Importer, text: str, msg_id: str | None = None, host: str | None = None
+) -> httpx.Response:
     body = text.encode()
     return await importer.post(body, importer.sign(body, msg_id), host=host)
 
 
 async def queued(importer: Importer, job_id: str) -> httpx.Response:
     """A good first event of a job."""
-    return await importer.send("import.queued", event_data(job_id, importer.name, 1, state="queued", phase="queued",
-                                                           percent=0.0))
+    return await importer.send(
+        "import.queued", event_data(job_id, importer.name, 1, state="queued", phase="queued", percent=0.0)
+    )
 
 
 def _refuse_constant(name: str):

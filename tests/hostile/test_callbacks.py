@@ -78,19 +78,48 @@ def _bad_deliveries(host: str) -> list[tuple[str, str, dict]]:
     """(what, body text, headers' webhook-id override) of callbacks outside the columns' range."""
     too_long_ref = "lab/" + "a" * 300 + ":" + "t" * 96
     return [
-        ("seq 2**63", body_text("import.queued", event_data(unique("j"), host, 1, state="queued", phase="queued"),
-                                seq=str(2**63)), {}),
-        ("seq 2**31", body_text("import.queued", event_data(unique("j"), host, 1, state="queued", phase="queued"),
-                                seq=str(2**31)), {}),
+        (
+            "seq 2**63",
+            body_text(
+                "import.queued", event_data(unique("j"), host, 1, state="queued", phase="queued"), seq=str(2**63)
+            ),
+            {},
+        ),
+        (
+            "seq 2**31",
+            body_text(
+                "import.queued", event_data(unique("j"), host, 1, state="queued", phase="queued"), seq=str(2**31)
+            ),
+            {},
+        ),
         ("bytes_done 2**64", body_text("import.progress", event_data(unique("j"), host, 1), bytes_done=str(2**64)), {}),
-        ("ref of 401", body_text("import.completed", dict(completed_data(unique("j"), host, 1),
-                                                          image={"ref": too_long_ref, "id": "sha256:" + "a" * 64,
-                                                                 "size": 1, "tags": []})), {}),
-        ("ref with NUL", body_text("import.completed", dict(completed_data(unique("j"), host, 1),
-                                                            image={"ref": "lab/x:1\u0000", "id": "sha256:" + "a" * 64,
-                                                                   "size": 1, "tags": []})), {}),
-        ("webhook-id of 201", body_text("import.queued", event_data(unique("j"), host, 1, state="queued",
-                                                                    phase="queued")), {"msg_id": "m" * 201}),
+        (
+            "ref of 401",
+            body_text(
+                "import.completed",
+                dict(
+                    completed_data(unique("j"), host, 1),
+                    image={"ref": too_long_ref, "id": "sha256:" + "a" * 64, "size": 1, "tags": []},
+                ),
+            ),
+            {},
+        ),
+        (
+            "ref with NUL",
+            body_text(
+                "import.completed",
+                dict(
+                    completed_data(unique("j"), host, 1),
+                    image={"ref": "lab/x:1\u0000", "id": "sha256:" + "a" * 64, "size": 1, "tags": []},
+                ),
+            ),
+            {},
+        ),
+        (
+            "webhook-id of 201",
+            body_text("import.queued", event_data(unique("j"), host, 1, state="queued", phase="queued")),
+            {"msg_id": "m" * 201},
+        ),
     ]
 
 
@@ -102,9 +131,10 @@ async def test_out_of_range_callbacks_are_refused_and_concurrent_good_ones_are_s
     async def send_bad(text, extra):
         return await post_signed(importer, text, msg_id=extra.get("msg_id"))
 
-    answers = await asyncio.gather(*(queued(importer, job) for job in good_jobs),
-                                   *(send_bad(text, extra) for _, text, extra in bad))
-    good, refused = answers[:len(good_jobs)], answers[len(good_jobs):]
+    answers = await asyncio.gather(
+        *(queued(importer, job) for job in good_jobs), *(send_bad(text, extra) for _, text, extra in bad)
+    )
+    good, refused = answers[: len(good_jobs)], answers[len(good_jobs) :]
     assert [r.status_code for r in good] == [200] * len(good_jobs), [r.text for r in good if r.status_code != 200]
     for (what, _, _), response in zip(bad, refused):
         assert response.status_code == 422, (what, response.text)
@@ -121,8 +151,11 @@ async def test_the_largest_values_the_contract_allows_are_stored(hostile_backend
     ref = "lab/" + "a" * 251 + ":" + "t" * 128
     assert len(ref) == 384
     data = completed_data(job_id, importer.name, 2**31 - 1)
-    data.update(bytes_done=2**63 - 1, bytes_total=2**63 - 1, image={"ref": ref, "id": "sha256:" + "a" * 64,
-                                                                     "size": 2**63 - 1, "tags": [ref]})
+    data.update(
+        bytes_done=2**63 - 1,
+        bytes_total=2**63 - 1,
+        image={"ref": ref, "id": "sha256:" + "a" * 64, "size": 2**63 - 1, "tags": [ref]},
+    )
     response = await importer.send("import.completed", data, msg_id="m" * 200)
     assert response.status_code == 200, response.text
     async with hostile_backend.client() as http:
@@ -136,12 +169,17 @@ async def test_a_batch_the_database_refuses_fails_only_the_delivery_it_refuses(h
     importer = await hostile_backend.add_host(unique("batch"))
     poison = unique("poison")
     with database(hostile_backend) as db:
-        db.execute(f"CREATE TRIGGER refuse_{poison.replace('-', '_')} BEFORE INSERT ON events "
-                   f"WHEN NEW.job_id = '{poison}' BEGIN SELECT zeroblob(2147483647); END")
+        db.execute(
+            f"CREATE TRIGGER refuse_{poison.replace('-', '_')} BEFORE INSERT ON events "
+            f"WHEN NEW.job_id = '{poison}' BEGIN SELECT zeroblob(2147483647); END"
+        )
     try:
         good_jobs = [unique("good") for _ in range(30)]
-        answers = await asyncio.gather(*(queued(importer, job) for job in good_jobs[:15]), queued(importer, poison),
-                                       *(queued(importer, job) for job in good_jobs[15:]))
+        answers = await asyncio.gather(
+            *(queued(importer, job) for job in good_jobs[:15]),
+            queued(importer, poison),
+            *(queued(importer, job) for job in good_jobs[15:]),
+        )
         statuses = [r.status_code for r in answers]
         assert statuses[15] >= 500
         assert statuses[:15] + statuses[16:] == [200] * 30, [r.text for r in answers]
@@ -186,10 +224,12 @@ async def test_a_replayed_heartbeat_changes_nothing(hostile_backend):
 
 async def test_heartbeat_fields_are_bounded(hostile_backend):
     importer = await hostile_backend.add_host(unique("beatlen"))
-    for data in ({"host": importer.name, "seq": 1, "engine_version": "v" * 101},
-                 {"host": importer.name, "seq": 1, "running": ["j"] * 1001},
-                 {"host": importer.name, "seq": 1, "queued": ["q" * 201]},
-                 {"host": importer.name, "seq": 1, "disk_free_bytes": 2**63}):
+    for data in (
+        {"host": importer.name, "seq": 1, "engine_version": "v" * 101},
+        {"host": importer.name, "seq": 1, "running": ["j"] * 1001},
+        {"host": importer.name, "seq": 1, "queued": ["q" * 201]},
+        {"host": importer.name, "seq": 1, "disk_free_bytes": 2**63},
+    ):
         response = await post_signed(importer, body_text("importer.heartbeat", data))
         assert response.status_code == 422, response.text
         assert response.json()["error"]["code"] == "invalid_callback"
@@ -233,7 +273,8 @@ async def test_numbers_in_disguise_are_refused_not_coerced(hostile_backend):
 async def test_job_ids_with_control_characters_are_refused(hostile_backend):
     importer = await hostile_backend.add_host(unique("jobid"))
     for job_id in ("job\u0000nul", "job\x1b[2J", "job\nline", " job"):
-        response = await importer.send("import.queued", event_data(job_id, importer.name, 1, state="queued",
-                                                                   phase="queued", percent=0.0))
+        response = await importer.send(
+            "import.queued", event_data(job_id, importer.name, 1, state="queued", phase="queued", percent=0.0)
+        )
         assert response.status_code == 422, (job_id, response.text)
         assert response.json()["error"]["code"] == "invalid_callback"

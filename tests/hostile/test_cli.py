@@ -20,16 +20,25 @@ def _ferry(backend, *args: str) -> subprocess.CompletedProcess:
 async def test_control_characters_from_the_backend_never_reach_the_terminal(hostile_backend):
     importer = await hostile_backend.add_host(unique("term"))
     job_id = unique("job")
-    assert (await importer.send("import.queued", event_data(job_id, importer.name, 1, state="queued", phase="queued",
-                                                            percent=0.0))).status_code == 200
-    failed = event_data(job_id, importer.name, 2, state="failed", phase="importing",
-                        error={"code": "engine_error", "message": "boom " + "".join(ESCAPES), "detail": "\x1b[?1049h"})
+    assert (
+        await importer.send(
+            "import.queued", event_data(job_id, importer.name, 1, state="queued", phase="queued", percent=0.0)
+        )
+    ).status_code == 200
+    failed = event_data(
+        job_id,
+        importer.name,
+        2,
+        state="failed",
+        phase="importing",
+        error={"code": "engine_error", "message": "boom " + "".join(ESCAPES), "detail": "\x1b[?1049h"},
+    )
     assert (await importer.send("import.failed", failed)).status_code == 200
     for args in (("jobs", "--host", importer.name), ("events", job_id)):
         result = _ferry(hostile_backend, *args)
         assert result.returncode == 0, result.stderr
         out = result.stdout.decode()
-        assert not any(ord(c) < 0x20 and c not in "\n" or 0x7f <= ord(c) <= 0x9f for c in out), repr(out)
+        assert not any(ord(c) < 0x20 and c not in "\n" or 0x7F <= ord(c) <= 0x9F for c in out), repr(out)
         assert "\\x1b" in out or args[0] == "events"  # shown, escaped (a delivery table has no message)
     missing = _ferry(hostile_backend, "watch", "no-such\x1b[2J-job")
     assert missing.returncode != 0

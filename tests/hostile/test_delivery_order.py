@@ -44,9 +44,11 @@ async def _outcome(backend, job_id: str) -> tuple:
     finally:
         await watcher.close()
     strip = lambda data: {k: v for k, v in data.items() if k != "job_id"}  # noqa: E731
-    return ({k: v for k, v in snapshot.items() if k not in VOLATILE},
-            [(e["seq"], e["type"], strip(e["data"])) for e in log],
-            [(name, strip(data)) for name, data, _ in watcher.received])
+    return (
+        {k: v for k, v in snapshot.items() if k not in VOLATILE},
+        [(e["seq"], e["type"], strip(e["data"])) for e in log],
+        [(name, strip(data)) for name, data, _ in watcher.received],
+    )
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

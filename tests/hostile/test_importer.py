@@ -39,7 +39,7 @@ def test_xz_bomb_fails_with_a_stable_code_before_the_dictionary_is_allocated(lab
 def test_change_lines_with_control_characters_are_refused(lab):
     (lab.roots / "rootfs.tar").write_bytes(tar_bytes(rootfs_files(10_000)))
     importer = lab.importer()
-    for line in ("CMD [\"sh\"]\nUSER root", "LABEL a=b\rUSER root", "ENV X=\x1b]0;owned\x07", "LABEL a=\x85"):
+    for line in ('CMD ["sh"]\nUSER root', "LABEL a=b\rUSER root", "ENV X=\x1b]0;owned\x07", "LABEL a=\x85"):
         body = lab.job(lab.image("change"), {"path": str(lab.roots / "rootfs.tar")})
         body["changes"] = [line]
         response = importer.submit(**body)

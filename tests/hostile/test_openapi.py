@@ -44,11 +44,20 @@ def _probe(client: httpx.Client, document: dict, headers_sets: list[dict]) -> li
 
 def test_the_backend_declares_every_answer(hostile_backend):
     with httpx.Client(base_url=hostile_backend.url, timeout=30) as client:
-        document = client.get("/openapi.json", headers={"Authorization": f"Bearer {hostile_backend.admin_token}"}).json()
+        document = client.get(
+            "/openapi.json", headers={"Authorization": f"Bearer {hostile_backend.admin_token}"}
+        ).json()
         assert "ErrorBody" in document["components"]["schemas"]
         _check_declared_errors(document)
-        problems = _probe(client, document, [{}, {"Authorization": f"Bearer {hostile_backend.token('viewer')}"},
-                                             {"Authorization": f"Bearer {hostile_backend.admin_token}"}])
+        problems = _probe(
+            client,
+            document,
+            [
+                {},
+                {"Authorization": f"Bearer {hostile_backend.token('viewer')}"},
+                {"Authorization": f"Bearer {hostile_backend.admin_token}"},
+            ],
+        )
     assert problems == []
 
 

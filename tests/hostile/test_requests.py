@@ -29,7 +29,9 @@ async def test_upload_lengths_and_offsets_in_non_ascii_digits_are_refused(hostil
         _assert_error(await http.post("/api/uploads/", headers={**TUS, "Upload-Length": SUPERSCRIPT_TWO}), 400)
         location = await _new_upload(http)
         patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
-        _assert_error(await http.patch(location, content=b"x", headers={**patch, "Upload-Offset": SUPERSCRIPT_TWO}), 400)
+        _assert_error(
+            await http.patch(location, content=b"x", headers={**patch, "Upload-Offset": SUPERSCRIPT_TWO}), 400
+        )
         done = await http.patch(location, content=b"0123456789", headers={**patch, "Upload-Offset": "0"})
         assert done.status_code == 204  # the upload itself is unharmed
         content = await http.get(location + "/content", headers={"Range": b"bytes=\xb2-"})
@@ -61,9 +63,11 @@ async def test_a_bearer_token_that_is_not_utf8_text_is_unauthorized(hostile_back
 
 async def test_change_lines_with_control_characters_are_refused_before_dispatch(hostile_backend):
     async with hostile_backend.client(hostile_backend.token("operator")) as http:
-        for line in ("CMD [\"sh\"]\nUSER root", "ENV X=\x1b[2J", "LABEL a=b\x00"):
-            response = await http.post("/api/imports", json={"source_url": "http://files.lab/a.tar", "hosts": ["lab1"],
-                                                             "image": "lab/x:1", "changes": [line]})
+        for line in ('CMD ["sh"]\nUSER root', "ENV X=\x1b[2J", "LABEL a=b\x00"):
+            response = await http.post(
+                "/api/imports",
+                json={"source_url": "http://files.lab/a.tar", "hosts": ["lab1"], "image": "lab/x:1", "changes": [line]},
+            )
             _assert_error(response, 422, "invalid_change")
 
 

@@ -14,8 +14,10 @@ async def _stall(port: int, path: str) -> bytes:
     """Headers and 10 of the 100 promised body bytes, then nothing; returns what the server answered."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: 100\r\n\r\n{{\"type\": 1".encode())
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f'Content-Length: 100\r\n\r\n{{"type": 1'.encode()
+        )
         await writer.drain()
         return await asyncio.wait_for(reader.read(), 30)  # until the server closes the connection
     finally:
@@ -24,8 +26,9 @@ async def _stall(port: int, path: str) -> bytes:
 
 async def test_stalled_bodies_are_answered_and_closed_and_bounded(hostile_backend):
     importer = await hostile_backend.add_host(unique("slowbody"))
-    answers = await asyncio.gather(*(_stall(hostile_backend.port, f"/api/callbacks/{importer.name}")
-                                     for _ in range(SLOW)))
+    answers = await asyncio.gather(
+        *(_stall(hostile_backend.port, f"/api/callbacks/{importer.name}") for _ in range(SLOW))
+    )
     statuses = [answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/1.1 ") else answer[:40] for answer in answers]
     assert set(statuses) <= {b"408", b"503"}, statuses
     assert statuses.count(b"503") >= SLOW - 100  # over the bound: refused at once

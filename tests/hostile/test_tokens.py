@@ -53,7 +53,9 @@ async def test_an_expired_token_is_refused_and_its_sockets_are_disconnected(host
         created = (await admin.post("/api/tokens", json={"role": "viewer", "expires_in_s": 2})).json()
     assert created["expires_at"]
     sio = await _socket(hostile_backend, created["token"])
-    async with httpx.AsyncClient(base_url=hostile_backend.url, headers={"Authorization": f"Bearer {created['token']}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=hostile_backend.url, headers={"Authorization": f"Bearer {created['token']}"}
+    ) as http:
         assert (await http.get("/api/imports")).status_code == 200
     await _wait_disconnected(sio)
     await _refused_everywhere(hostile_backend, created["token"])

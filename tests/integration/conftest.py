@@ -44,10 +44,16 @@ class Lab:
 
     async def start_import(self, image: str, label: str) -> dict:
         async with self.backend.client(self.backend.token("operator")) as http:
-            response = await http.post("/api/imports", json={
-                "upload_id": self.upload_id, "hosts": [self.host], "image": image, "format": "import",
-                "changes": [f"LABEL ferry.itest={label}"],
-            })
+            response = await http.post(
+                "/api/imports",
+                json={
+                    "upload_id": self.upload_id,
+                    "hosts": [self.host],
+                    "image": image,
+                    "format": "import",
+                    "changes": [f"LABEL ferry.itest={label}"],
+                },
+            )
         assert response.status_code == 202, response.text
         return response.json()["jobs"][0]
 
@@ -67,7 +73,9 @@ class Lab:
 
 
 def tus_upload(backend: Backend, path: Path) -> str:
-    client = tus_client.TusClient(backend.url + "/api/uploads/", headers={"Authorization": f"Bearer {backend.token('operator')}"})
+    client = tus_client.TusClient(
+        backend.url + "/api/uploads/", headers={"Authorization": f"Bearer {backend.token('operator')}"}
+    )
     uploader = client.uploader(str(path), chunk_size=32 * 1024, metadata={"filename": path.name})
     uploader.upload()
     return uploader.url.rstrip("/").rsplit("/", 1)[-1]
@@ -83,13 +91,24 @@ def lab(docker_host, tmp_path_factory):
     engine = docker.DockerClient(base_url=docker_host)
     made = None
     try:
-        response = httpx.post(f"{backend.url}/api/hosts", headers={"Authorization": f"Bearer {backend.admin_token}"}, timeout=30,
-                              json={"name": importer.name, "url": importer.url, "token": importer.token,
-                                    "webhook_secret": importer.secret})
+        response = httpx.post(
+            f"{backend.url}/api/hosts",
+            headers={"Authorization": f"Bearer {backend.admin_token}"},
+            timeout=30,
+            json={
+                "name": importer.name,
+                "url": importer.url,
+                "token": importer.token,
+                "webhook_secret": importer.secret,
+            },
+        )
         assert response.status_code == 201, response.text
         upload_id = tus_upload(backend, archive)
-        info = httpx.get(f"{backend.url}/api/uploads/{upload_id}", timeout=30,
-                         headers={"Authorization": f"Bearer {backend.token('operator')}"}).json()
+        info = httpx.get(
+            f"{backend.url}/api/uploads/{upload_id}",
+            timeout=30,
+            headers={"Authorization": f"Bearer {backend.token('operator')}"},
+        ).json()
         assert info["complete"] and info["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
         made = Lab(backend, importer, engine, archive, upload_id)
         yield made

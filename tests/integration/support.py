@@ -70,8 +70,9 @@ class ImporterProcess:
 
     def start(self, timeout: float = 90) -> ImporterProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = spawn([str(BIN / "ferry-importer"), "serve", "--listen", f"127.0.0.1:{self.port}"],
-                          self.env, self.log_path)
+        self.proc = spawn(
+            [str(BIN / "ferry-importer"), "serve", "--listen", f"127.0.0.1:{self.port}"], self.env, self.log_path
+        )
         wait_healthy(self.proc, self.url, self.log_path, "importer", timeout)
         return self
 
@@ -82,8 +83,12 @@ class ImporterProcess:
         return tail(self.log_path)
 
     def outbox(self, job_id: str) -> list[dict]:
-        response = httpx.get(f"{self.url}/v1/outbox", params={"job_id": job_id, "limit": 1000},
-                             headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        response = httpx.get(
+            f"{self.url}/v1/outbox",
+            params={"job_id": job_id, "limit": 1000},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
         response.raise_for_status()
         return response.json()["messages"]
 

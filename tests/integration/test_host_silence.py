@@ -37,7 +37,9 @@ def _get(backend: Backend, path: str):
 
 
 def _failures(backend: Backend, code: str) -> float:
-    text = httpx.get(f"{backend.url}/metrics", headers={"Authorization": f"Bearer {backend.admin_token}"}, timeout=10).text
+    text = httpx.get(
+        f"{backend.url}/metrics", headers={"Authorization": f"Bearer {backend.admin_token}"}, timeout=10
+    ).text
     line = f'ferry_backend_failed_jobs_total{{code="{code}"}} '
     return sum(float(row.split()[-1]) for row in text.splitlines() if row.startswith(line))
 
@@ -50,25 +52,49 @@ class Site:
         self.files = RangeFileServer(lab.archive.parent).start()
         self.backend = Backend(tmp_path / "backend", env_extra=backend_env).start()
         self.name = "silence-" + uuid.uuid4().hex[:6]
-        self.importer = ImporterProcess(tmp_path / "importer", self.backend, self.name, docker_host,
-                                        allowed_url_prefixes=self.files.url(""), **importer_settings).start()
-        added = httpx.post(f"{self.backend.url}/api/hosts", headers={"Authorization": f"Bearer {self.backend.admin_token}"},
-                           json={"name": self.name, "url": self.importer.url, "token": self.importer.token,
-                                 "webhook_secret": self.importer.secret}, timeout=30)
+        self.importer = ImporterProcess(
+            tmp_path / "importer",
+            self.backend,
+            self.name,
+            docker_host,
+            allowed_url_prefixes=self.files.url(""),
+            **importer_settings,
+        ).start()
+        added = httpx.post(
+            f"{self.backend.url}/api/hosts",
+            headers={"Authorization": f"Bearer {self.backend.admin_token}"},
+            json={
+                "name": self.name,
+                "url": self.importer.url,
+                "token": self.importer.token,
+                "webhook_secret": self.importer.secret,
+            },
+            timeout=30,
+        )
         assert added.status_code == 201, added.text
 
     async def start_import(self, stem: str) -> str:
         image, label = self.lab.image(stem), self.lab.label(stem)
         async with self.backend.client(self.backend.token("operator")) as http:
-            response = await http.post("/api/imports", json={
-                "source_url": self.files.url(self.lab.archive.name), "hosts": [self.name], "image": image,
-                "format": "import", "changes": [f"LABEL ferry.itest={label}"]})
+            response = await http.post(
+                "/api/imports",
+                json={
+                    "source_url": self.files.url(self.lab.archive.name),
+                    "hosts": [self.name],
+                    "image": image,
+                    "format": "import",
+                    "changes": [f"LABEL ferry.itest={label}"],
+                },
+            )
         assert response.status_code == 202, response.text
         return response.json()["jobs"][0]["id"]
 
     def importer_state(self, job_id: str) -> str | None:
-        response = httpx.get(f"{self.importer.url}/v1/imports/{job_id}",
-                             headers={"Authorization": f"Bearer {self.importer.token}"}, timeout=10)
+        response = httpx.get(
+            f"{self.importer.url}/v1/imports/{job_id}",
+            headers={"Authorization": f"Bearer {self.importer.token}"},
+            timeout=10,
+        )
         return response.json()["state"] if response.status_code == 200 else None
 
     def close(self) -> None:
@@ -97,7 +123,9 @@ async def test_a_frozen_importer_is_a_doubt_while_silent_and_its_job_then_ends_s
     pid = site.importer.proc.pid
     try:
         await watcher.subscribe(job_id)
-        await watcher.wait_for(lambda: any(d["phase"] == "importing" and d["percent"] > 0 for _, d, _ in watcher.received), 120)
+        await watcher.wait_for(
+            lambda: any(d["phase"] == "importing" and d["percent"] > 0 for _, d, _ in watcher.received), 120
+        )
         os.kill(pid, signal.SIGSTOP)
         try:
             await watcher.wait_for(lambda: any(d["doubt"] for d, _ in watcher.notices), 20)
@@ -108,7 +136,9 @@ async def test_a_frozen_importer_is_a_doubt_while_silent_and_its_job_then_ends_s
     finally:
         await watcher.close()
     assert doubt["state"] == "running" and not doubt["presumed"] and doubt["error"] is None
-    assert doubt["doubt"]["code"] == "host_silent" and doubt["doubt"]["message"].startswith(f"no word from {site.name} for ")
+    assert doubt["doubt"]["code"] == "host_silent" and doubt["doubt"]["message"].startswith(
+        f"no word from {site.name} for "
+    )
     names = [name for name, _, _ in watcher.received]
     assert names[-1] == "import.completed" and "import.failed" not in names
     assert watcher.seqs() == sorted(set(watcher.seqs()))
@@ -121,13 +151,18 @@ async def test_a_backend_back_from_an_outage_never_fails_a_job_the_importer_fini
     # first sweep after the restart failed the job, and its callbacks waited out their backoff.
     site = site_factory({**QUICK, "FERRY_HOST_LOST_S": "3"}, heartbeat_s=1, retry_base_s=60, retry_max_s=120)
     job_id = await site.start_import("outage")
-    await _until(lambda: _get(site.backend, f"/api/imports/{job_id}").get("phase") == "importing", 120, "the import to start")
+    await _until(
+        lambda: _get(site.backend, f"/api/imports/{job_id}").get("phase") == "importing", 120, "the import to start"
+    )
     site.backend.stop(signal.SIGKILL)
     await _until(lambda: site.importer_state(job_id) == "succeeded", 180, "the importer to finish")
     await asyncio.sleep(4)  # longer than the backend's silence limits: its own downtime must not count
     site.backend.start()
-    final = await _until(lambda: (s := _get(site.backend, f"/api/imports/{job_id}")).get("state") in ("succeeded", "failed") and s,
-                         30, "the importer's report (woken by its first accepted heartbeat, not its one-minute backoff)")
+    final = await _until(
+        lambda: (s := _get(site.backend, f"/api/imports/{job_id}")).get("state") in ("succeeded", "failed") and s,
+        30,
+        "the importer's report (woken by its first accepted heartbeat, not its one-minute backoff)",
+    )
     assert final["state"] == "succeeded" and not final["presumed"] and final["error"] is None
     assert _failures(site.backend, "host_unreachable") == 0  # not even a presumption on the way
     logged = [(e["type"], e["seq"]) for e in _get(site.backend, f"/api/imports/{job_id}/events")]
@@ -138,7 +173,9 @@ async def test_a_backend_back_from_an_outage_never_fails_a_job_the_importer_fini
 async def test_an_importer_that_lost_the_job_says_so_in_a_heartbeat_and_the_job_fails_host_unreachable(site_factory):
     site = site_factory(QUICK, heartbeat_s=0.5)
     job_id = await site.start_import("lost")
-    await _until(lambda: _get(site.backend, f"/api/imports/{job_id}").get("phase") == "importing", 120, "the import to start")
+    await _until(
+        lambda: _get(site.backend, f"/api/imports/{job_id}").get("phase") == "importing", 120, "the import to start"
+    )
     site.importer.proc.send_signal(signal.SIGKILL)
     site.importer.proc.wait(10)
     shutil.rmtree(site.importer.data_dir)  # the host comes back without any memory of the job

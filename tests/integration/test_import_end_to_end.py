@@ -19,7 +19,9 @@ DONE = ("import.completed", "import.failed", "import.canceled")
 
 
 def running(watcher, job_id: str) -> bool:
-    return any(d["job_id"] == job_id and d["state"] == "running" and d["phase"] == "importing" for _, d, _ in watcher.received)
+    return any(
+        d["job_id"] == job_id and d["state"] == "running" and d["phase"] == "importing" for _, d, _ in watcher.received
+    )
 
 
 def ended(watcher) -> bool:

@@ -57,6 +57,7 @@ def _saved(plain_tar: Path, client: docker.DockerClient, tag: str):
                     out.write(chunk)
         finally:
             client.api.remove_image(ref, force=True)
+
     return build
 
 
@@ -66,5 +67,10 @@ def archives(tree: Path, client: docker.DockerClient) -> Archives:
     folder = build_atomically(cache_root() / name, lambda tmp: _compressed(tree, tmp))
     tag = key().rsplit("-", 1)[-1]  # the tree's hash: the saved tag names the tree it holds
     saved = build_atomically(cache_root() / f"{name}-saved", _saved(folder / "debian.tar", client, tag))
-    return Archives(tar=folder / "debian.tar", xz=folder / "debian.tar.xz", gz=folder / "debian.tar.gz",
-                    saved=saved / "debian-save.tar", saved_ref=f"{SAVED_REF}:{tag}")
+    return Archives(
+        tar=folder / "debian.tar",
+        xz=folder / "debian.tar.xz",
+        gz=folder / "debian.tar.gz",
+        saved=saved / "debian-save.tar",
+        saved_ref=f"{SAVED_REF}:{tag}",
+    )

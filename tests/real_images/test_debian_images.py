@@ -25,8 +25,13 @@ CHECK = "cat /etc/debian_version && apt-get --version | head -n 1"
 def ferry_import(archive, ref: str, docker_host: str, data_dir) -> list[dict]:
     """`ferry-importer import --json`: the events it printed; fails with its stderr unless it exits 0."""
     env = {**process_env(), "DOCKER_HOST": docker_host}
-    done = subprocess.run([str(BIN / "ferry-importer"), "import", str(archive), "--image", ref, "--json",
-                           "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(BIN / "ferry-importer"), "import", str(archive), "--image", ref, "--json", "--data-dir", str(data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
@@ -67,8 +72,9 @@ def docker_import_layers(engine_client, debian_archives):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_imported_debian_runs_and_has_the_layer_docker_import_makes(fmt, debian_archives, docker_import_layers,
-                                                                      engine_client, docker_host, refs, tmp_path):
+def test_imported_debian_runs_and_has_the_layer_docker_import_makes(
+    fmt, debian_archives, docker_import_layers, engine_client, docker_host, refs, tmp_path
+):
     ref = f"ferry-realimg/debian-{fmt.replace('.', '-')}:{uuid.uuid4().hex[:8]}"
     refs.append(ref)
     if fmt == "docker-save":

@@ -33,12 +33,17 @@ def _wait(predicate, timeout: float, what: str):
 def test_make_run_serves_the_page_registers_the_local_host_and_stops_on_ctrl_c(tmp_path, docker_host):
     backend, importer = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in process_env().items() if not k.startswith("FERRY_")}
-    env.update(DOCKER_HOST=docker_host, FERRY_RUN_DIR=str(tmp_path / "run"), FERRY_RUN_BACKEND=backend,
-               FERRY_RUN_IMPORTER=importer)
+    env.update(
+        DOCKER_HOST=docker_host,
+        FERRY_RUN_DIR=str(tmp_path / "run"),
+        FERRY_RUN_BACKEND=backend,
+        FERRY_RUN_IMPORTER=importer,
+    )
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run.py")], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "run.py")], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait(lambda: "ferry is running" in log.read_text(errors="replace") or proc.poll() is not None, 120, "make run")
         assert proc.poll() is None, log.read_text()
@@ -50,15 +55,30 @@ def test_make_run_serves_the_page_registers_the_local_host_and_stops_on_ctrl_c(t
         assert api.get("/api/me").json()["role"] == "admin"
         page = api.get("/")
         assert page.status_code == 200 and "<html" in page.text.lower()
-        local = _wait(lambda: [h for h in api.get("/api/hosts").json() if h["name"] == "local" and h["alive"]], 30,
-                      "host local to be alive")
+        local = _wait(
+            lambda: [h for h in api.get("/api/hosts").json() if h["name"] == "local" and h["alive"]],
+            30,
+            "host local to be alive",
+        )
         assert local[0]["url"] == f"http://{importer}"
         assert httpx.get(f"http://{importer}/healthz", timeout=5).status_code == 200
         # The simulate line make run prints works as it is, with make run's own files.
         line = next(ln for ln in log.read_text().splitlines() if "ferry simulate" in ln).split(":", 1)[1].split()
-        simulated = subprocess.run([str(Path(sys.executable).with_name("ferry")), *line[1:], "--speed", "max",
-                                    "--job-id", "sim-make-run", "--json"], env=env, capture_output=True, text=True,
-                                   timeout=60)
+        simulated = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("ferry")),
+                *line[1:],
+                "--speed",
+                "max",
+                "--job-id",
+                "sim-make-run",
+                "--json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert simulated.returncode == 0, simulated.stdout + simulated.stderr
         assert api.get("/api/imports/sim-make-run").json()["state"] == "succeeded"
         api.close()
@@ -77,11 +97,16 @@ def test_make_run_refuses_a_port_another_program_holds_and_says_which_setting_to
     holder.listen()
     taken = f"127.0.0.1:{holder.getsockname()[1]}"
     env = {k: v for k, v in process_env().items() if not k.startswith("FERRY_")}
-    env.update(DOCKER_HOST=docker_host, FERRY_RUN_DIR=str(tmp_path / "run"), FERRY_RUN_BACKEND=taken,
-               FERRY_RUN_IMPORTER=f"127.0.0.1:{free_port()}")
+    env.update(
+        DOCKER_HOST=docker_host,
+        FERRY_RUN_DIR=str(tmp_path / "run"),
+        FERRY_RUN_BACKEND=taken,
+        FERRY_RUN_IMPORTER=f"127.0.0.1:{free_port()}",
+    )
     try:
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "run.py")], env=env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "run.py")], env=env, capture_output=True, text=True, timeout=60
+        )
     finally:
         holder.close()
     assert done.returncode == 1

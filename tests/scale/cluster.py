@@ -52,10 +52,16 @@ class Cluster:
         started at the very same moment on an empty database can collide there (see the deployment notes).
         """
         for index in range(self.replicas):
-            backend = Backend(self.base / f"replica-{index}", admin_token=self.admin_token, env_extra={
-                "FERRY_DATA_DIR": str(self.shared_data), "FERRY_DATABASE_URL": self.database_url,
-                "FERRY_REDIS_URL": self.redis_url, **self.env_extra,
-            })
+            backend = Backend(
+                self.base / f"replica-{index}",
+                admin_token=self.admin_token,
+                env_extra={
+                    "FERRY_DATA_DIR": str(self.shared_data),
+                    "FERRY_DATABASE_URL": self.database_url,
+                    "FERRY_REDIS_URL": self.redis_url,
+                    **self.env_extra,
+                },
+            )
             self.backends.append(backend)
         self.nginx = NginxServer(self.base / "nginx", [b.port for b in self.backends], web_dir=self.web_dir)
         for backend in self.backends:
@@ -99,8 +105,12 @@ class Cluster:
             backend.stop()
 
     def client(self, token: str | None = None, base_url: str | None = None, **kwargs) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=base_url or self.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {token or self.admin_token}"}, **kwargs)
+        return httpx.AsyncClient(
+            base_url=base_url or self.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token or self.admin_token}"},
+            **kwargs,
+        )
 
     async def token(self, role: str) -> str:
         if role not in self._tokens:
@@ -139,8 +149,9 @@ class Cluster:
         """A tus upload through the proxy, streamed from disk; returns the upload id."""
         size = path.stat().st_size
         async with self.client(token) as http:
-            created = await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(size),
-                                                                "Upload-Metadata": "filename c2NhbGUudGFy"})
+            created = await http.post(
+                "/api/uploads/", headers={**TUS, "Upload-Length": str(size), "Upload-Metadata": "filename c2NhbGUudGFy"}
+            )
             assert created.status_code == 201, created.text
             location = created.headers["location"]
 
@@ -149,8 +160,16 @@ class Cluster:
                     while data := handle.read(chunk):
                         yield data
 
-            done = await http.patch(location, content=body(), headers={
-                **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Content-Length": str(size)})
+            done = await http.patch(
+                location,
+                content=body(),
+                headers={
+                    **TUS,
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(size),
+                },
+            )
             assert done.status_code == 204, done.text
         return location.rsplit("/", 1)[-1]
 
@@ -162,8 +181,9 @@ class Watcher:
     def __init__(self, url: str, token: str, reconnection: bool = True):
         self.url = url
         self.token = token
-        self.sio = socketio.AsyncClient(reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1,
-                                        randomization_factor=0.2)
+        self.sio = socketio.AsyncClient(
+            reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1, randomization_factor=0.2
+        )
         self.events: list[tuple[str, dict, dict]] = []  # (name, data, meta): live and catch-up events
         self.replays: list[tuple[str, dict, dict]] = []
         self.jobs: dict[str, int] = {}  # job id -> last seq seen

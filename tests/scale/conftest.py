@@ -74,7 +74,9 @@ def web_page(tmp_path_factory) -> Path:
 def quiet(postgres, nginx_binary, tmp_path_factory, web_page):
     """The idle cluster: started early, then nothing touches its Redis until the idle test."""
     redis = _started(RedisServer(tmp_path_factory.mktemp("quiet-redis")))
-    cluster = Cluster(tmp_path_factory.mktemp("quiet"), postgres.create_database("quiet"), redis.url, replicas=1, web_dir=web_page)
+    cluster = Cluster(
+        tmp_path_factory.mktemp("quiet"), postgres.create_database("quiet"), redis.url, replicas=1, web_dir=web_page
+    )
     cluster.redis = redis
     probe = None
     try:

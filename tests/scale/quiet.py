@@ -39,12 +39,21 @@ class QuietProbe:
         host = "quiet-" + uuid.uuid4().hex[:6]
         secret = new_secret()
         async with cluster.client() as http:
-            response = await http.post("/api/hosts", json={"name": host, "url": "http://127.0.0.1:9", "token": "importer-token-quiet",
-                                                           "webhook_secret": secret})
+            response = await http.post(
+                "/api/hosts",
+                json={
+                    "name": host,
+                    "url": "http://127.0.0.1:9",
+                    "token": "importer-token-quiet",
+                    "webhook_secret": secret,
+                },
+            )
             assert response.status_code == 201, response.text
         self.watcher = await Watcher(cluster.url, cluster.admin_token, reconnection=False).connect()
         self.importer = Importer(cluster.backends[-1], host, secret)
-        first = await self.importer.send("import.queued", event_data(self.job_id, host, 1, state="queued", phase="queued", percent=0.0))
+        first = await self.importer.send(
+            "import.queued", event_data(self.job_id, host, 1, state="queued", phase="queued", percent=0.0)
+        )
         assert first.status_code == 200, first.text
         await self.watcher.subscribe(self.job_id)
         await self.importer.send("import.progress", event_data(self.job_id, host, 2))
@@ -57,15 +66,25 @@ class QuietProbe:
         if remaining > 0:
             await asyncio.sleep(remaining)
         idle = time.monotonic() - self.idle_since
-        subscribers = [c for c in await asyncio.to_thread(self.cluster.redis.client_list)
-                       if int(c.get("sub", 0)) or int(c.get("psub", 0))]
+        subscribers = [
+            c
+            for c in await asyncio.to_thread(self.cluster.redis.client_list)
+            if int(c.get("sub", 0)) or int(c.get("psub", 0))
+        ]
         sent = time.monotonic()
         response = await self.importer.send("import.completed", completed_data(self.job_id, self.importer.name, 3))
         assert response.status_code == 200, response.text
-        await self.watcher.wait_for(lambda: self.watcher.seqs(self.job_id)[-1:] == [3], 10, "the event after the idle minute")
-        return {"idle_s": idle, "latency_s": time.monotonic() - sent, "subscribers": subscribers,
-                "connects": self.watcher.connects, "disconnects": self.watcher.disconnects,
-                "seqs": self.watcher.seqs(self.job_id)}
+        await self.watcher.wait_for(
+            lambda: self.watcher.seqs(self.job_id)[-1:] == [3], 10, "the event after the idle minute"
+        )
+        return {
+            "idle_s": idle,
+            "latency_s": time.monotonic() - sent,
+            "subscribers": subscribers,
+            "connects": self.watcher.connects,
+            "disconnects": self.watcher.disconnects,
+            "seqs": self.watcher.seqs(self.job_id),
+        }
 
     def close(self) -> None:
         async def _close():

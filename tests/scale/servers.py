@@ -48,9 +48,23 @@ class RedisServer:
         self.base.mkdir(parents=True, exist_ok=True)
         log = self.base / "redis.log"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.base), "--logfile", str(log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.base),
+                "--logfile",
+                str(log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         wait_port(self.proc, self.port, log, "redis-server")
         return self
@@ -109,9 +123,13 @@ class PostgresServer:
         init = self._run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr}")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        start = self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.root / "log"), "-w", "-o", options, "start")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        start = self._run(
+            str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.root / "log"), "-w", "-o", options, "start"
+        )
         if start.returncode != 0:
             raise RuntimeError(f"pg_ctl start failed: {start.stderr} {tail(self.root / 'log')}")
         return self
@@ -177,15 +195,20 @@ class NginxServer:
 
     def check(self) -> subprocess.CompletedProcess:
         """`nginx -t` on the written configuration."""
-        return subprocess.run([nginx_binary(), "-t", "-p", str(self.base), "-c", str(self.write_config())],
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [nginx_binary(), "-t", "-p", str(self.base), "-c", str(self.write_config())],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     def start(self) -> NginxServer:
         binary = nginx_binary()
         self.write_config()
         log = self.base / "logs" / "error.log"
-        self.proc = subprocess.Popen([binary, "-p", str(self.base), "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [binary, "-p", str(self.base), "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         wait_port(self.proc, self.port, log, "nginx")
         return self
 

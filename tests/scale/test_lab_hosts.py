@@ -44,8 +44,11 @@ class LabHost:
     def start_engine(self) -> None:
         if self.tmpfs_bytes:
             self.data_root.mkdir(parents=True, exist_ok=True)
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.tmpfs_bytes}", "ferry-scale", str(self.data_root)],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={self.tmpfs_bytes}", "ferry-scale", str(self.data_root)],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 pytest.skip(f"cannot mount a tmpfs for the small-disk host: {done.stderr.strip()}")
             self.mounted = True
@@ -54,9 +57,13 @@ class LabHost:
         self.client = docker.DockerClient(base_url=self.docker_host)
 
     def start_importer(self, cluster) -> None:
-        self.importer = ImporterProcess(self.base / self.name, self.docker_host, name=self.name,
-                                        allowed_url_prefixes=cluster.url + "/api/uploads/",
-                                        callback_url_prefixes=cluster.url + "/api/callbacks/").start()
+        self.importer = ImporterProcess(
+            self.base / self.name,
+            self.docker_host,
+            name=self.name,
+            allowed_url_prefixes=cluster.url + "/api/uploads/",
+            callback_url_prefixes=cluster.url + "/api/callbacks/",
+        ).start()
 
     def fill_disk(self) -> int:
         """Take every free byte of the engine's data root, as a runaway log would: the import's next writes fail."""
@@ -104,8 +111,10 @@ def labs(scale_cluster, tmp_path_factory):
 async def _register_all(cluster, hosts) -> None:
     async with cluster.client() as http:
         for host in hosts:
-            response = await http.post("/api/hosts", json={"name": host.name, "url": host.importer.base_url,
-                                                           "token": TOKEN, "webhook_secret": SECRET})
+            response = await http.post(
+                "/api/hosts",
+                json={"name": host.name, "url": host.importer.base_url, "token": TOKEN, "webhook_secret": SECRET},
+            )
             assert response.status_code == 201, response.text
 
 
@@ -114,9 +123,16 @@ async def _import(cluster, labs, archive: Path, label: str) -> tuple[str, dict[s
     upload_id = await cluster.upload_file(archive, operator)
     image = f"ferry-test/scale-lab-{label}:1"
     async with cluster.client(operator) as http:
-        created = await http.post("/api/imports", json={
-            "upload_id": upload_id, "hosts": [h.name for h in labs], "image": image, "format": "import",
-            "changes": [f"LABEL ferry.test={label}"]})
+        created = await http.post(
+            "/api/imports",
+            json={
+                "upload_id": upload_id,
+                "hosts": [h.name for h in labs],
+                "image": image,
+                "format": "import",
+                "changes": [f"LABEL ferry.test={label}"],
+            },
+        )
     assert created.status_code == 202, created.text
     jobs = {job["host"]: job["id"] for job in created.json()["jobs"]}
     watcher = await Watcher(cluster.url, await cluster.token("viewer")).connect()
@@ -132,7 +148,9 @@ def _timeline(watcher: Watcher, job_id: str) -> tuple[datetime, datetime]:
     return datetime.fromisoformat(moving["timestamp"]), datetime.fromisoformat(events[-1][2]["timestamp"])
 
 
-async def test_one_upload_imports_onto_two_hosts_in_parallel_with_their_own_progress(cluster, labs, tmp_path, docker_host):
+async def test_one_upload_imports_onto_two_hosts_in_parallel_with_their_own_progress(
+    cluster, labs, tmp_path, docker_host
+):
     label = uuid.uuid4().hex[:12]
     archive = random_rootfs(tmp_path / "parallel.tar", 40 << 20, files=10)
     image, jobs, watcher = await _import(cluster, labs, archive, label)
@@ -166,6 +184,7 @@ async def test_a_disk_filling_up_on_one_host_does_not_disturb_the_other(cluster,
     archive = random_rootfs(tmp_path / "big.tar", 64 << 20, files=16)
     image, jobs, watcher = await _import(cluster, labs, archive, label)
     try:
+
         def b_moving():
             return any(d["bytes_done"] > 0 and d["state"] == "running" for _, d, _ in watcher.of(jobs[host_b.name]))
 

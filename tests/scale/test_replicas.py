@@ -21,12 +21,19 @@ from tests.scale.servers import NginxServer, free_port
 pytestmark = pytest.mark.slow
 
 
-async def _register(cluster, url: str = "http://127.0.0.1:9", token: str = "importer-token-scale", secret: str | None = None,
-                    name: str | None = None) -> tuple[str, str]:
+async def _register(
+    cluster,
+    url: str = "http://127.0.0.1:9",
+    token: str = "importer-token-scale",
+    secret: str | None = None,
+    name: str | None = None,
+) -> tuple[str, str]:
     name = name or "lab-" + uuid.uuid4().hex[:8]
     secret = secret or new_secret()
     async with cluster.client() as http:
-        response = await http.post("/api/hosts", json={"name": name, "url": url, "token": token, "webhook_secret": secret})
+        response = await http.post(
+            "/api/hosts", json={"name": name, "url": url, "token": token, "webhook_secret": secret}
+        )
     assert response.status_code == 201, response.text
     return name, secret
 
@@ -36,11 +43,13 @@ async def test_callbacks_on_either_replica_reach_clients_on_both(cluster):
     a, b = cluster.backends
     via_a, via_b = Importer(a, host, secret), Importer(b, host, secret)
     viewer = await cluster.token("viewer")
-    on_b = await Watcher(b.url, viewer).connect()          # directly on replica B
+    on_b = await Watcher(b.url, viewer).connect()  # directly on replica B
     proxied = await Watcher(cluster.url, viewer).connect()  # wherever nginx puts it
     job = "job_x_" + uuid.uuid4().hex[:8]
     try:
-        assert (await via_a.send("import.queued", event_data(job, host, 1, state="queued", phase="queued", percent=0.0))).status_code == 200
+        assert (
+            await via_a.send("import.queued", event_data(job, host, 1, state="queued", phase="queued", percent=0.0))
+        ).status_code == 200
         for watcher in (on_b, proxied):
             await watcher.subscribe(job)
         for seq in range(2, 12):  # alternate replicas: odd seqs land on A, even ones on B
@@ -80,7 +89,9 @@ async def test_long_polling_sticks_to_one_replica_through_the_proxy(cluster, tra
     client = socketio.AsyncClient(reconnection=False)
     seen: list[int] = []
     client.on("import.progress", lambda data, meta: seen.append(data["seq"]))
-    await client.connect(cluster.url, auth={"token": await cluster.token("viewer")}, transports=transports, wait_timeout=10)
+    await client.connect(
+        cluster.url, auth={"token": await cluster.token("viewer")}, transports=transports, wait_timeout=10
+    )
     try:
         # Several round trips: a session handed to the wrong replica would be refused ("Invalid session").
         for seq in range(2, 8):
@@ -112,13 +123,19 @@ async def test_tus_upload_cut_on_one_replica_resumes_on_the_other(cluster):
     async with cluster.client(operator, base_url=a.url) as on_a, cluster.client(operator, base_url=b.url) as on_b:
         created = await on_a.post("/api/uploads/", headers={**tus, "Upload-Length": str(len(data))})
         location = created.headers["location"]
-        first = await on_a.patch(location, content=data[:300_000], headers={
-            **tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        first = await on_a.patch(
+            location,
+            content=data[:300_000],
+            headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        )
         assert first.status_code == 204
         head = await on_b.head(location, headers=tus)
         assert head.headers["upload-offset"] == "300000"
-        rest = await on_b.patch(location, content=data[300_000:], headers={
-            **tus, "Upload-Offset": "300000", "Content-Type": "application/offset+octet-stream"})
+        rest = await on_b.patch(
+            location,
+            content=data[300_000:],
+            headers={**tus, "Upload-Offset": "300000", "Content-Type": "application/offset+octet-stream"},
+        )
         assert rest.status_code == 204, rest.text
         info = (await on_a.get(location)).json()
     assert info["complete"] and info["sha256"] == hashlib.sha256(data).hexdigest()
@@ -144,7 +161,9 @@ async def test_proxy_sends_every_request_of_one_upload_to_the_same_replica(clust
                 await gate.wait()
                 yield b"y" * 65536
 
-            first = asyncio.create_task(http.patch(location, content=slow_body(), headers={**tus, "Upload-Offset": "0"}))
+            first = asyncio.create_task(
+                http.patch(location, content=slow_body(), headers={**tus, "Upload-Offset": "0"})
+            )
             await asyncio.sleep(0.5)
             second = await other.patch(location, content=b"z" * 1024, headers={**tus, "Upload-Offset": "0"})
             gate.set()
@@ -189,9 +208,13 @@ async def test_replica_killed_mid_import_loses_nothing(cluster, docker_host, arc
     exactly the delivered ones, and every client saw exactly the log.
     """
     name = "lab-" + uuid.uuid4().hex[:8]
-    importer = ImporterProcess(tmp_path / "importer", docker_host, name=name,
-                               allowed_url_prefixes=cluster.url + "/api/uploads/",
-                               callback_url_prefixes=cluster.url + "/api/callbacks/").start()
+    importer = ImporterProcess(
+        tmp_path / "importer",
+        docker_host,
+        name=name,
+        allowed_url_prefixes=cluster.url + "/api/uploads/",
+        callback_url_prefixes=cluster.url + "/api/callbacks/",
+    ).start()
     engine = docker.DockerClient(base_url=docker_host)
     label = uuid.uuid4().hex[:12]
     image = f"ferry-test/scale-kill-{label}:1"
@@ -205,16 +228,26 @@ async def test_replica_killed_mid_import_loses_nothing(cluster, docker_host, arc
         bystander = await Watcher(survivor.url, viewer).connect()  # stays on the replica that lives
         watchers = [watcher, bystander]
         async with cluster.client(operator) as http:
-            created = await http.post("/api/imports", json={
-                "upload_id": upload_id, "hosts": [name], "image": image, "format": "import",
-                "changes": [f"LABEL ferry.test={label}"]})
+            created = await http.post(
+                "/api/imports",
+                json={
+                    "upload_id": upload_id,
+                    "hosts": [name],
+                    "image": image,
+                    "format": "import",
+                    "changes": [f"LABEL ferry.test={label}"],
+                },
+            )
         assert created.status_code == 202, created.text
         job_id = created.json()["jobs"][0]["id"]
         for each in watchers:
             await each.subscribe(job_id)
 
         def moving():
-            return any(n == "import.progress" and d["state"] == "running" and d["bytes_done"] > 0 for n, d, _ in watcher.of(job_id))
+            return any(
+                n == "import.progress" and d["state"] == "running" and d["bytes_done"] > 0
+                for n, d, _ in watcher.of(job_id)
+            )
 
         await watcher.wait_for(moving, 60, "the import to move bytes")
         cluster.kill(victim)
@@ -236,7 +269,9 @@ async def test_replica_killed_mid_import_loses_nothing(cluster, docker_host, arc
         assert made == list(range(1, made[-1] + 1)), f"the importer numbers its events without holes: {made}"
         delivered = [seq for seq in made if status[seq] == "delivered"]
         coalesced = [seq for seq in made if status[seq] == "coalesced"]
-        assert sorted(delivered + coalesced) == made, f"every event was delivered or coalesced by the importer: {status}"
+        assert sorted(delivered + coalesced) == made, (
+            f"every event was delivered or coalesced by the importer: {status}"
+        )
         assert all(kinds[seq] == "import.progress" for seq in coalesced), kinds
         assert logged == delivered, "the log holds every delivered event"
         for each in watchers:

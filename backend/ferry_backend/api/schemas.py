@@ -73,8 +73,11 @@ class ImportCreate(BaseModel):
 
 class ReplayCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    speed: float | str = Field(default=1.0, description='1 = original pace, 10 = ten times faster, "max" = no waiting; '
-                                                       'at least 0.1 (a gap of 30 s lasts at most 5 min).')
+    speed: float | str = Field(
+        default=1.0,
+        description='1 = original pace, 10 = ten times faster, "max" = no waiting; '
+        "at least 0.1 (a gap of 30 s lasts at most 5 min).",
+    )
 
     @field_validator("speed", mode="before")
     @classmethod

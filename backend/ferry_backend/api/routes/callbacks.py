@@ -61,7 +61,9 @@ class CallbackEndpoint:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "POST":
-            await _answer(send, 405, {"error": {"code": "method_not_allowed", "message": "use POST"}}, {"Allow": "POST"})
+            await _answer(
+                send, 405, {"error": {"code": "method_not_allowed", "message": "use POST"}}, {"Allow": "POST"}
+            )
             return
         try:
             status, payload = 200, await self._receive(match.group(1), scope, receive)
@@ -74,7 +76,11 @@ class CallbackEndpoint:
             status, payload, headers = exc.status, exc.to_body(), exc.headers
         except Exception:
             log.exception("POST %s failed", scope["path"])
-            status, payload, headers = 500, {"error": {"code": "internal_error", "message": "internal error; see the backend log"}}, None
+            status, payload, headers = (
+                500,
+                {"error": {"code": "internal_error", "message": "internal error; see the backend log"}},
+                None,
+            )
         await _answer(send, status, payload, headers)
 
     async def _receive(self, host: str, scope, receive) -> dict:
@@ -96,6 +102,10 @@ class CallbackEndpoint:
         for view in outcome.notices:
             await announce_snapshot(self.services, view)
         for job_id in outcome.lost:
-            await presume_failed(self.services, job_id, ErrorCode.HOST_UNREACHABLE,
-                                 f"{host!r} no longer has this job (its heartbeat lists it neither running, queued nor reporting)")
+            await presume_failed(
+                self.services,
+                job_id,
+                ErrorCode.HOST_UNREACHABLE,
+                f"{host!r} no longer has this job (its heartbeat lists it neither running, queued nor reporting)",
+            )
         return {"verdict": outcome.verdict, "job_id": outcome.job_id, "seq": outcome.seq}

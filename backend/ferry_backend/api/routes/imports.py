@@ -22,15 +22,24 @@ STATES = "^(queued|running|succeeded|failed|canceled)$"
 @router.post("", status_code=202)
 async def create(body: ImportCreate, _: Operator, services: ServicesDep) -> dict:
     jobs = await ops.create_jobs(
-        services, upload_id=body.upload_id, source_url=body.source_url, hosts=body.hosts, image=body.image,
-        format=body.format.value, changes=body.changes, force=body.force,
+        services,
+        upload_id=body.upload_id,
+        source_url=body.source_url,
+        hosts=body.hosts,
+        image=body.image,
+        format=body.format.value,
+        changes=body.changes,
+        force=body.force,
     )
     return {"jobs": [job_view(j) for j in jobs]}
 
 
 @router.get("")
 async def list_jobs(
-    _: Viewer, services: ServicesDep, state: str | None = Query(None, pattern=STATES), host: str | None = None,
+    _: Viewer,
+    services: ServicesDep,
+    state: str | None = Query(None, pattern=STATES),
+    host: str | None = None,
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict:
     async with services.store.read() as session:

@@ -29,9 +29,15 @@ class TokenCreate(BaseModel):
 
 def token_view(row: Token) -> dict:
     """What anyone may know of a token: never its secret (which is not stored) nor its hash."""
-    return {"id": row.id, "name": row.name, "role": row.role, "created_at": iso(row.created_at),
-            "expires_at": iso(row.expires_at), "revoked_at": iso(row.revoked_at),
-            "usable": st.token_usable(row.revoked_at, row.expires_at, utcnow())}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "created_at": iso(row.created_at),
+        "expires_at": iso(row.expires_at),
+        "revoked_at": iso(row.revoked_at),
+        "usable": st.token_usable(row.revoked_at, row.expires_at, utcnow()),
+    }
 
 
 @router.post("", status_code=201)

@@ -60,9 +60,16 @@ async def _live_upload(services, upload_id: str) -> Upload:
 @router.options("", status_code=204)
 @router.options("/", status_code=204)
 async def discover(_: Operator, services: ServicesDep) -> Response:
-    return Response(status_code=204, headers=_tus_headers(
-        **{"Tus-Version": TUS_VERSION, "Tus-Extension": TUS_EXTENSIONS, "Tus-Max-Size": str(services.settings.max_upload_bytes)}
-    ))
+    return Response(
+        status_code=204,
+        headers=_tus_headers(
+            **{
+                "Tus-Version": TUS_VERSION,
+                "Tus-Extension": TUS_EXTENSIONS,
+                "Tus-Max-Size": str(services.settings.max_upload_bytes),
+            }
+        ),
+    )
 
 
 @router.post("", status_code=201)
@@ -71,14 +78,24 @@ async def create(request: Request, principal: Operator, services: ServicesDep) -
     check_version(request.headers.get("tus-resumable"))
     length = parse_length(request.headers.get("upload-length"), services.settings.max_upload_bytes)
     if request.headers.get("content-length") not in (None, "0"):
-        raise TusError("creation-with-upload is not supported: send the bytes with PATCH", code="invalid_request", status=400)
+        raise TusError(
+            "creation-with-upload is not supported: send the bytes with PATCH", code="invalid_request", status=400
+        )
     meta = parse_metadata(request.headers.get("upload-metadata"))
     now = utcnow()
     upload_id = new_id()
     upload = Upload(
-        id=upload_id, filename=safe_filename(meta.get("filename") or meta.get("name")), size=length, offset=0,
-        complete=length == 0, meta=meta, created_by=principal.token_id, created_at=now, updated_at=now,
-        completed_at=now if length == 0 else None, expires_at=now + timedelta(seconds=services.settings.upload_expiry_s),
+        id=upload_id,
+        filename=safe_filename(meta.get("filename") or meta.get("name")),
+        size=length,
+        offset=0,
+        complete=length == 0,
+        meta=meta,
+        created_by=principal.token_id,
+        created_at=now,
+        updated_at=now,
+        completed_at=now if length == 0 else None,
+        expires_at=now + timedelta(seconds=services.settings.upload_expiry_s),
     )
     services.parts.create(upload_id)
     try:
@@ -89,9 +106,10 @@ async def create(request: Request, principal: Operator, services: ServicesDep) -
     except BaseException:
         services.parts.remove(upload_id)
         raise
-    return Response(status_code=201, headers=_tus_headers(
-        Location=f"/api/uploads/{upload_id}", **{"Upload-Expires": _expires(upload)}
-    ))
+    return Response(
+        status_code=201,
+        headers=_tus_headers(Location=f"/api/uploads/{upload_id}", **{"Upload-Expires": _expires(upload)}),
+    )
 
 
 @router.head("/{upload_id}")
@@ -103,7 +121,9 @@ async def offset(upload_id: str, _: Operator, services: ServicesDep) -> Response
     except TimeoutError:
         pass
     upload = await _live_upload(services, upload_id)
-    headers = _tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.size), "Upload-Expires": _expires(upload)})
+    headers = _tus_headers(
+        **{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.size), "Upload-Expires": _expires(upload)}
+    )
     if upload.meta:
         headers["Upload-Metadata"] = encode_metadata(upload.meta)
     return Response(status_code=200, headers=headers)
@@ -123,12 +143,17 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
     try:
         upload = await _live_upload(services, upload_id)
         if client_offset != upload.offset:
-            raise Conflict(f"Upload-Offset {client_offset} does not match the server's {upload.offset}", code="offset_mismatch")
+            raise Conflict(
+                f"Upload-Offset {client_offset} does not match the server's {upload.offset}", code="offset_mismatch"
+            )
         declared = request.headers.get("content-length")
         if is_decimal(declared) and client_offset + int(declared) > upload.size:
             raise InvalidRequest("the body goes past Upload-Length", code="upload_overrun", status=400)
         new_offset, stopped = await services.parts.append(
-            upload_id, upload.offset, upload.size, with_idle_timeout(request.stream(), services.settings.upload_idle_s),
+            upload_id,
+            upload.offset,
+            upload.size,
+            with_idle_timeout(request.stream(), services.settings.upload_idle_s),
             checkpoint=lambda landed: _record_offset(services, upload_id, landed),
         )
         UPLOAD_BYTES.inc(new_offset - upload.offset)
@@ -150,7 +175,10 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
         lock.release()
     if isinstance(stopped, FerryError):
         raise stopped
-    return Response(status_code=204, headers=_tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Expires": _expires(upload)}))
+    return Response(
+        status_code=204,
+        headers=_tus_headers(**{"Upload-Offset": str(upload.offset), "Upload-Expires": _expires(upload)}),
+    )
 
 
 async def _record_offset(services: Services, upload_id: str, landed: int) -> None:
@@ -184,7 +212,9 @@ async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
 
 
 @router.get("/{upload_id}/content", responses={206: {"description": "The byte range asked for."}})
-@router.head("/{upload_id}/content", operation_id="content_head", responses={206: {"description": "The byte range asked for."}})
+@router.head(
+    "/{upload_id}/content", operation_id="content_head", responses={206: {"description": "The byte range asked for."}}
+)
 async def content(upload_id: str, request: Request, services: ServicesDep, token: str | None = None) -> Response:
     """The bytes for importers: a short-lived signed `token` (or an operator bearer token), Range supported."""
     if token is not None:
@@ -204,10 +234,23 @@ async def content(upload_id: str, request: Request, services: ServicesDep, token
     try:
         wanted = parse_range(range_header, upload.size)
     except Unsatisfiable:
-        body = json.dumps({"error": {"code": "range_not_satisfiable",
-                                     "message": f"the Range lies outside the upload's {upload.size} bytes"}}).encode()
-        return Response(body, status_code=416, media_type="application/json",
-                        headers={**{k: v for k, v in headers.items() if k != "Content-Type"}, "Content-Range": f"bytes */{upload.size}"})
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "range_not_satisfiable",
+                    "message": f"the Range lies outside the upload's {upload.size} bytes",
+                }
+            }
+        ).encode()
+        return Response(
+            body,
+            status_code=416,
+            media_type="application/json",
+            headers={
+                **{k: v for k, v in headers.items() if k != "Content-Type"},
+                "Content-Range": f"bytes */{upload.size}",
+            },
+        )
     start, end, status = 0, upload.size - 1, 200
     if wanted is not None:
         start, end = wanted

@@ -18,6 +18,8 @@ from ferry_contract.bodies import BodyDeadline
 from . import __version__
 from .api.routes import callbacks, hosts, imports, misc, tokens, uploads
 from .errors import FerryError
+from .imports import redispatch_unconfirmed
+from .liveness import run_sweeper
 from .services import Services
 from .settings import Settings
 from .tus import TUS_VERSION
@@ -103,7 +105,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_fastapi(services: Services) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # Start-up order: the store and the hub, then what needs them (jobs never confirmed, the sweeper).
         await services.start()
+        await redispatch_unconfirmed(services)
+        services.spawn(run_sweeper(services), name="sweeper")
         try:
             yield
         finally:

@@ -70,11 +70,6 @@ class Services:
         await self._bootstrap()
         await self.bus.start()
         self.receiver.writer.start()
-        from .imports import redispatch_unconfirmed  # late imports: these modules need Services
-        from .liveness import run_sweeper
-
-        await redispatch_unconfirmed(self)
-        self.spawn(run_sweeper(self), name="sweeper")
         self.spawn(self._drop_sockets_of_unusable_tokens(), name="socket-tokens")
 
     async def _socket_tokens(self) -> dict[str, str]:

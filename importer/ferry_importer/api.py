@@ -2,7 +2,7 @@
 
 Every route but `GET /healthz` needs `Authorization: Bearer <TOKEN>`, the OpenAPI document included
 (`GET /v1/openapi.json`). Errors always look like `{"error": {"code": "snake_case", "message": "…"}}`.
-The routes themselves live in routes.py.
+The routes themselves live in routes.py, and what they depend on (service, auth, error shape) in http_deps.py.
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
-from dataclasses import dataclass
-from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ferry_contract import ErrorCode
 
@@ -29,8 +25,10 @@ from .delivery import DeliveryWorker
 from .engine import Engine
 from .errors import ImporterError
 from .heartbeat import HeartbeatSender, HostStatus
+from .http_deps import ApiError, Service, error_body, require_token
 from .job_reporter import EventRecorder
 from .retry import RetryPolicy
+from .routes import monitoring, public, router
 from .service import JobConflict, JobManager
 from .settings import ImporterSettings
 from .signing import Signer
@@ -52,47 +50,7 @@ STATUS_FOR_CODE = {
 }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
-
-
-def error_body(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": message}}
-
-
-@dataclass
-class Service:
-    settings: ImporterSettings
-    db: Database
-    engine: Engine
-    manager: JobManager
-    worker: DeliveryWorker
-    status: HostStatus
-
-
-_bearer = HTTPBearer(auto_error=False, description="The importer's FERRY_IMPORTER_TOKEN.")
-
-
-def require_token(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    expected = request.app.state.settings.token.get_secret_value().encode()
-    given = credentials.credentials.encode() if credentials else b""
-    if not secrets.compare_digest(given, expected):
-        raise ApiError(401, "unauthorized", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-
-
-def get_service(request: Request) -> Service:
-    return request.app.state.service
-
-
-ServiceDep = Annotated[Service, Depends(get_service)]
-
-
 def create_app(settings: ImporterSettings) -> FastAPI:
-    from .routes import monitoring, public, router
 
     app = FastAPI(
         title="ferry importer",

@@ -138,8 +138,11 @@ def _say(reporter: EventReporter, line: str) -> None:
 
 
 def register_service_commands() -> None:
-    """Add `serve` and `outbox` (ferry_importer.cli_serve) to the app."""
-    from . import cli_serve  # noqa: F401  (registers `serve` and `outbox`)
+    """Add `serve` and `outbox` (defined in ferry_importer.cli_serve, which knows nothing of this app)."""
+    from . import cli_serve
+
+    app.command("serve", help=cli_serve.SERVE_HELP)(cli_serve.serve)
+    app.add_typer(cli_serve.outbox_app, name="outbox")
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """`ferry-importer serve` (the lab-host service) and `ferry-importer outbox …` (operator views of the outbox).
 
-Registered on the CLI's typer app; the settings come from FERRY_IMPORTER_* variables (see `serve --help`).
+Defined apart from the CLI's typer app (cli.py registers them); the settings come from FERRY_IMPORTER_*
+variables (see `serve --help`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Annotated
 import typer
 
 from . import database, outbox
-from .cli import app
 from .datadir import default_data_dir
 from .settings import SettingsError, load_settings, settings_help
 
@@ -26,7 +26,6 @@ outbox_app = typer.Typer(
     no_args_is_help=True,
     help="Inspect the callback outbox of this host and send given-up callbacks again.",
 )
-app.add_typer(outbox_app, name="outbox")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -36,10 +35,9 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-@app.command(
-    "serve",
-    help="Run the importer service (HTTP API + signed callbacks).\n\nSettings (environment):\n\n" + settings_help(),
-)
+SERVE_HELP = "Run the importer service (HTTP API + signed callbacks).\n\nSettings (environment):\n\n" + settings_help()
+
+
 def serve(
     listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on.")] = "127.0.0.1:8700",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",

@@ -14,8 +14,8 @@ from ferry_contract import ImportJobRequest, ImportJobView, JobState
 from ferry_contract.api_errors import COMMON, error_responses
 
 from . import metrics, outbox
-from .api import ApiError, ServiceDep
 from .fastpath import ImportIndex
+from .http_deps import ApiError, ServiceDep
 
 public = APIRouter(responses=error_responses(500))
 router = APIRouter(prefix="/v1", responses=error_responses(*COMMON, 502))

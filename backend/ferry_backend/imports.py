@@ -14,7 +14,7 @@ from ferry_contract.urls import allowed_by, parse_url
 
 from . import store as st
 from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
-from .jobs import Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
+from .jobs import UNNAMED, Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
 from .logs import bind
 from .metrics import BACKEND_FAILURES, DISPATCHES, observe_finished
 from .models import Host, Job, Upload, utcnow
@@ -36,12 +36,19 @@ async def create_jobs(
     upload_id: str | None,
     source_url: str | None,
     hosts: list[str],
-    image: str,
+    image: str | None,
     format: str,
     changes: list[str],
     force: bool,
 ) -> list[Job]:
-    """Validate everything first (nothing is created on a bad request), then one queued job per host."""
+    """Validate everything first (nothing is created on a bad request), then one queued job per host.
+
+    Without an image name the job is named after what the archive loads once it completed (UNNAMED until then):
+    like `docker load`, a docker-save archive keeps its own tags. A filesystem import needs a name."""
+    if image is None and format == "import":
+        raise InvalidRequest(
+            "give an image name: a filesystem archive has no name of its own", code="invalid_reference"
+        )
     if bool(upload_id) == bool(source_url):
         raise InvalidRequest("give exactly one of upload_id or source_url")
     if not hosts or len(set(hosts)) != len(hosts):
@@ -71,7 +78,7 @@ async def create_jobs(
             job = Job(
                 id=new_id("job_"),
                 host=name,
-                image=image,
+                image=image or UNNAMED,
                 upload_id=upload_id,
                 source_url=source_url,
                 format=format,
@@ -124,7 +131,7 @@ async def _dispatch(services: Services, job_id: str) -> None:
         source = UrlSource(url=job.source_url)
     request = ImportJobRequest(
         job_id=job.id,
-        image=job.image,
+        image=None if job.image == UNNAMED else job.image,
         format=job.format,
         changes=job.changes,
         force=job.force,

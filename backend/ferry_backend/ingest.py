@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import store as st
 from .errors import StoreUnavailable
-from .jobs import Verdict, apply_event
+from .jobs import UNNAMED, Verdict, apply_event
 from .metrics import INGEST_BATCH
 from .models import Delivery, DeliveryRepeat, Event, Host, Job
 from .realtime import LiveEvent
@@ -87,7 +87,7 @@ _INSERT = {table.name: insert(table) for table in (JOBS, DELIVERIES, REPEATS, EV
 
 def new_job_values(host: str, data: dict, now: datetime) -> dict:
     """A job the backend never dispatched (a replayed capture): recorded from what the importer says."""
-    image = (data.get("image") or {}).get("ref") or "unknown"
+    image = (data.get("image") or {}).get("ref") or UNNAMED
     return dict(
         id=data["job_id"],
         host=host,
@@ -223,7 +223,7 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
         outcomes.append(outcome)
         if verdict is Verdict.APPLIED:
             # Every logged seq of an unfinished job is <= its snapshot seq: this one is new to the log.
-            if job.image == "unknown" and data.get("image"):
+            if job.image == UNNAMED and data.get("image"):
                 job.image = data["image"].get("ref") or job.image
             events.append(_event_row(data["job_id"], arrival))
             outcome.event = _live(data["job_id"], arrival)

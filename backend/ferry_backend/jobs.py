@@ -11,6 +11,10 @@ from enum import StrEnum
 
 from ferry_contract import TERMINAL_STATES, ErrorCode, EventType, JobState, Phase
 
+# A job whose image name is not known yet: created without one (a docker-save archive keeps its own tags) or
+# learned of only from callbacks; it takes the name of what it imported when it completes.
+UNNAMED = "unknown"
+
 SNAPSHOT_FIELDS = (
     "state",
     "phase",

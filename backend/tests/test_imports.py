@@ -132,6 +132,32 @@ async def test_unreachable_host_fails_the_job_host_unreachable(backend):
     assert [(e["seq"], e["type"], e["webhook_id"]) for e in events] == [(1, "import.failed", None)]
 
 
+async def test_a_docker_save_needs_no_name_and_the_job_takes_the_name_of_what_it_loaded(backend, fake):
+    host = await register(backend, fake)
+    upload_id = await upload(backend, os.urandom(1000))
+    async with backend.client(backend.token("operator")) as http:
+        response = await http.post("/api/imports", json={"upload_id": upload_id, "hosts": [host.name]})
+    assert response.status_code == 202, response.text
+    job = response.json()["jobs"][0]
+    await wait_until(lambda: asyncio.sleep(0, len(fake.submitted) == 1))
+    assert fake.submitted[0]["image"] is None  # the importer keeps the archive's own tags
+    loaded = {
+        "ref": "lab/a:1",
+        "id": "sha256:" + "a" * 64,
+        "size": 10,
+        "tags": ["lab/a:1"],
+        "images": [
+            {"id": "sha256:" + "a" * 64, "tags": ["lab/a:1"]},
+            {"id": "sha256:" + "b" * 64, "tags": ["lab/b:1"]},
+        ],
+    }
+    done = dict(event_data(job["id"], host.name, 1, state="succeeded", phase="done", percent=100.0), image=loaded)
+    assert (await host.send("import.completed", done)).status_code == 200
+    final = await job_state(backend, job["id"])
+    assert final["state"] == "succeeded" and final["image"] == "lab/a:1"
+    assert [i["tags"] for i in final["result"]["images"]] == [["lab/a:1"], ["lab/b:1"]]
+
+
 async def test_bad_import_requests_create_nothing(backend, fake):
     host = await register(backend, fake)
     incomplete = None
@@ -153,6 +179,7 @@ async def test_bad_import_requests_create_nothing(backend, fake):
                 "invalid_request",
             ),
             ({"source_url": "http://x/a.tar", "hosts": [], "image": "a:1"}, 422, "invalid_request"),
+            ({"source_url": "http://x/a.tar", "hosts": [host.name], "format": "import"}, 422, "invalid_reference"),
         ]
         for body, status, code in cases:
             response = await http.post("/api/imports", json=body)

@@ -111,7 +111,7 @@ class Backend:
         return self.request("GET", "/api/images")
 
     def create_imports(
-        self, *, upload_id: str, hosts: list[str], image: str, format: str, changes: list[str], force: bool
+        self, *, upload_id: str, hosts: list[str], image: str | None, format: str, changes: list[str], force: bool
     ) -> list[dict]:
         body = {
             "upload_id": upload_id,

@@ -31,7 +31,7 @@ def run_import(
     file: Path,
     *,
     hosts: list[str],
-    image: str,
+    image: str | None,
     format: str,
     changes: list[str],
     force: bool,
@@ -41,7 +41,10 @@ def run_import(
     as_json: bool,
     cancel_on_interrupt: bool | None = None,
 ) -> None:
-    check_reference(image)
+    if image is not None:
+        check_reference(image)
+    elif format == "import":
+        raise errors.BadInput("give --image: a filesystem archive has no name of its own", code="invalid_reference")
     hosts = unique(hosts)
     out = stdout()
     with Backend(url, token) as backend:

@@ -75,7 +75,9 @@ def describe(view: dict, elapsed: float | None = None) -> str:
         ident = (image.get("id") or "")[:19]
         size = human_bytes(image.get("size")) if image.get("size") is not None else ""
         present = " (already present)" if image.get("already_present") else ""
-        return " · ".join(p for p in ("done" + present, image.get("ref") or "", ident, size) if p)
+        others = [t for loaded in (image.get("images") or [])[1:] for t in (loaded.get("tags") or [loaded.get("id")])]
+        more = f"and {', '.join(others)}" if others else ""
+        return " · ".join(p for p in ("done" + present, image.get("ref") or "", ident, size, more) if p)
     if state in ("failed", "canceled"):
         error = view.get("error") or {}
         line = f"{state} · {error.get('code')}: {error.get('message')}" if error else state

@@ -101,7 +101,15 @@ def import_(
     host: Annotated[
         list[str], typer.Option("--host", metavar="HOST", help="A lab host to import on (repeat for several).")
     ],
-    image: Annotated[str, typer.Option("--image", metavar="REF", help="The reference to tag, e.g. ceos:4.35.1F.")],
+    image: Annotated[
+        Optional[str],
+        typer.Option(
+            "--image",
+            metavar="REF",
+            help="The reference to tag, e.g. ceos:4.35.1F. Needed for filesystem archives; a docker save keeps its "
+            "own tags without one.",
+        ),
+    ] = None,
     format: Annotated[Format, typer.Option("--format", help="Archive kind; auto detects it.")] = Format.auto,
     change: Annotated[
         Optional[list[str]],

@@ -207,4 +207,6 @@ def test_import_checks_hosts_and_reference_before_uploading(backend, archive):
     assert unknown.returncode == 6 and "unknown host(s) no-such-host" in unknown.stderr
     invalid = run_ferry("import", str(archive), "--host", "any", "--image", "Bad/Name", backend=backend)
     assert invalid.returncode == 2 and "[invalid_reference]" in invalid.stderr
-    assert "upload" not in unknown.stdout + invalid.stdout
+    nameless = run_ferry("import", str(archive), "--host", "any", "--format", "import", backend=backend)
+    assert nameless.returncode == 2 and "give --image" in nameless.stderr
+    assert "upload" not in unknown.stdout + invalid.stdout + nameless.stdout

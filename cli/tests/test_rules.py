@@ -87,6 +87,22 @@ def test_descriptions_of_importing_queued_done_and_failed():
         image={"ref": "ceos:4.35.1F", "id": "sha256:" + "ab" * 32, "size": 2_600_000_000},
     )
     assert describe(done) == "done · ceos:4.35.1F · sha256:abababababab · 2.42 GiB"
+    pair = data(
+        9,
+        state="succeeded",
+        phase="done",
+        image={
+            "ref": "lab/a:1",
+            "id": "sha256:" + "ab" * 32,
+            "size": 1024,
+            "tags": ["lab/a:1"],
+            "images": [
+                {"id": "sha256:" + "ab" * 32, "tags": ["lab/a:1"]},
+                {"id": "sha256:" + "cd" * 32, "tags": ["lab/b:1"]},
+            ],
+        },
+    )
+    assert describe(pair) == "done · lab/a:1 · sha256:abababababab · 1.00 KiB · and lab/b:1"
     failed = data(4, state="failed", error={"code": "engine_error", "message": "the engine said no"})
     assert describe(failed) == "failed · engine_error: the engine said no"
 

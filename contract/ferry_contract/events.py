@@ -110,6 +110,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
 
 
+class LoadedImage(_Model):
+    id: str = Field(max_length=NAME_MAX_LEN, pattern=NO_CONTROL_PATTERN, description="The engine's image id, sha256:…")
+    tags: list[Ref] = Field(default_factory=list, max_length=LIST_MAX, description="Its tags after the load.")
+
+
 class ImageInfo(_Model):
     ref: str = Field(
         min_length=1,
@@ -124,6 +129,11 @@ class ImageInfo(_Model):
     )
     already_present: bool | None = Field(
         default=None, description="True when the image was already imported from the same archive and nothing was sent."
+    )
+    images: list[LoadedImage] | None = Field(
+        default=None,
+        max_length=LIST_MAX,
+        description="Loads: every image the archive brought, with its tags (a docker save may hold several).",
     )
 
 

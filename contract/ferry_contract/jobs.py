@@ -52,7 +52,11 @@ class ImportJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_id: str = Field(pattern=JOB_ID_PATTERN, description="The caller's id; the same id never imports twice.")
-    image: str = Field(description="Target reference REPO[:TAG].")
+    image: str | None = Field(
+        default=None,
+        description="Target reference REPO[:TAG]. Needed for filesystem archives; a docker-save archive keeps its own "
+        "tags and may be loaded without one (like `docker load`).",
+    )
     format: ArchiveFormat = ArchiveFormat.AUTO
     changes: list[str] = Field(default_factory=list, description="Dockerfile lines applied on `import`.")
     force: bool = False
@@ -61,7 +65,9 @@ class ImportJobRequest(BaseModel):
 
     @field_validator("image")
     @classmethod
-    def _valid_reference(cls, value: str) -> str:
+    def _valid_reference(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             parse_reference(value)
         except InvalidReference as exc:
@@ -73,7 +79,7 @@ class ImportJobView(BaseModel):
     """What the importer answers about a job: its latest snapshot."""
 
     job_id: str
-    image: str
+    image: str | None
     state: JobState
     phase: Phase
     seq: int = 0

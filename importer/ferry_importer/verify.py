@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from ferry_contract import ArchiveFormat, ImageInfo, ImageReference
+from ferry_contract.events import LoadedImage
 
 from .engine import Engine
 from .errors import VerificationFailed
@@ -74,7 +75,12 @@ async def verify_load(
         raise VerificationFailed(f"{ref} does not point to the loaded image {primary}")
     if len(ids) == 1:
         _check_size(found, content_bytes, ref)
-    return _info(ref, found)
+    info = _info(ref, found)
+    loaded = []
+    for image_id in ids:
+        details = found if image_id == primary else await engine.inspect_image(image_id)
+        loaded.append(LoadedImage(id=image_id, tags=list((details or {}).get("RepoTags") or [])))
+    return info.model_copy(update={"images": loaded})
 
 
 def _check_size(found: dict, content_bytes: int, name: str) -> None:

@@ -2,6 +2,7 @@
 
 import lzma
 import os
+import subprocess
 
 import pytest
 
@@ -101,3 +102,47 @@ async def test_a_multi_block_xz_archive_is_decoded_in_parallel_and_round_trips(
     assert not isinstance(image, Exception), image
     assert image.size == sum(len(d) for d in files.values())
     assert events[-2].data.bytes_done == path.stat().st_size
+
+
+def _save_two_images(docker_client, docker_host: str, token: str, path) -> list[str]:
+    """A real `docker save` of two images (made with `docker import`), then both removed from the engine."""
+    refs = [f"ferry-test/pair-{token}-{n}:1" for n in ("a", "b")]
+    for index, ref in enumerate(refs):
+        repository, tag = ref.rsplit(":", 1)
+        docker_client.api.import_image_from_data(
+            tar_bytes(rootfs_files(20_000 + index)),
+            repository=repository,
+            tag=tag,
+            changes=[f"LABEL ferry.test={token}"],
+        )
+    subprocess.run(
+        ["docker", "save", "-o", str(path), *refs],
+        check=True,
+        env={**os.environ, "DOCKER_HOST": docker_host},
+        capture_output=True,
+        timeout=120,
+    )
+    for ref in refs:
+        docker_client.api.remove_image(ref, force=True)
+    return refs
+
+
+async def test_a_save_of_two_images_loads_without_a_name_like_docker_load_and_lists_both(
+    run, tmp_path, docker_client, docker_host, token, cleanup
+):
+    cleanup.extend(refs := _save_two_images(docker_client, docker_host, token, tmp_path / "pair.tar"))
+    image, events = await run(tmp_path / "pair.tar", None)
+    assert not isinstance(image, Exception), image
+    assert sorted(tag for loaded in image.images for tag in loaded.tags) == sorted(refs)
+    assert image.ref in refs and all(tag_exists(docker_client, ref) for ref in refs)
+    assert events[-1].type == "import.completed" and events[-1].data.image.images == image.images
+
+
+async def test_a_name_for_a_save_of_two_images_is_refused_before_the_engine_commits(
+    run, tmp_path, docker_client, docker_host, token, name, cleanup
+):
+    cleanup.extend(refs := _save_two_images(docker_client, docker_host, token, tmp_path / "pair.tar"))
+    error, events = await run(tmp_path / "pair.tar", f"{name}:pair")
+    assert isinstance(error, ImporterError) and error.code == "invalid_reference", error
+    assert "2 images" in error.message
+    assert not any(tag_exists(docker_client, ref) for ref in [*refs, f"{name}:pair"])

@@ -48,7 +48,10 @@ class ImportCreate(BaseModel):
     upload_id: str | None = None
     source_url: str | None = Field(default=None, max_length=2000)
     hosts: list[str] = Field(min_length=1, max_length=100)
-    image: str
+    image: str | None = Field(
+        default=None,
+        description="REPO[:TAG]. Needed for filesystem archives; a docker-save archive keeps its own tags without one.",
+    )
     format: ArchiveFormat = ArchiveFormat.AUTO
     changes: list[str] = Field(default_factory=list, max_length=50)
     force: bool = False
@@ -63,7 +66,9 @@ class ImportCreate(BaseModel):
 
     @field_validator("image")
     @classmethod
-    def _reference(cls, value: str) -> str:
+    def _reference(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             parse_reference(value)
         except InvalidReference as exc:

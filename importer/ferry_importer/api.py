@@ -16,6 +16,7 @@ import time
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferry_contract import ErrorCode
 
@@ -37,6 +38,8 @@ log = logging.getLogger("ferry_importer.api")
 
 SHUTDOWN_FLUSH_S = 3.0
 RETENTION_EVERY_S = 3600.0
+
+HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 STATUS_FOR_CODE = {
     ErrorCode.SOURCE_NOT_ALLOWED: 403,
@@ -90,6 +93,12 @@ def create_app(settings: ImporterSettings) -> FastAPI:
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         code = ErrorCode.INVALID_REFERENCE.value if where == "image" else "invalid_request"
         return JSONResponse(error_body(code, f"{where}: {message}" if where else message), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """What the framework itself refuses (an unreadable body, an unknown path) has the same error shape."""
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     return app
 

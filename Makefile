@@ -12,7 +12,7 @@ PY_SOURCES := requirements/dev.lock contract/pyproject.toml importer/pyproject.t
 JS_DIR := frontend-bridge
 JS_STAMP := $(JS_DIR)/node_modules/.ferry-setup
 
-.PHONY: setup setup-py setup-js system-deps run test test-py test-js lint lint-py lint-js lock schema bench-import bench-realtime bench-scale clean
+.PHONY: setup setup-py setup-js system-deps run test test-py test-faults test-js lint lint-py lint-js lock schema bench-import bench-realtime bench-scale clean
 
 setup: setup-py setup-js
 
@@ -66,6 +66,10 @@ test-js: setup-js
 
 test-py: setup-py
 	$(BIN)/pytest
+
+# The fault campaign alone (crashes, outages, full disks on real processes); make test runs it too.
+test-faults: system-deps setup-py
+	$(BIN)/pytest -m fault --durations=0
 
 bench-import: system-deps setup-py
 	$(BIN)/python importer/bench/bench_import.py

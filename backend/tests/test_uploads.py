@@ -305,6 +305,7 @@ def test_upload_locks_are_shared_while_held_and_forgotten_after():
     assert len(locks) == 0
 
 
+@pytest.mark.fault
 async def test_a_backend_killed_mid_patch_resumes_from_the_bytes_that_landed_not_from_the_patchs_start(tmp_path):
     from backend.tests.support import Backend
 

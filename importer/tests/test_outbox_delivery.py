@@ -223,6 +223,7 @@ class _Facts:
         return {"disk_free_bytes": None, "spool_free_bytes": None, "engine_version": None}
 
 
+@pytest.mark.fault
 async def test_a_heartbeat_accepted_by_the_receiver_wakes_callbacks_waiting_out_their_backoff(db, receiver):
     from ferry_importer.heartbeat import HeartbeatSender
 
@@ -257,6 +258,7 @@ async def test_a_heartbeat_accepted_by_the_receiver_wakes_callbacks_waiting_out_
     ]
 
 
+@pytest.mark.fault
 async def test_a_receiver_that_answers_again_wakes_only_its_own_queued_callbacks(db, receiver):
     other = WebhookReceiver()  # never started: refuses connections
     receiver.stop()

@@ -205,6 +205,7 @@ async def test_an_unreachable_engine_is_engine_unreachable(tmp_path):
     assert reporter.events[-1].data.error.code == "engine_unreachable"
 
 
+@pytest.mark.fault
 async def test_not_enough_disk_for_the_uncompressed_size_fails_up_front(run, tmp_path, name, token, docker_client):
     # the xz index claims a petabyte: the engine's real data root cannot hold it
     path = tmp_path / "huge.tar.xz"

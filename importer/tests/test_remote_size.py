@@ -50,6 +50,7 @@ def test_a_server_without_range_support_gives_no_size_and_no_error(files):
         assert uncompressed_size(remote, Compression.XZ) is None
 
 
+@pytest.mark.fault
 @pytest.mark.engine
 async def test_a_url_archive_too_big_for_the_engines_disk_fails_up_front(run, files, docker_client, token):
     path = files.root / "huge.tar.xz"

@@ -36,6 +36,7 @@ def terminal_events(lab: Lab, job_id: str) -> list[dict]:
     )
 
 
+@pytest.mark.fault
 def test_sigkill_mid_job_then_restart_drains_the_outbox_and_reports_the_job_failed(lab, docker_client):
     importer = lab.importer()
     write(lab.roots / "big.tar.gz", tar_bytes(rootfs_files(SLOW_SIZE)), "gzip")
@@ -68,6 +69,7 @@ def test_sigkill_mid_job_then_restart_drains_the_outbox_and_reports_the_job_fail
     wait_until(lambda: restarted.outbox()["counts"]["pending"] == 0, 30, what="the outbox to drain")
 
 
+@pytest.mark.fault
 def test_sigterm_fails_the_running_job_and_the_queued_one_runs_after_the_restart(lab, docker_client):
     lab.receiver.start()
     importer = lab.importer(max_concurrent=1)
@@ -97,6 +99,7 @@ def test_sigterm_fails_the_running_job_and_the_queued_one_runs_after_the_restart
     assert image_exists(docker_client, waiting["image"])
 
 
+@pytest.mark.fault
 def test_an_importer_killed_while_the_engine_finishes_a_load_undoes_the_load_when_it_starts_again(lab, docker_client):
     lab.receiver.start()
     importer = lab.importer()

@@ -116,6 +116,7 @@ def site_factory(lab, docker_host, tmp_path):
         site.close()
 
 
+@pytest.mark.fault
 async def test_a_frozen_importer_is_a_doubt_while_silent_and_its_job_then_ends_succeeded(site_factory):
     site = site_factory(QUICK, heartbeat_s=0.5)
     job_id = await site.start_import("frozen")
@@ -146,6 +147,7 @@ async def test_a_frozen_importer_is_a_doubt_while_silent_and_its_job_then_ends_s
     assert final["state"] == "succeeded" and final["doubt"] is None and site.importer_state(job_id) == "succeeded"
 
 
+@pytest.mark.fault
 async def test_a_backend_back_from_an_outage_never_fails_a_job_the_importer_finished(site_factory):
     # Silence limits far below the outage, and an importer whose retries back off for a minute: before, the
     # first sweep after the restart failed the job, and its callbacks waited out their backoff.
@@ -170,6 +172,7 @@ async def test_a_backend_back_from_an_outage_never_fails_a_job_the_importer_fini
     assert [seq for _, seq in logged] == sorted({seq for _, seq in logged})
 
 
+@pytest.mark.fault
 async def test_an_importer_that_lost_the_job_says_so_in_a_heartbeat_and_the_job_fails_host_unreachable(site_factory):
     site = site_factory(QUICK, heartbeat_s=0.5)
     job_id = await site.start_import("lost")

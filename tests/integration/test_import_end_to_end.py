@@ -60,6 +60,7 @@ async def test_upload_is_imported_on_the_host_and_watched_to_completion(lab):
     assert lab.engine.api.inspect_image(image)["Config"]["Labels"]["ferry.itest"] == label
 
 
+@pytest.mark.fault
 async def test_backend_killed_mid_import_catches_up_from_the_importers_outbox(lab):
     image, label = lab.image("killed"), lab.label("killed")
     job = await lab.start_import(image, label)

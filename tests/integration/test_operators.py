@@ -94,6 +94,7 @@ async def test_a_capture_of_a_real_import_replays_into_a_fresh_backend_the_same(
         fresh.stop()
 
 
+@pytest.mark.fault
 async def test_outbox_recover_completes_a_job_on_a_backend_that_was_down_for_the_whole_import(
     lab, docker_host, tmp_path
 ):

@@ -178,6 +178,7 @@ async def test_one_upload_imports_onto_two_hosts_in_parallel_with_their_own_prog
         shared.close()
 
 
+@pytest.mark.fault
 async def test_a_disk_filling_up_on_one_host_does_not_disturb_the_other(cluster, labs, tmp_path):
     host_a, host_b = labs
     label = uuid.uuid4().hex[:12]

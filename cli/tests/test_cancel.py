@@ -116,19 +116,26 @@ def archive(tmp_path):
     return path
 
 
-def start_job(backend, host: str, archive) -> str:
-    ferry = FerryProcess(
+def _import(backend, host, archive, *flags: str) -> FerryProcess:
+    """`ferry import --json` of `archive` on `host` (a name or a CancelableImporter), running in the background."""
+    name = host if isinstance(host, str) else host.name
+    image = unique("lab/c") + ":1"
+    return FerryProcess(
         "import",
         str(archive),
         "--host",
-        host,
+        name,
         "--image",
-        unique("lab/c") + ":1",
+        image,
         "--json",
-        "--keep-on-interrupt",
+        *flags,
         url=backend.url,
         token=backend.admin_token,
     )
+
+
+def start_job(backend, host: str, archive) -> str:
+    ferry = _import(backend, host, archive, "--keep-on-interrupt")
     job_id = _job_id_of(ferry)
     ferry.proc.send_signal(signal.SIGINT)
     ferry.finish(30)
@@ -203,18 +210,7 @@ def test_a_viewer_cannot_cancel(backend, archive):
 
 def test_ctrl_c_in_import_with_cancel_on_interrupt_cancels_its_jobs(backend, archive):
     with CancelableImporter(backend) as lab:
-        ferry = FerryProcess(
-            "import",
-            str(archive),
-            "--host",
-            lab.name,
-            "--image",
-            unique("lab/c") + ":1",
-            "--json",
-            "--cancel-on-interrupt",
-            url=backend.url,
-            token=backend.admin_token,
-        )
+        ferry = _import(backend, lab, archive, "--cancel-on-interrupt")
         job_id = _job_id_of(ferry)
         time.sleep(0.5)
         ferry.proc.send_signal(signal.SIGINT)
@@ -226,17 +222,7 @@ def test_ctrl_c_in_import_with_cancel_on_interrupt_cancels_its_jobs(backend, arc
 
 def test_ctrl_c_in_import_without_a_terminal_leaves_the_jobs_running_and_says_how_to_stop_them(backend, archive):
     with CancelableImporter(backend) as lab:
-        ferry = FerryProcess(
-            "import",
-            str(archive),
-            "--host",
-            lab.name,
-            "--image",
-            unique("lab/c") + ":1",
-            "--json",
-            url=backend.url,
-            token=backend.admin_token,
-        )
+        ferry = _import(backend, lab, archive)
         job_id = _job_id_of(ferry)
         ferry.proc.send_signal(signal.SIGINT)
         assert ferry.finish(60) == 130

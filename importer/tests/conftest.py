@@ -136,3 +136,15 @@ def saved_image(docker_client, tmp_path_factory):
             docker_client.api.remove_image(ref, force=True)
         except docker.errors.APIError:
             pass
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A Range-capable file server over tmp_path/files: URL sources for the importer."""
+    from importer.tests.service_support import RangeFileServer
+
+    root = tmp_path / "files"
+    root.mkdir()
+    server = RangeFileServer(root).start()
+    yield server
+    server.stop()

@@ -10,18 +10,8 @@ from ferry_contract.urls import parse_prefix
 from ferry_importer.compression import Compression, detect_compression, uncompressed_size
 from ferry_importer.remote_file import RemoteFile
 from ferry_importer.sources_url import UrlSource
-from importer.tests.service_support import RangeFileServer
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def files(tmp_path):
-    root = tmp_path / "files"
-    root.mkdir()
-    server = RangeFileServer(root).start()
-    yield server
-    server.stop()
 
 
 def url_source(files, name: str) -> UrlSource:

@@ -13,21 +13,12 @@ from ferry_contract.urls import parse_prefix
 from ferry_importer.allowlist import SourceRejected
 from ferry_importer.errors import ImporterError
 from ferry_importer.sources_url import UrlSource
-from importer.tests.service_support import RangeFileServer, wait_until
+from importer.tests.service_support import wait_until
 from importer.tests.silent_server import SilentServer
 
 pytestmark = pytest.mark.timeout(60)
 
 SIZE = 3 * 1024 * 1024 + 123
-
-
-@pytest.fixture
-def files(tmp_path):
-    root = tmp_path / "files"
-    root.mkdir()
-    server = RangeFileServer(root).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ferry_contract.api_errors import error_body
 from ferry_contract.bodies import BodyDeadline
 
 from . import __version__
@@ -71,7 +72,7 @@ def _error(
     headers = dict(headers or {})
     if request.url.path.startswith("/api/uploads"):
         headers.setdefault("Tus-Resumable", TUS_VERSION)
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

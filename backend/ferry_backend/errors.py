@@ -5,6 +5,8 @@ Foreign errors (httpx, SQLAlchemy, OS) are translated into these at the boundary
 
 from __future__ import annotations
 
+from ferry_contract.api_errors import error_body
+
 
 class FerryError(Exception):
     """Base class. `status` is the HTTP status the API answers with."""
@@ -24,7 +26,7 @@ class FerryError(Exception):
         self.headers = headers or {}
 
     def to_body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
+        return error_body(self.code, self.message)
 
 
 class InvalidRequest(FerryError):

@@ -20,6 +20,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+def error_body(code: str, message: str) -> dict:
+    """The one error answer both services send, as JSON-ready data."""
+    return ErrorBody(error=ErrorDetail(code=code, message=message)).model_dump()
+
+
 MEANING = {
     400: "Malformed request (headers, body).",
     401: "Missing or unknown bearer token.",

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferry_contract import ErrorCode
+from ferry_contract.api_errors import error_body
 
 from . import jobs, outbox
 from .database import Database
@@ -26,7 +27,7 @@ from .delivery import DeliveryWorker
 from .engine import Engine
 from .errors import ImporterError
 from .heartbeat import HeartbeatSender, HostStatus
-from .http_deps import ApiError, Service, error_body, require_token
+from .http_deps import ApiError, Service, require_token
 from .job_reporter import EventRecorder
 from .retry import RetryPolicy
 from .routes import monitoring, public, router

@@ -12,6 +12,7 @@ import logging
 import re
 
 from ferry_contract import ErrorCode
+from ferry_contract.api_errors import error_body
 
 from ...errors import Conflict, FerryError, Unauthorized
 from ...imports import announce_snapshot, presume_failed
@@ -61,9 +62,7 @@ class CallbackEndpoint:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "POST":
-            await _answer(
-                send, 405, {"error": {"code": "method_not_allowed", "message": "use POST"}}, {"Allow": "POST"}
-            )
+            await _answer(send, 405, error_body("method_not_allowed", "use POST"), {"Allow": "POST"})
             return
         try:
             status, payload = 200, await self._receive(match.group(1), scope, receive)
@@ -78,7 +77,7 @@ class CallbackEndpoint:
             log.exception("POST %s failed", scope["path"])
             status, payload, headers = (
                 500,
-                {"error": {"code": "internal_error", "message": "internal error; see the backend log"}},
+                error_body("internal_error", "internal error; see the backend log"),
                 None,
             )
         await _answer(send, status, payload, headers)

@@ -10,22 +10,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ferry_contract import TERMINAL_STATES, ErrorCode, EventType, JobState, Phase
+from ferry_contract.events import SNAPSHOT_FIELDS as CONTRACT_SNAPSHOT_FIELDS
 
 # A job whose image name is not known yet: created without one (a docker-save archive keeps its own tags) or
 # learned of only from callbacks; it takes the name of what it imported when it completes.
 UNNAMED = "unknown"
 
-SNAPSHOT_FIELDS = (
-    "state",
-    "phase",
-    "percent",
-    "bytes_done",
-    "bytes_total",
-    "rate_bps",
-    "eta_s",
-    "phase_elapsed_s",
-    "queue_position",
-)
+SNAPSHOT_FIELDS = CONTRACT_SNAPSHOT_FIELDS  # what the jobs table keeps of each event
 
 
 class Verdict(StrEnum):

@@ -8,26 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ferry_contract.events import LOAD_FIELDS, SNAPSHOT_FIELDS
+
 from .formatting import is_terminal
 
-VIEW_FIELDS = (
-    "state",
-    "phase",
-    "percent",
-    "bytes_done",
-    "bytes_total",
-    "rate_bps",
-    "eta_s",
-    "phase_elapsed_s",
-    "queue_position",
-    "layers_done",
-    "layers_total",
-    "layer_bytes_done",
-    "layer_bytes_total",
-    "error",
-    "doubt",
-    "presumed",
-)
+VIEW_FIELDS = (*SNAPSHOT_FIELDS, *LOAD_FIELDS, "error", "doubt", "presumed")
 
 
 def view_of_snapshot(snapshot: dict) -> dict:

@@ -16,28 +16,13 @@ from pathlib import Path
 
 import httpx
 
+from ferry_contract.events import SNAPSHOT_FIELDS
 from tests.support.process import free_port, spawn, tail, terminate, wait_healthy
 
 BIN = Path(sys.executable).parent
 FERRY = str(BIN / "ferry")
 EVENT_TYPES = ("import.queued", "import.progress", "import.completed", "import.failed", "import.canceled")
-SNAPSHOT_KEYS = (
-    "id",
-    "host",
-    "image",
-    "state",
-    "phase",
-    "seq",
-    "percent",
-    "bytes_done",
-    "bytes_total",
-    "rate_bps",
-    "eta_s",
-    "phase_elapsed_s",
-    "queue_position",
-    "result",
-    "error",
-)
+SNAPSHOT_KEYS = ("id", "host", "image", "seq", *SNAPSHOT_FIELDS, "result", "error")
 
 
 PYCACHE = Path(tempfile.gettempdir()) / "ferry-cli-tests-pycache"

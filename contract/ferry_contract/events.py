@@ -36,6 +36,21 @@ class JobState(StrEnum):
 
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
 
+# The fields of an event's data that a job's snapshot keeps: the backend stores them, the CLI and the page show
+# them. The one list every part derives its own from.
+SNAPSHOT_FIELDS = (
+    "state",
+    "phase",
+    "percent",
+    "bytes_done",
+    "bytes_total",
+    "rate_bps",
+    "eta_s",
+    "phase_elapsed_s",
+    "queue_position",
+)
+LOAD_FIELDS = ("layers_done", "layers_total", "layer_bytes_done", "layer_bytes_total")  # a load's layer counts
+
 
 class Phase(StrEnum):
     """Where a job is. `loading` = the engine has every byte of a docker-save archive and reports the layers it

@@ -13,6 +13,7 @@ import { upload } from "./upload.js";
 import { watchImport } from "./watch.js";
 
 export { createApi } from "./api.js";
+export { checkArchiveFile, checkArchiveHead } from "./archive.js";
 export { FerryError, isFatal } from "./errors.js";
 export { watchJobs } from "./jobs.js";
 export { SocketLink, defaultSocketFactory } from "./link.js";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { Transform } from "node:stream";
 import { test } from "node:test";
 
-import { BROWSER_NETWORK_NOISE, labHost, signIn, skip, usePageHarness } from "./support/page-harness.js";
+import { BROWSER_NETWORK_NOISE, archiveBytes, labHost, signIn, skip, usePageHarness } from "./support/page-harness.js";
 
 const { startBackend, openPage } = usePageHarness();
 
@@ -88,7 +88,7 @@ test("a file dropped on the drop zone starts its upload", { skip }, async () => 
       const point = { clientX: box.left + box.width / 2, clientY: box.top + box.height / 2, bubbles: true, cancelable: true, composed: true };
       const target = document.elementFromPoint(point.clientX, point.clientY);
       const dataTransfer = new DataTransfer();
-      dataTransfer.items.add(new File([new Uint8Array(2 * 1024 * 1024).fill(7)], "srlinux-24.10.1.tar.xz", { type: "application/x-xz" }));
+      dataTransfer.items.add(new File([new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), new Uint8Array(2 * 1024 * 1024 - 6).fill(7)], "srlinux-24.10.1.tar.xz", { type: "application/x-xz" }));
       const fire = (type) => {
         const event = new DragEvent(type, { ...point, dataTransfer });
         target.dispatchEvent(event);
@@ -139,7 +139,7 @@ test("an upload that failed for good resumes from the server's offset with Resum
   const failure = page.getByText(/^Upload failed: .*\(upload_failed\)\. Resume upload continues/);
   try {
     await signIn(page);
-    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(size, 5) });
+    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(size, 5) });
     for (let i = 0; !link.down && i < 400; i += 1) await page.waitForTimeout(25);
     assert.equal(link.down, true, "the first PATCH reached the server");
     // tus's retry delays add up to 39 s: move the clock past each of them until it gives up.
@@ -165,6 +165,36 @@ test("an upload that failed for good resumes from the server's offset with Resum
     assert.equal(resumed[0].offset, 2 * MiB, `resumed from the server's offset, not from 0: ${log}`);
     assert.equal(await page.getByRole("button", { name: "Resume upload" }).isHidden(), true);
     assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});
+
+test("a file that is no archive is refused from its first bytes before any upload request", { skip }, async () => {
+  const { backend, origin } = await startBackend({ simulate: false });
+  const { page, problems } = await openPage(origin);
+  const uploads = [];
+  page.on("request", (r) => r.url().includes("/api/uploads") && uploads.push(`${r.method()} ${r.url()}`));
+  const stats = page.locator("#upload-stats");
+  try {
+    await signIn(page);
+    await page.setInputFiles("#file", { name: "notes.tar.gz", mimeType: "application/gzip", buffer: Buffer.from("just some text\n".repeat(4000)) });
+    await page.getByText(/^Not uploaded: the file is not an image archive.* \(not_an_archive\)\./).waitFor();
+    assert.equal(await page.getByRole("progressbar", { name: "Upload progress" }).getAttribute("aria-valuenow"), "0");
+    assert.match(await page.locator("#import-hint").textContent(), /upload an archive/);
+    assert.equal(await page.getByRole("button", { name: "Cancel upload" }).isHidden(), true);
+
+    await page.setInputFiles("#file", { name: "empty.tar", mimeType: "application/x-tar", buffer: Buffer.alloc(0) });
+    await page.getByText(/^Not uploaded: the archive file is empty \(empty_archive\)\./).waitFor();
+    assert.deepEqual(uploads, [], "not one upload request for either file");
+
+    // A real archive after a refused one uploads as usual, and the refusal is gone.
+    await page.setInputFiles("#file", { name: "ceos.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(MiB, 2) });
+    await page.getByText(/^Uploaded 1.00 MiB/).waitFor();
+    assert.equal(await stats.evaluate((el) => el.classList.contains("error-text")), false);
+    assert.ok(uploads.some((u) => u.startsWith("POST")), "the archive was uploaded");
+    assert.deepEqual(problems, []);
   } finally {
     await page.context().close();
     await backend.close();

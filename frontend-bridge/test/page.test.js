@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { ARTIFACTS, BROWSER_NETWORK_NOISE, skip, usePageHarness } from "./support/page-harness.js";
+import { ARTIFACTS, BROWSER_NETWORK_NOISE, archiveBytes, skip, usePageHarness } from "./support/page-harness.js";
 
 const { startBackend, openPage } = usePageHarness();
 
@@ -15,7 +15,7 @@ async function importThroughThePage(page, host, image) {
   await page.keyboard.type("operator-token");
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "New import" }).waitFor();
-  await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(3 * 1024 * 1024, 3) });
+  await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(3 * 1024 * 1024, 3) });
   await page.getByText(/^Uploaded 3.00 MiB/).waitFor();
   await page.getByLabel(host, { exact: true }).focus();
   await page.keyboard.press("Space");

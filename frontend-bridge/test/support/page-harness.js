@@ -90,3 +90,10 @@ export async function signIn(page, token = "operator-token") {
 
 /** Chromium's own lines for a refused websocket or a failed request; the page's code logs nothing. */
 export const BROWSER_NETWORK_NOISE = /^(WebSocket connection to .* failed|Failed to load resource: )/;
+
+/** `size` bytes of `fill` that start like an xz archive, so the page's first-bytes check lets them upload. */
+export function archiveBytes(size, fill = 0) {
+  const buffer = Buffer.alloc(size, fill);
+  Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]).copy(buffer);
+  return buffer;
+}

@@ -1,5 +1,6 @@
 // "New import": pick or drop an archive (uploaded at once, resumably), choose hosts and the image
 // name (checked as you type, with the importer's rules), then Import.
+import { checkArchiveFile } from "../../src/archive.js";
 import { checkReference, suggestReference } from "../../src/reference.js";
 import { announce, fill, h, progressBar, setText } from "../dom.js";
 import { formatBytes, formatDuration, formatRate, hostLiveness } from "../format.js";
@@ -115,6 +116,21 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     uploadBar.update({ percent: 0, text: "upload starting" });
     setText(uploadStats, "Starting…");
     cancelUpload.hidden = false;
+    // A file that is no archive would cost a whole upload before the importer refused it: its first
+    // bytes decide now, with the importer's codes.
+    const verdict = await checkArchiveFile(file).catch((error) => ({ ok: false, code: "unreadable_file", message: `the file cannot be read: ${error.message}` }));
+    if (uploading !== controller) return;
+    if (!verdict.ok) {
+      uploading = null;
+      cancelUpload.hidden = true;
+      uploadBar.update({ percent: 0, text: "not uploaded", tone: "bad" });
+      setText(uploadStats, `Not uploaded: ${verdict.message} (${verdict.code}). Choose a .tar, .tar.xz, .tar.gz, .tar.zst or .tar.bz2 archive.`);
+      uploadStats.classList.add("error-text");
+      announce(`${file.name} is not an image archive`);
+      refresh();
+      return;
+    }
+    uploadStats.classList.remove("error-text");
     if (!imageInput.value) {
       imageInput.value = suggestReference(file.name);
       checkImage();

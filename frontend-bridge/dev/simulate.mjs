@@ -5,7 +5,7 @@
 const GiB = 1024 ** 3;
 
 /** Drive one job of the stand-in backend from queued to its end. */
-export function simulateImport(backend, job, { fail = false, speed = 1, total = Math.round(2.6 * GiB), finalizeS = 9, layers = 0 } = {}) {
+export function simulateImport(backend, job, { fail = false, present = false, speed = 1, total = Math.round(2.6 * GiB), finalizeS = 9, layers = 0 } = {}) {
   let seq = 0;
   let done = 0;
   // A docker-save archive (`layers` > 0): after the last byte the engine loads its layers, which
@@ -35,6 +35,12 @@ export function simulateImport(backend, job, { fail = false, speed = 1, total = 
     if (phase === "queued") {
       enter("preparing");
       return emit("import.progress", { state: "running", phase: "preparing", percent: 0, bytes_done: 0 });
+    }
+    if (phase === "preparing" && present) {
+      // The same archive was imported before: the importer sends nothing and says so.
+      clearInterval(timer);
+      const image = { ref: job.image, id: `sha256:${"5a".repeat(32)}`, size: Math.round(total * 1.04), tags: [job.image], already_present: true };
+      return emit("import.completed", { state: "succeeded", phase: "done", percent: 100, bytes_done: 0, image });
     }
     if (phase === "preparing") {
       enter("importing");

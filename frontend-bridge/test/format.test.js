@@ -42,6 +42,10 @@ test("a job's status line says what is happening", () => {
     jobStatusLine({ ...base, state: "succeeded", result: { ref: "ceos:1", id: "sha256:" + "c".repeat(64), size: 2.6 * 1024 ** 3 } }),
     "Imported ceos:1 · cccccccccccc · 2.60 GiB",
   );
+  assert.equal(
+    jobStatusLine({ ...base, state: "succeeded", result: { ref: "ceos:1", id: "sha256:" + "c".repeat(64), size: 5, tags: [], already_present: true } }),
+    "Already present — nothing imported · ceos:1 · cccccccccccc",
+  );
   assert.equal(jobStatusLine({ ...base, state: "failed", error: { code: "insufficient_disk", message: "lab1 has 1 GiB free, needs 3 GiB" } }), "Failed: lab1 has 1 GiB free, needs 3 GiB (insufficient_disk)");
   assert.equal(jobStatusLine({ ...base, bytes_total: null, rate_bps: null, eta_s: null }), "1.00 GiB");
 });

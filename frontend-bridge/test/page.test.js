@@ -114,6 +114,25 @@ test("a failed import shows its message and code", { skip }, async () => {
   }
 });
 
+test("a job that found its image already there says so on its card and in the list, not Imported", { skip }, async () => {
+  const { backend, origin } = await startBackend({ presentHost: "lab2", speed: 4 });
+  const { page, problems } = await openPage(origin);
+  try {
+    await importThroughThePage(page, "lab2", "ceos:again");
+    const { card, state } = await followBar(page, "ceos:again on lab2");
+    assert.equal(state, "succeeded");
+    const text = await card.textContent();
+    assert.match(text, /Already present — nothing imported · ceos:again · 5a5a5a5a5a5a/);
+    assert.doesNotMatch(text, /Imported/);
+    const row = page.locator("#jobs tr", { has: page.getByText("ceos:again", { exact: true }) });
+    assert.match(await row.textContent(), /already present — nothing imported/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});
+
 test("an invalid image name is explained as it is typed and keeps Import disabled", { skip }, async () => {
   const { backend, origin } = await startBackend();
   const { page } = await openPage(origin);

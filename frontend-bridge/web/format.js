@@ -102,6 +102,14 @@ export function stateLabel(state) {
   return STATES[state] ?? String(state ?? "");
 }
 
+/** What a job that found its image already there says: it succeeded, but it imported nothing. */
+export const ALREADY_PRESENT = "already present — nothing imported";
+
+/** The importer found the image already imported from the same archive and sent nothing (ImageInfo.already_present). */
+export function isAlreadyPresent(view) {
+  return view?.state === "succeeded" && view.result?.already_present === true;
+}
+
 /** A running job that has sent nothing for this long is said to be silent (the importer reports every 0.5 s). */
 export const SILENT_AFTER_S = 5;
 
@@ -126,6 +134,9 @@ export function hostLiveness(host, now = Date.now()) {
  * in its own words ("no word from lab1 for 40 s"); the job is not over for that.
  */
 export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = null, doubtS = null) {
+  if (isAlreadyPresent(view)) {
+    return `${ALREADY_PRESENT[0].toUpperCase()}${ALREADY_PRESENT.slice(1)} · ${view.result?.ref ?? view.image ?? ""} · ${shortId(view.result?.id)}`;
+  }
   if (view.state === "succeeded") {
     const size = view.result ? formatBytes(view.result.size) : "";
     return `Imported ${view.result?.ref ?? view.image ?? ""} · ${shortId(view.result?.id)}${size ? ` · ${size}` : ""}`.trim();

@@ -41,7 +41,7 @@ export function usePageHarness() {
    * A stand-in backend serving dist/, with tus uploads and lab1, lab2. `tusGate(req, res, tus)`
    * may take an upload request instead of the tus server (to break one on purpose).
    */
-  harness.startBackend = async ({ blockWebsocket = false, failHost = "", speed = 10, simulate = true, replay = false, tusGate = null, layers = 0 } = {}) => {
+  harness.startBackend = async ({ blockWebsocket = false, failHost = "", presentHost = "", speed = 10, simulate = true, replay = false, tusGate = null, layers = 0 } = {}) => {
     const tus = new TusServer({ path: "/api/uploads", datastore: new FileStore({ directory: harness.uploads }) });
     const tokens = { "operator-token": "operator", "viewer-token": "viewer" };
     const backend = createStandInBackend({
@@ -51,7 +51,7 @@ export function usePageHarness() {
       tus: { handle: (req, res) => (tusGate ? tusGate(req, res, tus) : tus.handle(req, res)) },
       onStartImport(b, body, jobs) {
         if (!simulate) return;
-        for (const job of jobs) simulateImport(b, job, { fail: job.host === failHost, speed, total: 600 * 1024 * 1024, finalizeS: 8, layers });
+        for (const job of jobs) simulateImport(b, job, { fail: job.host === failHost, present: job.host === presentHost, speed, total: 600 * 1024 * 1024, finalizeS: 8, layers });
       },
     });
     backend.tokens = tokens;

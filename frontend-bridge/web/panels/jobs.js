@@ -1,6 +1,6 @@
 // Every job this token may see, updating as events arrive.
 import { fill, h, setText } from "../dom.js";
-import { formatAgo, formatPercent, jobName, phaseLabel, stateLabel } from "../format.js";
+import { ALREADY_PRESENT, formatAgo, formatPercent, isAlreadyPresent, jobName, phaseLabel, stateLabel } from "../format.js";
 
 export function mountJobs(root, { store, onDetails }) {
   const filter = h(
@@ -38,7 +38,7 @@ export function mountJobs(root, { store, onDetails }) {
     setText(r.cells.image, jobName(view));
     setText(r.cells.host, view.host);
     fill(r.cells.state, h("span", { class: "badge", dataset: { state: view.state } }, stateLabel(view.state)));
-    setText(r.cells.progress, view.state === "running" ? `${formatPercent(view.percent)} · ${phaseLabel(view.phase)}` : view.state === "succeeded" ? "100.0 %" : formatPercent(view.percent));
+    setText(r.cells.progress, isAlreadyPresent(view) ? ALREADY_PRESENT : view.state === "running" ? `${formatPercent(view.percent)} · ${phaseLabel(view.phase)}` : view.state === "succeeded" ? "100.0 %" : formatPercent(view.percent));
     const stamp = Math.max(Date.parse(view.updated_at ?? view.created_at ?? "") || 0, view.seenAt ?? 0);
     setText(r.cells.updated, stamp ? formatAgo(stamp) : "–");
     r.button.setAttribute("aria-label", `Details of ${jobName(view)} on ${view.host}`);

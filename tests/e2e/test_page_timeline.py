@@ -105,13 +105,13 @@ def test_replay_shows_the_story_again_and_changes_nothing(operator, stack, sim_h
     row.get_by_role("button", name=re.compile("^Details of ")).click()
     timeline = page.locator("#details tbody tr")
     page.locator('#details tbody tr:not([data-source="replayed"])').nth(len(stored) - 1).wait_for()
-    replay = page.get_by_role("button", name="Replay", exact=True)
+    replay = page.get_by_role("button", name="Play back", exact=True)
     assert replay.is_visible(), "the backend has the replay endpoint: the page offers it"
 
-    page.get_by_label("Replay speed").select_option("max")
+    page.get_by_label("Playback speed").select_option("max")
     replay.click()
     page.locator('#details tbody tr[data-source="replayed"]').nth(len(stored) - 1).wait_for(timeout=15_000)
-    page.get_by_text(re.compile(rf"^Replaying {len(stored)} stored events")).wait_for()
+    page.get_by_text(re.compile(rf"^Playing back {len(stored)} stored events")).wait_for()
     operator.screenshot("timeline-replayed")
     assert page.locator("#details tr.replay-group").count() == 1
     rows = [
@@ -158,7 +158,7 @@ def test_a_viewer_watches_live_but_gets_no_operator_controls(open_operator, stac
 
     card.get_by_role("button", name=re.compile("^Details of ")).click()
     page.locator("#details tbody tr[data-source]").first.wait_for()
-    assert not page.get_by_role("button", name="Replay", exact=True).is_visible()
+    assert not page.get_by_role("button", name="Play back", exact=True).is_visible()
     assert not page.get_by_role("button", name="Show deliveries").is_visible()
     viewer.screenshot("viewer")
     assert viewer.console_errors == []

@@ -49,6 +49,10 @@ export function usePageHarness() {
       tokens,
       replay,
       tus: { handle: (req, res) => (tusGate ? tusGate(req, res, tus) : tus.handle(req, res)) },
+      onCancel(b, job) {
+        job.cancelRequested = true; // the simulated host stops at its next step
+        b.cancels = (b.cancels ?? 0) + 1;
+      },
       onStartImport(b, body, jobs) {
         if (!simulate) return;
         for (const job of jobs) simulateImport(b, job, { fail: job.host === failHost, present: job.host === presentHost, speed, total: 600 * 1024 * 1024, finalizeS: 8, layers });

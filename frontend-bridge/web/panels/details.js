@@ -41,6 +41,11 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
   const deliveries = mountDeliveries({ onLoad: (id) => onDeliveries(id) });
   fill(root, h("div", { class: "row between" }, heading, h("div", { class: "row" }, replayControls, close)), playbackHelp, summary, note, wrap, deliveries.root);
   close.addEventListener("click", () => onClose());
+  // Esc closes Details, as it would a dialog (a select's own Esc, closing its list, stays its own).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || root.hidden || event.defaultPrevented || event.target?.tagName === "SELECT") return;
+    onClose();
+  });
   replay.addEventListener("click", async () => {
     replay.disabled = true;
     setText(note, "Asking the backend to play the stored events back…");

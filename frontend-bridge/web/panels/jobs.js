@@ -55,5 +55,6 @@ export function mountJobs(root, { store, onDetails }) {
     table.hidden = views.length === 0;
   }
 
+  render(); // "No jobs yet." stands alone, without a table header, until the first job
   return { render };
 }

@@ -15,6 +15,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   let hosts = [];
   const chosen = new Set();
   let imageTouched = false;
+  let hostsTouched = false; // once the user ticked or unticked a host, the page no longer ticks for them
 
   const title = h("h2", { id: "new-import-title" }, "New import");
   if (!canOperate) {
@@ -223,6 +224,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     const id = `host-${host.name.replace(/[^A-Za-z0-9_-]/g, "_")}`;
     const box = h("input", { type: "checkbox", id, value: host.name, checked: chosen.has(host.name) });
     box.addEventListener("change", () => {
+      hostsTouched = true;
       if (box.checked) chosen.add(host.name);
       else chosen.delete(host.name);
       refresh();
@@ -249,8 +251,11 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
         choices.delete(name);
       }
     }
+    // The only host there is needs no choosing: it is ticked (until the user says otherwise).
+    if (hosts.length === 1 && !hostsTouched) chosen.add(hosts[0].name);
     for (const host of hosts) {
       if (!choices.has(host.name)) choices.set(host.name, choice(host));
+      choices.get(host.name).box.checked = chosen.has(host.name);
       showHealth(choices.get(host.name), host);
     }
     // Only a new host, a removed one or a new order touches the list; moving a focused box would

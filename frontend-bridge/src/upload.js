@@ -18,8 +18,9 @@ export const UPLOAD_DEFAULTS = {
  * @param {Blob|File|Buffer|import("node:stream").Readable} file
  * @param {{baseUrl?: string, token: string|(() => string), onProgress?: Function, signal?: AbortSignal,
  *          metadata?: object, chunkSize?: number, retryDelays?: number[], Upload?: typeof tus.Upload,
- *          now?: () => number, resume?: boolean}} options
- *   onProgress({bytesSent, bytesTotal, percent, rateBps, etaS}) after every progress step.
+ *          now?: () => number, resume?: boolean, onResume?: Function}} options
+ *   onProgress({bytesSent, bytesTotal, percent, rateBps, etaS}) after every progress step;
+ *   onResume({url}) when an earlier upload of the same file is continued instead of a new one made.
  */
 export function upload(file, options) {
   const { baseUrl = "", token, onProgress, signal, metadata = {}, now = Date.now, resume = true } = options;
@@ -76,11 +77,49 @@ export function upload(file, options) {
       .findPreviousUploads()
       .then((previous) => {
         const latest = [...previous].sort((a, b) => String(b.creationTime).localeCompare(String(a.creationTime)))[0];
-        if (latest) instance.resumeFromPreviousUpload(latest);
+        if (latest) {
+          instance.resumeFromPreviousUpload(latest);
+          options.onResume?.({ url: latest.uploadUrl });
+        }
       })
       .catch(() => {})
       .finally(start);
   });
+}
+
+/**
+ * Uploads this browser started and did not finish (tus keeps their URLs in localStorage), with
+ * how many bytes the server holds of each: [{filename, size, offset, url}]. One the server no
+ * longer has is forgotten. Choosing the same file again continues it (see upload).
+ */
+export async function storedUploads({ token, fetch: fetchFn = globalThis.fetch, urlStorage = tus.defaultOptions?.urlStorage } = {}) {
+  if (typeof urlStorage?.findAllUploads !== "function" || typeof fetchFn !== "function") return [];
+  const bearer = typeof token === "function" ? token() : token;
+  let entries;
+  try {
+    entries = await urlStorage.findAllUploads();
+  } catch {
+    return []; // storage unreadable (private mode): nothing to offer
+  }
+  const found = new Map();
+  for (const entry of entries) {
+    if (!entry?.uploadUrl || found.has(entry.uploadUrl)) continue;
+    try {
+      const response = await fetchFn(entry.uploadUrl, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0", ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) } });
+      if ([404, 410].includes(response.status)) {
+        await urlStorage.removeUpload(entry.urlStorageKey);
+        continue;
+      }
+      if (!response.ok) continue;
+      const offset = Number(response.headers.get("Upload-Offset"));
+      const size = Number(response.headers.get("Upload-Length") ?? entry.size);
+      if (!Number.isFinite(offset)) continue;
+      found.set(entry.uploadUrl, { filename: entry.metadata?.filename ?? "upload", size: Number.isFinite(size) ? size : entry.size, offset, url: entry.uploadUrl });
+    } catch {
+      // the backend did not answer: say nothing rather than guess
+    }
+  }
+  return [...found.values()];
 }
 
 /** The upload_id: the last path segment of the upload URL the server gave. */

@@ -14,6 +14,19 @@ export function formatBytes(bytes) {
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
+/** "122 of 451 MiB": a part and its whole in the whole's unit. */
+export function formatBytesOf(part, whole) {
+  if (!Number.isFinite(part) || !Number.isFinite(whole)) return `${formatBytes(part)} of ${formatBytes(whole)}`;
+  let unit = 0;
+  let scale = 1;
+  while (whole / scale >= 1024 && unit < UNITS.length - 1) {
+    scale *= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || whole / scale >= 100 ? 0 : whole / scale >= 10 ? 1 : 2;
+  return `${(Math.max(0, part) / scale).toFixed(digits)} of ${(whole / scale).toFixed(digits)} ${UNITS[unit]}`;
+}
+
 export function formatRate(bps) {
   if (bps === null || bps === undefined || !Number.isFinite(bps)) return "–";
   return `${formatBytes(bps)}/s`;

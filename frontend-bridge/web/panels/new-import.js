@@ -3,7 +3,7 @@
 import { checkArchiveFile } from "../../src/archive.js";
 import { checkReference, suggestReference } from "../../src/reference.js";
 import { announce, fill, h, progressBar, setText } from "../dom.js";
-import { formatBytes, formatDuration, formatRate, hostLiveness } from "../format.js";
+import { formatBytes, formatBytesOf, formatDuration, formatRate, hostLiveness } from "../format.js";
 
 // Refusals that the same upload, tried again, would get again.
 const UNRESUMABLE = new Set(["too_large", "forbidden", "unauthorized", "invalid_request"]);
@@ -36,7 +36,11 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   const uploadStats = h("p", { class: "stats", id: "upload-stats" });
   const cancelUpload = h("button", { type: "button", class: "quiet small" }, "Cancel upload");
   const resumeUpload = h("button", { type: "button", class: "small", id: "resume-upload", hidden: true }, "Resume upload");
-  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, h("div", { class: "row" }, resumeUpload, cancelUpload)), uploadBar, uploadStats);
+  const resumeNote = h("p", { class: "hint", id: "upload-resumed", role: "status" });
+  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, h("div", { class: "row" }, resumeUpload, cancelUpload)), uploadBar, uploadStats, resumeNote);
+  // Uploads this browser left unfinished (a reload, a closed tab): the same file, chosen again, continues one.
+  const storedNote = h("div", { class: "stored-uploads", id: "stored-uploads", role: "status" });
+  let stored = [];
 
   const hostList = h("div", { class: "host-choices", id: "host-choices" });
   const hostSet = h("fieldset", { class: "hosts-field" }, h("legend", {}, "Hosts"), hostList);
@@ -62,6 +66,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     "form",
     { novalidate: true },
     dropzone,
+    storedNote,
     uploadBox,
     hostSet,
     h("label", { for: "image" }, "Image"),
@@ -112,6 +117,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     stopped = null;
     resumeUpload.hidden = true;
     importError.textContent = "";
+    setText(resumeNote, "");
     uploadBox.hidden = false;
     setText(uploadName, `${file.name} · ${formatBytes(file.size)}`);
     uploadBar.update({ percent: 0, text: "upload starting" });
@@ -140,6 +146,14 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     try {
       const result = await client.upload(file, {
         signal: controller.signal,
+        onResume: ({ url }) => {
+          const earlier = stored.find((entry) => entry.url === url);
+          stored = stored.filter((entry) => entry !== earlier);
+          showStored();
+          const held = earlier ? `: ${formatBytesOf(earlier.offset, earlier.size)} were already on the server` : " from what the server already has";
+          setText(resumeNote, `Resumed the earlier upload of ${file.name}${held}.`);
+          announce(`Upload of ${file.name} resumed`);
+        },
         onProgress: (p) => {
           const parts = [`${formatBytes(p.bytesSent)} of ${formatBytes(p.bytesTotal)}`];
           if (p.rateBps !== null) parts.push(formatRate(p.rateBps));
@@ -173,6 +187,27 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
       refresh();
     }
   }
+
+  function showStored() {
+    fill(
+      storedNote,
+      stored.map((entry) => h("p", { class: "hint", dataset: { url: entry.url } }, `${entry.filename}: choose the same file to continue the upload (${formatBytesOf(entry.offset, entry.size)} are on the server).`)),
+    );
+  }
+  client
+    .storedUploads?.()
+    .then((list) => {
+      stored = list.filter((entry) => entry.offset < entry.size);
+      showStored();
+    })
+    .catch(() => {});
+
+  // Leaving the page while bytes are on their way would stop the upload: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (!uploading) return;
+    event.preventDefault();
+    event.returnValue = ""; // older browsers ask only when this is set
+  });
 
   fileInput.addEventListener("change", () => startUpload(fileInput.files?.[0]));
   cancelUpload.addEventListener("click", () => uploading?.abort());

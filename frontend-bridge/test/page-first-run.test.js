@@ -98,3 +98,39 @@ test("Esc closes Details", { skip }, async () => {
     await backend.close();
   }
 });
+
+test("simulated and replayed jobs wear a badge and stay out of the jobs list until asked for", { skip }, async () => {
+  const { backend, origin } = await startBackend({ simulate: false });
+  const queued = (job) => backend.publish(job.id, "import.queued", { job_id: job.id, host: job.host, seq: 1, state: "queued", phase: "queued", percent: 0, bytes_done: 0, bytes_total: 100, rate_bps: null, eta_s: null, phase_elapsed_s: null, queue_position: 1, image: null, error: null });
+  const real = backend.addJob({ host: "lab1", image: "ceos:real" });
+  const simulated = backend.addJob({ id: "sim-1a2b3c4d", host: "lab1", image: "lab/simulated:1", upload_id: null });
+  const replayed = backend.addJob({ id: "job-from-capture", host: "lab2", image: "srlinux:replayed", upload_id: null });
+  [real, simulated, replayed].forEach(queued);
+  const { page, problems } = await openPage(origin);
+  try {
+    await signIn(page);
+    const rows = page.locator("#jobs tbody tr");
+    await rows.first().waitFor();
+    await page.waitForTimeout(300);
+    assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.job)), [real.id], "only the real import is listed");
+
+    // Their cards (they are running) say what they are.
+    const card = (id) => page.locator(`.job-card[data-job="${id}"]`);
+    assert.equal(await card(simulated.id).locator(".tag").textContent(), "simulated");
+    assert.equal(await card(replayed.id).locator(".tag").textContent(), "replayed");
+    assert.equal(await card(real.id).locator(".tag").isVisible(), false);
+
+    await page.getByLabel("simulated and replayed").check();
+    await rows.nth(2).waitFor();
+    const listed = await rows.evaluateAll((trs) => Object.fromEntries(trs.map((tr) => [tr.dataset.job, tr.querySelector(".tag")?.textContent ?? null])));
+    assert.deepEqual(listed, { [real.id]: null, [simulated.id]: "simulated", [replayed.id]: "replayed" });
+
+    await page.getByLabel("simulated and replayed").uncheck();
+    await page.selectOption("#jobs-filter", "succeeded");
+    await page.getByText("No jobs yet.").waitFor();
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});

@@ -115,6 +115,17 @@ export function stateLabel(state) {
   return STATES[state] ?? String(state ?? "");
 }
 
+/**
+ * Where a job came from when no import was dispatched for it: "simulated" (`ferry simulate`'s
+ * sim- ids) or "replayed" (the backend knows it only from callbacks: neither upload nor source).
+ * null for a real import, and while only events (no snapshot) are known of a job without a sim- id.
+ */
+export function jobOrigin(view) {
+  if (String(view?.id ?? "").startsWith("sim-")) return "simulated";
+  if (view && view.upload_id === null && view.source_url === null) return "replayed";
+  return null;
+}
+
 /** What a job that found its image already there says: it succeeded, but it imported nothing. */
 export const ALREADY_PRESENT = "already present — nothing imported";
 

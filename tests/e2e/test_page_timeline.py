@@ -87,7 +87,12 @@ def test_simulated_imports_drive_the_bars_to_their_end(operator, stack, sim_host
     assert stack.job(bad_id)["image"] == "unknown"
     assert ok_card.locator(".job-title").text_content() == f"lab/simulated:1 on {host}"
     assert bad_card.locator(".job-title").text_content() == f"job {bad_id} on {host}"
+    # Simulated jobs are marked, and left out of the jobs list until asked for.
+    assert ok_card.locator('.tag[data-origin="simulated"]').text_content() == "simulated"
+    assert page.locator(f'#jobs tr[data-job="{bad_id}"]').count() == 0
+    page.get_by_label("simulated and replayed").check()
     page.locator(f'#jobs tr[data-job="{bad_id}"] td').first.filter(has_text=f"job {bad_id}").wait_for()
+    assert page.locator(f'#jobs tr[data-job="{bad_id}"] .tag').text_content() == "simulated"
     assert operator.console_errors == []
 
 
@@ -101,6 +106,7 @@ def test_replay_shows_the_story_again_and_changes_nothing(operator, stack, sim_h
     stored = [event["seq"] for event in stack.events(job_id)]
 
     page = operator.page
+    page.get_by_label("simulated and replayed").check()
     row = page.locator(f'#jobs tr[data-job="{job_id}"]')
     row.get_by_role("button", name=re.compile("^Details of ")).click()
     timeline = page.locator("#details tbody tr")

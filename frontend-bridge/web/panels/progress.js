@@ -3,7 +3,7 @@
 // code on failure.
 import { isTerminalState } from "../../src/seq.js";
 import { fill, h, progressBar, setText } from "../dom.js";
-import { formatPercent, jobName, jobStatusLine, phaseLabel, stateLabel } from "../format.js";
+import { formatPercent, jobName, jobOrigin, jobStatusLine, phaseLabel, stateLabel } from "../format.js";
 
 export function mountProgress(root, { store, isShown, onDetails, onCancel, onDismiss, canOperate }) {
   const list = h("div", { class: "job-cards", id: "job-cards" });
@@ -17,6 +17,7 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     const view = store.get(id);
     const label = h("span", { class: "job-title", id: `job-title-${cssId(id)}` });
     const badge = h("span", { class: "badge" });
+    const origin = h("span", { class: "tag", hidden: true });
     const phase = h("span", { class: "phase" });
     const percent = h("span", { class: "percent" });
     const bar = progressBar("");
@@ -51,14 +52,14 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     const el = h(
       "article",
       { class: "job-card", dataset: { job: id } },
-      h("div", { class: "row between" }, h("div", { class: "row" }, label, badge), h("div", { class: "row actions" }, details, cancel, dismiss)),
+      h("div", { class: "row between" }, h("div", { class: "row" }, label, badge, origin), h("div", { class: "row actions" }, details, cancel, dismiss)),
       h("div", { class: "row between phase-line" }, phase, percent),
       bar,
       confirm,
       status,
       invalid,
     );
-    entry = { el, label, badge, phase, percent, bar, status, invalid, cancel, dismiss, details, confirm, confirmYes, confirmNo };
+    entry = { el, label, badge, origin, phase, percent, bar, status, invalid, cancel, dismiss, details, confirm, confirmYes, confirmNo };
     cards.set(id, entry);
     list.prepend(el);
     if (view) update(id);
@@ -80,6 +81,10 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
       if (button && button.getAttribute("aria-label") !== `${verb} ${name}`) button.setAttribute("aria-label", `${verb} ${name}`);
     }
     setText(c.badge, stateLabel(view.state));
+    const from = jobOrigin(view);
+    c.origin.hidden = !from;
+    setText(c.origin, from ?? "");
+    if (from) c.origin.dataset.origin = from;
     c.badge.dataset.state = view.state;
     c.el.dataset.state = view.state;
     setText(c.phase, terminal ? "" : phaseLabel(view.phase));

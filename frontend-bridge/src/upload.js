@@ -20,7 +20,9 @@ export const UPLOAD_DEFAULTS = {
  *          metadata?: object, chunkSize?: number, retryDelays?: number[], Upload?: typeof tus.Upload,
  *          now?: () => number, resume?: boolean, onResume?: Function}} options
  *   onProgress({bytesSent, bytesTotal, percent, rateBps, etaS}) after every progress step;
- *   onResume({url}) when an earlier upload of the same file is continued instead of a new one made.
+ *   onResume({url}) when an earlier upload of the same file is continued instead of a new one made;
+ *   onRetry({attempt, delayMs, offline}) when a dropped connection is tried again after delayMs, or
+ *   (offline: true) when the browser went offline: the upload then waits and resumes once it is back.
  */
 export function upload(file, options) {
   const { baseUrl = "", token, onProgress, signal, metadata = {}, now = Date.now, resume = true } = options;
@@ -32,11 +34,24 @@ export function upload(file, options) {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError());
     let rate = null;
+    let waitingOnline = null; // the "online" listener while an offline browser holds the upload
+    const retryDelays = options.retryDelays ?? UPLOAD_DEFAULTS.retryDelays;
+    const stopWaiting = () => {
+      if (waitingOnline) globalThis.removeEventListener?.("online", waitingOnline);
+      waitingOnline = null;
+    };
     let size = file?.size ?? file?.length ?? null;
     const instance = new Upload(file, {
       endpoint,
       chunkSize: options.chunkSize ?? UPLOAD_DEFAULTS.chunkSize,
-      retryDelays: options.retryDelays ?? UPLOAD_DEFAULTS.retryDelays,
+      retryDelays,
+      // tus's own rule (retry what a server error or a dropped connection broke, while online), told to the caller.
+      onShouldRetry(error, attempt) {
+        const status = error?.originalResponse?.getStatus?.() ?? 0;
+        const retry = (status < 400 || status >= 500 || status === 409 || status === 423) && !isOffline();
+        if (retry) options.onRetry?.({ attempt: attempt + 1, delayMs: retryDelays[attempt], offline: false });
+        return retry;
+      },
       metadata: { filename: name, filetype: file?.type || "application/octet-stream", ...metadata },
       storeFingerprintForResuming: resume,
       removeFingerprintOnSuccess: true,
@@ -58,15 +73,28 @@ export function upload(file, options) {
         });
       },
       onSuccess() {
+        stopWaiting();
         signal?.removeEventListener("abort", onAbort);
         resolve({ uploadId: uploadIdFromUrl(instance.url), url: instance.url, size });
       },
       onError(error) {
+        // Offline is no verdict on the upload: it goes on from the server's offset once the browser is back.
+        if (isOffline() && typeof globalThis.addEventListener === "function" && !error?.originalResponse?.getStatus?.()) {
+          stopWaiting();
+          waitingOnline = () => {
+            stopWaiting();
+            instance.start();
+          };
+          globalThis.addEventListener("online", waitingOnline);
+          options.onRetry?.({ attempt: 0, delayMs: null, offline: true });
+          return;
+        }
         signal?.removeEventListener("abort", onAbort);
         reject(translateTusError(error));
       },
     });
     function onAbort() {
+      stopWaiting();
       instance.abort(false).finally(() => reject(abortError()));
     }
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -120,6 +148,10 @@ export async function storedUploads({ token, fetch: fetchFn = globalThis.fetch, 
     }
   }
   return [...found.values()];
+}
+
+function isOffline() {
+  return typeof navigator !== "undefined" && navigator.onLine === false;
 }
 
 /** The upload_id: the last path segment of the upload URL the server gave. */

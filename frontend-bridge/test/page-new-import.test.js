@@ -267,6 +267,54 @@ test("leaving during an upload asks first; after a reload the same file continue
   }
 });
 
+test("a dropped connection is retried by itself and said in words; offline, the upload waits and resumes when the browser is back", { skip }, async () => {
+  const size = 32 * MiB;
+  const requests = [];
+  const link = { cut: false, down: false };
+  const tusGate = (req, res, tus) => {
+    requests.push({ method: req.method, offset: Number(req.headers["upload-offset"] ?? NaN) });
+    if (link.down) return req.socket.destroy();
+    if (req.method === "PATCH" && !link.cut) {
+      link.cut = true;
+      cutAfter(tus.datastore, 2 * MiB, () => {
+        link.down = true;
+        req.socket.destroy();
+      });
+    }
+    return tus.handle(req, res);
+  };
+  const { backend, origin } = await startBackend({ simulate: false, tusGate });
+  const { page, problems } = await openPage(origin);
+  const stats = page.locator("#upload-stats");
+  try {
+    await signIn(page);
+    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(size, 5) });
+    // tus waits 0, 1 and then 3 s between tries: the page says so, and counts down.
+    await page.getByText("Connection lost — retrying in 3 s").waitFor({ timeout: 10000 });
+    await page.getByText(/^Connection lost — retrying in [12] s$/).waitFor({ timeout: 5000 });
+    assert.doesNotMatch(await stats.textContent(), /object ProgressEvent|response code/, "no raw tus message");
+
+    // The browser goes offline (CDP): no more tries until it is back, and the page says it waits.
+    await page.context().setOffline(true);
+    await page.getByText("Offline — the upload continues by itself when the browser is back online.").waitFor({ timeout: 10000 });
+    const whileOffline = requests.length;
+    link.down = false;
+    await page.waitForTimeout(1500);
+    assert.equal(requests.length, whileOffline, "nothing is tried while offline");
+    assert.equal(await page.getByRole("button", { name: "Resume upload" }).isHidden(), true, "no click needed");
+
+    await page.context().setOffline(false);
+    await page.getByText(/^Uploaded 32.0 MiB/).waitFor({ timeout: 20000 });
+    const log = JSON.stringify(requests);
+    assert.equal(requests.filter((r) => r.method === "POST").length, 1, `one upload throughout: ${log}`);
+    assert.deepEqual(requests.slice(whileOffline).filter((r) => r.method === "PATCH").map((r) => r.offset), [2 * MiB], `resumed from the server's offset: ${log}`);
+    assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});
+
 /** The datastore's next write keeps only the first `limit` bytes of its body; `onCut` breaks the request there. */
 function cutAfter(store, limit, onCut) {
   const write = store.write;

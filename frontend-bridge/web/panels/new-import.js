@@ -41,6 +41,24 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   // Uploads this browser left unfinished (a reload, a closed tab): the same file, chosen again, continues one.
   const storedNote = h("div", { class: "stored-uploads", id: "stored-uploads", role: "status" });
   let stored = [];
+  let retryClock = null; // the "retrying in N s" countdown while a dropped connection waits
+
+  /** Say, in words, that the connection dropped and when the upload tries again (or that it waits for the network). */
+  function sayRetry({ delayMs, offline }) {
+    clearInterval(retryClock);
+    if (offline) {
+      setText(uploadStats, "Offline — the upload continues by itself when the browser is back online.");
+      return;
+    }
+    const at = Date.now() + (delayMs ?? 0);
+    const tell = () => {
+      const s = Math.ceil((at - Date.now()) / 1000);
+      setText(uploadStats, s > 0 ? `Connection lost — retrying in ${s} s` : "Connection lost — retrying now");
+      if (s <= 0) clearInterval(retryClock);
+    };
+    tell();
+    retryClock = setInterval(tell, 1000);
+  }
 
   const hostList = h("div", { class: "host-choices", id: "host-choices" });
   const hostSet = h("fieldset", { class: "hosts-field" }, h("legend", {}, "Hosts"), hostList);
@@ -154,7 +172,9 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
           setText(resumeNote, `Resumed the earlier upload of ${file.name}${held}.`);
           announce(`Upload of ${file.name} resumed`);
         },
+        onRetry: (retry) => uploading === controller && sayRetry(retry),
         onProgress: (p) => {
+          clearInterval(retryClock);
           const parts = [`${formatBytes(p.bytesSent)} of ${formatBytes(p.bytesTotal)}`];
           if (p.rateBps !== null) parts.push(formatRate(p.rateBps));
           if (p.etaS !== null) parts.push(`${formatDuration(p.etaS)} left`);
@@ -181,6 +201,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
       }
     } finally {
       if (uploading === controller) {
+        clearInterval(retryClock);
         uploading = null;
         cancelUpload.hidden = true;
       }

@@ -87,11 +87,13 @@ test("Esc closes Details", { skip }, async () => {
     await signIn(page);
     const job = backend.addJob({ host: "lab2", image: "ceos:esc" });
     backend.publish(job.id, "import.queued", { job_id: job.id, host: "lab2", seq: 1, state: "queued", phase: "queued", percent: 0, bytes_done: 0, bytes_total: 100, rate_bps: null, eta_s: null, phase_elapsed_s: null, queue_position: 1, image: null, error: null });
-    await page.locator("#jobs tr", { has: page.getByText("ceos:esc", { exact: true }) }).getByRole("button", { name: /^Details of / }).click();
+    const opener = page.locator("#jobs tr", { has: page.getByText("ceos:esc", { exact: true }) }).getByRole("button", { name: /^Details of / });
+    await opener.click();
     const details = page.locator("#details");
     await details.getByRole("heading", { name: "ceos:esc on lab2" }).waitFor();
     await page.keyboard.press("Escape");
     await details.waitFor({ state: "hidden" });
+    assert.equal(await opener.evaluate((el) => el === document.activeElement), true, "the focus is back where Details was opened");
     assert.deepEqual(problems, []);
   } finally {
     await page.context().close();

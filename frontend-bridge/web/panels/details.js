@@ -14,6 +14,7 @@ const PLAYBACK_HELP = "Play back shows this job's stored events again, at the ch
 export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
   let jobId = null;
   let replayAvailable = false;
+  let opener = null; // the button that opened Details gets the focus back when it closes
   const heading = h("h2", { id: "details-title", tabindex: "-1" }, "Job");
   const replay = h("button", { type: "button", class: "small", title: PLAYBACK_HELP, "aria-describedby": "playback-help" }, "Play back");
   const speed = h(
@@ -130,6 +131,7 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
   return {
     show(id) {
       if (id !== jobId) deliveries.reset(id);
+      if (root.hidden) opener = document.activeElement;
       jobId = id;
       root.hidden = false;
       setText(note, "");
@@ -138,8 +140,11 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
       root.scrollIntoView({ block: "start", behavior: "smooth" });
     },
     hide() {
+      const back = root.contains(document.activeElement) || document.activeElement === document.body ? opener : null;
       jobId = null;
       root.hidden = true;
+      opener = null;
+      if (back?.isConnected) back.focus({ preventScroll: true });
     },
     /** Which operator tools this backend and token have: {replay, deliveries}. */
     setTools({ replay: canReplay = false, deliveries: canInspect = false } = {}) {

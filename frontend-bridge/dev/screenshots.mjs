@@ -69,7 +69,7 @@ await page.waitForTimeout(500);
 await page.getByRole("heading", { name: /ceos:4.34.0F on lab1/ }).waitFor();
 await page.waitForTimeout(800);
 await shot("09-details-failed");
-const replay = page.getByRole("button", { name: "Replay" });
+const replay = page.getByRole("button", { name: "Play back" });
 if (await replay.isVisible()) {
   await replay.click();
   await page.waitForTimeout(1200);

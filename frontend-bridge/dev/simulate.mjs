@@ -5,7 +5,7 @@
 const GiB = 1024 ** 3;
 
 /** Drive one job of the stand-in backend from queued to its end. */
-export function simulateImport(backend, job, { fail = false, speed = 1, total = Math.round(2.6 * GiB), finalizeS = 9, layers = 0 } = {}) {
+export function simulateImport(backend, job, { fail = false, present = false, speed = 1, total = Math.round(2.6 * GiB), finalizeS = 9, layers = 0 } = {}) {
   let seq = 0;
   let done = 0;
   // A docker-save archive (`layers` > 0): after the last byte the engine loads its layers, which
@@ -35,6 +35,12 @@ export function simulateImport(backend, job, { fail = false, speed = 1, total = 
     if (phase === "queued") {
       enter("preparing");
       return emit("import.progress", { state: "running", phase: "preparing", percent: 0, bytes_done: 0 });
+    }
+    if (phase === "preparing" && present) {
+      // The same archive was imported before: the importer sends nothing and says so.
+      clearInterval(timer);
+      const image = { ref: job.image, id: `sha256:${"5a".repeat(32)}`, size: Math.round(total * 1.04), tags: [job.image], already_present: true };
+      return emit("import.completed", { state: "succeeded", phase: "done", percent: 100, bytes_done: 0, image });
     }
     if (phase === "preparing") {
       enter("importing");
@@ -93,7 +99,7 @@ export function seedHistory(backend, { speed = 1 } = {}) {
     ["import.progress", { state: "running", phase: "importing", percent: 50, bytes_done: 0.55 * GiB, rate_bps: 80 * 1024 ** 2, eta_s: 7 }],
     ["import.progress", { state: "running", phase: "finalizing", percent: 100, bytes_done: 1.1 * GiB, phase_elapsed_s: 4 }],
     ["import.completed", { state: "succeeded", phase: "done", percent: 100, bytes_done: 1.1 * GiB, image: { ref: "srlinux:24.10.1", id: "sha256:" + "4e".repeat(32), size: 1.2 * GiB, tags: ["srlinux:24.10.1"] } }],
-  ].forEach(([type, fields], i) => backend.publish(finished.id, type, { job_id: finished.id, host: "lab2", seq: i + 1, bytes_total: 1.1 * GiB, ...fields, bytes_done: Math.round(fields.bytes_done), image: fields.image ? { ...fields.image, size: Math.round(fields.image.size) } : null }));
+  ].forEach(([type, fields], i) => backend.publish(finished.id, type, { job_id: finished.id, host: "lab2", seq: i + 1, bytes_total: Math.round(1.1 * GiB), ...fields, bytes_done: Math.round(fields.bytes_done), image: fields.image ? { ...fields.image, size: Math.round(fields.image.size) } : null }));
   backend.images.find((g) => g.host === "lab2")?.images.push({ tags: ["srlinux:24.10.1"], id: "sha256:" + "4e".repeat(32), size: Math.round(1.2 * GiB), created: new Date(Date.now() - 5 * hour).toISOString(), archive_sha256: null });
 
   const failed = backend.addJob({ image: "ceos:4.34.0F", host: "lab1", created_at: new Date(Date.now() - 2 * hour).toISOString() });

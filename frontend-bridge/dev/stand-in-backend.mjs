@@ -40,7 +40,8 @@ export function createStandInBackend(options = {}) {
         id: fields.id ?? `job-${++backend.counter}`,
         host: fields.host ?? "lab1",
         image: fields.image ?? "ceos:latest",
-        upload_id: fields.upload_id ?? null,
+        // A job dispatched from an upload unless told otherwise; {upload_id: null} is one known only from callbacks.
+        upload_id: "upload_id" in fields ? fields.upload_id : fields.source_url ? null : "stand-in-upload",
         source_url: fields.source_url ?? null,
         state: "queued",
         phase: "queued",

@@ -9,15 +9,16 @@ import { FerryError } from "./errors.js";
 import { watchJobs } from "./jobs.js";
 import { SocketLink } from "./link.js";
 import { parseReference } from "./reference.js";
-import { upload } from "./upload.js";
+import { storedUploads, upload } from "./upload.js";
 import { watchImport } from "./watch.js";
 
 export { createApi } from "./api.js";
+export { checkArchiveFile, checkArchiveHead } from "./archive.js";
 export { FerryError, isFatal } from "./errors.js";
 export { watchJobs } from "./jobs.js";
 export { SocketLink, defaultSocketFactory } from "./link.js";
 export { checkReference, parseReference, suggestReference } from "./reference.js";
-export { upload, uploadIdFromUrl } from "./upload.js";
+export { storedUploads, upload, uploadIdFromUrl } from "./upload.js";
 export { checkImportEvent } from "./validate.js";
 export { watchImport } from "./watch.js";
 export { TERMINAL_TYPES, TERMINAL_STATES, isTerminalState } from "./seq.js";
@@ -39,6 +40,8 @@ export function createClient({ baseUrl = "", token, fetch, socketFactory, socket
     api,
     link,
     upload: (file, options = {}) => upload(file, { baseUrl, token, ...options }),
+    /** Unfinished uploads of this browser and what the server holds of each (see upload.js). */
+    storedUploads: (options = {}) => storedUploads({ token, fetch, ...options }),
     /**
      * Start one import job per host. `uploadId` (from upload) or `sourceUrl`; the image name is
      * checked here first, with the importer's rules.

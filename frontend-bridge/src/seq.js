@@ -122,6 +122,9 @@ export function viewFromJob(job) {
     error: job.error ?? null,
     created_at: job.created_at,
     updated_at: job.updated_at,
+    // Neither is set for a job the backend never dispatched (a replayed capture, a simulation).
+    upload_id: job.upload_id,
+    source_url: job.source_url,
     finished_at: job.finished_at,
     doubt: job.doubt ?? null,
     presumed: Boolean(job.presumed),

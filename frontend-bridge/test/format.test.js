@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { formatAgo, formatBytes, formatDelay, formatDuration, formatPercent, formatRate, hostLiveness, jobName, jobStatusLine, shortId } from "../web/format.js";
+import { formatAgo, formatBytes, formatBytesOf, formatDelay, formatDuration, formatPercent, formatRate, hostLiveness, jobName, jobStatusLine, shortId } from "../web/format.js";
 
 test("sizes and rates use binary units with sensible precision", () => {
   assert.equal(formatBytes(0), "0 B");
@@ -41,6 +41,10 @@ test("a job's status line says what is happening", () => {
   assert.equal(
     jobStatusLine({ ...base, state: "succeeded", result: { ref: "ceos:1", id: "sha256:" + "c".repeat(64), size: 2.6 * 1024 ** 3 } }),
     "Imported ceos:1 · cccccccccccc · 2.60 GiB",
+  );
+  assert.equal(
+    jobStatusLine({ ...base, state: "succeeded", result: { ref: "ceos:1", id: "sha256:" + "c".repeat(64), size: 5, tags: [], already_present: true } }),
+    "Already present — nothing imported · ceos:1 · cccccccccccc",
   );
   assert.equal(jobStatusLine({ ...base, state: "failed", error: { code: "insufficient_disk", message: "lab1 has 1 GiB free, needs 3 GiB" } }), "Failed: lab1 has 1 GiB free, needs 3 GiB (insufficient_disk)");
   assert.equal(jobStatusLine({ ...base, bytes_total: null, rate_bps: null, eta_s: null }), "1.00 GiB");
@@ -82,4 +86,12 @@ test("a job whose host is silent says so in the backend's words, and a presumed 
   assert.equal(jobStatusLine(view, null, 2, 44.2), "1.00 KiB of 4.00 KiB · no word from lab1 for 44 s");
   const presumed = { state: "failed", host: "lab1", presumed: true, error: { code: "host_unreachable", message: "no word from host 'lab1' for 900 s" } };
   assert.equal(jobStatusLine(presumed), "Failed: no word from host 'lab1' for 900 s (host_unreachable) · presumed: a later report from lab1 replaces it");
+});
+
+test("a part and its whole read in the whole's unit", () => {
+  const MiB = 1024 ** 2;
+  assert.equal(formatBytesOf(122 * MiB, 451 * MiB), "122 of 451 MiB");
+  assert.equal(formatBytesOf(2 * MiB, 32 * MiB), "2.0 of 32.0 MiB");
+  assert.equal(formatBytesOf(0, 1.5 * 1024 * MiB), "0.00 of 1.50 GiB");
+  assert.equal(formatBytesOf(300, 1000), "300 of 1000 B");
 });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { ARTIFACTS, signIn, skip, usePageHarness } from "./support/page-harness.js";
+import { ARTIFACTS, archiveBytes, signIn, skip, usePageHarness } from "./support/page-harness.js";
 
 const { startBackend, openPage } = usePageHarness();
 
@@ -14,7 +14,7 @@ test("a payload that breaks the contract is not counted, is shown on the card an
   const { page, problems } = await openPage(origin);
   try {
     await signIn(page);
-    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(256 * 1024, 1) });
+    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(256 * 1024, 1) });
     await page.getByText(/^Uploaded 256 KiB/).waitFor();
     await page.getByLabel("lab1", { exact: true }).check();
     await page.getByLabel("Image", { exact: true }).fill("ceos:bad");

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import { seedHistory } from "../dev/simulate.mjs";
-import { ARTIFACTS, signIn, skip, usePageHarness } from "./support/page-harness.js";
+import { ARTIFACTS, archiveBytes, signIn, skip, usePageHarness } from "./support/page-harness.js";
 
 const { startBackend, openPage } = usePageHarness();
 
@@ -60,7 +60,7 @@ for (const viewport of VIEWPORTS) {
       await assertNoSidewaysScroll(page, "a job failed with a long message", viewport);
 
       // An upload the server refuses: its error under the upload bar.
-      await page.setInputFiles("#file", { name: `${"very-long-archive-name-".repeat(6)}.tar.xz`, mimeType: "application/x-xz", buffer: Buffer.alloc(64 * 1024, 1) });
+      await page.setInputFiles("#file", { name: `${"very-long-archive-name-".repeat(6)}.tar.xz`, mimeType: "application/x-xz", buffer: archiveBytes(64 * 1024, 1) });
       await page.getByText(/^Upload failed: /).waitFor();
       await assertNoSidewaysScroll(page, "upload failed", viewport);
 

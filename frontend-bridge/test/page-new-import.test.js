@@ -2,10 +2,13 @@
 // hosts refresh (ticks and focus kept, rebuilt only when the set of hosts changes), a file dropped
 // on the drop zone uploads, and an upload that failed for good resumes from the server's offset.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Transform } from "node:stream";
 import { test } from "node:test";
 
-import { BROWSER_NETWORK_NOISE, labHost, signIn, skip, usePageHarness } from "./support/page-harness.js";
+import { BROWSER_NETWORK_NOISE, archiveBytes, labHost, signIn, skip, usePageHarness } from "./support/page-harness.js";
 
 const { startBackend, openPage } = usePageHarness();
 
@@ -88,7 +91,7 @@ test("a file dropped on the drop zone starts its upload", { skip }, async () => 
       const point = { clientX: box.left + box.width / 2, clientY: box.top + box.height / 2, bubbles: true, cancelable: true, composed: true };
       const target = document.elementFromPoint(point.clientX, point.clientY);
       const dataTransfer = new DataTransfer();
-      dataTransfer.items.add(new File([new Uint8Array(2 * 1024 * 1024).fill(7)], "srlinux-24.10.1.tar.xz", { type: "application/x-xz" }));
+      dataTransfer.items.add(new File([new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), new Uint8Array(2 * 1024 * 1024 - 6).fill(7)], "srlinux-24.10.1.tar.xz", { type: "application/x-xz" }));
       const fire = (type) => {
         const event = new DragEvent(type, { ...point, dataTransfer });
         target.dispatchEvent(event);
@@ -139,7 +142,7 @@ test("an upload that failed for good resumes from the server's offset with Resum
   const failure = page.getByText(/^Upload failed: .*\(upload_failed\)\. Resume upload continues/);
   try {
     await signIn(page);
-    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(size, 5) });
+    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(size, 5) });
     for (let i = 0; !link.down && i < 400; i += 1) await page.waitForTimeout(25);
     assert.equal(link.down, true, "the first PATCH reached the server");
     // tus's retry delays add up to 39 s: move the clock past each of them until it gives up.
@@ -164,6 +167,147 @@ test("an upload that failed for good resumes from the server's offset with Resum
     assert.equal(resumed.length, 1, log);
     assert.equal(resumed[0].offset, 2 * MiB, `resumed from the server's offset, not from 0: ${log}`);
     assert.equal(await page.getByRole("button", { name: "Resume upload" }).isHidden(), true);
+    assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});
+
+test("a file that is no archive is refused from its first bytes before any upload request", { skip }, async () => {
+  const { backend, origin } = await startBackend({ simulate: false });
+  const { page, problems } = await openPage(origin);
+  const uploads = [];
+  page.on("request", (r) => r.url().includes("/api/uploads") && uploads.push(`${r.method()} ${r.url()}`));
+  const stats = page.locator("#upload-stats");
+  try {
+    await signIn(page);
+    await page.setInputFiles("#file", { name: "notes.tar.gz", mimeType: "application/gzip", buffer: Buffer.from("just some text\n".repeat(4000)) });
+    await page.getByText(/^Not uploaded: the file is not an image archive.* \(not_an_archive\)\./).waitFor();
+    assert.equal(await page.getByRole("progressbar", { name: "Upload progress" }).getAttribute("aria-valuenow"), "0");
+    assert.match(await page.locator("#import-hint").textContent(), /upload an archive/);
+    assert.equal(await page.getByRole("button", { name: "Cancel upload" }).isHidden(), true);
+
+    await page.setInputFiles("#file", { name: "empty.tar", mimeType: "application/x-tar", buffer: Buffer.alloc(0) });
+    await page.getByText(/^Not uploaded: the archive file is empty \(empty_archive\)\./).waitFor();
+    assert.deepEqual(uploads, [], "not one upload request for either file");
+
+    // A real archive after a refused one uploads as usual, and the refusal is gone.
+    await page.setInputFiles("#file", { name: "ceos.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(MiB, 2) });
+    await page.getByText(/^Uploaded 1.00 MiB/).waitFor();
+    assert.equal(await stats.evaluate((el) => el.classList.contains("error-text")), false);
+    assert.ok(uploads.some((u) => u.startsWith("POST")), "the archive was uploaded");
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});
+
+test("leaving during an upload asks first; after a reload the same file continues it, and the page says so", { skip }, async () => {
+  // The link goes down after 2 MiB and stays down, so the upload is still running (tus retrying)
+  // when the user reloads.
+  const size = 32 * MiB;
+  const requests = [];
+  const link = { cut: false, down: false };
+  const tusGate = (req, res, tus) => {
+    requests.push({ method: req.method, offset: Number(req.headers["upload-offset"] ?? NaN) });
+    if (link.down) return req.socket.destroy();
+    if (req.method === "PATCH" && !link.cut) {
+      link.cut = true;
+      cutAfter(tus.datastore, 2 * MiB, () => {
+        link.down = true;
+        req.socket.destroy();
+      });
+    }
+    return tus.handle(req, res);
+  };
+  const dir = mkdtempSync(join(tmpdir(), "ferry-page-file-"));
+  const path = join(dir, "ceos-lab-4.35.1F.tar.xz");
+  writeFileSync(path, archiveBytes(size, 5));
+  const { backend, origin } = await startBackend({ simulate: false, tusGate });
+  const { page, problems } = await openPage(origin);
+  const dialogs = [];
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.type());
+    dialog.accept();
+  });
+  try {
+    await signIn(page);
+    await page.setInputFiles("#file", path);
+    for (let i = 0; !link.down && i < 400; i += 1) await page.waitForTimeout(25);
+    assert.equal(link.down, true, "the first PATCH reached the server");
+    await page.getByRole("heading", { name: "New import" }).click(); // a person has touched the page
+    await page.reload();
+    assert.deepEqual(dialogs, ["beforeunload"], "the browser asked before leaving the running upload");
+
+    link.down = false;
+    const note = page.locator("#stored-uploads");
+    await note.getByText("ceos-lab-4.35.1F.tar.xz: choose the same file to continue the upload (2.0 of 32.0 MiB are on the server).").waitFor();
+    const before = requests.length;
+    await page.setInputFiles("#file", path);
+    await page.getByText("Resumed the earlier upload of ceos-lab-4.35.1F.tar.xz: 2.0 of 32.0 MiB were already on the server.").waitFor();
+    await page.getByText(/^Uploaded 32.0 MiB/).waitFor({ timeout: 20000 });
+    const log = JSON.stringify(requests);
+    assert.equal(requests.filter((r) => r.method === "POST").length, 1, `no second upload was created: ${log}`);
+    assert.deepEqual(requests.slice(before).filter((r) => r.method === "PATCH").map((r) => r.offset), [2 * MiB], log);
+    assert.equal(await note.textContent(), "", "nothing is left to continue");
+
+    // Done uploads are forgotten: a reload offers nothing, and leaving asks nothing.
+    await page.reload();
+    await page.getByRole("heading", { name: "New import" }).waitFor();
+    await page.waitForTimeout(300);
+    assert.equal(await note.textContent(), "");
+    assert.deepEqual(dialogs, ["beforeunload"]);
+    assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a dropped connection is retried by itself and said in words; offline, the upload waits and resumes when the browser is back", { skip }, async () => {
+  const size = 32 * MiB;
+  const requests = [];
+  const link = { cut: false, down: false };
+  const tusGate = (req, res, tus) => {
+    requests.push({ method: req.method, offset: Number(req.headers["upload-offset"] ?? NaN) });
+    if (link.down) return req.socket.destroy();
+    if (req.method === "PATCH" && !link.cut) {
+      link.cut = true;
+      cutAfter(tus.datastore, 2 * MiB, () => {
+        link.down = true;
+        req.socket.destroy();
+      });
+    }
+    return tus.handle(req, res);
+  };
+  const { backend, origin } = await startBackend({ simulate: false, tusGate });
+  const { page, problems } = await openPage(origin);
+  const stats = page.locator("#upload-stats");
+  try {
+    await signIn(page);
+    await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(size, 5) });
+    // tus waits 0, 1 and then 3 s between tries: the page says so, and counts down.
+    await page.getByText("Connection lost — retrying in 3 s").waitFor({ timeout: 10000 });
+    await page.getByText(/^Connection lost — retrying in [12] s$/).waitFor({ timeout: 5000 });
+    assert.doesNotMatch(await stats.textContent(), /object ProgressEvent|response code/, "no raw tus message");
+
+    // The browser goes offline (CDP): no more tries until it is back, and the page says it waits.
+    await page.context().setOffline(true);
+    await page.getByText("Offline — the upload continues by itself when the browser is back online.").waitFor({ timeout: 10000 });
+    const whileOffline = requests.length;
+    link.down = false;
+    await page.waitForTimeout(1500);
+    assert.equal(requests.length, whileOffline, "nothing is tried while offline");
+    assert.equal(await page.getByRole("button", { name: "Resume upload" }).isHidden(), true, "no click needed");
+
+    await page.context().setOffline(false);
+    await page.getByText(/^Uploaded 32.0 MiB/).waitFor({ timeout: 20000 });
+    const log = JSON.stringify(requests);
+    assert.equal(requests.filter((r) => r.method === "POST").length, 1, `one upload throughout: ${log}`);
+    assert.deepEqual(requests.slice(whileOffline).filter((r) => r.method === "PATCH").map((r) => r.offset), [2 * MiB], `resumed from the server's offset: ${log}`);
     assert.deepEqual(problems.filter((p) => !BROWSER_NETWORK_NOISE.test(p)), []);
   } finally {
     await page.context().close();

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { ARTIFACTS, BROWSER_NETWORK_NOISE, skip, usePageHarness } from "./support/page-harness.js";
+import { seedHistory } from "../dev/simulate.mjs";
+import { ARTIFACTS, BROWSER_NETWORK_NOISE, archiveBytes, signIn, skip, usePageHarness } from "./support/page-harness.js";
 
 const { startBackend, openPage } = usePageHarness();
 
@@ -15,7 +16,7 @@ async function importThroughThePage(page, host, image) {
   await page.keyboard.type("operator-token");
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "New import" }).waitFor();
-  await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: Buffer.alloc(3 * 1024 * 1024, 3) });
+  await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(3 * 1024 * 1024, 3) });
   await page.getByText(/^Uploaded 3.00 MiB/).waitFor();
   await page.getByLabel(host, { exact: true }).focus();
   await page.keyboard.press("Space");
@@ -107,6 +108,56 @@ test("a failed import shows its message and code", { skip }, async () => {
     assert.equal(state, "failed");
     assert.match(await card.textContent(), /Failed: the xz stream is corrupt at byte \d+ \(corrupt_compression\)/);
     await page.screenshot({ path: join(ARTIFACTS, "page-failed.png") });
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});
+
+test("a job that found its image already there says so on its card and in the list, not Imported", { skip }, async () => {
+  const { backend, origin } = await startBackend({ presentHost: "lab2", speed: 4 });
+  const { page, problems } = await openPage(origin);
+  try {
+    await importThroughThePage(page, "lab2", "ceos:again");
+    const { card, state } = await followBar(page, "ceos:again on lab2");
+    assert.equal(state, "succeeded");
+    const text = await card.textContent();
+    assert.match(text, /Already present — nothing imported · ceos:again · 5a5a5a5a5a5a/);
+    assert.doesNotMatch(text, /Imported/);
+    const row = page.locator("#jobs tr", { has: page.getByText("ceos:again", { exact: true }) });
+    assert.match(await row.textContent(), /already present — nothing imported/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await backend.close();
+  }
+});
+
+test("Play back re-animates a job's timeline under its own name and says in a line what it does", { skip }, async () => {
+  const { backend, origin } = await startBackend({ replay: true, simulate: false });
+  seedHistory(backend, { speed: 1 });
+  const { page, problems } = await openPage(origin);
+  try {
+    await signIn(page);
+    const row = page.locator("#jobs tr", { has: page.getByText("srlinux:24.10.1", { exact: true }) });
+    await row.getByRole("button", { name: /^Details of / }).click();
+    await page.locator('#details tbody tr[data-source="stored"]').nth(3).waitFor();
+    const playBack = page.getByRole("button", { name: "Play back", exact: true });
+    await playBack.waitFor();
+    assert.equal(await page.getByRole("button", { name: "Replay", exact: true }).count(), 0, "the page no longer says Replay");
+    const help = page.locator("#playback-help");
+    assert.match(await help.textContent(), /^Play back shows this job's stored events again.*nothing is counted or delivered again \(ferry replay, in the CLI, re-delivers captured callbacks\)\.$/);
+    assert.equal(await help.isVisible(), true);
+    assert.equal(await playBack.getAttribute("title"), await help.textContent());
+    assert.equal(await playBack.getAttribute("aria-describedby"), "playback-help");
+
+    await page.getByLabel("Playback speed").selectOption("max");
+    await playBack.click();
+    await page.getByText(/^Playing back 4 stored events/).waitFor();
+    await page.locator('#details tbody tr[data-source="replayed"]').nth(3).waitFor();
+    assert.match(await page.locator("#details tr.replay-group").textContent(), /^Played back rpl_\d+$/);
+    assert.equal(await page.locator('#details tbody tr[data-source="replayed"] .tag').first().textContent(), "played back");
     assert.deepEqual(problems, []);
   } finally {
     await page.context().close();

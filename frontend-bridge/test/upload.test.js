@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import { FileStore } from "@tus/file-store";
 import { Server } from "@tus/server";
 
-import { upload, uploadIdFromUrl } from "../src/upload.js";
+import { storedUploads, upload, uploadIdFromUrl } from "../src/upload.js";
 
 const TOKEN = "operator-token";
 let dir;
@@ -144,4 +144,19 @@ test("the upload id is the last path segment of the upload URL", () => {
   assert.equal(uploadIdFromUrl("https://ferry.lab/api/uploads/abc123"), "abc123");
   assert.equal(uploadIdFromUrl("/api/uploads/abc%20123/"), "abc 123");
   assert.throws(() => uploadIdFromUrl(""), (e) => e.code === "upload_failed");
+});
+
+test("storedUploads says what the server holds of each unfinished upload and forgets those it no longer has", async () => {
+  const create = await fetch(`${origin}/api/uploads/`, { method: "POST", headers: { Authorization: `Bearer ${TOKEN}`, "Tus-Resumable": "1.0.0", "Upload-Length": "1000" } });
+  const url = new URL(create.headers.get("location"), origin).href;
+  await fetch(url, { method: "PATCH", headers: { Authorization: `Bearer ${TOKEN}`, "Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" }, body: Buffer.alloc(300, 1) });
+  const entries = [
+    { uploadUrl: url, size: 1000, metadata: { filename: "ceos.tar.xz" }, urlStorageKey: "tus::a" },
+    { uploadUrl: url, size: 1000, metadata: { filename: "ceos.tar.xz" }, urlStorageKey: "tus::a2" }, // the same upload twice
+    { uploadUrl: `${origin}/api/uploads/gone`, size: 5, metadata: { filename: "old.tar" }, urlStorageKey: "tus::b" },
+  ];
+  const removed = [];
+  const urlStorage = { findAllUploads: async () => entries, removeUpload: async (key) => removed.push(key) };
+  assert.deepEqual(await storedUploads({ token: TOKEN, urlStorage }), [{ filename: "ceos.tar.xz", size: 1000, offset: 300, url }]);
+  assert.deepEqual(removed, ["tus::b"], "the one the server no longer has is forgotten");
 });

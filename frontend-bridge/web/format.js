@@ -14,6 +14,19 @@ export function formatBytes(bytes) {
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
+/** "122 of 451 MiB": a part and its whole in the whole's unit. */
+export function formatBytesOf(part, whole) {
+  if (!Number.isFinite(part) || !Number.isFinite(whole)) return `${formatBytes(part)} of ${formatBytes(whole)}`;
+  let unit = 0;
+  let scale = 1;
+  while (whole / scale >= 1024 && unit < UNITS.length - 1) {
+    scale *= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || whole / scale >= 100 ? 0 : whole / scale >= 10 ? 1 : 2;
+  return `${(Math.max(0, part) / scale).toFixed(digits)} of ${(whole / scale).toFixed(digits)} ${UNITS[unit]}`;
+}
+
 export function formatRate(bps) {
   if (bps === null || bps === undefined || !Number.isFinite(bps)) return "–";
   return `${formatBytes(bps)}/s`;
@@ -102,6 +115,25 @@ export function stateLabel(state) {
   return STATES[state] ?? String(state ?? "");
 }
 
+/**
+ * Where a job came from when no import was dispatched for it: "simulated" (`ferry simulate`'s
+ * sim- ids) or "replayed" (the backend knows it only from callbacks: neither upload nor source).
+ * null for a real import, and while only events (no snapshot) are known of a job without a sim- id.
+ */
+export function jobOrigin(view) {
+  if (String(view?.id ?? "").startsWith("sim-")) return "simulated";
+  if (view && view.upload_id === null && view.source_url === null) return "replayed";
+  return null;
+}
+
+/** What a job that found its image already there says: it succeeded, but it imported nothing. */
+export const ALREADY_PRESENT = "already present — nothing imported";
+
+/** The importer found the image already imported from the same archive and sent nothing (ImageInfo.already_present). */
+export function isAlreadyPresent(view) {
+  return view?.state === "succeeded" && view.result?.already_present === true;
+}
+
 /** A running job that has sent nothing for this long is said to be silent (the importer reports every 0.5 s). */
 export const SILENT_AFTER_S = 5;
 
@@ -126,6 +158,9 @@ export function hostLiveness(host, now = Date.now()) {
  * in its own words ("no word from lab1 for 40 s"); the job is not over for that.
  */
 export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = null, doubtS = null) {
+  if (isAlreadyPresent(view)) {
+    return `${ALREADY_PRESENT[0].toUpperCase()}${ALREADY_PRESENT.slice(1)} · ${view.result?.ref ?? view.image ?? ""} · ${shortId(view.result?.id)}`;
+  }
   if (view.state === "succeeded") {
     const size = view.result ? formatBytes(view.result.size) : "";
     return `Imported ${view.result?.ref ?? view.image ?? ""} · ${shortId(view.result?.id)}${size ? ` · ${size}` : ""}`.trim();

@@ -2,7 +2,7 @@
 import { checkImportEvent, createApi, createClient } from "../src/index.js";
 import { isTerminalState } from "../src/seq.js";
 import { announce } from "./dom.js";
-import { jobName } from "./format.js";
+import { ALREADY_PRESENT, isAlreadyPresent, jobName } from "./format.js";
 import { mountCatalog } from "./panels/catalog.js";
 import { mountDetails } from "./panels/details.js";
 import { mountHosts } from "./panels/hosts.js";
@@ -156,7 +156,7 @@ function start(token, me) {
         onDone: (event) => {
           const view = store.get(id);
           const what = `${jobName(view ?? { id })} on ${event.data.host}`;
-          announce(event.type === "import.completed" ? `${what} finished` : event.type === "import.failed" ? `${what} failed: ${event.data.error?.message}` : `${what} canceled`);
+          announce(event.type === "import.completed" ? `${what} ${isAlreadyPresent(view) ? ALREADY_PRESENT : "finished"}` : event.type === "import.failed" ? `${what} failed: ${event.data.error?.message}` : `${what} canceled`);
           refreshCatalogSoon();
         },
       },

@@ -83,6 +83,7 @@ def test_cancel_from_the_page_stops_the_import_and_leaves_no_image(operator, sta
     card = operator.start_import(HOST, image)
     operator.wait_percent(card, 5)
     card.get_by_role("button", name=f"Cancel {image} on {HOST}").click()
+    card.get_by_role("button", name=f"Yes, cancel {image} on {HOST}").click()
 
     assert operator.wait_final(card) == "canceled", card.text_content()
     assert card.locator(".stats").text_content() == "Canceled"

@@ -87,7 +87,12 @@ def test_simulated_imports_drive_the_bars_to_their_end(operator, stack, sim_host
     assert stack.job(bad_id)["image"] == "unknown"
     assert ok_card.locator(".job-title").text_content() == f"lab/simulated:1 on {host}"
     assert bad_card.locator(".job-title").text_content() == f"job {bad_id} on {host}"
+    # Simulated jobs are marked, and left out of the jobs list until asked for.
+    assert ok_card.locator('.tag[data-origin="simulated"]').text_content() == "simulated"
+    assert page.locator(f'#jobs tr[data-job="{bad_id}"]').count() == 0
+    page.get_by_label("simulated and replayed").check()
     page.locator(f'#jobs tr[data-job="{bad_id}"] td').first.filter(has_text=f"job {bad_id}").wait_for()
+    assert page.locator(f'#jobs tr[data-job="{bad_id}"] .tag').text_content() == "simulated"
     assert operator.console_errors == []
 
 
@@ -101,17 +106,18 @@ def test_replay_shows_the_story_again_and_changes_nothing(operator, stack, sim_h
     stored = [event["seq"] for event in stack.events(job_id)]
 
     page = operator.page
+    page.get_by_label("simulated and replayed").check()
     row = page.locator(f'#jobs tr[data-job="{job_id}"]')
     row.get_by_role("button", name=re.compile("^Details of ")).click()
     timeline = page.locator("#details tbody tr")
     page.locator('#details tbody tr:not([data-source="replayed"])').nth(len(stored) - 1).wait_for()
-    replay = page.get_by_role("button", name="Replay", exact=True)
+    replay = page.get_by_role("button", name="Play back", exact=True)
     assert replay.is_visible(), "the backend has the replay endpoint: the page offers it"
 
-    page.get_by_label("Replay speed").select_option("max")
+    page.get_by_label("Playback speed").select_option("max")
     replay.click()
     page.locator('#details tbody tr[data-source="replayed"]').nth(len(stored) - 1).wait_for(timeout=15_000)
-    page.get_by_text(re.compile(rf"^Replaying {len(stored)} stored events")).wait_for()
+    page.get_by_text(re.compile(rf"^Playing back {len(stored)} stored events")).wait_for()
     operator.screenshot("timeline-replayed")
     assert page.locator("#details tr.replay-group").count() == 1
     rows = [
@@ -158,7 +164,7 @@ def test_a_viewer_watches_live_but_gets_no_operator_controls(open_operator, stac
 
     card.get_by_role("button", name=re.compile("^Details of ")).click()
     page.locator("#details tbody tr[data-source]").first.wait_for()
-    assert not page.get_by_role("button", name="Replay", exact=True).is_visible()
+    assert not page.get_by_role("button", name="Play back", exact=True).is_visible()
     assert not page.get_by_role("button", name="Show deliveries").is_visible()
     viewer.screenshot("viewer")
     assert viewer.console_errors == []

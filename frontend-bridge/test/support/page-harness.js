@@ -41,7 +41,7 @@ export function usePageHarness() {
    * A stand-in backend serving dist/, with tus uploads and lab1, lab2. `tusGate(req, res, tus)`
    * may take an upload request instead of the tus server (to break one on purpose).
    */
-  harness.startBackend = async ({ blockWebsocket = false, failHost = "", speed = 10, simulate = true, replay = false, tusGate = null, layers = 0 } = {}) => {
+  harness.startBackend = async ({ blockWebsocket = false, failHost = "", presentHost = "", speed = 10, simulate = true, replay = false, tusGate = null, layers = 0 } = {}) => {
     const tus = new TusServer({ path: "/api/uploads", datastore: new FileStore({ directory: harness.uploads }) });
     const tokens = { "operator-token": "operator", "viewer-token": "viewer" };
     const backend = createStandInBackend({
@@ -49,9 +49,13 @@ export function usePageHarness() {
       tokens,
       replay,
       tus: { handle: (req, res) => (tusGate ? tusGate(req, res, tus) : tus.handle(req, res)) },
+      onCancel(b, job) {
+        job.cancelRequested = true; // the simulated host stops at its next step
+        b.cancels = (b.cancels ?? 0) + 1;
+      },
       onStartImport(b, body, jobs) {
         if (!simulate) return;
-        for (const job of jobs) simulateImport(b, job, { fail: job.host === failHost, speed, total: 600 * 1024 * 1024, finalizeS: 8, layers });
+        for (const job of jobs) simulateImport(b, job, { fail: job.host === failHost, present: job.host === presentHost, speed, total: 600 * 1024 * 1024, finalizeS: 8, layers });
       },
     });
     backend.tokens = tokens;
@@ -90,3 +94,10 @@ export async function signIn(page, token = "operator-token") {
 
 /** Chromium's own lines for a refused websocket or a failed request; the page's code logs nothing. */
 export const BROWSER_NETWORK_NOISE = /^(WebSocket connection to .* failed|Failed to load resource: )/;
+
+/** `size` bytes of `fill` that start like an xz archive, so the page's first-bytes check lets them upload. */
+export function archiveBytes(size, fill = 0) {
+  const buffer = Buffer.alloc(size, fill);
+  Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]).copy(buffer);
+  return buffer;
+}

@@ -1,25 +1,31 @@
 // One job for operators: its snapshot and the event timeline (seq, type, time, delay since the
-// previous event, how it arrived), with Replay and the raw deliveries when the backend offers them.
+// previous event, how it arrived), with Play back and the raw deliveries when the backend offers them.
 import { fill, h, setText } from "../dom.js";
 import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
 
 import { mountDeliveries } from "./deliveries.js";
 
-const SOURCES = { stored: "stored", live: "live", polled: "polled", replayed: "replayed", invalid: "invalid" };
+const SOURCES = { stored: "stored", live: "live", polled: "polled", replayed: "played back", invalid: "invalid" };
+
+// "Play back" only re-animates this timeline from the backend's log; `ferry replay` is another thing
+// (it re-delivers captured callbacks to a backend), so the page names and explains its own.
+const PLAYBACK_HELP = "Play back shows this job's stored events again, at the chosen speed, below the counted ones; nothing is counted or delivered again (ferry replay, in the CLI, re-delivers captured callbacks).";
 
 export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
   let jobId = null;
   let replayAvailable = false;
+  let opener = null; // the button that opened Details gets the focus back when it closes
   const heading = h("h2", { id: "details-title", tabindex: "-1" }, "Job");
-  const replay = h("button", { type: "button", class: "small" }, "Replay");
+  const replay = h("button", { type: "button", class: "small", title: PLAYBACK_HELP, "aria-describedby": "playback-help" }, "Play back");
   const speed = h(
     "select",
-    { id: "replay-speed", class: "small", "aria-label": "Replay speed" },
+    { id: "replay-speed", class: "small", "aria-label": "Playback speed" },
     h("option", { value: "1" }, "1×"),
     h("option", { value: "10" }, "10×"),
     h("option", { value: "max" }, "at once"),
   );
   const replayControls = h("div", { class: "row", hidden: true }, speed, replay);
+  const playbackHelp = h("p", { class: "hint", id: "playback-help", hidden: true }, PLAYBACK_HELP);
   const close = h("button", { type: "button", class: "quiet small" }, "Close");
   const summary = h("dl", { class: "summary" });
   const note = h("p", { class: "hint", role: "status" });
@@ -34,19 +40,24 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
   const wrap = h("div", { class: "table-wrap timeline-wrap" }, table);
   let scrollToReplay = null; // replay id whose first row should be brought into view when it arrives
   const deliveries = mountDeliveries({ onLoad: (id) => onDeliveries(id) });
-  fill(root, h("div", { class: "row between" }, heading, h("div", { class: "row" }, replayControls, close)), summary, note, wrap, deliveries.root);
+  fill(root, h("div", { class: "row between" }, heading, h("div", { class: "row" }, replayControls, close)), playbackHelp, summary, note, wrap, deliveries.root);
   close.addEventListener("click", () => onClose());
+  // Esc closes Details, as it would a dialog (a select's own Esc, closing its list, stays its own).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || root.hidden || event.defaultPrevented || event.target?.tagName === "SELECT") return;
+    onClose();
+  });
   replay.addEventListener("click", async () => {
     replay.disabled = true;
-    setText(note, "Asking for a replay…");
+    setText(note, "Asking the backend to play the stored events back…");
     try {
       const chosen = speed.value === "max" ? "max" : Number(speed.value);
       const answer = await onReplay(jobId, chosen);
       scrollToReplay = answer?.replay_id ?? null;
       const over = answer?.duration_s ? ` over ${formatDuration(answer.duration_s)}` : "";
-      setText(note, `Replaying ${answer?.events ?? "the"} stored events${over}: they appear below, marked replayed. Nothing is counted again.`);
+      setText(note, `Playing back ${answer?.events ?? "the"} stored events${over}: they appear below, marked played back. Nothing is counted again.`);
     } catch (error) {
-      setText(note, `Replay failed: ${error.message} (${error.code})`);
+      setText(note, `Play back failed: ${error.message} (${error.code})`);
     } finally {
       replay.disabled = false;
     }
@@ -75,7 +86,7 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
       const group = entry.source === "replayed" ? `replay ${entry.replayId ?? ""}` : "counted";
       const sameGroup = previous !== null && previous.group === group;
       if (entry.source === "replayed" && !sameGroup) {
-        rows.push(h("tr", { class: "replay-group", dataset: { group: entry.replayId ?? "" } }, h("td", { colspan: 6 }, `Operator replay ${entry.replayId ?? ""}`.trim())));
+        rows.push(h("tr", { class: "replay-group", dataset: { group: entry.replayId ?? "" } }, h("td", { colspan: 6 }, `Played back ${entry.replayId ?? ""}`.trim())));
       }
       // An invalid payload was not counted: no delay of its own, and none measured from it.
       const counted = entry.source !== "invalid";
@@ -113,12 +124,14 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
     setText(heading, `${jobName(view)} on ${view.host}`);
     summary.replaceChildren(...summaryItems(view));
     replayControls.hidden = !replayAvailable;
+    playbackHelp.hidden = !replayAvailable;
     renderTimeline();
   }
 
   return {
     show(id) {
       if (id !== jobId) deliveries.reset(id);
+      if (root.hidden) opener = document.activeElement;
       jobId = id;
       root.hidden = false;
       setText(note, "");
@@ -127,13 +140,17 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
       root.scrollIntoView({ block: "start", behavior: "smooth" });
     },
     hide() {
+      const back = root.contains(document.activeElement) || document.activeElement === document.body ? opener : null;
       jobId = null;
       root.hidden = true;
+      opener = null;
+      if (back?.isConnected) back.focus({ preventScroll: true });
     },
     /** Which operator tools this backend and token have: {replay, deliveries}. */
     setTools({ replay: canReplay = false, deliveries: canInspect = false } = {}) {
       replayAvailable = canReplay;
       replayControls.hidden = !canReplay;
+      playbackHelp.hidden = !canReplay;
       deliveries.setAvailable(canInspect);
     },
     render,

@@ -1,6 +1,6 @@
 // Every job this token may see, updating as events arrive.
 import { fill, h, setText } from "../dom.js";
-import { formatAgo, formatPercent, jobName, phaseLabel, stateLabel } from "../format.js";
+import { ALREADY_PRESENT, formatAgo, formatPercent, isAlreadyPresent, jobName, jobOrigin, phaseLabel, stateLabel } from "../format.js";
 
 export function mountJobs(root, { store, onDetails }) {
   const filter = h(
@@ -8,6 +8,8 @@ export function mountJobs(root, { store, onDetails }) {
     { id: "jobs-filter" },
     ["all", "running", "queued", "succeeded", "failed", "canceled"].map((s) => h("option", { value: s }, s === "all" ? "All states" : s)),
   );
+  // Simulated and replayed jobs made no image: out of the list unless asked for.
+  const showOthers = h("input", { type: "checkbox", id: "jobs-show-others" });
   const body = h("tbody");
   const empty = h("p", { class: "muted" }, "No jobs yet.");
   const table = h(
@@ -18,12 +20,13 @@ export function mountJobs(root, { store, onDetails }) {
   );
   fill(
     root,
-    h("div", { class: "row between" }, h("h2", { id: "jobs-title" }, "Jobs"), h("div", { class: "row" }, h("label", { for: "jobs-filter" }, "Show"), filter)),
+    h("div", { class: "row between" }, h("h2", { id: "jobs-title" }, "Jobs"), h("div", { class: "row" }, h("label", { for: "jobs-filter" }, "Show"), filter, h("span", { class: "row" }, showOthers, h("label", { for: "jobs-show-others" }, "simulated and replayed")))),
     empty,
     h("div", { class: "table-wrap" }, table),
   );
   const rows = new Map();
   filter.addEventListener("change", () => render());
+  showOthers.addEventListener("change", () => render());
 
   function row(view) {
     let r = rows.get(view.id);
@@ -35,10 +38,15 @@ export function mountJobs(root, { store, onDetails }) {
       r = { el, cells, button };
       rows.set(view.id, r);
     }
-    setText(r.cells.image, jobName(view));
+    const origin = jobOrigin(view);
+    if (r.name !== jobName(view) || r.origin !== origin) {
+      r.name = jobName(view);
+      r.origin = origin;
+      fill(r.cells.image, r.name, origin ? [" ", h("span", { class: "tag", dataset: { origin } }, origin)] : null);
+    }
     setText(r.cells.host, view.host);
     fill(r.cells.state, h("span", { class: "badge", dataset: { state: view.state } }, stateLabel(view.state)));
-    setText(r.cells.progress, view.state === "running" ? `${formatPercent(view.percent)} · ${phaseLabel(view.phase)}` : view.state === "succeeded" ? "100.0 %" : formatPercent(view.percent));
+    setText(r.cells.progress, isAlreadyPresent(view) ? ALREADY_PRESENT : view.state === "running" ? `${formatPercent(view.percent)} · ${phaseLabel(view.phase)}` : view.state === "succeeded" ? "100.0 %" : formatPercent(view.percent));
     const stamp = Math.max(Date.parse(view.updated_at ?? view.created_at ?? "") || 0, view.seenAt ?? 0);
     setText(r.cells.updated, stamp ? formatAgo(stamp) : "–");
     r.button.setAttribute("aria-label", `Details of ${jobName(view)} on ${view.host}`);
@@ -47,7 +55,10 @@ export function mountJobs(root, { store, onDetails }) {
 
   function render() {
     const wanted = filter.value;
-    const views = store.all().filter((v) => wanted === "all" || v.state === wanted);
+    const inState = store.all().filter((v) => wanted === "all" || v.state === wanted);
+    const views = showOthers.checked ? inState : inState.filter((v) => !jobOrigin(v));
+    const hidden = inState.length - views.length;
+    setText(empty, hidden ? `No jobs to show; ${hidden} simulated or replayed ${hidden === 1 ? "is" : "are"} hidden.` : "No jobs yet.");
     const els = views.map(row);
     const current = [...body.children];
     if (els.length !== current.length || els.some((el, i) => el !== current[i])) body.replaceChildren(...els);
@@ -55,5 +66,6 @@ export function mountJobs(root, { store, onDetails }) {
     table.hidden = views.length === 0;
   }
 
+  render(); // "No jobs yet." stands alone, without a table header, until the first job
   return { render };
 }

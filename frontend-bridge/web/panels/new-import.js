@@ -1,8 +1,9 @@
 // "New import": pick or drop an archive (uploaded at once, resumably), choose hosts and the image
 // name (checked as you type, with the importer's rules), then Import.
+import { checkArchiveFile } from "../../src/archive.js";
 import { checkReference, suggestReference } from "../../src/reference.js";
 import { announce, fill, h, progressBar, setText } from "../dom.js";
-import { formatBytes, formatDuration, formatRate, hostLiveness } from "../format.js";
+import { formatBytes, formatBytesOf, formatDuration, formatRate, hostLiveness } from "../format.js";
 
 // Refusals that the same upload, tried again, would get again.
 const UNRESUMABLE = new Set(["too_large", "forbidden", "unauthorized", "invalid_request"]);
@@ -14,6 +15,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   let hosts = [];
   const chosen = new Set();
   let imageTouched = false;
+  let hostsTouched = false; // once the user ticked or unticked a host, the page no longer ticks for them
 
   const title = h("h2", { id: "new-import-title" }, "New import");
   if (!canOperate) {
@@ -34,7 +36,29 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   const uploadStats = h("p", { class: "stats", id: "upload-stats" });
   const cancelUpload = h("button", { type: "button", class: "quiet small" }, "Cancel upload");
   const resumeUpload = h("button", { type: "button", class: "small", id: "resume-upload", hidden: true }, "Resume upload");
-  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, h("div", { class: "row" }, resumeUpload, cancelUpload)), uploadBar, uploadStats);
+  const resumeNote = h("p", { class: "hint", id: "upload-resumed", role: "status" });
+  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, h("div", { class: "row" }, resumeUpload, cancelUpload)), uploadBar, uploadStats, resumeNote);
+  // Uploads this browser left unfinished (a reload, a closed tab): the same file, chosen again, continues one.
+  const storedNote = h("div", { class: "stored-uploads", id: "stored-uploads", role: "status" });
+  let stored = [];
+  let retryClock = null; // the "retrying in N s" countdown while a dropped connection waits
+
+  /** Say, in words, that the connection dropped and when the upload tries again (or that it waits for the network). */
+  function sayRetry({ delayMs, offline }) {
+    clearInterval(retryClock);
+    if (offline) {
+      setText(uploadStats, "Offline — the upload continues by itself when the browser is back online.");
+      return;
+    }
+    const at = Date.now() + (delayMs ?? 0);
+    const tell = () => {
+      const s = Math.ceil((at - Date.now()) / 1000);
+      setText(uploadStats, s > 0 ? `Connection lost — retrying in ${s} s` : "Connection lost — retrying now");
+      if (s <= 0) clearInterval(retryClock);
+    };
+    tell();
+    retryClock = setInterval(tell, 1000);
+  }
 
   const hostList = h("div", { class: "host-choices", id: "host-choices" });
   const hostSet = h("fieldset", { class: "hosts-field" }, h("legend", {}, "Hosts"), hostList);
@@ -60,6 +84,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     "form",
     { novalidate: true },
     dropzone,
+    storedNote,
     uploadBox,
     hostSet,
     h("label", { for: "image" }, "Image"),
@@ -110,11 +135,27 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     stopped = null;
     resumeUpload.hidden = true;
     importError.textContent = "";
+    setText(resumeNote, "");
     uploadBox.hidden = false;
     setText(uploadName, `${file.name} · ${formatBytes(file.size)}`);
     uploadBar.update({ percent: 0, text: "upload starting" });
     setText(uploadStats, "Starting…");
     cancelUpload.hidden = false;
+    // A file that is no archive would cost a whole upload before the importer refused it: its first
+    // bytes decide now, with the importer's codes.
+    const verdict = await checkArchiveFile(file).catch((error) => ({ ok: false, code: "unreadable_file", message: `the file cannot be read: ${error.message}` }));
+    if (uploading !== controller) return;
+    if (!verdict.ok) {
+      uploading = null;
+      cancelUpload.hidden = true;
+      uploadBar.update({ percent: 0, text: "not uploaded", tone: "bad" });
+      setText(uploadStats, `Not uploaded: ${verdict.message} (${verdict.code}). Choose a .tar, .tar.xz, .tar.gz, .tar.zst or .tar.bz2 archive.`);
+      uploadStats.classList.add("error-text");
+      announce(`${file.name} is not an image archive`);
+      refresh();
+      return;
+    }
+    uploadStats.classList.remove("error-text");
     if (!imageInput.value) {
       imageInput.value = suggestReference(file.name);
       checkImage();
@@ -123,7 +164,17 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     try {
       const result = await client.upload(file, {
         signal: controller.signal,
+        onResume: ({ url }) => {
+          const earlier = stored.find((entry) => entry.url === url);
+          stored = stored.filter((entry) => entry !== earlier);
+          showStored();
+          const held = earlier ? `: ${formatBytesOf(earlier.offset, earlier.size)} were already on the server` : " from what the server already has";
+          setText(resumeNote, `Resumed the earlier upload of ${file.name}${held}.`);
+          announce(`Upload of ${file.name} resumed`);
+        },
+        onRetry: (retry) => uploading === controller && sayRetry(retry),
         onProgress: (p) => {
+          clearInterval(retryClock);
           const parts = [`${formatBytes(p.bytesSent)} of ${formatBytes(p.bytesTotal)}`];
           if (p.rateBps !== null) parts.push(formatRate(p.rateBps));
           if (p.etaS !== null) parts.push(`${formatDuration(p.etaS)} left`);
@@ -150,12 +201,34 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
       }
     } finally {
       if (uploading === controller) {
+        clearInterval(retryClock);
         uploading = null;
         cancelUpload.hidden = true;
       }
       refresh();
     }
   }
+
+  function showStored() {
+    fill(
+      storedNote,
+      stored.map((entry) => h("p", { class: "hint", dataset: { url: entry.url } }, `${entry.filename}: choose the same file to continue the upload (${formatBytesOf(entry.offset, entry.size)} are on the server).`)),
+    );
+  }
+  client
+    .storedUploads?.()
+    .then((list) => {
+      stored = list.filter((entry) => entry.offset < entry.size);
+      showStored();
+    })
+    .catch(() => {});
+
+  // Leaving the page while bytes are on their way would stop the upload: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (!uploading) return;
+    event.preventDefault();
+    event.returnValue = ""; // older browsers ask only when this is set
+  });
 
   fileInput.addEventListener("change", () => startUpload(fileInput.files?.[0]));
   cancelUpload.addEventListener("click", () => uploading?.abort());
@@ -207,6 +280,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     const id = `host-${host.name.replace(/[^A-Za-z0-9_-]/g, "_")}`;
     const box = h("input", { type: "checkbox", id, value: host.name, checked: chosen.has(host.name) });
     box.addEventListener("change", () => {
+      hostsTouched = true;
       if (box.checked) chosen.add(host.name);
       else chosen.delete(host.name);
       refresh();
@@ -233,8 +307,11 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
         choices.delete(name);
       }
     }
+    // The only host there is needs no choosing: it is ticked (until the user says otherwise).
+    if (hosts.length === 1 && !hostsTouched) chosen.add(hosts[0].name);
     for (const host of hosts) {
       if (!choices.has(host.name)) choices.set(host.name, choice(host));
+      choices.get(host.name).box.checked = chosen.has(host.name);
       showHealth(choices.get(host.name), host);
     }
     // Only a new host, a removed one or a new order touches the list; moving a focused box would

@@ -3,7 +3,7 @@
 // code on failure.
 import { isTerminalState } from "../../src/seq.js";
 import { fill, h, progressBar, setText } from "../dom.js";
-import { formatPercent, jobName, jobStatusLine, phaseLabel, stateLabel } from "../format.js";
+import { formatPercent, jobName, jobOrigin, jobStatusLine, phaseLabel, stateLabel } from "../format.js";
 
 export function mountProgress(root, { store, isShown, onDetails, onCancel, onDismiss, canOperate }) {
   const list = h("div", { class: "job-cards", id: "job-cards" });
@@ -17,6 +17,7 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     const view = store.get(id);
     const label = h("span", { class: "job-title", id: `job-title-${cssId(id)}` });
     const badge = h("span", { class: "badge" });
+    const origin = h("span", { class: "tag", hidden: true });
     const phase = h("span", { class: "phase" });
     const percent = h("span", { class: "percent" });
     const bar = progressBar("");
@@ -24,19 +25,41 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     bar.setAttribute("aria-labelledby", label.id);
     const status = h("p", { class: "stats" });
     const invalid = h("p", { class: "invalid-note", hidden: true });
-    const cancel = canOperate ? h("button", { type: "button", class: "quiet small", onclick: () => onCancel(id) }, "Cancel") : null;
+    // Cancel asks first: it stops the import on the host and removes what it loaded so far.
+    const cancel = canOperate ? h("button", { type: "button", class: "quiet small" }, "Cancel") : null;
+    const confirmYes = h("button", { type: "button", class: "small primary" }, "Yes, cancel");
+    const confirmNo = h("button", { type: "button", class: "quiet small" }, "Keep importing");
+    const confirm = h("div", { class: "row confirm", role: "group", hidden: true }, h("span", {}, "Cancel this import? What the host loaded so far is removed."), confirmYes, confirmNo);
+    cancel?.addEventListener("click", () => {
+      confirm.hidden = false;
+      cancel.hidden = true;
+      confirmNo.focus({ preventScroll: true });
+    });
+    confirmYes.addEventListener("click", () => {
+      confirm.hidden = true;
+      onCancel(id);
+      update(id);
+      details.focus({ preventScroll: true });
+    });
+    confirmNo.addEventListener("click", () => {
+      confirm.hidden = true;
+      update(id);
+      cancel?.focus({ preventScroll: true });
+    });
+    confirm.addEventListener("keydown", (event) => event.key === "Escape" && (event.stopPropagation(), confirmNo.click()));
     const dismiss = h("button", { type: "button", class: "quiet small", onclick: () => onDismiss(id), hidden: true }, "Dismiss");
     const details = h("button", { type: "button", class: "quiet small", onclick: () => onDetails(id) }, "Details");
     const el = h(
       "article",
       { class: "job-card", dataset: { job: id } },
-      h("div", { class: "row between" }, h("div", { class: "row" }, label, badge), h("div", { class: "row actions" }, details, cancel, dismiss)),
+      h("div", { class: "row between" }, h("div", { class: "row" }, label, badge, origin), h("div", { class: "row actions" }, details, cancel, dismiss)),
       h("div", { class: "row between phase-line" }, phase, percent),
       bar,
+      confirm,
       status,
       invalid,
     );
-    entry = { el, label, badge, phase, percent, bar, status, invalid, cancel, dismiss, details };
+    entry = { el, label, badge, origin, phase, percent, bar, status, invalid, cancel, dismiss, details, confirm, confirmYes, confirmNo };
     cards.set(id, entry);
     list.prepend(el);
     if (view) update(id);
@@ -54,10 +77,14 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
     const line = jobStatusLine(view, elapsed, terminal ? null : silentFor(view), doubtS);
     const name = `${jobName(view)} on ${view.host}`;
     setText(c.label, name);
-    for (const [button, verb] of [[c.details, "Details of"], [c.cancel, "Cancel"], [c.dismiss, "Dismiss"]]) {
+    for (const [button, verb] of [[c.details, "Details of"], [c.cancel, "Cancel"], [c.dismiss, "Dismiss"], [c.confirmYes, "Yes, cancel"], [c.confirmNo, "Keep importing"]]) {
       if (button && button.getAttribute("aria-label") !== `${verb} ${name}`) button.setAttribute("aria-label", `${verb} ${name}`);
     }
     setText(c.badge, stateLabel(view.state));
+    const from = jobOrigin(view);
+    c.origin.hidden = !from;
+    setText(c.origin, from ?? "");
+    if (from) c.origin.dataset.origin = from;
     c.badge.dataset.state = view.state;
     c.el.dataset.state = view.state;
     setText(c.phase, terminal ? "" : phaseLabel(view.phase));
@@ -80,7 +107,8 @@ export function mountProgress(root, { store, isShown, onDetails, onCancel, onDis
       const n = refused.length === 1 ? "1 update" : `${refused.length} updates`;
       setText(c.invalid, `${n} not counted: it broke the callback contract (${refused.at(-1).message}). Details lists it.`);
     }
-    if (c.cancel) c.cancel.hidden = terminal;
+    if (terminal) c.confirm.hidden = true;
+    if (c.cancel) c.cancel.hidden = terminal || !c.confirm.hidden;
     c.dismiss.hidden = !terminal;
   }
 

@@ -44,17 +44,20 @@ export function createClient({ baseUrl = "", token, fetch, socketFactory, socket
     storedUploads: (options = {}) => storedUploads({ token, fetch, ...options }),
     /**
      * Start one import job per host. `uploadId` (from upload) or `sourceUrl`; the image name is
-     * checked here first, with the importer's rules.
+     * checked here first, with the importer's rules. Without one, a docker-save archive keeps its own
+     * tags (like `docker load`); a filesystem archive (format "import") needs one.
      */
     async startImport({ uploadId, sourceUrl, hosts, image, format, changes, force } = {}) {
-      parseReference(image);
+      if (image) parseReference(image);
+      else if (format === "import") throw new FerryError("invalid_reference", "give an image name: a filesystem archive has no name of its own");
       if (!Array.isArray(hosts) || hosts.length === 0) {
         throw new FerryError("invalid_request", "choose at least one host");
       }
       if (!uploadId === !sourceUrl) {
         throw new FerryError("invalid_request", "give either an upload or a source URL");
       }
-      const body = { hosts, image };
+      const body = { hosts };
+      if (image) body.image = image;
       if (uploadId) body.upload_id = uploadId;
       if (sourceUrl) body.source_url = sourceUrl;
       if (format) body.format = format;

@@ -63,6 +63,15 @@ test("startImport checks its input before asking the backend and sends the agree
   assert.deepEqual(JSON.parse(calls[0].body), { hosts: ["lab1", "lab2"], image: "ceos:4.35.1F", upload_id: "u1", changes: ["CMD /sbin/init"] });
 });
 
+test("startImport sends no image for a docker-save archive and refuses none for a file system import", async () => {
+  const { calls, fetch } = recordingFetch(() => json(202, { jobs: [{ id: "j1", host: "lab1" }] }));
+  const client = createClient({ token: "t", fetch, socketFactory: () => { throw new Error("no socket needed"); } });
+  await assert.rejects(client.startImport({ uploadId: "u1", hosts: ["lab1"], format: "import" }), (e) => e.code === "invalid_reference");
+  assert.equal(calls.length, 0);
+  await client.startImport({ uploadId: "u1", hosts: ["lab1"] });
+  assert.deepEqual(JSON.parse(calls[0].body), { hosts: ["lab1"], upload_id: "u1" });
+});
+
 test("the replay and deliveries endpoints are detected from the backend's OpenAPI document", async () => {
   const withReplay = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}/replay": {} } }) });
   const withBoth = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}/replay": {}, "/api/imports/{job_id}/deliveries": {} } }) });

@@ -64,7 +64,11 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   const hostSet = h("fieldset", { class: "hosts-field" }, h("legend", {}, "Hosts"), hostList);
 
   const imageInput = h("input", { id: "image", name: "image", type: "text", autocomplete: "off", spellcheck: "false", placeholder: "repository:tag", "aria-describedby": "image-help image-error" });
-  const imageHelp = h("p", { class: "hint", id: "image-help" }, "For example ceos:4.35.1F or registry.lab:5000/vendor/srlinux:24.10");
+  const imageHelp = h(
+    "p",
+    { class: "hint", id: "image-help" },
+    "For example ceos:4.35.1F or registry.lab:5000/vendor/srlinux:24.10. Needed for a file system archive; leave it empty for a docker save archive to keep its own tags.",
+  );
   const imageError = h("p", { class: "field-error", id: "image-error", "aria-live": "polite" });
 
   const formatSelect = h("select", { id: "format" }, h("option", { value: "auto" }, "Detect"), h("option", { value: "load" }, "docker load"), h("option", { value: "import" }, "docker import"));
@@ -102,7 +106,9 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     const missing = [];
     if (!uploaded) missing.push(uploading ? "wait for the upload to finish" : "upload an archive");
     if (chosen.size === 0) missing.push("choose at least one host");
-    if (!checkReference(imageInput.value).ok) missing.push("give a valid image name");
+    const named = imageInput.value !== "";
+    if (named && !checkReference(imageInput.value).ok) missing.push("give a valid image name");
+    if (!named && formatSelect.value === "import") missing.push("give an image name (a file system archive has none)");
     return missing;
   }
 
@@ -121,6 +127,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     refresh();
   }
 
+  formatSelect.addEventListener("change", refresh);
   imageInput.addEventListener("input", () => {
     imageTouched = true;
     checkImage();
@@ -185,7 +192,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
       if (uploading !== controller) return;
       uploaded = { uploadId: result.uploadId, name: file.name, size: result.size };
       uploadBar.update({ percent: 100, text: "upload complete", tone: "ok" });
-      setText(uploadStats, `Uploaded ${formatBytes(result.size)}. Choose hosts and an image name, then Import.`);
+      setText(uploadStats, `Uploaded ${formatBytes(result.size)}. Choose hosts (and an image name for a file system archive), then Import.`);
       announce(`Upload of ${file.name} complete`);
     } catch (error) {
       if (uploading !== controller) return;
@@ -258,7 +265,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
       const jobs = await client.startImport({
         uploadId: uploaded.uploadId,
         hosts: [...chosen],
-        image: imageInput.value,
+        image: imageInput.value || undefined,
         format: formatSelect.value === "auto" ? undefined : formatSelect.value,
         force: force.checked,
       });

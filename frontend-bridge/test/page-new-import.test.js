@@ -143,7 +143,8 @@ test("an upload that failed for good resumes from the server's offset with Resum
   try {
     await signIn(page);
     await page.setInputFiles("#file", { name: "ceos-lab-4.35.1F.tar.xz", mimeType: "application/x-xz", buffer: archiveBytes(size, 5) });
-    for (let i = 0; !link.down && i < 400; i += 1) await page.waitForTimeout(25);
+    // Handing 32 MiB to the browser goes over the debugging pipe: seconds on a busy machine, so wait up to a minute.
+    for (let i = 0; !link.down && i < 2400; i += 1) await page.waitForTimeout(25);
     assert.equal(link.down, true, "the first PATCH reached the server");
     // tus's retry delays add up to 39 s: move the clock past each of them until it gives up.
     for (let i = 0; !(await failure.isVisible()) && i < 200; i += 1) {
@@ -235,7 +236,8 @@ test("leaving during an upload asks first; after a reload the same file continue
   try {
     await signIn(page);
     await page.setInputFiles("#file", path);
-    for (let i = 0; !link.down && i < 400; i += 1) await page.waitForTimeout(25);
+    // Handing 32 MiB to the browser goes over the debugging pipe: seconds on a busy machine, so wait up to a minute.
+    for (let i = 0; !link.down && i < 2400; i += 1) await page.waitForTimeout(25);
     assert.equal(link.down, true, "the first PATCH reached the server");
     await page.getByRole("heading", { name: "New import" }).click(); // a person has touched the page
     await page.reload();

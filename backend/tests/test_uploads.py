@@ -160,21 +160,23 @@ async def test_abandoned_upload_expires_and_is_removed(quick_backend):
         assert (await http.head(location, headers=TUS)).status_code == 404
 
 
-async def test_a_part_file_without_an_upload_is_swept_and_live_ones_are_kept(quick_backend):
-    """A crash between creating the part file and recording the upload leaves a file nobody owns."""
+async def test_a_part_file_without_an_upload_is_swept_and_live_ones_are_kept(backend):
+    """A crash between creating the part file and recording the upload leaves a file nobody owns.
+
+    On the backend with the default expiry (a day), so the live upload cannot expire while the sweep is awaited."""
     import os
     import secrets
 
-    quick = quick_backend
+    quick = backend
     async with quick.client() as http:
         live = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": "100"})).headers["location"]
     uploads = quick.data_dir / "uploads"
     orphan, recent = uploads / secrets.token_hex(12), uploads / secrets.token_hex(12)
     orphan.write_bytes(b"x" * 10)
     recent.write_bytes(b"y" * 10)
-    old = time.time() - 3600
+    old = time.time() - 2 * 24 * 3600  # older than any grace the sweep gives (the expiry: a day)
     os.utime(orphan, (old, old))
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30  # the sweep runs every 5 s
     while orphan.exists() and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert not orphan.exists()

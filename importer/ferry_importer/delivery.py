@@ -135,7 +135,8 @@ class DeliveryWorker:
 
     async def _deliver(self, message: outbox.Message) -> None:
         now = self._clock()
-        if is_expired(message.created_at, now, self._policy):
+        # An operator's resend always gets one real attempt, however long the worker took to reach it.
+        if not message.requeued and is_expired(message.created_at, now, self._policy):
             await self._db.call(outbox.mark_expired, message.id, now)
             log.warning("callback %s (job %s seq %s) expired undelivered", message.msg_id, message.job_id, message.seq)
             return

@@ -187,6 +187,19 @@ async def test_undeliverable_events_expire_and_are_kept_as_expired(db, receiver)
     assert message.attempts >= 2 and message.finished_at is not None
 
 
+async def test_a_resent_callback_gets_a_real_attempt_even_when_the_worker_reaches_it_after_the_expiry(db, receiver):
+    policy = RetryPolicy(base_s=0.05, max_s=0.1, jitter=0.0, expire_s=1)
+    await put(db, receiver.url(), type="import.completed", droppable=False, phase="done")
+    await db.call(lambda c: c.execute("UPDATE outbox SET status = 'expired', finished_at = ?", (time.time(),)))
+    await db.call(lambda c: outbox.requeue(c, now=time.time(), job_id="j1"))
+    running = Running(db, policy=policy)
+    running.worker._clock = lambda: time.time() + 5.0  # a busy host: the worker gets to it seconds late
+    async with running:
+        await eventually(lambda: no_pending(db), timeout=5)
+    [message] = await db.call(lambda c: outbox.list_messages(c))
+    assert message.status is outbox.Status.DELIVERED and seqs(receiver) == [1]
+
+
 async def test_a_slow_receiver_times_out_and_is_retried(db, receiver):
     receiver.delay_s = 1.0
     await put(db, receiver.url(), type="import.queued", droppable=False)

@@ -13,6 +13,7 @@ from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobReque
 from ferry_contract.urls import allowed_by, parse_url
 
 from . import store as st
+from .content import is_abandoned
 from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
 from .jobs import UNNAMED, Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
 from .logs import bind
@@ -21,6 +22,7 @@ from .models import Host, Job, Upload, utcnow
 from .realtime import LiveEvent
 from .security import new_id, sign_content_link
 from .services import Services
+from .tus import declared_sha256
 from .views import iso, job_view
 
 log = logging.getLogger("ferry.imports")
@@ -66,9 +68,10 @@ async def create_jobs(
             upload = await session.get(Upload, upload_id)
             if upload is None:
                 raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
-            if not upload.complete:
+            if is_abandoned(upload.complete, upload.updated_at, now, services.settings.upload_idle_s):
                 raise Conflict(
-                    f"upload {upload_id!r} has {upload.offset} of {upload.size} bytes", code="upload_incomplete"
+                    f"upload {upload_id!r} stopped at {upload.offset} of {upload.size} bytes and was abandoned",
+                    code="upload_abandoned",
                 )
         for name in hosts:
             if await session.get(Host, name) is None:
@@ -122,10 +125,12 @@ async def _dispatch(services: Services, job_id: str) -> None:
     bind(job_id=job.id, host=host.name)
     if upload is not None:
         link = sign_content_link(services.content_key, upload.id, services.settings.content_token_ttl_s)
-        source = UrlSource(
-            url=f"{public_url(services)}/api/uploads/{upload.id}/content?token={quote(link)}",
-            sha256=upload.sha256,
-            size=upload.size,
+        source = (
+            UrlSource(  # an upload still arriving: the sha256 its client declared, if any (else checked at the end)
+                url=f"{public_url(services)}/api/uploads/{upload.id}/content?token={quote(link)}",
+                sha256=upload.sha256 or declared_sha256(upload.meta or {}),
+                size=upload.size,
+            )
         )
     else:
         source = UrlSource(url=job.source_url)
@@ -237,6 +242,15 @@ async def _heard_since(session, job: Job, since: datetime) -> bool:
 async def announce_snapshot(services: Services, view: dict) -> None:
     """The backend's own word on a job (a doubt begins or ends, a presumption) to every watcher, never counted."""
     await services.announce(LiveEvent(view["id"], view["seq"], "job.snapshot", view, iso(utcnow()), notice=True))
+
+
+async def cancel_quietly(services: Services, job_id: str) -> None:
+    """Cancel a job whose upload is being removed; one that already ended, or a host that cannot be told, is
+    no reason to keep the upload (the host's pull of it fails once it is gone)."""
+    try:
+        await cancel(services, job_id)
+    except FerryError as exc:
+        log.info("cancel of %s while removing its upload: %s", job_id, exc.message)
 
 
 async def cancel(services: Services, job_id: str) -> Job:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from . import store as st
 from .broadcast import LocalBus, RedisBus
 from .callbacks import Receiver
+from .content import UploadSignals
 from .dispatch import ImporterClient
 from .models import utcnow
 from .realtime import Hub, LiveEvent
@@ -58,6 +59,7 @@ class Services:
         self.receiver = Receiver(self.store)
         self.parts = PartFiles(settings.uploads_dir)
         self.upload_lock = KeyedLocks()
+        self.upload_signals = UploadSignals()
         self.replays: dict[str, str] = {}  # job id -> id of the operator replay running for it
         self.replay_tasks: dict[str, asyncio.Task] = {}  # job id -> the task sending that replay (to cancel it)
         self.content_key = b""

@@ -225,18 +225,26 @@ async def list_hosts(session: AsyncSession) -> list[Host]:
 
 
 async def expired_uploads(session: AsyncSession, now: datetime, retention_s: int) -> list[Upload]:
-    """Unfinished uploads past their expiry, and finished ones past retention that no active job needs."""
-    stale = list(await session.scalars(select(Upload).where(Upload.complete.is_(False), Upload.expires_at < now)))
+    """Unfinished uploads past their expiry, and finished ones past retention, that no active job needs (a job
+    pulling an unfinished upload ends `upload_abandoned` once it lands nothing for the idle limit; then it goes)."""
+    unneeded = ~select(Job.id).where(Job.upload_id == Upload.id, Job.state.in_(["queued", "running"])).exists()
+    stale = list(
+        await session.scalars(select(Upload).where(Upload.complete.is_(False), Upload.expires_at < now, unneeded))
+    )
     old = list(
         await session.scalars(
             select(Upload).where(
-                Upload.complete.is_(True),
-                Upload.completed_at < now - timedelta(seconds=retention_s),
-                ~select(Job.id).where(Job.upload_id == Upload.id, Job.state.in_(["queued", "running"])).exists(),
+                Upload.complete.is_(True), Upload.completed_at < now - timedelta(seconds=retention_s), unneeded
             )
         )
     )
     return stale + old
+
+
+async def active_jobs_of_upload(session: AsyncSession, upload_id: str) -> list[str]:
+    """Ids of the unfinished jobs that pull this upload."""
+    query = select(Job.id).where(Job.upload_id == upload_id, Job.state.in_(["queued", "running"]))
+    return list(await session.scalars(query))
 
 
 async def upload_in_use(session: AsyncSession, upload_id: str) -> bool:

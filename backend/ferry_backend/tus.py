@@ -85,6 +85,21 @@ def parse_metadata(header: str | None) -> dict[str, str]:
     return result
 
 
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def declared_sha256(meta: dict[str, str]) -> str | None:
+    """The sha256 a client declares up front (Upload-Metadata `sha256`, 64 hex digits): checked when the
+    upload completes, and what lets an import of an unfinished upload take the duplicate fast path."""
+    value = meta.get("sha256")
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if not SHA256_RE.fullmatch(value):
+        raise InvalidRequest("Upload-Metadata sha256 must be 64 hexadecimal digits", status=400)
+    return value
+
+
 def encode_metadata(meta: dict[str, str]) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" if v else k for k, v in meta.items())
 

@@ -53,6 +53,7 @@ class Snapshot:
     layers_total: int | None = None
     layer_bytes_done: int | None = None
     layer_bytes_total: int | None = None
+    bytes_available: int | None = None
 
 
 def percent_of(done: int, total: int | None) -> float:
@@ -148,12 +149,28 @@ class ProgressDriver:
         self.layers: LayerTracker | None = None  # set for loads: the engine's loading stage
         self.load_weight = 0.0
         self._load_meter = RateMeter()
+        self.available: int | None = None  # an upload still arriving: its bytes landed so far, when last asked
 
     def advance(self, done: int) -> None:
         """Record bytes consumed so far (from the sender, once the engine took them)."""
         if done > self.done:
             self.done = done
             self._meter.add(self.clock(), done)
+            if self.phase == Phase.WAITING_FOR_UPLOAD:  # the upload's next bytes flow: importing again
+                self.phase = Phase.IMPORTING
+                self._phase_started = self.clock()
+
+    async def upload_arrival(self, available: int | None, waiting: bool) -> None:
+        """An upload read while it arrives: `waiting` = every byte landed so far was read (phase
+        `waiting_for_upload`); bytes flowing again return to `importing`."""
+        if available is not None:
+            self.available = available
+        if waiting and self.phase == Phase.IMPORTING:
+            await self.set_phase(Phase.WAITING_FOR_UPLOAD)
+        elif not waiting and self.phase == Phase.WAITING_FOR_UPLOAD:
+            await self.set_phase(Phase.IMPORTING)
+        elif available is not None:
+            await self._emit()
 
     def expect_load(self, weight: float) -> None:
         """This archive is loaded: percent also covers the layers the engine loads after the last byte."""
@@ -218,6 +235,7 @@ class ProgressDriver:
             layers_total=layers.layers_total if shown and layers else None,
             layer_bytes_done=layers.bytes_done if shown and layers and layers.planned else None,
             layer_bytes_total=layers.bytes_total if shown and layers else None,
+            bytes_available=self.available,
         )
 
     async def set_phase(self, phase: Phase) -> None:

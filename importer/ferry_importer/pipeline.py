@@ -276,9 +276,9 @@ class _Job:
             name="watch-arrival",
         )
 
-    async def _arrival(self, state: UploadState | None, waiting: bool) -> None:
+    async def _arrival(self, state: UploadState, waiting: bool) -> None:
         if not self.all_sent:
-            await self.driver.upload_arrival(state.available if state else None, waiting)
+            await self.driver.upload_arrival(state.available, waiting)
 
     async def _arrived_sha256(self) -> str | None:
         """The sha256 the backend computed over the whole upload, for an upload that was still arriving."""

@@ -156,21 +156,15 @@ class ProgressDriver:
         if done > self.done:
             self.done = done
             self._meter.add(self.clock(), done)
-            if self.phase == Phase.WAITING_FOR_UPLOAD:  # the upload's next bytes flow: importing again
-                self.phase = Phase.IMPORTING
-                self._phase_started = self.clock()
 
-    async def upload_arrival(self, available: int | None, waiting: bool) -> None:
-        """An upload read while it arrives: `waiting` = every byte landed so far was read (phase
-        `waiting_for_upload`); bytes flowing again return to `importing`."""
-        if available is not None:
-            self.available = available
+    async def upload_arrival(self, available: int, waiting: bool) -> None:
+        """An upload read while it arrives: `available` bytes of it have landed; `waiting` = the import has
+        caught up with it (phase `waiting_for_upload`), else it is `importing` at its own pace."""
+        self.available = available
         if waiting and self.phase == Phase.IMPORTING:
             await self.set_phase(Phase.WAITING_FOR_UPLOAD)
         elif not waiting and self.phase == Phase.WAITING_FOR_UPLOAD:
             await self.set_phase(Phase.IMPORTING)
-        elif available is not None:
-            await self._emit()
 
     def expect_load(self, weight: float) -> None:
         """This archive is loaded: percent also covers the layers the engine loads after the last byte."""

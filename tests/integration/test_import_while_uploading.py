@@ -23,7 +23,7 @@ import pytest
 from backend.tests.support import Backend
 from tests.integration.support import ImporterProcess, image_present, images_labelled, remove_images
 
-IDLE_S = 4  # FERRY_UPLOAD_IDLE_S of this lab: an upload that lands nothing this long is abandoned
+IDLE_S = 6  # FERRY_UPLOAD_IDLE_S of this lab: an upload that lands nothing this long is abandoned
 PIECE = 512 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -160,12 +160,11 @@ async def test_an_import_started_mid_upload_takes_bytes_as_they_land_and_survive
     waiting = next(e for e in events if e["phase"] == "waiting_for_upload")
     assert waiting["bytes_available"] == first and waiting["bytes_total"] == len(data)
     assert max(e["bytes_done"] for e in events) <= first
-    await asyncio.sleep(IDLE_S / 2)  # a pause inside the idle limit: the same job carries on
+    await asyncio.sleep(IDLE_S / 3)  # a pause inside the idle limit: the same job carries on
     await arriving.send(upload_id, data, first, len(data))
     events = await arriving.wait_events(job_id, ended)
-    assert events[-1]["state"] == "succeeded", events[-1]
-    phases = [e["phase"] for e in events]
-    assert phases.index("waiting_for_upload") < len(phases) - 1 - phases[::-1].index("importing")  # resumed
+    assert events[-1]["state"] == "succeeded", events[-1]["error"]
+    assert len({e["job_id"] for e in events}) == 1 and events[-1]["bytes_done"] == len(data)  # the same job went on
     assert image_present(arriving.engine, image)
     assert arriving.engine.api.inspect_image(image)["Config"]["Labels"]["ferry.itest"] == label
 

@@ -13,6 +13,7 @@ import base64
 import binascii
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -57,32 +58,26 @@ def upload_state(headers: Mapping[str, str]) -> UploadState | None:
     return UploadState(available, length, parse_repr_digest(headers.get("repr-digest")))
 
 
-def is_waiting(read: int, state: UploadState | None) -> bool:
-    """The import has read every byte that has arrived of an upload still arriving."""
-    return state is not None and not state.complete and read >= state.available
+def is_waiting(read: int, state: UploadState | None, slack: float = 0.0) -> bool:
+    """The import has caught up with an upload still arriving: it is less than `slack` bytes (what the upload
+    brings in one watch interval) behind what has arrived. The backend hands out what landed about once a
+    second, so an import bound by the upload reads in bursts and is never quite at the offset."""
+    return state is not None and not state.complete and read + slack >= state.available
 
 
 async def watch_arrival(
     read_offset: Callable[[], int],
     ask: Callable[[], UploadState | None],
-    on_state: Callable[[UploadState | None, bool], Awaitable[None]],
+    on_state: Callable[[UploadState, bool], Awaitable[None]],
     interval: float = WATCH_S,
 ) -> None:
-    """While an import streams an arriving upload: when nothing was read for `interval`, ask (HEAD, on a
-    thread) how much has arrived and report whether the import is waiting for the upload; when bytes flow
-    again, report that it no longer waits. Runs until cancelled; a failed question is only logged (the
-    stream itself reports a broken source)."""
-    last = read_offset()
-    waiting = False
+    """While an import streams an arriving upload: every `interval`, ask (HEAD, on a thread) how much has
+    arrived and report whether the import is waiting for the upload (less than one interval of the upload's
+    own rate behind it). Ends when the upload is complete or the server says nothing of it; a failed question
+    is only logged (the stream itself reports a broken source)."""
+    previous: tuple[float, int] | None = None
     while True:
         await asyncio.sleep(interval)
-        now = read_offset()
-        if now != last:
-            last = now
-            if waiting:
-                waiting = False
-                await on_state(None, False)
-            continue
         try:
             state = await asyncio.to_thread(ask)
         except Exception as exc:  # noqa: BLE001 - the stream reports the source's own failure
@@ -90,7 +85,9 @@ async def watch_arrival(
             continue
         if state is None:
             return
-        waiting = is_waiting(read_offset(), state)
-        await on_state(state, waiting)
+        now = time.monotonic()
+        rate = (state.available - previous[1]) / max(1e-3, now - previous[0]) if previous else 0.0
+        previous = (now, state.available)
+        await on_state(state, is_waiting(read_offset(), state, max(0.0, rate) * interval))
         if state.complete:
             return

@@ -101,6 +101,10 @@ class UploadSignals:
             event = self._events[upload_id] = asyncio.Event()
         return event
 
+    def awaited(self, upload_id: str) -> bool:
+        """A content stream on this replica is waiting for this upload's next bytes."""
+        return upload_id in self._events
+
     def notify(self, upload_id: str) -> None:
         event = self._events.pop(upload_id, None)
         if event is not None:

@@ -155,6 +155,7 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
             upload.size,
             with_idle_timeout(request.stream(), services.settings.upload_idle_s),
             checkpoint=lambda landed: _record_offset(services, upload_id, landed),
+            awaited=lambda: services.upload_signals.awaited(upload_id),
         )
         UPLOAD_BYTES.inc(new_offset - upload.offset)
         now = utcnow()

@@ -204,3 +204,20 @@ async def test_removing_the_upload_cancels_its_import_and_leaves_nothing(arrivin
     events = await arriving.wait_events(job_id, ended)
     assert events[-1]["state"] == "canceled", events[-1]
     assert not image_present(arriving.engine, image) and images_labelled(arriving.engine, label) == []
+
+
+async def test_a_declared_sha256_lets_an_arriving_duplicate_take_the_fast_path(arriving):
+    """The same archive again, its sha256 declared up front: the host knows the image before the upload ends."""
+    data = rootfs_tar(3, uuid.uuid4().hex)
+    sha = hashlib.sha256(data).hexdigest()
+    image, label = arriving.names("duplicate")
+    first = await arriving.create(len(data), sha256=sha)
+    await arriving.send(first, data, 0, len(data))
+    events = await arriving.wait_events(await arriving.start_import(first, image, label), ended)
+    assert events[-1]["state"] == "succeeded", events[-1]["error"]
+    again = await arriving.create(len(data), sha256=sha)
+    await arriving.send(again, data, 0, PIECE)  # the rest never comes
+    events = await arriving.wait_events(await arriving.start_import(again, image, label), ended)
+    assert events[-1]["state"] == "succeeded" and events[-1]["image"]["already_present"] is True, events[-1]
+    async with arriving.http() as http:
+        assert (await http.get(f"/api/uploads/{again}")).json()["complete"] is False

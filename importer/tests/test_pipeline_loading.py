@@ -9,8 +9,9 @@ import docker
 import pytest
 from test_pipeline_progress import check_invariants
 
-from conftest import leftovers, tag_exists
+from conftest import leftovers
 from ferry_importer import CollectingReporter, ImportSpec, LocalFileSource, Options, run_import
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.engine
 
@@ -142,4 +143,4 @@ async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(
         await task
     assert any(e.data.phase == "loading" for e in reporter.events)
     await asyncio.sleep(1)  # an abandoned load would still land in the engine after the job ended
-    assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, tag)
+    assert leftovers(docker_client, token) == [] and not image_present(docker_client, tag)

@@ -319,12 +319,23 @@ class _Job:
         await self.driver.set_phase(Phase.FINALIZING)
 
     async def _finish_cancelled(self, task: asyncio.Task) -> None:
-        """On cancel: abort the request; if the engine already has every byte, let it finish (bounded) so
-        what it creates is known and can be removed."""
+        """On cancel: clean up in a task of its own that a second cancel (a second click, a shutdown while
+        cancelling) cannot cut short: an abandoned load would land in the engine after the job ended."""
+        cleanup = asyncio.create_task(self._undo_cancelled(task))
+        while not cleanup.done():
+            try:
+                await asyncio.shield(cleanup)
+            except asyncio.CancelledError:
+                continue  # the job is cancelled already; the clean-up still has to finish
+        cleanup.result()
+
+    async def _undo_cancelled(self, task: asyncio.Task) -> None:
+        """Abort the request; if the engine already has every byte, let it finish (bounded) so what it
+        creates is known and can be removed."""
         if self.all_sent and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.options.cleanup_timeout)
-            except BaseException:  # noqa: BLE001 - a timeout, an engine error or a second cancel
+            except BaseException:  # noqa: BLE001 - a timeout or an engine error
                 pass
         if not task.done():
             await cancel_and_wait(task)

@@ -144,3 +144,44 @@ async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(
     assert any(e.data.phase == "loading" for e in reporter.events)
     await asyncio.sleep(1)  # an abandoned load would still land in the engine after the job ended
     assert leftovers(docker_client, token) == [] and not image_present(docker_client, tag)
+
+
+async def test_a_second_cancel_during_the_clean_up_still_leaves_nothing(
+    engine, tmp_path, name, token, cleanup, docker_client
+):
+    tag = f"{name}:twice"
+    cleanup.append(tag)
+    files = {f"f{i}": os.urandom(8 << 20) for i in range(3)}
+    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
+    path = save(docker_client, tag, tmp_path / "twice.tar")
+    remove(docker_client, tag)
+    outer: list[asyncio.Task] = []
+    second: list[int] = []
+
+    def cancel_again() -> None:
+        second.append(outer[0].cancelling())
+        outer[0].cancel()  # a second click while the job waits for the engine to finish the load
+
+    class CancelTwice(CollectingReporter):
+        async def emit(self, event):
+            self.events.append(event)
+            if event.data.phase == "loading" and not outer[0].cancelling():
+                outer[0].cancel()
+                asyncio.get_running_loop().call_later(0.02, cancel_again)
+
+    reporter = CancelTwice()
+    task = asyncio.create_task(
+        run_import(
+            ImportSpec(),
+            LocalFileSource(path),
+            engine=engine,
+            reporter=reporter,
+            options=Options(data_dir=tmp_path / "data"),
+        )
+    )
+    outer.append(task)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert second == [1], "the second cancel arrived while the first one was being handled"
+    await asyncio.sleep(1)  # an abandoned load would still land in the engine after the job ended
+    assert leftovers(docker_client, token) == [] and not image_present(docker_client, tag)

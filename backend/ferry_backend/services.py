@@ -12,13 +12,13 @@ import socketio
 from sqlalchemy.exc import IntegrityError
 
 from . import store as st
-from .broadcast import LocalBus, RedisBus
+from .broadcast import Bus, LocalBus, RedisBus
 from .callbacks import Receiver
 from .dispatch import ImporterClient
 from .models import utcnow
 from .realtime import Hub, LiveEvent
 from .settings import Settings
-from .sockets import create_sio, register
+from .sockets import RealtimeNamespace, create_sio, fan_out
 from .tus import PartFiles
 
 log = logging.getLogger("ferry")
@@ -50,10 +50,10 @@ class Services:
         self.settings = settings
         self.started_at = utcnow()
         self.store = st.Store.from_url(settings.resolved_database_url, settings.sqlite_synchronous)
-        self.hub = Hub()
-        self.bus = RedisBus(self.hub, settings.redis_url) if settings.redis_url else LocalBus(self.hub)
-        self.sio: socketio.AsyncServer = create_sio(settings.redis_url)
-        register(self.sio, self.store, self.hub)
+        self.sio: socketio.AsyncServer = create_sio()
+        self.hub = Hub(emit_many=fan_out(self.sio))
+        self.sio.register_namespace(RealtimeNamespace(self.store, self.hub))
+        self.bus: Bus = RedisBus(self.hub, settings.redis_url) if settings.redis_url else LocalBus(self.hub)
         self.importers = ImporterClient(settings.dispatch_timeout_s)
         self.receiver = Receiver(self.store)
         self.parts = PartFiles(settings.uploads_dir)
@@ -86,7 +86,7 @@ class Services:
         """Disconnect this replica's sockets opened with these tokens; returns how many."""
         doomed = [sid for sid, token_id in (await self._socket_tokens()).items() if token_id in token_ids]
         for sid in doomed:
-            await self.sio.disconnect(sid, ignore_queue=True)
+            await self.sio.disconnect(sid)
         if doomed:
             log.info("disconnected %d socket(s) of revoked or expired tokens", len(doomed))
         return len(doomed)

@@ -10,7 +10,8 @@ import random
 from typing import Protocol
 
 from .backoff import Backoff, backoff_delay
-from .realtime import Hub, LiveEvent
+from .hub import Hub
+from .realtime import LiveEvent
 
 log = logging.getLogger("ferry.broadcast")
 CHANNEL = "ferry:events"

@@ -25,7 +25,8 @@ from ferry_contract.events import NAME_MAX_LEN
 
 from . import store as st
 from .errors import InvalidRequest, Unauthorized
-from .ingest import Arrival, IngestWriter, Outcome
+from .ingest import IngestWriter
+from .ingest_batch import Arrival, Outcome
 from .jobs import lost_by_host
 from .logs import bind
 from .models import Delivery, DeliveryRepeat, Event, Host, Job, utcnow

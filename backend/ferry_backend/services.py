@@ -15,8 +15,9 @@ from . import store as st
 from .broadcast import Bus, LocalBus, RedisBus
 from .callbacks import Receiver
 from .dispatch import ImporterClient
+from .hub import Hub
 from .models import utcnow
-from .realtime import Hub, LiveEvent
+from .realtime import LiveEvent
 from .settings import Settings
 from .sockets import RealtimeNamespace, create_sio, fan_out
 from .tus import PartFiles

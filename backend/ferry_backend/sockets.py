@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import store as st
 from .errors import FerryError, NotFound
+from .hub import Hub
 from .models import Job
-from .realtime import ALL, EmitMany, Hub, LiveEvent, Subscriber
+from .realtime import ALL, EmitMany, LiveEvent, Subscriber
 from .views import FiniteJSON, iso, job_view
 
 log = logging.getLogger("ferry.sockets")

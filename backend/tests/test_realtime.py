@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ferry_backend.realtime import ALL, Hub, LiveEvent, Subscriber
+from ferry_backend.hub import Hub
+from ferry_backend.realtime import ALL, LiveEvent, Subscriber
 
 
 def ev(seq: int, job: str = "j1", replay_id: str | None = None) -> LiveEvent:

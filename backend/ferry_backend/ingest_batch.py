@@ -1,4 +1,9 @@
-"""One batch of verified callbacks in one transaction: what each delivery does, written in bulk statements."""
+"""One batch of verified callbacks in one transaction: what each delivery does, written in bulk statements.
+
+Synchronous Core code (Store.write_sync runs it on a connection): a few bulk reads, the pure
+decisions (jobs.apply_event, the webhook-id rule of dedupe.py) in arrival order, then one bulk
+statement per table — about eight round trips to the database per batch, whatever its size.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from . import store as st
-from .jobs import UNNAMED, Verdict, apply_event
-from .models import Delivery, DeliveryRepeat, Event, Host, Job
+from .dedupe import Deliveries, DeliveryRow
+from .jobs import UNNAMED, Snapshot, Verdict, apply_event
+from .models import Event, Host, Job
 from .realtime import LiveEvent
 from .views import iso
 
@@ -31,6 +37,14 @@ class Arrival:
     data: dict  # the importer's data exactly as signed
     received_at: datetime
 
+    @property
+    def job_id(self) -> str:
+        return self.data["job_id"]
+
+    @property
+    def seq(self) -> int:
+        return self.data["seq"]
+
 
 @dataclass
 class Outcome:
@@ -47,13 +61,69 @@ class Outcome:
     lost: list[str] = field(default_factory=list)  # heartbeat: jobs the host no longer has (it proved it lost them)
 
 
-JOBS, DELIVERIES, REPEATS, EVENTS, HOSTS = (
-    cast(Table, m.__table__) for m in (Job, Delivery, DeliveryRepeat, Event, Host)
-)
+@dataclass(frozen=True)
+class EventRow:
+    """An events row: one seq of a job's log."""
+
+    job_id: str
+    seq: int
+    type: str
+    timestamp: datetime
+    data: dict
+    webhook_id: str | None
+    received_at: datetime
+
+    @classmethod
+    def of(cls, arrival: Arrival) -> EventRow:
+        return cls(
+            arrival.job_id,
+            arrival.seq,
+            arrival.type,
+            arrival.timestamp,
+            arrival.data,
+            arrival.webhook_id,
+            arrival.received_at,
+        )
+
+
+@dataclass
+class JobState:
+    """A job as this batch moves it: read from its row, or first seen in this batch (`new`)."""
+
+    host: str
+    image: str
+    snap: Snapshot
+    last_contact_at: datetime
+    created_at: datetime | None = None  # None for a job first seen in this batch (no dispatch to time from)
+    first_seen: datetime | None = None  # a new job: when its first delivery arrived
+    touched: bool = False
+
+    @property
+    def new(self) -> bool:
+        return self.first_seen is not None
+
+    def row(self, job_id: str) -> dict:
+        """The jobs columns this batch writes (all of them for a job the backend never dispatched)."""
+        values = dict(st.snapshot_values(self.snap), image=self.image, last_contact_at=self.last_contact_at)
+        if not self.new:
+            return dict(values, b_id=job_id, silent_since=None)
+        # A job the backend never dispatched (a replayed capture): recorded from what the importer says.
+        return dict(
+            values,
+            id=job_id,
+            host=self.host,
+            upload_id=None,
+            source_url=None,
+            format="auto",
+            changes=[],
+            force=False,
+            created_at=self.first_seen,
+            silent_since=None,
+        )
+
+
+JOBS, EVENTS, HOSTS = (cast(Table, m.__table__) for m in (Job, Event, Host))
 # Built once: a batch runs a handful of these, and building statements costs more than running them.
-_STORED = select(
-    DELIVERIES.c.id, DELIVERIES.c.host, DELIVERIES.c.webhook_id, DELIVERIES.c.job_id, DELIVERIES.c.seq
-).where(DELIVERIES.c.host == bindparam("host"), DELIVERIES.c.webhook_id.in_(bindparam("ids", expanding=True)))
 _JOBS = (
     select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))).order_by(JOBS.c.id).with_for_update()
 )  # Postgres row locks
@@ -63,64 +133,16 @@ _LOGGED_AS = select(EVENTS.c.job_id, EVENTS.c.seq, EVENTS.c.webhook_id, EVENTS.c
 _LOGGED = select(EVENTS.c.job_id, EVENTS.c.seq).where(
     EVENTS.c.job_id.in_(bindparam("jobs", expanding=True)), EVENTS.c.seq.in_(bindparam("seqs", expanding=True))
 )
+_INSERT_JOBS = insert(JOBS)
 _UPDATE_JOB = update(JOBS).where(JOBS.c.id == bindparam("b_id"))
-_COUNT_REPEATS = (
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("b_id"))
-    .values(duplicates=DELIVERIES.c.duplicates + bindparam("b_n"), last_received_at=bindparam("b_last"))
-)
+_INSERT_EVENTS = insert(EVENTS)
 _TOUCH_HOST = update(HOSTS).where(HOSTS.c.name == bindparam("b_name")).values(last_seen=bindparam("b_seen"))
-_INSERT = {table.name: insert(table) for table in (JOBS, DELIVERIES, REPEATS, EVENTS)}
 
 
-def new_job_values(host: str, data: dict, now: datetime) -> dict:
-    """A job the backend never dispatched (a replayed capture): recorded from what the importer says."""
-    image = (data.get("image") or {}).get("ref") or UNNAMED
-    return dict(
-        id=data["job_id"],
-        host=host,
-        image=image,
-        upload_id=None,
-        source_url=None,
-        format="auto",
-        changes=[],
-        force=False,
-        state="queued",
-        phase="queued",
-        seq=0,
-        percent=0.0,
-        bytes_done=0,
-        bytes_total=None,
-        rate_bps=None,
-        eta_s=None,
-        phase_elapsed_s=None,
-        queue_position=None,
-        result=None,
-        error=None,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-        last_contact_at=now,
-        silent_since=None,
-        presumed_at=None,
-    )
-
-
-@dataclass
-class _JobState:
-    host: str
-    image: str
-    snap: st.Snapshot
-    last_contact_at: datetime
-    created_at: datetime | None = None  # None for a job first seen in this batch (no dispatch to time from)
-    new: bool = False
-    touched: bool = False
-
-
-def _live(job_id: str, arrival: Arrival) -> LiveEvent:
+def _live(arrival: Arrival) -> LiveEvent:
     return LiveEvent(
-        job_id,
-        arrival.data["seq"],
+        arrival.job_id,
+        arrival.seq,
         arrival.type,
         arrival.data,
         iso(arrival.received_at),
@@ -128,114 +150,92 @@ def _live(job_id: str, arrival: Arrival) -> LiveEvent:
     )
 
 
-def _event_row(job_id: str, arrival: Arrival) -> dict:
-    return dict(
-        job_id=job_id,
-        seq=arrival.data["seq"],
-        type=arrival.type,
-        timestamp=arrival.timestamp,
-        data=arrival.data,
-        webhook_id=arrival.webhook_id,
-        received_at=arrival.received_at,
-    )
+def _new_job(arrival: Arrival) -> JobState:
+    image = (arrival.data.get("image") or {}).get("ref") or UNNAMED
+    return JobState(arrival.host, image, Snapshot(), arrival.received_at, first_seen=arrival.received_at)
 
 
 def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, datetime]) -> list[Outcome]:
     """Store the deliveries, log their events and move the snapshots, in arrival order, in one transaction.
 
-    Synchronous (Store.write_sync runs it on a connection) and made of bulk statements: about eight
-    round trips to the database per batch, whatever its size. `touch` maps hosts to a last_seen to record.
+    `touch` maps hosts to a last_seen to record.
     """
-    stored: dict[tuple[str, str], dict] = {}  # key -> the first arrival's row (id None while new in this batch)
-    for host in {a.host for a in arrivals}:  # (host, webhook_id) is the unique index: one lookup per host
-        ids = list({a.webhook_id for a in arrivals if a.host == host})
-        for row in conn.execute(_STORED, {"host": host, "ids": ids}):
-            stored[(row.host, row.webhook_id)] = {"id": row.id, "job_id": row.job_id, "seq": row.seq, "duplicates": 0}
-    job_ids = sorted({a.data["job_id"] for a in arrivals})
+    deliveries = Deliveries()
+    for host in {a.host for a in arrivals}:  # one lookup per host
+        deliveries.load(conn, host, (a.webhook_id for a in arrivals if a.host == host))
     jobs = {
-        row.id: _JobState(row.host, row.image, st.snapshot_of(cast(Job, row)), row.last_contact_at, row.created_at)
-        for row in conn.execute(_JOBS, {"ids": job_ids})
+        row.id: JobState(row.host, row.image, st.snapshot_of(cast(Job, row)), row.last_contact_at, row.created_at)
+        for row in conn.execute(_JOBS, {"ids": sorted({a.job_id for a in arrivals})})
     }
     outcomes: list[Outcome] = []
-    deliveries, repeats, events, new_jobs = [], [], [], {}
+    events: list[EventRow] = []
     unlogged: list[tuple[Arrival, Outcome]] = []  # not applied: logged only if the log lacks that seq
     repeated: list[tuple[Arrival, Outcome]] = []  # a webhook-id seen before: announced again if it is in the log
     for arrival in arrivals:
-        key, data = (arrival.host, arrival.webhook_id), arrival.data
-        first = stored.get(key)
+        first = deliveries.first(arrival.host, arrival.webhook_id)
         if first is not None:  # a retry or a replay of a stored webhook-id: keep it raw, change nothing else
-            first["duplicates"] += 1
-            first["last_received_at"] = arrival.received_at
-            repeats.append(
-                dict(
-                    host=arrival.host,
-                    webhook_id=arrival.webhook_id,
-                    job_id=first["job_id"],
-                    headers=arrival.headers,
-                    body=arrival.body,
-                    received_at=arrival.received_at,
-                )
+            deliveries.repeat(
+                first, arrival.host, arrival.webhook_id, arrival.headers, arrival.body, arrival.received_at
             )
-            outcomes.append(Outcome("duplicate", first["job_id"], first["seq"]))
+            outcomes.append(Outcome("duplicate", first.job_id, first.seq))
             repeated.append((arrival, outcomes[-1]))
             continue
-        delivery = dict(
-            host=arrival.host,
-            webhook_id=arrival.webhook_id,
-            job_id=data["job_id"],
-            seq=data["seq"],
-            event_type=arrival.type,
-            headers=arrival.headers,
-            body=arrival.body,
-            verdict="pending",
-            received_at=arrival.received_at,
-            duplicates=0,
-            last_received_at=None,
+        delivery = DeliveryRow(
+            arrival.host,
+            arrival.webhook_id,
+            arrival.job_id,
+            arrival.seq,
+            arrival.type,
+            arrival.headers,
+            arrival.body,
+            "pending",
+            arrival.received_at,
         )
-        deliveries.append(delivery)
-        stored[key] = {"id": None, "job_id": data["job_id"], "seq": data["seq"], "duplicates": 0, "row": delivery}
-        job = jobs.get(data["job_id"])
-        if job is None:
-            new_jobs[data["job_id"]] = new_job_values(arrival.host, data, arrival.received_at)
-            job = jobs[data["job_id"]] = _JobState(
-                arrival.host, new_jobs[data["job_id"]]["image"], st.Snapshot(), arrival.received_at, new=True
-            )
-        elif job.host != arrival.host:
-            delivery["verdict"] = "wrong_host"
-            outcomes.append(Outcome("wrong_host", data["job_id"], data["seq"]))
-            continue
-        job.touched, job.last_contact_at = True, arrival.received_at
-        verdict, job.snap = apply_event(job.snap, arrival.type, data, arrival.received_at)
-        delivery["verdict"] = verdict.value
-        outcome = Outcome(verdict.value, data["job_id"], data["seq"])
+        deliveries.add(delivery)
+        outcome = _apply(jobs, arrival, delivery, events, unlogged)
         outcomes.append(outcome)
-        if verdict is Verdict.APPLIED:
-            # Every logged seq of an unfinished job is <= its snapshot seq: this one is new to the log.
-            if job.image == UNNAMED and data.get("image"):
-                job.image = data["image"].get("ref") or job.image
-            events.append(_event_row(data["job_id"], arrival))
-            outcome.event = _live(data["job_id"], arrival)
-            if job.snap.terminal and job.created_at is not None:
-                outcome.finished = (job.snap.state, job.host, (arrival.received_at - job.created_at).total_seconds())
-        else:
-            log.info(
-                "job %s: %s seq %s is %s (snapshot at seq %s)",
-                data["job_id"],
-                arrival.type,
-                data["seq"],
-                verdict.value,
-                job.snap.seq,
-            )
-            if verdict is Verdict.STALE or data["seq"] < job.snap.seq:
-                # An event after a job's end stays a delivery only: the log (and the wire) never
-                # carries anything after a terminal event.
-                unlogged.append((arrival, outcome))
     if unlogged:
-        events += _missing_from_log(conn, unlogged, {(e["job_id"], e["seq"]) for e in events})
+        events += _missing_from_log(conn, unlogged, {(e.job_id, e.seq) for e in events})
     if repeated:
         _announce_again(conn, repeated)
-    _flush(conn, jobs, new_jobs, deliveries, stored, repeats, events, touch)
+    _flush(conn, jobs, deliveries, events, touch)
     return outcomes
+
+
+def _apply(
+    jobs: dict[str, JobState],
+    arrival: Arrival,
+    delivery: DeliveryRow,
+    events: list[EventRow],
+    unlogged: list[tuple[Arrival, Outcome]],
+) -> Outcome:
+    """The first arrival of a delivery: its verdict on the job's snapshot, and what goes to the log."""
+    job_id, seq = arrival.job_id, arrival.seq
+    job = jobs.get(job_id)
+    if job is None:
+        job = jobs[job_id] = _new_job(arrival)
+    elif job.host != arrival.host:
+        delivery.verdict = "wrong_host"
+        return Outcome("wrong_host", job_id, seq)
+    job.touched, job.last_contact_at = True, arrival.received_at
+    verdict, job.snap = apply_event(job.snap, arrival.type, arrival.data, arrival.received_at)
+    delivery.verdict = verdict.value
+    outcome = Outcome(verdict.value, job_id, seq)
+    if verdict is Verdict.APPLIED:
+        # Every logged seq of an unfinished job is <= its snapshot seq: this one is new to the log.
+        if job.image == UNNAMED and arrival.data.get("image"):
+            job.image = arrival.data["image"].get("ref") or job.image
+        events.append(EventRow.of(arrival))
+        outcome.event = _live(arrival)
+        if job.snap.terminal and job.created_at is not None:
+            outcome.finished = (job.snap.state, job.host, (arrival.received_at - job.created_at).total_seconds())
+        return outcome
+    log.info("job %s: %s seq %s is %s (snapshot at seq %s)", job_id, arrival.type, seq, verdict.value, job.snap.seq)
+    if verdict is Verdict.STALE or seq < job.snap.seq:
+        # An event after a job's end stays a delivery only: the log (and the wire) never
+        # carries anything after a terminal event.
+        unlogged.append((arrival, outcome))
+    return outcome
 
 
 def _announce_again(conn: Connection, repeated: list[tuple[Arrival, Outcome]]) -> None:
@@ -259,51 +259,35 @@ def _announce_again(conn: Connection, repeated: list[tuple[Arrival, Outcome]]) -
             outcome.event = LiveEvent(job_id, seq, arrival.type, arrival.data, iso(row.received_at))
 
 
-def _missing_from_log(conn: Connection, unlogged: list[tuple[Arrival, Outcome]], batch: set) -> list[dict]:
+def _missing_from_log(conn: Connection, unlogged: list[tuple[Arrival, Outcome]], batch: set) -> list[EventRow]:
     """Stale and after-terminal events enter the log when their seq is not there yet (the log keeps the first)."""
     params = {"jobs": list({o.job_id for _, o in unlogged}), "seqs": list({o.seq for _, o in unlogged})}
     logged = {(row.job_id, row.seq) for row in conn.execute(_LOGGED, params)} | batch
     rows = []
     for arrival, outcome in unlogged:
-        job_id = outcome.job_id
-        if job_id is not None and (job_id, outcome.seq) not in logged:
-            logged.add((job_id, outcome.seq))
-            rows.append(_event_row(job_id, arrival))
-            outcome.event = _live(job_id, arrival)
+        if (arrival.job_id, arrival.seq) not in logged:
+            logged.add((arrival.job_id, arrival.seq))
+            rows.append(EventRow.of(arrival))
+            outcome.event = _live(arrival)
     return rows
 
 
-def _flush(conn: Connection, jobs, new_jobs, deliveries, stored, repeats, events, touch) -> None:
-    """One bulk statement per table."""
-    for job_id, values in new_jobs.items():
-        job = jobs[job_id]
-        values.update(st.snapshot_values(job.snap), image=job.image, last_contact_at=job.last_contact_at)
-    if new_jobs:
-        conn.execute(_INSERT["jobs"], list(new_jobs.values()))
-    changed = [
-        dict(
-            st.snapshot_values(j.snap), b_id=job_id, image=j.image, last_contact_at=j.last_contact_at, silent_since=None
-        )
-        for job_id, j in jobs.items()
-        if j.touched and not j.new
-    ]
+def _flush(
+    conn: Connection,
+    jobs: dict[str, JobState],
+    deliveries: Deliveries,
+    events: list[EventRow],
+    touch: dict[str, datetime],
+) -> None:
+    """One bulk statement per table: jobs first (deliveries and events name them)."""
+    new = [job.row(job_id) for job_id, job in jobs.items() if job.new]
+    if new:
+        conn.execute(_INSERT_JOBS, new)
+    changed = [job.row(job_id) for job_id, job in jobs.items() if job.touched and not job.new]
     if changed:
         conn.execute(_UPDATE_JOB, changed)
-    for first in stored.values():  # repeats of a first arrival in this batch are counted on its row
-        if first["id"] is None and first["duplicates"]:
-            first["row"].update(duplicates=first["duplicates"], last_received_at=first["last_received_at"])
-    if deliveries:
-        conn.execute(_INSERT["deliveries"], deliveries)
-    counted = [
-        {"b_id": f["id"], "b_n": f["duplicates"], "b_last": f["last_received_at"]}
-        for f in stored.values()
-        if f["id"] is not None and f["duplicates"]
-    ]
-    if counted:
-        conn.execute(_COUNT_REPEATS, counted)
-    if repeats:
-        conn.execute(_INSERT["delivery_repeats"], repeats)
+    deliveries.flush(conn)
     if events:
-        conn.execute(_INSERT["events"], events)
+        conn.execute(_INSERT_EVENTS, [vars(row) for row in events])
     if touch:
         conn.execute(_TOUCH_HOST, [{"b_name": host, "b_seen": seen} for host, seen in touch.items()])

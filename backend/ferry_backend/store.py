@@ -228,10 +228,6 @@ async def events_after(session: AsyncSession, job_id: str, after_seq: int) -> li
     )
 
 
-async def find_delivery(session: AsyncSession, host: str, webhook_id: str) -> Delivery | None:
-    return await session.scalar(select(Delivery).where(Delivery.host == host, Delivery.webhook_id == webhook_id))
-
-
 async def job_deliveries(session: AsyncSession, job_id: str) -> tuple[list[Delivery], list[DeliveryRepeat]]:
     """Every stored delivery attributed to a job, and every repeated arrival of them."""
     firsts = list(await session.scalars(select(Delivery).where(Delivery.job_id == job_id).order_by(Delivery.id)))

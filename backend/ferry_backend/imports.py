@@ -244,15 +244,6 @@ async def announce_snapshot(services: Services, view: dict) -> None:
     await services.announce(LiveEvent(view["id"], view["seq"], "job.snapshot", view, iso(utcnow()), notice=True))
 
 
-async def cancel_quietly(services: Services, job_id: str) -> None:
-    """Cancel a job whose upload is being removed; one that already ended, or a host that cannot be told, is
-    no reason to keep the upload (the host's pull of it fails once it is gone)."""
-    try:
-        await cancel(services, job_id)
-    except FerryError as exc:
-        log.info("cancel of %s while removing its upload: %s", job_id, exc.message)
-
-
 async def cancel(services: Services, job_id: str) -> Job:
     bind(job_id=job_id)
     async with services.store.read() as session:

@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from backend.tests.support import Backend
-from tests.integration.support import ImporterProcess, image_present, images_labelled, remove_images
+from tests.integration.support import ImporterProcess, images_labelled, remove_images
+from tests.support.images import image_present
 
 IDLE_S = 6  # FERRY_UPLOAD_IDLE_S of this lab: an upload that lands nothing this long is abandoned
 PIECE = 512 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from email.utils import format_datetime
 
@@ -33,6 +34,7 @@ from ...tus import (
 from ...views import upload_view
 from ..deps import Operator, ServicesDep
 
+log = logging.getLogger("ferry.uploads")
 router = APIRouter(prefix="/api/uploads", responses=error_responses(*COMMON, 410, 412, 415, 423, 460, 507))
 LOCK_WAIT_S = 10.0
 OFFSET_TYPE = "application/offset+octet-stream"
@@ -210,7 +212,7 @@ async def terminate(upload_id: str, request: Request, _: Operator, services: Ser
             raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
         active = await st.active_jobs_of_upload(session, upload_id)
     for job_id in active:
-        await ops.cancel_quietly(services, job_id)
+        await _cancel_quietly(services, job_id)
     lock = services.upload_lock(upload_id)
     async with lock:
         async with services.store.write() as session:
@@ -226,3 +228,11 @@ async def terminate(upload_id: str, request: Request, _: Operator, services: Ser
 @router.get("/{upload_id}")
 async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
     return upload_view(await _live_upload(services, upload_id))
+
+
+async def _cancel_quietly(services: Services, job_id: str) -> None:
+    """Cancel a job whose upload is being removed; an ended job or an unreachable host does not keep it."""
+    try:
+        await ops.cancel(services, job_id)
+    except FerryError as exc:
+        log.info("cancel of %s while removing its upload: %s", job_id, exc.message)

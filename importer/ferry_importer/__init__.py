@@ -13,11 +13,11 @@ _EXPORTS = {
     "CollectingReporter": "reporting",
     "Engine": "engine.client",
     "EventReporter": "reporting",
-    "ImportSpec": "pipeline",
+    "ImportSpec": "job_spec",
     "ImporterError": "errors",
     "JsonLinesReporter": "reporting",
     "LocalFileSource": "sources.base",
-    "Options": "pipeline",
+    "Options": "job_spec",
     "Reporter": "reporting",
     "Snapshot": "progress",
     "Source": "sources.base",
@@ -29,7 +29,8 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover
     from ferry_importer.engine.client import Engine
     from ferry_importer.errors import ImporterError
-    from ferry_importer.pipeline import ImportSpec, Options, run_import
+    from ferry_importer.job_spec import ImportSpec, Options
+    from ferry_importer.pipeline import run_import
     from ferry_importer.progress import Snapshot
     from ferry_importer.reporting import CollectingReporter, EventReporter, JsonLinesReporter, Reporter
     from ferry_importer.sources.base import LocalFileSource, Source

@@ -19,7 +19,8 @@ from ferry_importer.console import BarReporter, human_bytes  # noqa: E402
 from ferry_importer.datadir import default_data_dir  # noqa: E402
 from ferry_importer.engine.client import Engine, docker_host_from_env  # noqa: E402
 from ferry_importer.errors import ImporterError, Interrupted  # noqa: E402
-from ferry_importer.pipeline import ImportSpec, Options, run_import  # noqa: E402
+from ferry_importer.job_spec import ImportSpec, Options  # noqa: E402
+from ferry_importer.pipeline import run_import  # noqa: E402
 from ferry_importer.reporting import EventReporter, JsonLinesReporter  # noqa: E402
 from ferry_importer.sources.base import LocalFileSource  # noqa: E402
 

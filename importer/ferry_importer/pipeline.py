@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 from ferry_contract import ArchiveFormat, ImageInfo, ImageReference, Phase
-from ferry_importer.archive.compression import SNIFF_BYTES, detect_compression, uncompressed_size
 from ferry_importer.archive.layout import LoadPlan, load_verdict, parse_engine_version
 from ferry_importer.archive.reader import ArchiveReader, Channel, Detected, End, Failed
+from ferry_importer.cancel_cleanup import finish_cancelled, note_created
 from ferry_importer.engine.client import Engine
 from ferry_importer.engine.fastpath import FINGERPRINT_LABEL, ImportIndex, entry_for, fingerprint
 from ferry_importer.engine.loading import engine_reports_layers, plan_layers
@@ -36,6 +33,7 @@ from ferry_importer.engine.transfer import (
 )
 from ferry_importer.engine.verify import find_present, verify_import, verify_load
 from ferry_importer.errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
+from ferry_importer.job_spec import ImportSpec, Options, import_comment
 from ferry_importer.pace import PaceFile, learn, learned_weight
 from ferry_importer.preflight import (
     check_changes,
@@ -44,52 +42,15 @@ from ferry_importer.preflight import (
     check_sha256,
     disk_needed,
     disk_places,
-    free_bytes,
+    read_uncompressed_size,
 )
 from ferry_importer.progress import ProgressDriver, load_weight
 from ferry_importer.reporting import Reporter
 from ferry_importer.sources.arriving import UploadState, watch_arrival
 from ferry_importer.sources.base import Source, source_path
-from ferry_importer.sources.remote_file import RemoteFile
 from ferry_importer.sources.url import UrlSource
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ImportSpec:
-    """What to import: the target name, how, and with which `docker import --change` lines."""
-
-    image: str | None = None
-    format: ArchiveFormat | str = ArchiveFormat.AUTO
-    changes: list[str] = field(default_factory=list)
-    force: bool = False
-    expected_sha256: str | None = None  # verified at the end of the stream, before the engine may commit
-
-
-@dataclass
-class Options:
-    data_dir: Path | None = None  # the fast-path index; default: datadir.default_data_dir()
-    stall_timeout: float = 300.0
-    cleanup_timeout: float = 60.0  # how long a cancel waits for an engine that already has every byte
-    chunk_size: int = 1 << 20
-    queue_chunks: int = 4
-    decode_threads: int = field(default_factory=lambda: default_decode_threads())  # for multi-block xz files
-    spooled_to: dict[str, Path] = field(default_factory=dict)  # where a job writes archive bytes (none: streamed)
-    disk_probe: Callable[[Path], int | None] = free_bytes
-    job_id: str | None = None  # names the job in the engine (a rootfs import's Comment) and its rollback journal
-    journal_dir: Path | None = None  # where the rollback journal is kept (none: undo only while this process lives)
-
-
-def import_comment(job_id: str | None) -> str:
-    """The Comment a rootfs import gets: with the job's id, so what a dead process left can be found."""
-    return f"imported by ferry-importer (job {job_id})" if job_id else "imported by ferry-importer"
-
-
-def default_decode_threads() -> int:
-    """Two xz decoding threads only where there are cores to spare: on a 2-core host the engine's own
-    work already takes the second core, and parallel decoding only adds overhead."""
-    return 2 if (os.cpu_count() or 1) >= 4 else 1
 
 
 async def run_import(
@@ -129,27 +90,6 @@ async def run_import(
     await cancel_and_wait(ticker)
     await driver.completed(image)
     return image
-
-
-def _uncompressed_size(source: Source) -> int | None:
-    """From the archive's own metadata: a local file is read directly, a URL source with a few Range requests."""
-    path = source_path(source)
-    if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(SNIFF_BYTES)
-        except OSError:
-            return None
-        return uncompressed_size(path, detect_compression(head))
-    if not isinstance(source, UrlSource) or not source.size or source.arriving:
-        return None  # an upload still arriving has no trailer yet: reading it would wait for the whole upload
-    try:
-        with RemoteFile(source, source.size) as remote:
-            head = remote.read(SNIFF_BYTES)
-            return uncompressed_size(cast(BinaryIO, remote), detect_compression(head))
-    except OSError as exc:
-        log.info("the archive's size could not be read ahead from %s: %s", source.describe(), exc)
-        return None
 
 
 class _Job:
@@ -205,7 +145,7 @@ class _Job:
             )
             if present is not None:
                 return present
-        self.uncompressed = await asyncio.to_thread(_uncompressed_size, self.source)
+        self.uncompressed = await asyncio.to_thread(read_uncompressed_size, self.source)
         await self._check_disk(loads=self.format is ArchiveFormat.LOAD)
         channel = Channel(asyncio.get_running_loop(), self.options.queue_chunks)
         reader = ArchiveReader(
@@ -263,12 +203,14 @@ class _Job:
             self._learn_pace()
             return image
         except asyncio.CancelledError:
-            await self._finish_cancelled(task)
+            await finish_cancelled(
+                task, self.rollback, self.plan, all_sent=self.all_sent, timeout=self.options.cleanup_timeout
+            )
             raise
         except BaseException:
             if not task.done():
                 await cancel_and_wait(task)
-            self._note_created(task)
+            note_created(task, self.rollback, self.plan)
             await self.rollback.undo()
             raise
         finally:
@@ -369,43 +311,6 @@ class _Job:
             return
         stream_s, load_s = times["sent"] - times["stream"], times["answered"] - times["sent"]
         self.pace.write(learn(self.pace.read(), self.compression, end.walker.content_bytes, stream_s, load_s))
-
-    async def _finish_cancelled(self, task: asyncio.Task) -> None:
-        """On cancel: clean up in a task of its own that a second cancel (a second click, a shutdown while
-        cancelling) cannot cut short: an abandoned load would land in the engine after the job ended."""
-        cleanup = asyncio.create_task(self._undo_cancelled(task))
-        while not cleanup.done():
-            try:
-                await asyncio.shield(cleanup)
-            except asyncio.CancelledError:
-                continue  # the job is cancelled already; the clean-up still has to finish
-        cleanup.result()
-
-    async def _undo_cancelled(self, task: asyncio.Task) -> None:
-        """Abort the request; if the engine already has every byte, let it finish (bounded) so what it
-        creates is known and can be removed."""
-        if self.all_sent and not task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), self.options.cleanup_timeout)
-            except BaseException:  # noqa: BLE001 - a timeout or an engine error
-                pass
-        if not task.done():
-            await cancel_and_wait(task)
-        self._note_created(task)
-        await self.rollback.undo()
-
-    def _note_created(self, task: asyncio.Task) -> None:
-        if not task.done() or task.cancelled() or task.exception() is not None:
-            return
-        result = task.result()
-        if isinstance(result, str):
-            self.rollback.created(result)
-        elif isinstance(result, LoadOutcome):
-            for image_id in result.image_ids:
-                self.rollback.created(image_id)
-        for image in self.plan.images:
-            if image.image_id:
-                self.rollback.created(image.image_id)
 
     async def _verify(self, outcome: str | LoadOutcome) -> ImageInfo:
         assert self.end is not None

@@ -1,16 +1,25 @@
-"""Checks made before a byte reaches the engine: the image name, the change lines, free disk space."""
+"""Checks made before a byte reaches the engine: the image name, the change lines, free disk space (with the
+archive's uncompressed size read ahead from its own metadata)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from ferry_contract import ImageReference, parse_reference
 from ferry_contract import InvalidReference as ContractInvalidReference
 from ferry_contract.jobs import change_problem
+from ferry_importer.archive.compression import SNIFF_BYTES, detect_compression, uncompressed_size
 from ferry_importer.datadir import free_bytes
 from ferry_importer.errors import InsufficientDisk, InvalidChange, InvalidReference
+from ferry_importer.sources.base import Source, source_path
+from ferry_importer.sources.remote_file import RemoteFile
+from ferry_importer.sources.url import UrlSource
+
+log = logging.getLogger(__name__)
 
 # The instructions `docker import --change` accepts (the engine's commit/import allow-list).
 CHANGE_INSTRUCTIONS = {
@@ -101,3 +110,24 @@ def _human(size: int) -> str:
             return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
         value /= 1000
     return f"{size} B"
+
+
+def read_uncompressed_size(source: Source) -> int | None:
+    """From the archive's own metadata: a local file is read directly, a URL source with a few Range requests."""
+    path = source_path(source)
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+        except OSError:
+            return None
+        return uncompressed_size(path, detect_compression(head))
+    if not isinstance(source, UrlSource) or not source.size or source.arriving:
+        return None  # an upload still arriving has no trailer yet: reading it would wait for the whole upload
+    try:
+        with RemoteFile(source, source.size) as remote:
+            head = remote.read(SNIFF_BYTES)
+            return uncompressed_size(cast(BinaryIO, remote), detect_compression(head))
+    except OSError as exc:
+        log.info("the archive's size could not be read ahead from %s: %s", source.describe(), exc)
+        return None

@@ -21,8 +21,9 @@ from ferry_importer.engine.client import Engine
 from ferry_importer.engine.rollback import undo_left_over
 from ferry_importer.errors import ImporterError, Interrupted
 from ferry_importer.job_reporter import EventRecorder, OutboxReporter
+from ferry_importer.job_spec import ImportSpec, Options
 from ferry_importer.logs import current_job
-from ferry_importer.pipeline import ImportSpec, Options, run_import
+from ferry_importer.pipeline import run_import
 from ferry_importer.preflight import check_changes
 from ferry_importer.settings import ImporterSettings
 from ferry_importer.sources.allowlist import check_callback_url, resolve_path_source

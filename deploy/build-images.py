@@ -54,6 +54,9 @@ CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundl
 _spec = importlib.util.spec_from_file_location("ferry_debian_rootfs_script", ROOT / "scripts" / "debian_rootfs.py")
 debian_rootfs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(debian_rootfs)  # type: ignore[union-attr]
+_spec = importlib.util.spec_from_file_location("ferry_image_cache", ROOT / "deploy" / "image_cache.py")
+image_cache = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(image_cache)  # type: ignore[union-attr]
 
 
 class BuildFailed(RuntimeError):
@@ -100,10 +103,16 @@ class Docker:
 
     def run(self, *args: str, check: bool = True, quiet: bool = False, timeout: float | None = None, **kw):
         out = subprocess.DEVNULL if quiet else None
-        done = subprocess.run([self.cli, *args], env=self.env, stdout=kw.pop("stdout", out), timeout=timeout, **kw)
+        if not kw.get("capture_output"):
+            kw["stdout"] = kw.get("stdout", out)
+        done = subprocess.run([self.cli, *args], env=self.env, timeout=timeout, **kw)
         if check and done.returncode != 0:
             raise BuildFailed(f"docker {' '.join(args[:2])} … failed with exit code {done.returncode}")
         return done
+
+    def image_id(self, ref: str) -> str:
+        done = self.run("image", "inspect", "--format", "{{.Id}}", ref, capture_output=True, text=True)
+        return done.stdout.strip()
 
     def has(self, ref: str) -> bool:
         return self.run("image", "inspect", ref, check=False, quiet=True, stderr=subprocess.DEVNULL).returncode == 0
@@ -206,6 +215,28 @@ def base_image(docker: Docker, mode: str, name: str) -> str:
     return standin(docker, name)
 
 
+def build_ferry_image(docker: Docker, name: str, build_args: dict[str, str], suffix: str) -> str:
+    """ferry-NAME:SUFFIX, loaded from the cache when the same Dockerfile, context, arguments and bases built it
+    before (on this machine, in any clone), else built and saved there."""
+    started = time.monotonic()
+    dockerfile = ROOT / IMAGES[name][0]
+    key = image_cache.digest(ROOT, dockerfile, build_args, [docker.image_id(ref) for ref in build_args.values()])
+    cache_ref, tag = f"ferry-cache/{name}:{key}", f"ferry-{name}:{suffix}"
+    cache = debian_rootfs.cache_root()
+    built = image_cache.cached(
+        docker,
+        cache_ref,
+        cache / f"image-{name}-{key}",
+        lambda: docker.build(dockerfile, ROOT, cache_ref, build_args),
+        debian_rootfs.build_atomically,
+    )
+    docker.run("tag", cache_ref, tag)
+    if built:
+        image_cache.prune(cache, f"image-{name}-")
+    log(f"{tag} {'built' if built else 'from the cache'} in {time.monotonic() - started:.0f} s")
+    return tag
+
+
 def wanted(images: list[str], stack: bool) -> tuple[list[str], list[str]]:
     """(ferry images to build, bases they and compose need), in a stable order."""
     chosen = list(dict.fromkeys(images)) if images else []
@@ -238,11 +269,9 @@ def main() -> int:
             refs = dict(zip(needed, pool.map(lambda name: base_image(docker, args.base, name), needed)))
 
             def build(name: str) -> None:
-                started = time.monotonic()
-                dockerfile, build_args = IMAGES[name]
-                tag = f"ferry-{name}:{args.tag_suffix}"
-                docker.build(ROOT / dockerfile, ROOT, tag, {arg: refs[base] for arg, base in build_args.items()})
-                log(f"{tag} built in {time.monotonic() - started:.0f} s")
+                build_ferry_image(
+                    docker, name, {arg: refs[base] for arg, base in IMAGES[name][1].items()}, args.tag_suffix
+                )
 
             for future in [pool.submit(build, name) for name in builds]:
                 future.result()

@@ -173,8 +173,9 @@ def debian_image(docker: Docker) -> str:
         return debian
 
 
-def standin(docker: Docker, name: str) -> str:
-    """The stand-in for base NAME in the engine: loaded from the cache, or built on the Debian tree and cached."""
+def standin(docker: Docker, name: str, load: bool = True) -> str:
+    """The stand-in for base NAME: built on the Debian tree and cached when missing, loaded into the engine
+    from the cache unless `load` is false (a base only needed when one of ferry's images is built)."""
     ref = BASES[name][1]
     if docker.has(ref):
         return ref
@@ -188,11 +189,20 @@ def standin(docker: Docker, name: str) -> str:
         log(f"{ref} built and saved in {time.monotonic() - started:.0f} s")
 
     folder = debian_rootfs.build_atomically(debian_rootfs.cache_root() / standin_key(name), build)
-    if not docker.has(ref):
+    if load and not docker.has(ref):
         log(f"loading {ref} from {folder}")
         with open(folder / "image.tar", "rb") as saved:
             docker.run("load", "-q", stdin=saved, quiet=True)
     return ref
+
+
+def base_identity(docker: Docker, ref: str) -> str:
+    """What an image's cache key records of its base: a stand-in's recipe key (known without loading it),
+    an official image's ID."""
+    for name, (_official, standin_ref, _variable) in BASES.items():
+        if ref == standin_ref:
+            return standin_key(name)
+    return docker.image_id(ref)
 
 
 def choose_base(mode: str, official_available) -> str:
@@ -206,13 +216,13 @@ def choose_base(mode: str, official_available) -> str:
     return "standin"
 
 
-def base_image(docker: Docker, mode: str, name: str) -> str:
+def base_image(docker: Docker, mode: str, name: str, load: bool = True) -> str:
     official = BASES[name][0]
     if choose_base(mode, lambda: docker.has(official) or docker.pulls(official)) == "official":
         return official
     if mode == "auto":
         log(f"{official} cannot be pulled: using a stand-in built from Debian's packages")
-    return standin(docker, name)
+    return standin(docker, name, load)
 
 
 def build_ferry_image(docker: Docker, name: str, build_args: dict[str, str], suffix: str) -> str:
@@ -220,16 +230,18 @@ def build_ferry_image(docker: Docker, name: str, build_args: dict[str, str], suf
     before (on this machine, in any clone), else built and saved there."""
     started = time.monotonic()
     dockerfile = ROOT / IMAGES[name][0]
-    key = image_cache.digest(ROOT, dockerfile, build_args, [docker.image_id(ref) for ref in build_args.values()])
+    bases = [base_identity(docker, ref) for ref in build_args.values()]
+    key = image_cache.digest(ROOT, dockerfile, build_args, bases)
     cache_ref, tag = f"ferry-cache/{name}:{key}", f"ferry-{name}:{suffix}"
     cache = debian_rootfs.cache_root()
-    built = image_cache.cached(
-        docker,
-        cache_ref,
-        cache / f"image-{name}-{key}",
-        lambda: docker.build(dockerfile, ROOT, cache_ref, build_args),
-        debian_rootfs.build_atomically,
-    )
+
+    def build() -> None:
+        for base in IMAGES[name][1].values():
+            if BASES[base][1] in build_args.values():  # a stand-in: loaded only now that it is needed
+                standin(docker, base)
+        docker.build(dockerfile, ROOT, cache_ref, build_args)
+
+    built = image_cache.cached(docker, cache_ref, cache / f"image-{name}-{key}", build, debian_rootfs.build_atomically)
     docker.run("tag", cache_ref, tag)
     if built:
         image_cache.prune(cache, f"image-{name}-")
@@ -266,7 +278,10 @@ def main() -> int:
         docker = Docker(docker_cli())
         # Two at a time: each mostly waits on downloads and on the engine copying layers.
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            refs = dict(zip(needed, pool.map(lambda name: base_image(docker, args.base, name), needed)))
+            # Bases of ferry's images are loaded only when an image has to be built; the services always are.
+            refs = dict(
+                zip(needed, pool.map(lambda name: base_image(docker, args.base, name, name in SERVICES), needed))
+            )
 
             def build(name: str) -> None:
                 build_ferry_image(

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Build ferry's images on this machine, with a stand-in base image when no registry is reachable (stdlib only).
+"""Build ferry's images on this machine, with stand-in base images when no registry is reachable (stdlib only).
 
-    python3 deploy/build-images.py [backend] [importer] [--base auto|official|standin] [--tag-suffix local]
+    python3 deploy/build-images.py [backend] [importer] [nginx] [postgres] [redis] [--stack]
+                                   [--base auto|official|standin] [--tag-suffix local]
 
-The images need python:3.11-slim-bookworm. `auto` uses it when the engine has it or can pull it;
-otherwise it builds a stand-in from Debian's packages (deploy/standin/Dockerfile.python on a debootstrap
-tree, scripts/debian_rootfs.py). The stand-in is kept as a `docker save` under
-${XDG_CACHE_HOME:-~/.cache}/ferry, keyed by the tree and its Dockerfile, so a fresh engine loads it in
-seconds. Builds use BuildKit (a `docker` CLI that has buildx, or one older than 23 with
-DOCKER_BUILDKIT=1), `--network host` (engines without a bridge network) and the machine's CA bundle as
-the build secret `ca_bundle`, so pip inside the build trusts what pip outside it trusts.
+backend and importer need python:3.11-slim-bookworm, nginx (deploy/Dockerfile.nginx) node:22-bookworm-slim and
+nginx:1.27-alpine; compose runs postgres:16-bookworm and redis:7-bookworm as they are. `auto` uses an official
+image when the engine has it or can pull it; otherwise a stand-in made from Debian's packages
+(deploy/standin/Dockerfile.NAME on a debootstrap tree, scripts/debian_rootfs.py). Each stand-in is kept as a
+`docker save` under ${XDG_CACHE_HOME:-~/.cache}/ferry, keyed by the tree and its recipe, so a fresh engine loads
+it in seconds. --stack: everything docker-compose.yml needs. The variables that point compose at what was
+chosen (FERRY_BASE_IMAGE=…, FERRY_POSTGRES_IMAGE=…) are printed on stdout, one per line, for an env file.
+Builds use BuildKit (a `docker` CLI that has buildx, or one older than 23 with DOCKER_BUILDKIT=1),
+`--network host` (engines without a bridge network) and the machine's CA bundle as the build secret
+`ca_bundle`, so pip and npm inside the build trust what they trust outside it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,12 +34,29 @@ ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "deploy" / "standin"
 OFFICIAL_BASE = "python:3.11-slim-bookworm"
 STANDIN_BASE = "ferry-standin/python:3.11-slim-bookworm"
-IMAGES = {"backend": "deploy/Dockerfile.backend", "importer": "deploy/Dockerfile.importer"}
+# Each base: the official image, its stand-in, and the compose variable that selects it.
+BASES = {
+    "python": (OFFICIAL_BASE, STANDIN_BASE, "FERRY_BASE_IMAGE"),
+    "node": ("node:22-bookworm-slim", "ferry-standin/node:bookworm", "FERRY_NODE_IMAGE"),
+    "nginx": ("nginx:1.27-alpine", "ferry-standin/nginx:bookworm", "FERRY_NGINX_BASE"),
+    "postgres": ("postgres:16-bookworm", "ferry-standin/postgres:bookworm", "FERRY_POSTGRES_IMAGE"),
+    "redis": ("redis:7-bookworm", "ferry-standin/redis:bookworm", "FERRY_REDIS_IMAGE"),
+}
+# ferry's images: Dockerfile and {build arg: base}. postgres and redis are bases only (compose runs them).
+IMAGES = {
+    "backend": ("deploy/Dockerfile.backend", {"BASE_IMAGE": "python"}),
+    "importer": ("deploy/Dockerfile.importer", {"BASE_IMAGE": "python"}),
+    "nginx": ("deploy/Dockerfile.nginx", {"NODE_IMAGE": "node", "NGINX_IMAGE": "nginx"}),
+}
+SERVICES = ("postgres", "redis")
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 _spec = importlib.util.spec_from_file_location("ferry_debian_rootfs_script", ROOT / "scripts" / "debian_rootfs.py")
 debian_rootfs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(debian_rootfs)  # type: ignore[union-attr]
+_spec = importlib.util.spec_from_file_location("ferry_image_cache", ROOT / "deploy" / "image_cache.py")
+image_cache = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(image_cache)  # type: ignore[union-attr]
 
 
 class BuildFailed(RuntimeError):
@@ -81,10 +103,16 @@ class Docker:
 
     def run(self, *args: str, check: bool = True, quiet: bool = False, timeout: float | None = None, **kw):
         out = subprocess.DEVNULL if quiet else None
-        done = subprocess.run([self.cli, *args], env=self.env, stdout=kw.pop("stdout", out), timeout=timeout, **kw)
+        if not kw.get("capture_output"):
+            kw["stdout"] = kw.get("stdout", out)
+        done = subprocess.run([self.cli, *args], env=self.env, timeout=timeout, **kw)
         if check and done.returncode != 0:
             raise BuildFailed(f"docker {' '.join(args[:2])} … failed with exit code {done.returncode}")
         return done
+
+    def image_id(self, ref: str) -> str:
+        done = self.run("image", "inspect", "--format", "{{.Id}}", ref, capture_output=True, text=True)
+        return done.stdout.strip()
 
     def has(self, ref: str) -> bool:
         return self.run("image", "inspect", ref, check=False, quiet=True, stderr=subprocess.DEVNULL).returncode == 0
@@ -119,18 +147,20 @@ class Docker:
             raise BuildFailed(f"building {tag} failed with exit code {proc.returncode}")
 
 
-def _standin_key() -> str:
-    recipe = (STANDIN / "Dockerfile.python").read_bytes()
-    return f"standin-python-{debian_rootfs.key()}-{hashlib.sha256(recipe).hexdigest()[:12]}"
+def standin_key(name: str) -> str:
+    """The cache folder's name: the Debian tree's key and every file of the recipe (Dockerfile.NAME, NAME-*)."""
+    recipe = hashlib.sha256()
+    for path in [STANDIN / f"Dockerfile.{name}", *sorted(STANDIN.glob(f"{name}-*"))]:
+        recipe.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"standin-{name}-{debian_rootfs.key()}-{recipe.hexdigest()[:12]}"
 
 
-def standin_base(docker: Docker) -> str:
-    """The stand-in base in the engine: loaded from the cache, or built from the Debian tree and cached."""
-    if docker.has(STANDIN_BASE):
-        return STANDIN_BASE
-    name = _standin_key()
+_debian_lock = threading.Lock()
 
-    def build(tmp: Path) -> None:
+
+def debian_image(docker: Docker) -> str:
+    """The cached Debian tree imported into the engine (once, whatever number of stand-ins build on it)."""
+    with _debian_lock:
         tree = debian_rootfs.rootfs()
         debian = f"ferry-standin/debian:{debian_rootfs.key().rsplit('-', 1)[-1]}"
         if not docker.has(debian):
@@ -140,17 +170,39 @@ def standin_base(docker: Docker) -> str:
             tar.stdout.close()
             if tar.wait() != 0:
                 raise BuildFailed("tar of the Debian tree failed")
-        log(f"building {STANDIN_BASE} from Debian's python3")
-        docker.build(STANDIN / "Dockerfile.python", STANDIN, STANDIN_BASE, {"DEBIAN_IMAGE": debian})
-        with open(tmp / "image.tar", "wb") as out:
-            docker.run("save", STANDIN_BASE, stdout=out)
+        return debian
 
-    folder = debian_rootfs.build_atomically(debian_rootfs.cache_root() / name, build)
-    if not docker.has(STANDIN_BASE):
-        log(f"loading {STANDIN_BASE} from {folder}")
+
+def standin(docker: Docker, name: str, load: bool = True) -> str:
+    """The stand-in for base NAME: built on the Debian tree and cached when missing, loaded into the engine
+    from the cache unless `load` is false (a base only needed when one of ferry's images is built)."""
+    ref = BASES[name][1]
+    if docker.has(ref):
+        return ref
+
+    def build(tmp: Path) -> None:
+        started = time.monotonic()
+        log(f"building {ref} from Debian's packages")
+        docker.build(STANDIN / f"Dockerfile.{name}", STANDIN, ref, {"DEBIAN_IMAGE": debian_image(docker)})
+        with open(tmp / "image.tar", "wb") as out:
+            docker.run("save", ref, stdout=out)
+        log(f"{ref} built and saved in {time.monotonic() - started:.0f} s")
+
+    folder = debian_rootfs.build_atomically(debian_rootfs.cache_root() / standin_key(name), build)
+    if load and not docker.has(ref):
+        log(f"loading {ref} from {folder}")
         with open(folder / "image.tar", "rb") as saved:
             docker.run("load", "-q", stdin=saved, quiet=True)
-    return STANDIN_BASE
+    return ref
+
+
+def base_identity(docker: Docker, ref: str) -> str:
+    """What an image's cache key records of its base: a stand-in's recipe key (known without loading it),
+    an official image's ID."""
+    for name, (_official, standin_ref, _variable) in BASES.items():
+        if ref == standin_ref:
+            return standin_key(name)
+    return docker.image_id(ref)
 
 
 def choose_base(mode: str, official_available) -> str:
@@ -164,39 +216,86 @@ def choose_base(mode: str, official_available) -> str:
     return "standin"
 
 
-def base_image(docker: Docker, mode: str) -> str:
-    if choose_base(mode, lambda: docker.has(OFFICIAL_BASE) or docker.pulls(OFFICIAL_BASE)) == "official":
-        return OFFICIAL_BASE
+def base_image(docker: Docker, mode: str, name: str, load: bool = True) -> str:
+    official = BASES[name][0]
+    if choose_base(mode, lambda: docker.has(official) or docker.pulls(official)) == "official":
+        return official
     if mode == "auto":
-        log(f"{OFFICIAL_BASE} cannot be pulled: using a stand-in built from Debian's packages")
-    return standin_base(docker)
+        log(f"{official} cannot be pulled: using a stand-in built from Debian's packages")
+    return standin(docker, name, load)
+
+
+def build_ferry_image(docker: Docker, name: str, build_args: dict[str, str], suffix: str) -> str:
+    """ferry-NAME:SUFFIX, loaded from the cache when the same Dockerfile, context, arguments and bases built it
+    before (on this machine, in any clone), else built and saved there."""
+    started = time.monotonic()
+    dockerfile = ROOT / IMAGES[name][0]
+    bases = [base_identity(docker, ref) for ref in build_args.values()]
+    key = image_cache.digest(ROOT, dockerfile, build_args, bases)
+    cache_ref, tag = f"ferry-cache/{name}:{key}", f"ferry-{name}:{suffix}"
+    cache = debian_rootfs.cache_root()
+
+    def build() -> None:
+        for base in IMAGES[name][1].values():
+            if BASES[base][1] in build_args.values():  # a stand-in: loaded only now that it is needed
+                standin(docker, base)
+        docker.build(dockerfile, ROOT, cache_ref, build_args)
+
+    built = image_cache.cached(docker, cache_ref, cache / f"image-{name}-{key}", build, debian_rootfs.build_atomically)
+    docker.run("tag", cache_ref, tag)
+    if built:
+        image_cache.prune(cache, f"image-{name}-")
+    log(f"{tag} {'built' if built else 'from the cache'} in {time.monotonic() - started:.0f} s")
+    return tag
+
+
+def wanted(images: list[str], stack: bool) -> tuple[list[str], list[str]]:
+    """(ferry images to build, bases they and compose need), in a stable order."""
+    chosen = list(dict.fromkeys(images)) if images else []
+    if stack:
+        chosen = list(dict.fromkeys([*chosen, *IMAGES, *SERVICES]))
+    elif not chosen:
+        chosen = ["backend", "importer"]
+    builds = [name for name in chosen if name in IMAGES]
+    bases = [base for name in builds for base in IMAGES[name][1].values()]
+    bases += [name for name in chosen if name in SERVICES]
+    return builds, list(dict.fromkeys(bases))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="*", metavar="IMAGE", help="backend, importer (default: both)")
+    choices = [*IMAGES, *SERVICES]
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help=f"{', '.join(choices)} (default: backend importer)")
+    parser.add_argument("--stack", action="store_true", help="everything docker-compose.yml runs")
     parser.add_argument("--base", choices=["auto", "official", "standin"], default="auto")
     parser.add_argument("--tag-suffix", default="local", help="images are tagged ferry-NAME:SUFFIX")
     args = parser.parse_args()
-    unknown = set(args.images) - set(IMAGES)
+    unknown = set(args.images) - set(choices)
     if unknown:
-        parser.error(f"unknown image {sorted(unknown)[0]}: choose from {', '.join(IMAGES)}")
+        parser.error(f"unknown image {sorted(unknown)[0]}: choose from {', '.join(choices)}")
+    builds, needed = wanted(args.images, args.stack)
     try:
         docker = Docker(docker_cli())
-        base = base_image(docker, args.base)
-
-        def build(name: str) -> None:
-            started = time.monotonic()
-            docker.build(ROOT / IMAGES[name], ROOT, f"ferry-{name}:{args.tag_suffix}", {"BASE_IMAGE": base})
-            log(f"ferry-{name}:{args.tag_suffix} built on {base} in {time.monotonic() - started:.0f} s")
-
-        # Side by side: each build mostly waits on downloads and on the engine copying layers.
+        # Two at a time: each mostly waits on downloads and on the engine copying layers.
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            for future in [pool.submit(build, name) for name in dict.fromkeys(args.images or IMAGES)]:
+            # Bases of ferry's images are loaded only when an image has to be built; the services always are.
+            refs = dict(
+                zip(needed, pool.map(lambda name: base_image(docker, args.base, name, name in SERVICES), needed))
+            )
+
+            def build(name: str) -> None:
+                build_ferry_image(
+                    docker, name, {arg: refs[base] for arg, base in IMAGES[name][1].items()}, args.tag_suffix
+                )
+
+            for future in [pool.submit(build, name) for name in builds]:
                 future.result()
     except (BuildFailed, debian_rootfs.RootfsUnavailable) as exc:
         log(str(exc))
         return 1
+    for name, ref in refs.items():
+        print(f"{BASES[name][2]}={ref}")
+    print(f"FERRY_IMAGE_TAG={args.tag_suffix}")
     return 0
 
 

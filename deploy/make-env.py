@@ -14,6 +14,8 @@ import secrets
 
 def generate(public_url: str | None, port: int, importer_name: str) -> dict[str, str]:
     values = {
+        # The project's name (containers ferry-backend-1-1 …, volumes ferry_uploads …) with compose v1 and v2.
+        "COMPOSE_PROJECT_NAME": "ferry",
         "FERRY_POSTGRES_PASSWORD": secrets.token_urlsafe(24),
         "FERRY_ADMIN_TOKEN": secrets.token_urlsafe(32),
         "FERRY_IMPORTER_NAME": importer_name,

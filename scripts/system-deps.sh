@@ -11,6 +11,8 @@ command -v bzip2 >/dev/null || want+=(bzip2)
 command -v redis-server >/dev/null || want+=(redis-server)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || want+=(postgresql)
 command -v chromium >/dev/null || want+=(chromium)
+# Compose for the stack test (tests/deploy/test_stack.py): the v2 plugin where the CLI has it, else Debian's v1.
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || want+=(docker-compose)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || want+=(nginx)
 command -v node >/dev/null || want+=(nodejs npm)
 [ ${#want[@]} -eq 0 ] && exit 0

@@ -43,3 +43,28 @@ def test_asking_for_the_stand_in_never_tries_the_registry():
         raise AssertionError("the registry was asked")
 
     assert build_images.choose_base("standin", registry) == "standin"
+
+
+def test_the_stack_needs_every_base_and_builds_only_ferrys_images():
+    builds, bases = build_images.wanted([], stack=True)
+    assert builds == ["backend", "importer", "nginx"]
+    assert bases == ["python", "node", "nginx", "postgres", "redis"]
+
+
+def test_without_names_only_backend_and_importer_are_built():
+    assert build_images.wanted([], stack=False) == (["backend", "importer"], ["python"])
+    assert build_images.wanted(["redis"], stack=False) == ([], ["redis"])  # a service image is only made ready
+
+
+def test_a_stand_ins_cache_key_changes_with_its_entrypoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(build_images, "STANDIN", tmp_path)
+    monkeypatch.setattr(build_images.debian_rootfs, "key", lambda: "debian-bookworm-minbase-abc")
+    (tmp_path / "Dockerfile.redis").write_text("FROM x\n")
+    (tmp_path / "redis-entrypoint.sh").write_text("exec redis-server\n")
+    (tmp_path / "Dockerfile.postgres").write_text("FROM x\n")
+    first, other = build_images.standin_key("redis"), build_images.standin_key("postgres")
+    assert first.startswith("standin-redis-debian-bookworm-minbase-abc-") and first != other.replace(
+        "postgres", "redis"
+    )
+    (tmp_path / "redis-entrypoint.sh").write_text("exec redis-server --protected-mode no\n")
+    assert build_images.standin_key("redis") != first

@@ -1,13 +1,14 @@
 """The deployment files agree with the code: compose env names are real settings, nginx accepts its config.
 
-There is no image registry on the test machines, so the images are not built here; these checks
-catch what usually breaks a deployment silently: a misspelt setting (pydantic ignores unknown
+The stack itself runs in test_stack.py; these checks are quick and catch what usually breaks a
+deployment silently: a misspelt setting (pydantic ignores unknown
 variables), a proxy timeout below the Socket.IO ping, a replica missing from the proxy, a COPY of a
 path that does not exist.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -82,7 +83,22 @@ def test_compose_runs_every_part_with_health_checks_and_volumes(compose):
         assert "uploads:/var/lib/ferry" in services[name]["volumes"]
         assert services[name]["environment"]["FERRY_REDIS_URL"].startswith("redis://redis:")
         assert services[name]["environment"]["FERRY_DATABASE_URL"].startswith("postgresql+asyncpg://")
-    assert "/var/run/docker.sock:/var/run/docker.sock" in services["importer"]["volumes"]
+    socket = "${FERRY_DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock"
+    assert socket in services["importer"]["volumes"]  # the host's engine unless told otherwise
+
+
+def test_compose_runs_the_official_images_unless_a_stand_in_is_chosen(compose):
+    """Every base defaults to its official image; deploy/build-images.py prints the variables that pick stand-ins."""
+    spec = importlib.util.spec_from_file_location("ferry_build_images_for_compose", DEPLOY / "build-images.py")
+    build_images = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_images)  # type: ignore[union-attr]
+    text = COMPOSE.read_text()
+    for official, _standin, variable in build_images.BASES.values():
+        assert f"${{{variable}:-{official}}}" in text, f"{variable} must default to {official}"
+    services = compose["services"]
+    assert services["postgres"]["image"] == "${FERRY_POSTGRES_IMAGE:-postgres:16-bookworm}"
+    assert services["redis"]["image"] == "${FERRY_REDIS_IMAGE:-redis:7-bookworm}"
+    assert set(services["nginx"]["build"]["args"]) == {"NODE_IMAGE", "NGINX_IMAGE"}
 
 
 @pytest.mark.parametrize("role", ["backend", "importer"])

@@ -199,3 +199,20 @@ def test_committed_events_survive_reopening_the_database(tmp_path):
     assert statuses(again) == [(1, "pending")]
     assert again.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again.close()
+
+
+def test_a_job_whose_end_expired_undelivered_is_still_reported_as_not_over(conn):
+    started = put(conn, job="j1", seq=1, type="import.started", droppable=False)
+    deliver(conn, started)
+    end = put(conn, job="j1", seq=2, type="import.completed", droppable=False)
+    fail(conn, end, next_at=150.0, expires_at=100.0)  # the receiver never heard the end
+    told = put(conn, job="j2", seq=1, type="import.completed", droppable=False)
+    deliver(conn, told)
+    noise = put(conn, job="j3", seq=1, type="import.progress", droppable=True)
+    fail(conn, noise, next_at=150.0, expires_at=100.0)  # lost progress, nothing that changes the job
+    later = put(conn, job="j3", seq=2, type="import.completed", droppable=False)
+    deliver(conn, later)
+    old = put(conn, job="j4", seq=1, type="import.started", droppable=False)
+    fail(conn, old, next_at=150.0, expires_at=100.0)
+    deliver(conn, put(conn, job="j4", seq=2, type="import.completed", droppable=False))  # heard after all
+    assert outbox.reporting_jobs(conn) == ["j1"]

@@ -191,9 +191,14 @@ def record_attempt(
 
 
 def reporting_jobs(conn: sqlite3.Connection) -> list[str]:
-    """Jobs with a callback still waiting to be delivered: for the receiver they are not over yet."""
+    """Jobs the receiver has not heard the end of: a callback still waiting to be delivered, or one that must not
+    be dropped (a state change, the end) expired undelivered with nothing delivered after it. For the receiver
+    they are not over: the host has not lost them, its news did not arrive (`outbox recover` resends it)."""
     rows = conn.execute(
-        "SELECT DISTINCT job_id FROM outbox WHERE status = ? ORDER BY job_id", (Status.PENDING,)
+        "SELECT DISTINCT job_id FROM outbox AS o WHERE o.status = ? OR (o.status = ? AND o.droppable = 0 AND NOT "
+        "EXISTS (SELECT 1 FROM outbox AS later WHERE later.job_id = o.job_id AND later.seq > o.seq "
+        "AND later.status = ?)) ORDER BY job_id",
+        (Status.PENDING, Status.EXPIRED, Status.DELIVERED),
     ).fetchall()
     return [row["job_id"] for row in rows]
 

@@ -279,7 +279,7 @@ async def test_a_silent_host_leaves_its_job_unfinished_with_a_doubt_that_its_nex
         assert (
             data["doubt"]["code"] == "host_silent"
             and data["doubt"]["host"] == host.name
-            and data["doubt"]["silent_s"] > 2
+            and data["doubt"]["silent_s"] >= 2  # found past the 2 s limit; the view rounds to 0.1 s
         )
         assert data["doubt"]["message"].startswith(f"no word from {host.name} for ")
         snapshot = await job_state(backend, job["id"])

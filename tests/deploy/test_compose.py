@@ -98,7 +98,7 @@ def test_compose_runs_the_official_images_unless_a_stand_in_is_chosen(compose):
     services = compose["services"]
     assert services["postgres"]["image"] == "${FERRY_POSTGRES_IMAGE:-postgres:16-bookworm}"
     assert services["redis"]["image"] == "${FERRY_REDIS_IMAGE:-redis:7-bookworm}"
-    assert set(services["nginx"]["build"]["args"]) == {"NODE_IMAGE", "NGINX_IMAGE"}
+    assert set(services["nginx"]["build"]["args"]) == {"NODE_IMAGE", "NGINX_IMAGE", "PAGE"}
 
 
 @pytest.mark.parametrize("role", ["backend", "importer"])

@@ -23,6 +23,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from ferry_contract import EventType, parse_callback
 from ferry_contract.events import NAME_MAX_LEN
 
+from . import answers
 from . import store as st
 from .errors import InvalidRequest, Unauthorized
 from .ingest import Arrival, IngestWriter, Outcome
@@ -153,7 +154,8 @@ class Receiver:
         if duplicate is not None:  # a retry of a delivery already refused: stop the retries
             return duplicate
         job_id, seq, event_type = _attribution(text)
-        await _record(self.store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now)
+        answer = answers.refused(problem.status, problem.code, problem.message)
+        await _record(self.store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now, answer)
         raise problem
 
     async def _seen_before(
@@ -174,6 +176,7 @@ class Receiver:
                     headers=kept,
                     body=text,
                     received_at=now,
+                    **answers.stored(answers.accepted("duplicate", existing.job_id, existing.seq)),
                 )
             )
             return Outcome("duplicate", existing.job_id, existing.seq)
@@ -195,7 +198,7 @@ def _attribution(text: str) -> tuple[str | None, int | None, str | None]:
     )
 
 
-async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now) -> None:
+async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now, answer) -> None:
     """Keep a verified but unusable delivery for operators (once per webhook-id)."""
     try:
         async with store.write() as session:
@@ -212,6 +215,7 @@ async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_t
                         verdict=verdict,
                         received_at=now,
                         duplicates=0,
+                        **answers.stored(answer),
                     )
                 )
     except IntegrityError:

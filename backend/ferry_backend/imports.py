@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from sqlalchemy import select
 
@@ -40,6 +40,7 @@ async def create_jobs(
     format: str,
     changes: list[str],
     force: bool,
+    created_by: str | None = None,
 ) -> list[Job]:
     """Validate everything first (nothing is created on a bad request), then one queued job per host.
 
@@ -61,6 +62,7 @@ async def create_jobs(
         except ValueError as exc:
             raise InvalidRequest(f"source_url refused: {exc}", code="source_not_allowed") from None
     now = utcnow()
+    source_name = source_url_name(source_url)
     async with services.store.write() as session:
         if upload_id is not None:
             upload = await session.get(Upload, upload_id)
@@ -70,6 +72,7 @@ async def create_jobs(
                 raise Conflict(
                     f"upload {upload_id!r} has {upload.offset} of {upload.size} bytes", code="upload_incomplete"
                 )
+            source_name = upload.filename
         for name in hosts:
             if await session.get(Host, name) is None:
                 raise NotFound(f"no host {name!r}: register it with POST /api/hosts", code="unknown_host")
@@ -84,6 +87,8 @@ async def create_jobs(
                 format=format,
                 changes=list(changes),
                 force=force,
+                created_by=(created_by or None) and created_by[:200],
+                source_name=source_name[:1000] if source_name else None,
                 state="queued",
                 phase="queued",
                 seq=0,
@@ -98,6 +103,14 @@ async def create_jobs(
     for job in jobs:
         services.spawn(dispatch(services, job.id), name=f"dispatch-{job.id}")
     return jobs
+
+
+def source_url_name(url: str | None) -> str | None:
+    """The file a source URL names: its last path segment (the URL itself when it has none)."""
+    if not url:
+        return None
+    path = urlsplit(url).path
+    return unquote(path.rsplit("/", 1)[-1]) or url
 
 
 async def dispatch(services: Services, job_id: str) -> None:

@@ -18,6 +18,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
+from . import answers
 from . import store as st
 from .errors import StoreUnavailable
 from .jobs import UNNAMED, Verdict, apply_event
@@ -186,6 +187,7 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
                     headers=arrival.headers,
                     body=arrival.body,
                     received_at=arrival.received_at,
+                    **answers.stored(answers.accepted("duplicate", first["job_id"], first["seq"])),
                 )
             )
             outcomes.append(Outcome("duplicate", first["job_id"], first["seq"]))
@@ -203,6 +205,8 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
             received_at=arrival.received_at,
             duplicates=0,
             last_received_at=None,
+            answer_status=None,
+            answer=None,
         )
         deliveries.append(delivery)
         stored[key] = {"id": None, "job_id": data["job_id"], "seq": data["seq"], "duplicates": 0, "row": delivery}
@@ -214,11 +218,13 @@ def write_batch(conn: Connection, arrivals: list[Arrival], touch: dict[str, date
             )
         elif job.host != arrival.host:
             delivery["verdict"] = "wrong_host"
+            delivery.update(answers.stored(answers.accepted("wrong_host", data["job_id"], data["seq"])))
             outcomes.append(Outcome("wrong_host", data["job_id"], data["seq"]))
             continue
         job.touched, job.last_contact_at = True, arrival.received_at
         verdict, job.snap = apply_event(job.snap, arrival.type, data, arrival.received_at)
         delivery["verdict"] = verdict.value
+        delivery.update(answers.stored(answers.accepted(verdict.value, data["job_id"], data["seq"])))
         outcome = Outcome(verdict.value, data["job_id"], data["seq"])
         outcomes.append(outcome)
         if verdict is Verdict.APPLIED:

@@ -346,11 +346,12 @@ class FakeImporter:
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
-async def upload(backend, data: bytes) -> str:
+async def upload(backend, data: bytes, filename: str | None = None) -> str:
+    headers = {**TUS, "Upload-Length": str(len(data))}
+    if filename is not None:
+        headers["Upload-Metadata"] = "filename " + base64.b64encode(filename.encode()).decode()
     async with backend.client(backend.token("operator")) as http:
-        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers[
-            "location"
-        ]
+        location = (await http.post("/api/uploads/", headers=headers)).headers["location"]
         done = await http.patch(
             location,
             content=data,

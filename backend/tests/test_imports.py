@@ -29,7 +29,7 @@ async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_lin
     try:
         hosts = [await register(backend, fake), await register(backend, second)]
         data = os.urandom(400_000)
-        upload_id = await upload(backend, data)
+        upload_id = await upload(backend, data, filename="ceos-lab-4.35.1F.tar")
         async with backend.client(backend.token("operator")) as http:
             response = await http.post(
                 "/api/imports",
@@ -44,6 +44,8 @@ async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_lin
         jobs = response.json()["jobs"]
         assert [j["host"] for j in jobs] == [h.name for h in hosts]
         assert all(j["state"] == "queued" and j["seq"] == 0 and j["upload_id"] == upload_id for j in jobs)
+        # Who started it and from which file: kept on the job, so the page can say so after the upload is gone.
+        assert {(j["created_by"], j["source_name"]) for j in jobs} == {("test-operator", "ceos-lab-4.35.1F.tar")}
         await wait_until(lambda: asyncio.sleep(0, len(fake.submitted) == 1 and len(second.submitted) == 1))
         sent = fake.submitted[0]
         assert sent["job_id"] == jobs[0]["id"] and sent["image"] == "ceos:4.35.1F" and sent["format"] == "load"
@@ -105,6 +107,7 @@ async def test_refused_dispatch_fails_the_job_with_the_importers_reason(backend,
         await watcher.wait_for(lambda: any(d["job_id"] == job["id"] for _, d, _ in watcher.received))
     finally:
         await watcher.close()
+    assert job["source_name"] == "x.tar"  # a URL's file is its last path segment
     name, data, _ = next(e for e in watcher.received if e[1]["job_id"] == job["id"])
     assert name == "import.failed" and data["seq"] == 1 and data["error"]["code"] == "dispatch_failed"
     assert "FERRY_IMPORTER_ALLOWED_URL_PREFIXES" in data["error"]["message"]

@@ -1,7 +1,7 @@
 // One job for operators: its snapshot and the event timeline (seq, type, time, delay since the
 // previous event, how it arrived), with Play back and the raw deliveries when the backend offers them.
 import { fill, h, setText } from "../dom.js";
-import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
+import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, formatStamp, jobDuration, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
 
 import { mountDeliveries } from "./deliveries.js";
 
@@ -69,6 +69,11 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
       ["Host", view.host],
       ["Job id", view.id],
       ["Status", jobStatusLine(view)],
+      ["Started", formatStamp(view.created_at)],
+      ["Ended", view.finished_at ? formatStamp(view.finished_at) : "not yet"],
+      ["Duration", `${formatDuration(jobDuration(view))}${view.finished_at ? "" : " so far"}`],
+      ["Source file", view.source_name ?? "–"],
+      ["Started by", view.created_by ?? "–"],
     ];
     if (view.result) items.push(["Image id", shortId(view.result.id)], ["Size", formatBytes(view.result.size)]);
     if (view.error) items.push(["Error code", view.error.code]);

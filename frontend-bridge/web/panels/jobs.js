@@ -15,7 +15,7 @@ export function mountJobs(root, { store, onDetails }) {
   const table = h(
     "table",
     { class: "table", "aria-describedby": "jobs-title" },
-    h("thead", {}, h("tr", {}, ["Image", "Host", "State", "Progress", "Updated", ""].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Image", "Host", "State", "Progress", "Updated", ""].map((c) => h("th", { scope: "col", class: c === "Updated" ? "narrow-hide" : null }, c)))),
     body,
   );
   fill(
@@ -31,7 +31,7 @@ export function mountJobs(root, { store, onDetails }) {
   function row(view) {
     let r = rows.get(view.id);
     if (!r) {
-      const cells = { image: h("td"), host: h("td"), state: h("td"), progress: h("td"), updated: h("td", { class: "muted" }) };
+      const cells = { image: h("td"), host: h("td"), state: h("td"), progress: h("td"), updated: h("td", { class: "muted narrow-hide" }) };
       const button = h("button", { type: "button", class: "quiet small", onclick: () => onDetails(view.id) }, "Details");
       const el = h("tr", { dataset: { job: view.id } }, cells.image, cells.host, cells.state, cells.progress, cells.updated, h("td", { class: "actions" }, button));
       button.setAttribute("aria-label", `Details of the job`);

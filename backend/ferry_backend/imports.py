@@ -301,3 +301,14 @@ async def host_images(services: Services) -> list[dict]:
             return {"host": host.name, "reachable": False, "images": list(seen.values())}
 
     return list(await asyncio.gather(*(one(h) for h in hosts)))
+
+
+async def remove_host_image(services: Services, host_name: str, image_id: str) -> dict:
+    """Ask a host's importer to remove an image; its refusal (in use, not there) comes back with its code."""
+    async with services.store.read() as session:
+        host = await session.get(Host, host_name)
+    if host is None:
+        raise NotFound(f"no host {host_name!r}", code="unknown_host")
+    answer = await services.importers.remove_image(host, image_id)
+    log.info("image %s removed from %s", image_id, host_name)
+    return {"host": host_name, "id": image_id, "removed": list(answer.get("removed", []))}

@@ -83,15 +83,19 @@ def run_replay(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReplayReport:
-    """Send every record at its scheduled time. A refused signature stops the run unless `keep_going`:
-    every later delivery would be refused the same way."""
+    """Send every record its captured gap (divided by speed) after the one before went out. A send that took
+    longer than the gap delays the rest instead of making the next one early: the target sees each gap at
+    least as long as captured. A refused signature stops the run unless `keep_going`: every later delivery
+    would be refused the same way."""
     report = ReplayReport()
     offsets = schedule(records, speed)
-    start = clock()
+    previous_at, previous_offset = None, 0.0
     for index, (record, offset) in enumerate(zip(records, offsets)):
-        wait = start + offset - clock()
-        if wait > 0:
-            sleep(wait)
+        if previous_at is not None:
+            wait = previous_at + (offset - previous_offset) - clock()
+            if wait > 0:
+                sleep(wait)
+        previous_at, previous_offset = clock(), offset
         body, webhook_id = rewrite(record, job_id=job_id, host=as_host)
         try:
             result = sender.send(as_host or record["host"], webhook_id, body)

@@ -15,8 +15,8 @@ from ferry_cli import errors
 from ferry_cli.capture import delays, derived_webhook_id, read_jsonl, rewrite
 from ferry_cli.formatting import describe, host_liveness, human_bytes, human_duration
 from ferry_cli.live import backoff, socket_target
-from ferry_cli.replay import parse_speed, schedule, select
-from ferry_cli.signing import check_secret, secret_from_text, sign_headers
+from ferry_cli.replay import parse_speed, run_replay, schedule, select
+from ferry_cli.signing import Result, check_secret, secret_from_text, sign_headers
 from ferry_cli.tracking import JobTrack
 from ferry_cli.upload import MAX_CHUNK, MIN_CHUNK, next_chunk_size
 
@@ -312,3 +312,26 @@ def test_a_doubt_is_shown_beside_the_progress_and_a_presumed_failure_gives_way_t
     assert not track.apply_notice(
         dict(snapshot, seq=4, state="failed", error=error, presumed=True), 4.0
     )  # ended for good
+
+
+def test_a_slow_send_delays_the_replay_instead_of_making_the_next_gap_shorter():
+    now = [0.0]
+    sent_at: list[float] = []
+
+    class SlowFirst:
+        def send(self, host, webhook_id, body):
+            sent_at.append(now[0])
+            now[0] += 0.4 if len(sent_at) == 1 else 0.01  # the first send takes longer than the gap
+            return Result(status=204)
+
+    records = [
+        {"host": "lab1", "webhook_id": f"msg_{i}", "body": "{}", "received_at": f"2025-01-01T00:00:0{i}+00:00"}
+        for i in range(3)
+    ]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    run_replay(records, SlowFirst(), speed=4, clock=lambda: now[0], sleep=sleep)
+    gaps = [b - a for a, b in zip(sent_at, sent_at[1:])]
+    assert gaps[0] == pytest.approx(0.4) and gaps[1] == pytest.approx(0.25)

@@ -11,28 +11,28 @@ from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "CollectingReporter": "reporting",
-    "Engine": "engine",
+    "Engine": "engine.client",
     "EventReporter": "reporting",
     "ImportSpec": "pipeline",
     "ImporterError": "errors",
     "JsonLinesReporter": "reporting",
-    "LocalFileSource": "sources",
+    "LocalFileSource": "sources.base",
     "Options": "pipeline",
     "Reporter": "reporting",
     "Snapshot": "progress",
-    "Source": "sources",
+    "Source": "sources.base",
     "run_import": "pipeline",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Engine
-    from .errors import ImporterError
-    from .pipeline import ImportSpec, Options, run_import
-    from .progress import Snapshot
-    from .reporting import CollectingReporter, EventReporter, JsonLinesReporter, Reporter
-    from .sources import LocalFileSource, Source
+    from ferry_importer.engine.client import Engine
+    from ferry_importer.errors import ImporterError
+    from ferry_importer.pipeline import ImportSpec, Options, run_import
+    from ferry_importer.progress import Snapshot
+    from ferry_importer.reporting import CollectingReporter, EventReporter, JsonLinesReporter, Reporter
+    from ferry_importer.sources.base import LocalFileSource, Source
 
 
 def __getattr__(name: str):

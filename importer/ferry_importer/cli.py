@@ -15,14 +15,13 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 import typer  # noqa: E402
 
 from ferry_contract import ArchiveFormat, ErrorCode  # noqa: E402
-
-from .console import BarReporter, human_bytes  # noqa: E402
-from .datadir import default_data_dir  # noqa: E402
-from .engine import Engine, docker_host_from_env  # noqa: E402
-from .errors import ImporterError, Interrupted  # noqa: E402
-from .pipeline import ImportSpec, Options, run_import  # noqa: E402
-from .reporting import EventReporter, JsonLinesReporter  # noqa: E402
-from .sources import LocalFileSource  # noqa: E402
+from ferry_importer.console import BarReporter, human_bytes  # noqa: E402
+from ferry_importer.datadir import default_data_dir  # noqa: E402
+from ferry_importer.engine.client import Engine, docker_host_from_env  # noqa: E402
+from ferry_importer.errors import ImporterError, Interrupted  # noqa: E402
+from ferry_importer.pipeline import ImportSpec, Options, run_import  # noqa: E402
+from ferry_importer.reporting import EventReporter, JsonLinesReporter  # noqa: E402
+from ferry_importer.sources.base import LocalFileSource  # noqa: E402
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="ferry's importer: streams image archives into Docker."
@@ -126,7 +125,7 @@ async def _run(archive: Path, spec: ImportSpec, options: Options, reporter: Even
 
 
 def _empty():
-    from .progress import Snapshot
+    from ferry_importer.progress import Snapshot
 
     return Snapshot(phase="preparing", bytes_done=0, bytes_total=None, percent=0.0)
 
@@ -139,7 +138,7 @@ def _say(reporter: EventReporter, line: str) -> None:
 
 def register_service_commands() -> None:
     """Add `serve` and `outbox` (defined in ferry_importer.cli_serve, which knows nothing of this app)."""
-    from . import cli_serve
+    from ferry_importer import cli_serve
 
     app.command("serve", help=cli_serve.SERVE_HELP)(cli_serve.serve)
     app.add_typer(cli_serve.outbox_app, name="outbox")

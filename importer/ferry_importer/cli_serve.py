@@ -15,9 +15,10 @@ from typing import Annotated
 
 import typer
 
-from . import database, outbox
-from .datadir import default_data_dir
-from .settings import SettingsError, load_settings, settings_help
+from ferry_importer import database
+from ferry_importer.callbacks import outbox
+from ferry_importer.datadir import default_data_dir
+from ferry_importer.settings import SettingsError, load_settings, settings_help
 
 EXIT_CONFIG = 2
 
@@ -44,7 +45,7 @@ def serve(
 ) -> None:
     import uvicorn
 
-    from .api import create_app
+    from ferry_importer.http.app import create_app
 
     host, port = parse_listen(listen)
     try:
@@ -54,7 +55,7 @@ def serve(
         raise typer.Exit(EXIT_CONFIG) from None
     import logging
 
-    from .logs import log_config
+    from ferry_importer.logs import log_config
 
     logging.captureWarnings(True)  # Python warnings become log lines (JSON too), not raw text on stderr
     from ferry_contract.bodies import BodyDeadline

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .progress import Snapshot
-from .reporting import EventReporter
+from ferry_importer.progress import Snapshot
+from ferry_importer.reporting import EventReporter
 
 if TYPE_CHECKING:
     from rich.progress import TaskID

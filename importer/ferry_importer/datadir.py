@@ -1,5 +1,6 @@
 """The importer's data directory when none is given: one rule for `serve`, `import` and `outbox`, so the
-service and the commands run beside it on a lab host find the same outbox and fast-path index."""
+service and the commands run beside it on a lab host find the same outbox and fast-path index; and how much
+room a place has."""
 
 from __future__ import annotations
 
@@ -21,3 +22,12 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
     return base / "ferry-importer"
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Free bytes for an unprivileged writer on the filesystem holding `path`; None when it is not visible here."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize

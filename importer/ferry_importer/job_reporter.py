@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 
 from ferry_contract import ErrorInfo, EventType, ImportEventData, JobState, Phase, is_terminal, make_import_event
-
-from . import jobs, metrics, outbox
-from .database import Database
-from .progress import Snapshot
-from .reporting import EventReporter
-from .signing import new_message_id
+from ferry_importer import job_store, metrics
+from ferry_importer.callbacks import outbox
+from ferry_importer.callbacks.signing import new_message_id
+from ferry_importer.database import Database
+from ferry_importer.progress import Snapshot
+from ferry_importer.reporting import EventReporter
 
 PREPARING = Snapshot(phase=Phase.PREPARING, bytes_done=0, bytes_total=None, percent=0.0)
 
@@ -37,7 +37,7 @@ class EventRecorder:
 
         def commit(conn) -> float | None:
             """The job's age when this event ended it (for the duration histogram), else None."""
-            ended = jobs.apply_event(conn, data, now) and is_terminal(event.type)
+            ended = job_store.apply_event(conn, data, now) and is_terminal(event.type)
             if callback_url:
                 outbox.enqueue(
                     conn,
@@ -64,7 +64,7 @@ class EventRecorder:
             self._wake()
 
 
-def snapshot_of(record: jobs.JobRecord) -> Snapshot:
+def snapshot_of(record: job_store.JobRecord) -> Snapshot:
     """The last reported numbers of a stored job, to carry into its next event."""
     snap = record.snapshot
     if snap is None:
@@ -85,7 +85,7 @@ def snapshot_of(record: jobs.JobRecord) -> Snapshot:
 class OutboxReporter(EventReporter):
     """Events of one job, continuing its stored seq (a job's events span restarts and several reporters)."""
 
-    def __init__(self, recorder: EventRecorder, record: jobs.JobRecord, host: str):
+    def __init__(self, recorder: EventRecorder, record: job_store.JobRecord, host: str):
         super().__init__(job_id=record.job_id, host=host)
         self.seq = record.seq
         self.callback_url = record.callback_url

@@ -17,23 +17,38 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from ferry_contract import ArchiveFormat, ImageInfo, ImageReference, Phase
-
-from .archive import ArchiveReader, Channel, Detected, End, Failed
-from .compression import SNIFF_BYTES, detect_compression, uncompressed_size
-from .engine import Engine
-from .errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
-from .fastpath import FINGERPRINT_LABEL, ImportIndex, entry_for, fingerprint
-from .layout import LoadPlan, load_verdict, parse_engine_version
-from .loading import engine_reports_layers, plan_layers
-from .preflight import check_changes, check_disk, check_reference, check_sha256, disk_needed, disk_places, free_bytes
-from .progress import ProgressDriver, load_weight
-from .remote_file import RemoteFile
-from .reporting import Reporter
-from .rollback import Rollback
-from .sources import Source, source_path
-from .sources_url import UrlSource
-from .transfer import Activity, LoadOutcome, body_stream, cancel_and_wait, import_rootfs, load_archive, supervise
-from .verify import find_present, verify_import, verify_load
+from ferry_importer.archive.compression import SNIFF_BYTES, detect_compression, uncompressed_size
+from ferry_importer.archive.layout import LoadPlan, load_verdict, parse_engine_version
+from ferry_importer.archive.reader import ArchiveReader, Channel, Detected, End, Failed
+from ferry_importer.engine.client import Engine
+from ferry_importer.engine.fastpath import FINGERPRINT_LABEL, ImportIndex, entry_for, fingerprint
+from ferry_importer.engine.loading import engine_reports_layers, plan_layers
+from ferry_importer.engine.rollback import Rollback
+from ferry_importer.engine.transfer import (
+    Activity,
+    LoadOutcome,
+    body_stream,
+    cancel_and_wait,
+    import_rootfs,
+    load_archive,
+    supervise,
+)
+from ferry_importer.engine.verify import find_present, verify_import, verify_load
+from ferry_importer.errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
+from ferry_importer.preflight import (
+    check_changes,
+    check_disk,
+    check_reference,
+    check_sha256,
+    disk_needed,
+    disk_places,
+    free_bytes,
+)
+from ferry_importer.progress import ProgressDriver, load_weight
+from ferry_importer.reporting import Reporter
+from ferry_importer.sources.base import Source, source_path
+from ferry_importer.sources.remote_file import RemoteFile
+from ferry_importer.sources.url import UrlSource
 
 log = logging.getLogger(__name__)
 

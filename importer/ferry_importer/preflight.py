@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -10,8 +9,8 @@ from pathlib import Path
 from ferry_contract import ImageReference, parse_reference
 from ferry_contract import InvalidReference as ContractInvalidReference
 from ferry_contract.jobs import change_problem
-
-from .errors import InsufficientDisk, InvalidChange, InvalidReference
+from ferry_importer.datadir import free_bytes
+from ferry_importer.errors import InsufficientDisk, InvalidChange, InvalidReference
 
 # The instructions `docker import --change` accepts (the engine's commit/import allow-list).
 CHANGE_INSTRUCTIONS = {
@@ -68,15 +67,6 @@ def disk_needed(uncompressed: int, loads: bool) -> int:
     and then extracts each layer, so it needs the archive's size twice; an import extracts it once.
     """
     return uncompressed * (2 if loads else 1) + DISK_HEADROOM
-
-
-def free_bytes(path: str | os.PathLike[str]) -> int | None:
-    """Free bytes for an unprivileged writer on the filesystem holding `path`; None when it is not visible here."""
-    try:
-        stats = os.statvfs(path)
-    except OSError:
-        return None
-    return stats.f_bavail * stats.f_frsize
 
 
 def disk_places(engine_root: str | None, engine_host: str, spooled_to: dict[str, Path]) -> dict[str, Path]:

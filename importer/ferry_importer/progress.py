@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ferry_contract import ErrorInfo, ImageInfo, Phase
-
-from .loading import LayerTracker
+from ferry_importer.engine.loading import LayerTracker
 
 PERCENT_CAP = 99.0
 MIN_INTERVAL = 0.1

@@ -14,8 +14,7 @@ import uuid
 from typing import IO, Protocol
 
 from ferry_contract import ErrorInfo, EventType, ImageInfo, ImportEventData, JobState, make_import_event
-
-from .progress import Snapshot
+from ferry_importer.progress import Snapshot
 
 
 class Reporter(Protocol):

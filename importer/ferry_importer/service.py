@@ -15,20 +15,19 @@ import shutil
 import time
 
 from ferry_contract import ErrorCode, ImportJobRequest, ImportJobView, JobState, PathSource
-
-from . import jobs
-from .allowlist import check_callback_url, resolve_path_source
-from .database import Database
-from .engine import Engine
-from .errors import ImporterError, Interrupted
-from .job_reporter import EventRecorder, OutboxReporter
-from .logs import current_job
-from .pipeline import ImportSpec, Options, run_import
-from .preflight import check_changes
-from .rollback import undo_left_over
-from .settings import ImporterSettings
-from .sources import LocalFileSource
-from .sources_url import UrlSource
+from ferry_importer import job_store
+from ferry_importer.database import Database
+from ferry_importer.engine.client import Engine
+from ferry_importer.engine.rollback import undo_left_over
+from ferry_importer.errors import ImporterError, Interrupted
+from ferry_importer.job_reporter import EventRecorder, OutboxReporter
+from ferry_importer.logs import current_job
+from ferry_importer.pipeline import ImportSpec, Options, run_import
+from ferry_importer.preflight import check_changes
+from ferry_importer.settings import ImporterSettings
+from ferry_importer.sources.allowlist import check_callback_url, resolve_path_source
+from ferry_importer.sources.base import LocalFileSource
+from ferry_importer.sources.url import UrlSource
 
 log = logging.getLogger("ferry_importer.service")
 
@@ -67,21 +66,21 @@ class JobManager:
         return self._queue.index(job_id) + 1 if job_id in self._queue else None
 
     async def view(self, job_id: str) -> ImportJobView | None:
-        record = await self._db.call(jobs.get, job_id)
+        record = await self._db.call(job_store.get, job_id)
         return record.view(self.position(job_id)) if record else None
 
     async def recent(self, *, limit: int, state: JobState | None) -> list[ImportJobView]:
-        records = await self._db.call(jobs.recent, limit=limit, state=state)
+        records = await self._db.call(job_store.recent, limit=limit, state=state)
         return [r.view(self.position(r.job_id)) for r in records]
 
     async def submit(self, request: ImportJobRequest) -> tuple[ImportJobView, bool]:
         """Accept a job (or return the existing one with that id). Bad sources raise before anything is stored."""
-        existing = await self._db.call(jobs.get, request.job_id)
+        existing = await self._db.call(job_store.get, request.job_id)
         if existing is not None:
             return self._same_or_conflict(existing, request), False
         await self.check_request(request)
         async with self._lock:
-            record, created = await self._db.call(jobs.insert, request, time.time())
+            record, created = await self._db.call(job_store.insert, request, time.time())
             if not created:
                 return self._same_or_conflict(record, request), False
             self._queue.append(record.job_id)
@@ -93,8 +92,8 @@ class JobManager:
         assert view is not None  # inserted above, under the lock
         return view, True
 
-    def _same_or_conflict(self, record: jobs.JobRecord, request: ImportJobRequest) -> ImportJobView:
-        if not jobs.same_request(record.request, request):
+    def _same_or_conflict(self, record: job_store.JobRecord, request: ImportJobRequest) -> ImportJobView:
+        if not job_store.same_request(record.request, request):
             raise JobConflict(f"job {request.job_id} already exists with a different request")
         return record.view(self.position(record.job_id))
 
@@ -113,7 +112,7 @@ class JobManager:
     async def cancel(self, job_id: str) -> ImportJobView | None:
         """Cancel a queued or running job; a finished job is returned as it is."""
         async with self._lock:
-            record = await self._db.call(jobs.get, job_id)
+            record = await self._db.call(job_store.get, job_id)
             if record is None:
                 return None
             if job_id in self._queue:
@@ -134,7 +133,7 @@ class JobManager:
 
     async def recover(self) -> None:
         """After a start: fail what was running when the process died, queue again what was waiting."""
-        records = await self._db.call(jobs.in_states, jobs.ACTIVE_STATES)
+        records = await self._db.call(job_store.in_states, job_store.ACTIVE_STATES)
         await self._undo_left_over()
         async with self._lock:
             for record in records:
@@ -175,7 +174,7 @@ class JobManager:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def _reporter(self, record: jobs.JobRecord) -> OutboxReporter:
+    def _reporter(self, record: job_store.JobRecord) -> OutboxReporter:
         return OutboxReporter(self._recorder, record, self.settings.name)
 
     async def _pump(self) -> None:
@@ -184,7 +183,7 @@ class JobManager:
         while not self._closing and self._queue and len(self._running) < self.settings.max_concurrent:
             job_id = self._queue.pop(0)
             self._positions.pop(job_id, None)
-            record = await self._db.call(jobs.get, job_id)
+            record = await self._db.call(job_store.get, job_id)
             if record is None or record.terminal:
                 continue
             task = asyncio.create_task(self._run(record), name=f"job-{job_id}")
@@ -199,17 +198,17 @@ class JobManager:
             position = index + 1
             if self._positions.get(job_id) != position:
                 self._positions[job_id] = position
-                record = await self._db.call(jobs.get, job_id)
+                record = await self._db.call(job_store.get, job_id)
                 if record is not None:
                     await self._reporter(record).queued(position, first=False)
 
-    def _task_done(self, record: jobs.JobRecord, task: asyncio.Task[None]) -> None:
+    def _task_done(self, record: job_store.JobRecord, task: asyncio.Task[None]) -> None:
         """A task cancelled before its first step never ran `_run`'s handlers: finish the job here."""
         if self._running.get(record.job_id) is task:
             asyncio.get_running_loop().create_task(self._end_unstarted(record.job_id, task))
 
     async def _end_unstarted(self, job_id: str, task: asyncio.Task[None]) -> None:
-        record = await self._db.call(jobs.get, job_id)  # fresh: the stored seq is the truth now
+        record = await self._db.call(job_store.get, job_id)  # fresh: the stored seq is the truth now
         if record is not None and not record.terminal:
             reporter = self._reporter(record)
             if self._stop_reason.pop(job_id, "request") == "shutdown":
@@ -222,7 +221,7 @@ class JobManager:
                 del self._running[job_id]
             await self._pump()
 
-    async def _run(self, record: jobs.JobRecord) -> None:
+    async def _run(self, record: job_store.JobRecord) -> None:
         job_id = record.job_id
         current_job.set(job_id)  # this task's own context: every log line of the job carries its id
         reporter = self._reporter(record)

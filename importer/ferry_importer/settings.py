@@ -17,8 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ferry_contract.urls import UrlPrefix, parse_prefix
-
-from .datadir import default_data_dir
+from ferry_importer.datadir import default_data_dir
 
 ENV_PREFIX = "FERRY_IMPORTER_"
 MIN_TOKEN_LENGTH = 16

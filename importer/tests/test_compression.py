@@ -10,7 +10,7 @@ import pytest
 from backports import zstd
 
 from archives import COMPRESSORS
-from ferry_importer.compression import Compression, decompress, detect_compression, uncompressed_size
+from ferry_importer.archive.compression import Compression, decompress, detect_compression, uncompressed_size
 from ferry_importer.errors import CorruptCompression, TruncatedCompression
 
 PAYLOAD = bytes(range(256)) * 4000 + b"tail" * 50_000

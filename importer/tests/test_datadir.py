@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ferry_importer.datadir import default_data_dir
-from ferry_importer.fastpath import ImportIndex
+from ferry_importer.engine.fastpath import ImportIndex
 from ferry_importer.settings import load_settings
 from importer.tests.service_support import SECRET, TOKEN
 

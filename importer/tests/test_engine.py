@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from ferry_importer.engine import Engine
+from ferry_importer.engine.client import Engine
 from ferry_importer.errors import EngineError, EngineUnreachable, InsufficientDisk
 
 

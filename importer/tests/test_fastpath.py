@@ -1,6 +1,6 @@
 import json
 
-from ferry_importer.fastpath import ImportIndex, entry_for, fingerprint
+from ferry_importer.engine.fastpath import ImportIndex, entry_for, fingerprint
 
 
 def test_fingerprint_changes_with_archive_mode_and_change_lines():

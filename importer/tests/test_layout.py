@@ -1,8 +1,8 @@
 import pytest
 
+from ferry_importer.archive.layout import ArchiveImage, Layout, classify, load_verdict, parse_engine_version
+from ferry_importer.archive.tarstream import Member
 from ferry_importer.errors import MissingManifest, UnsupportedLayout
-from ferry_importer.layout import ArchiveImage, Layout, classify, load_verdict, parse_engine_version
-from ferry_importer.tarstream import Member
 
 HEX = "a" * 64
 

@@ -5,10 +5,10 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ferry_importer.layout import ArchiveImage
-from ferry_importer.loading import LayerTracker, engine_reports_layers, plan_layers
+from ferry_importer.archive.layout import ArchiveImage
+from ferry_importer.engine.loading import LayerTracker, engine_reports_layers, plan_layers
+from ferry_importer.engine.transfer import layer_progress
 from ferry_importer.progress import PERCENT_CAP, load_eta, weighted_percent
-from ferry_importer.transfer import layer_progress
 
 BASE = ArchiveImage(config="c1.json", repo_tags=("app:1",), layers=("a/layer.tar", "b/layer.tar", "c/layer.tar"))
 SIZES = {"a/layer.tar": 100, "b/layer.tar": 300, "c/layer.tar": 600, "d/layer.tar": 50}

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from ferry_importer import outbox
+from ferry_importer.callbacks import outbox
+from ferry_importer.callbacks.delivery import DeliveryWorker
+from ferry_importer.callbacks.retry import RetryPolicy
+from ferry_importer.callbacks.signing import Signer, new_message_id
 from ferry_importer.database import Database
-from ferry_importer.delivery import DeliveryWorker
-from ferry_importer.retry import RetryPolicy
-from ferry_importer.signing import Signer, new_message_id
 from importer.tests.service_support import SECRET, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -238,7 +238,7 @@ class _Facts:
 
 @pytest.mark.fault
 async def test_a_heartbeat_accepted_by_the_receiver_wakes_callbacks_waiting_out_their_backoff(db, receiver):
-    from ferry_importer.heartbeat import HeartbeatSender
+    from ferry_importer.callbacks.heartbeat import HeartbeatSender
 
     receiver.stop()
     slow = RetryPolicy(base_s=600.0, factor=2.0, max_s=600.0, jitter=0.0, expire_s=3600)

@@ -8,7 +8,7 @@ from email.utils import formatdate
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from ferry_importer.retry import (
+from ferry_importer.callbacks.retry import (
     RetryPolicy,
     Verdict,
     backoff_delay,
@@ -17,7 +17,7 @@ from ferry_importer.retry import (
     next_attempt_at,
     parse_retry_after,
 )
-from ferry_importer.signing import Signer, new_message_id
+from ferry_importer.callbacks.signing import Signer, new_message_id
 from importer.tests.service_support import SECRET
 
 pytestmark = pytest.mark.timeout(60)

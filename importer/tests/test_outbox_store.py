@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ferry_importer import database, outbox
-from ferry_importer.retry import Verdict
-from ferry_importer.signing import new_message_id
+from ferry_importer import database
+from ferry_importer.callbacks import outbox
+from ferry_importer.callbacks.retry import Verdict
+from ferry_importer.callbacks.signing import new_message_id
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,7 +13,7 @@ from archives import tar_bytes, write
 from conftest import leftovers, tag_exists
 from ferry_contract.urls import parse_prefix
 from ferry_importer import CollectingReporter, Engine, ImportSpec, LocalFileSource, Options, run_import
-from ferry_importer.sources_url import UrlSource
+from ferry_importer.sources.url import UrlSource
 
 pytestmark = pytest.mark.engine
 

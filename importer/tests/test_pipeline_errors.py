@@ -18,7 +18,7 @@ from archives import (
 )
 from conftest import leftovers, tag_exists
 from ferry_importer import CollectingReporter, Engine, ImporterError, ImportSpec, LocalFileSource, Options, run_import
-from ferry_importer.layout import OCI_LOAD_MIN_ENGINE, parse_engine_version
+from ferry_importer.archive.layout import OCI_LOAD_MIN_ENGINE, parse_engine_version
 
 pytestmark = pytest.mark.engine
 

@@ -61,7 +61,7 @@ async def test_a_label_remembers_the_archive_even_without_the_local_index(run, t
     await run(path, f"{name}:4", changes=changes)
     labelled, _ = await run(path, f"{name}:4", changes=changes, force=True)  # digest known up front now
     fresh = Options(data_dir=tmp_path / "other-data")
-    from ferry_importer.verify import sha256_file
+    from ferry_importer.engine.verify import sha256_file
 
     again, events = await run(path, f"{name}:4", changes=changes, options=fresh, expected_sha256=sha256_file(path))
     assert again.already_present and again.id == labelled.id and not streamed(events)

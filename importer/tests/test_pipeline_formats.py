@@ -87,7 +87,7 @@ async def test_a_multi_block_xz_archive_is_decoded_in_parallel_and_round_trips(
 ):
     import subprocess
 
-    from ferry_importer.xzblocks import block_map, parallel_worthwhile
+    from ferry_importer.archive.xzblocks import block_map, parallel_worthwhile
 
     files = {f"bin/part{i}": os.urandom(600_000) for i in range(6)} | {"etc/t": token.encode()}
     path = tmp_path / "multi.tar.xz"

@@ -98,8 +98,8 @@ async def test_driver_run_loop_emits_on_its_own():
 
 
 async def test_a_load_moves_through_both_stages_and_rate_and_eta_follow_the_running_one():
-    from ferry_importer.layout import ArchiveImage
-    from ferry_importer.loading import plan_layers
+    from ferry_importer.archive.layout import ArchiveImage
+    from ferry_importer.engine.loading import plan_layers
 
     clock = FakeClock()
     recorder = Recorder()

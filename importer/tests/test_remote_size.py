@@ -7,9 +7,9 @@ import pytest
 
 from archives import forge_xz_size, rootfs_files, tar_bytes, write
 from ferry_contract.urls import parse_prefix
-from ferry_importer.compression import Compression, detect_compression, uncompressed_size
-from ferry_importer.remote_file import RemoteFile
-from ferry_importer.sources_url import UrlSource
+from ferry_importer.archive.compression import Compression, detect_compression, uncompressed_size
+from ferry_importer.sources.remote_file import RemoteFile
+from ferry_importer.sources.url import UrlSource
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from archives import rootfs_files, tar_bytes
+from ferry_importer.engine.rollback import Rollback, undo_left_over
+from ferry_importer.engine.transfer import Activity, import_rootfs
 from ferry_importer.pipeline import import_comment
-from ferry_importer.rollback import Rollback, undo_left_over
-from ferry_importer.transfer import Activity, import_rootfs
 
 pytestmark = pytest.mark.engine
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from archives import rootfs_files, tar_bytes, write
-from ferry_importer.compression import Compression, uncompressed_size
+from ferry_importer.archive.compression import Compression, uncompressed_size
 from ferry_importer.preflight import disk_needed, free_bytes
 from importer.tests.service_process import Lab, image_exists
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from ferry_contract import ErrorInfo, ImportJobRequest, JobState, Phase
-from ferry_importer import jobs, outbox
+from ferry_importer import job_store
+from ferry_importer.callbacks import outbox
 from ferry_importer.database import Database
 from ferry_importer.job_reporter import EventRecorder, OutboxReporter
 from ferry_importer.progress import Snapshot
@@ -37,22 +38,22 @@ async def db(tmp_path):
 
 
 async def test_a_job_id_is_stored_once(db):
-    first, created = await db.call(jobs.insert, request(), 1.0)
-    again, created_again = await db.call(jobs.insert, request(image="other:1"), 2.0)
+    first, created = await db.call(job_store.insert, request(), 1.0)
+    again, created_again = await db.call(job_store.insert, request(image="other:1"), 2.0)
     assert created and not created_again
     assert again.request.image == "lab/ceos:4.35.1F" and again.created_at == 1.0
-    assert jobs.same_request(request(), request(callback_url="http://other/cb"))
-    assert not jobs.same_request(request(), request(force=True))
+    assert job_store.same_request(request(), request(callback_url="http://other/cb"))
+    assert not job_store.same_request(request(), request(force=True))
 
 
 async def test_queue_order_follows_acceptance(db):
     for name in ("c", "a", "b"):
-        await db.call(jobs.insert, request(name), 1.0)
-    assert [r.job_id for r in await db.call(jobs.in_states, jobs.ACTIVE_STATES)] == ["c", "a", "b"]
+        await db.call(job_store.insert, request(name), 1.0)
+    assert [r.job_id for r in await db.call(job_store.in_states, job_store.ACTIVE_STATES)] == ["c", "a", "b"]
 
 
 async def reporter_for(db, job_id="j1", woken=None):
-    record = await db.call(jobs.get, job_id)
+    record = await db.call(job_store.get, job_id)
     recorder = EventRecorder(db, lambda: woken.append(1) if woken is not None else None)
     return OutboxReporter(recorder, record, "lab1")
 
@@ -62,14 +63,14 @@ def snap(phase=Phase.IMPORTING, done=10, percent=1.0) -> Snapshot:
 
 
 async def test_events_commit_snapshot_and_outbox_together_and_wake_the_worker(db):
-    await db.call(jobs.insert, request(), 1.0)
+    await db.call(job_store.insert, request(), 1.0)
     woken: list[int] = []
     reporter = await reporter_for(db, woken=woken)
     await reporter.queued(1, first=True)
     await reporter.progress(snap(Phase.PREPARING, 0, 0.0))
     await reporter.progress(snap())
     await reporter.progress(snap(done=20, percent=2.0))
-    record = await db.call(jobs.get, "j1")
+    record = await db.call(job_store.get, "j1")
     assert (record.state, record.phase, record.seq, record.snapshot.bytes_done) == ("running", "importing", 4, 20)
     messages = await db.call(outbox.list_messages, job_id="j1")
     assert [(m.seq, m.type, m.droppable) for m in messages] == [
@@ -83,7 +84,7 @@ async def test_events_commit_snapshot_and_outbox_together_and_wake_the_worker(db
 
 
 async def test_a_new_reporter_continues_the_stored_seq(db):
-    await db.call(jobs.insert, request(), 1.0)
+    await db.call(job_store.insert, request(), 1.0)
     first = await reporter_for(db)
     await first.queued(2, first=True)
     await first.queued(1, first=False)  # moved up the queue: a queued-state progress event
@@ -94,37 +95,37 @@ async def test_a_new_reporter_continues_the_stored_seq(db):
 
 
 async def test_stale_events_never_move_the_snapshot_back_and_terminal_is_final(db):
-    await db.call(jobs.insert, request(), 1.0)
+    await db.call(job_store.insert, request(), 1.0)
     behind = await reporter_for(db)  # still thinks the job is at seq 0
     ahead = await reporter_for(db)
     await ahead.progress(snap(done=50, percent=5.0))
     await ahead.progress(snap(done=80, percent=8.0))
     await behind.progress(snap(done=10, percent=1.0))  # seq 1 arrives after seq 2
-    record = await db.call(jobs.get, "j1")
+    record = await db.call(job_store.get, "j1")
     assert (record.seq, record.snapshot.bytes_done) == (2, 80)
     await ahead.fail(ErrorInfo(code="engine_error", message="boom"))
-    failed = await db.call(jobs.get, "j1")
+    failed = await db.call(job_store.get, "j1")
     assert failed.state == JobState.FAILED and failed.finished_at is not None
     late = await reporter_for(db)
     await late.progress(snap(done=90))  # a later seq cannot revive a finished job
-    assert (await db.call(jobs.get, "j1")).state == JobState.FAILED
+    assert (await db.call(job_store.get, "j1")).state == JobState.FAILED
 
 
 async def test_jobs_without_callback_url_record_events_but_queue_nothing(db):
-    await db.call(jobs.insert, request(callback_url=None), 1.0)
+    await db.call(job_store.insert, request(callback_url=None), 1.0)
     reporter = await reporter_for(db)
     await reporter.queued(1, first=True)
-    assert (await db.call(jobs.get, "j1")).seq == 1
+    assert (await db.call(job_store.get, "j1")).seq == 1
     assert await db.call(outbox.list_messages) == []
 
 
 async def test_retention_forgets_only_finished_jobs(db):
-    await db.call(jobs.insert, request("old"), 1.0)
-    await db.call(jobs.insert, request("live"), 1.0)
+    await db.call(job_store.insert, request("old"), 1.0)
+    await db.call(job_store.insert, request("live"), 1.0)
     reporter = await reporter_for(db, "old")
     await reporter.canceled(None, snap())
-    assert await db.call(jobs.purge, 10**12) == 1
-    assert [r.job_id for r in await db.call(jobs.recent, limit=10)] == ["live"]
+    assert await db.call(job_store.purge, 10**12) == 1
+    assert [r.job_id for r in await db.call(job_store.recent, limit=10)] == ["live"]
 
 
 def test_settings_read_comma_lists_and_resolve_roots(monkeypatch, tmp_path):

@@ -8,7 +8,13 @@ import pytest
 
 from ferry_contract import ErrorCode
 from ferry_contract.urls import parse_prefix
-from ferry_importer.allowlist import SourceRejected, check_callback_url, check_url, redact_url, resolve_path_source
+from ferry_importer.sources.allowlist import (
+    SourceRejected,
+    check_callback_url,
+    check_url,
+    redact_url,
+    resolve_path_source,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,9 +10,9 @@ import pytest
 
 from ferry_contract import ErrorCode
 from ferry_contract.urls import parse_prefix
-from ferry_importer.allowlist import SourceRejected
 from ferry_importer.errors import ImporterError
-from ferry_importer.sources_url import UrlSource
+from ferry_importer.sources.allowlist import SourceRejected
+from ferry_importer.sources.url import UrlSource
 from importer.tests.service_support import wait_until
 from importer.tests.silent_server import SilentServer
 

@@ -5,8 +5,8 @@ import tarfile
 import pytest
 
 from archives import tar_bytes
+from ferry_importer.archive.tarstream import TarWalker
 from ferry_importer.errors import CorruptTar, NotAnArchive, TruncatedTar
-from ferry_importer.tarstream import TarWalker
 
 
 def walk(data: bytes, piece_sizes=None, **kwargs):

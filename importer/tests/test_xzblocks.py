@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
+from ferry_importer.archive.xzblocks import block_map, decode_block, decode_parallel, parallel_worthwhile
 from ferry_importer.errors import CorruptCompression, TruncatedCompression
-from ferry_importer.xzblocks import block_map, decode_block, decode_parallel, parallel_worthwhile
 
 DATA = os.urandom(300_000) + bytes(range(256)) * 20_000
 

@@ -16,8 +16,8 @@ import logging
 import os
 from pathlib import Path
 
-from .engine import Engine
-from .errors import ImporterError
+from ferry_importer.engine.client import Engine
+from ferry_importer.errors import ImporterError
 
 log = logging.getLogger(__name__)
 

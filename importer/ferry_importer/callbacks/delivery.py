@@ -18,13 +18,21 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import metrics, outbox
-from .database import Database
-from .logs import current_job
-from .retry import RetryPolicy, Verdict, classify, is_expired, next_attempt_at, parse_retry_after
-from .signing import Signer
+from ferry_importer import metrics
+from ferry_importer.callbacks import outbox
+from ferry_importer.callbacks.retry import (
+    RetryPolicy,
+    Verdict,
+    classify,
+    is_expired,
+    next_attempt_at,
+    parse_retry_after,
+)
+from ferry_importer.callbacks.signing import Signer
+from ferry_importer.database import Database
+from ferry_importer.logs import current_job
 
-log = logging.getLogger("ferry_importer.delivery")
+log = logging.getLogger("ferry_importer.callbacks.delivery")
 
 RESPONSE_EXCERPT = 512
 USER_AGENT = "ferry-importer"

@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 
 from ferry_contract import ErrorCode
 from ferry_contract.urls import UrlPrefix, allowed_by, parse_url
-
-from .errors import ImporterError
+from ferry_importer.errors import ImporterError
 
 
 class SourceRejected(ImporterError):

@@ -20,12 +20,18 @@ from typing import BinaryIO, cast
 import httpx
 
 from ferry_contract.urls import UrlPrefix
+from ferry_importer.errors import Interrupted, SourceMismatch, SourceUnavailable
+from ferry_importer.sources.allowlist import check_url, redact_url
+from ferry_importer.sources.url_fetch import (
+    CONTENT_RANGE,
+    LiveConnections,
+    Validator,
+    raise_for_status,
+    send,
+    total_size,
+)
 
-from .allowlist import check_url, redact_url
-from .errors import Interrupted, SourceMismatch, SourceUnavailable
-from .url_fetch import CONTENT_RANGE, LiveConnections, Validator, raise_for_status, send, total_size
-
-log = logging.getLogger("ferry_importer.sources_url")
+log = logging.getLogger("ferry_importer.sources.url")
 
 # A dropped pull is usually a backend restart or a proxy blip: retry soon rather than back off for minutes.
 RESUME_DELAY_MAX_S = 5.0

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .retry import Verdict
+from ferry_importer.callbacks.retry import Verdict
 
 
 class Status(StrEnum):

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .errors import MissingManifest, UnsupportedLayout
-from .tarstream import Member
+from ferry_importer.archive.tarstream import Member
+from ferry_importer.errors import MissingManifest, UnsupportedLayout
 
 HEX64 = re.compile(r"^(?:sha256:)?[0-9a-f]{64}$")
 DOCKER_METADATA = {"manifest.json", "repositories", "index.json", "oci-layout"}

@@ -18,9 +18,8 @@ from typing import Any
 import httpx
 
 from ferry_contract.urls import UrlPrefix
-
-from .allowlist import SourceRejected, check_url, redact_url
-from .errors import Interrupted, SourceNotFound, SourceUnavailable
+from ferry_importer.errors import Interrupted, SourceNotFound, SourceUnavailable
+from ferry_importer.sources.allowlist import SourceRejected, check_url, redact_url
 
 MAX_REDIRECTS = 5
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 
-from .errors import ImporterError
-from .sources_url import UrlSource
-from .url_fetch import send
+from ferry_importer.errors import ImporterError
+from ferry_importer.sources.url import UrlSource
+from ferry_importer.sources.url_fetch import send
 
 MAX_READ = 1 << 20  # an xz index of a 600 MB archive with 1 MiB blocks is a few kB
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from ferry_contract import ArchiveFormat, ImageInfo, ImageReference
 from ferry_contract.events import LoadedImage
-
-from .engine import Engine
-from .errors import VerificationFailed
-from .fastpath import FINGERPRINT_LABEL, Entry, ImportIndex, fingerprint
-from .layout import LoadPlan
-from .transfer import LoadOutcome
+from ferry_importer.archive.layout import LoadPlan
+from ferry_importer.engine.client import Engine
+from ferry_importer.engine.fastpath import FINGERPRINT_LABEL, Entry, ImportIndex, fingerprint
+from ferry_importer.engine.transfer import LoadOutcome
+from ferry_importer.errors import VerificationFailed
 
 STUB_RATIO = 0.1
 STUB_FLOOR = 1 << 20

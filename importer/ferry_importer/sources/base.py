@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from .errors import SourceNotFound, SourceUnavailable
+from ferry_importer.errors import SourceNotFound, SourceUnavailable
 
 
 @runtime_checkable

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
-from . import xzblocks
-from .compression import SNIFF_BYTES, Compression, decompress, detect_compression
-from .errors import EmptyArchive, ImporterError, NotAnArchive, TruncatedTar
-from .layout import CAPTURED, Layout, classify
-from .sources import ConsumedBytes, Source, source_path
-from .tarstream import TarWalker
+from ferry_importer.archive import xzblocks
+from ferry_importer.archive.compression import SNIFF_BYTES, Compression, decompress, detect_compression
+from ferry_importer.archive.layout import CAPTURED, Layout, classify
+from ferry_importer.archive.tarstream import TarWalker
+from ferry_importer.errors import EmptyArchive, ImporterError, NotAnArchive, TruncatedTar
+from ferry_importer.sources.base import ConsumedBytes, Source, source_path
 
 
 @dataclass(frozen=True)

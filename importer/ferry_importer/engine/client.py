@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from .errors import EngineError, EngineUnreachable, ImporterError, InsufficientDisk
+from ferry_importer.errors import EngineError, EngineUnreachable, ImporterError, InsufficientDisk
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 JsonMessage = dict[str, Any]

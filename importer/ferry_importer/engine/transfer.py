@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .archive import Channel, End, Failed, Held, Piece
-from .engine import Engine
-from .errors import EngineError, EngineStalled
+from ferry_importer.archive.reader import Channel, End, Failed, Held, Piece
+from ferry_importer.engine.client import Engine
+from ferry_importer.errors import EngineError, EngineStalled
 
 
 class Activity:

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .datadir import default_data_dir
+from ferry_importer.datadir import default_data_dir
 
 INDEX_VERSION = 1
 FINGERPRINT_LABEL = "ferry.import.fingerprint"

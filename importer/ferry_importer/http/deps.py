@@ -10,12 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .database import Database
-from .delivery import DeliveryWorker
-from .engine import Engine
-from .heartbeat import HostStatus
-from .service import JobManager
-from .settings import ImporterSettings
+from ferry_importer.callbacks.delivery import DeliveryWorker
+from ferry_importer.callbacks.heartbeat import HostStatus
+from ferry_importer.database import Database
+from ferry_importer.engine.client import Engine
+from ferry_importer.service import JobManager
+from ferry_importer.settings import ImporterSettings
 
 
 class ApiError(Exception):

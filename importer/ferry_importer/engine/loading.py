@@ -18,8 +18,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .layout import HEX64, ArchiveImage
-from .tarstream import normalise
+from ferry_importer.archive.layout import HEX64, ArchiveImage
+from ferry_importer.archive.tarstream import normalise
 
 
 def engine_reports_layers(info: Mapping) -> bool:

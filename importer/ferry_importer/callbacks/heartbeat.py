@@ -17,15 +17,15 @@ import httpx
 
 from ferry_contract import HeartbeatData, ImporterHeartbeat
 from ferry_contract.events import ENGINE_VERSION_MAX, LIST_MAX
+from ferry_importer import job_store
+from ferry_importer.callbacks import outbox
+from ferry_importer.callbacks.signing import Signer, new_message_id
+from ferry_importer.database import Database
+from ferry_importer.datadir import free_bytes
+from ferry_importer.engine.client import Engine
+from ferry_importer.errors import ImporterError
 
-from . import jobs, outbox
-from .database import Database
-from .engine import Engine
-from .errors import ImporterError
-from .preflight import free_bytes
-from .signing import Signer, new_message_id
-
-log = logging.getLogger("ferry_importer.heartbeat")
+log = logging.getLogger("ferry_importer.callbacks.heartbeat")
 
 RECENT_S = 3600.0
 
@@ -98,7 +98,7 @@ class HeartbeatSender:
     async def targets(self) -> list[str]:
         if self._url:
             return [self._url]
-        return await self._db.call(jobs.recent_callback_urls, since=time.time() - RECENT_S)
+        return await self._db.call(job_store.recent_callback_urls, since=time.time() - RECENT_S)
 
     async def beat(self) -> int:
         """Send one heartbeat to every target; returns how many accepted it."""

@@ -14,7 +14,7 @@ import re
 import tarfile
 from dataclasses import dataclass
 
-from .errors import CorruptTar, NotAnArchive, TruncatedTar
+from ferry_importer.errors import CorruptTar, NotAnArchive, TruncatedTar
 
 BLOCK = 512
 META_TYPES = {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}

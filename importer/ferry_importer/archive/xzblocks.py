@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import CompressionMemoryLimit, CorruptCompression, ImporterError, TruncatedCompression
+from ferry_importer.errors import CompressionMemoryLimit, CorruptCompression, ImporterError, TruncatedCompression
 
 # What one xz decoder may allocate. `xz -9` needs 65 MiB; a block header may declare a 4 GiB dictionary, and
 # liblzma would allocate it: a few kB of archive could take a host's memory.

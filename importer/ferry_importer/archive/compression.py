@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 from backports import zstd
 
-from .errors import CorruptCompression, TruncatedCompression
-from .xzblocks import xz_decoder, xz_error
+from ferry_importer.archive.xzblocks import xz_decoder, xz_error
+from ferry_importer.errors import CorruptCompression, TruncatedCompression
 
 
 class Compression(StrEnum):
@@ -187,7 +187,7 @@ def _gzip_uncompressed_size(fh: BinaryIO) -> int | None:
 
 
 def _xz_uncompressed_size(fh: BinaryIO) -> int | None:
-    from .xzblocks import block_map
+    from ferry_importer.archive.xzblocks import block_map
 
     blocks = block_map(fh)
     return sum(block.uncompressed for block in blocks) if blocks is not None else None

@@ -20,22 +20,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferry_contract import ErrorCode
 from ferry_contract.api_errors import error_body
+from ferry_importer import job_store
+from ferry_importer.callbacks import outbox
+from ferry_importer.callbacks.delivery import DeliveryWorker
+from ferry_importer.callbacks.heartbeat import HeartbeatSender, HostStatus
+from ferry_importer.callbacks.retry import RetryPolicy
+from ferry_importer.callbacks.signing import Signer
+from ferry_importer.database import Database
+from ferry_importer.engine.client import Engine
+from ferry_importer.errors import ImporterError
+from ferry_importer.http.deps import ApiError, Service, require_token
+from ferry_importer.http.routes import monitoring, public, router
+from ferry_importer.job_reporter import EventRecorder
+from ferry_importer.service import JobConflict, JobManager
+from ferry_importer.settings import ImporterSettings
 
-from . import jobs, outbox
-from .database import Database
-from .delivery import DeliveryWorker
-from .engine import Engine
-from .errors import ImporterError
-from .heartbeat import HeartbeatSender, HostStatus
-from .http_deps import ApiError, Service, require_token
-from .job_reporter import EventRecorder
-from .retry import RetryPolicy
-from .routes import monitoring, public, router
-from .service import JobConflict, JobManager
-from .settings import ImporterSettings
-from .signing import Signer
-
-log = logging.getLogger("ferry_importer.api")
+log = logging.getLogger("ferry_importer.http.app")
 
 SHUTDOWN_FLUSH_S = 3.0
 RETENTION_EVERY_S = 3600.0
@@ -165,7 +165,7 @@ async def _retention(db: Database, keep_s: float) -> None:
     while True:
         before = time.time() - keep_s
         try:
-            purged = await db.call(outbox.purge, before) + await db.call(jobs.purge, before)
+            purged = await db.call(outbox.purge, before) + await db.call(job_store.purge, before)
             if purged:
                 log.info("retention: forgot %d finished jobs and callbacks", purged)
         except Exception:

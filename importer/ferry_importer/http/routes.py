@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field
 
 from ferry_contract import ImportJobRequest, ImportJobView, JobState
 from ferry_contract.api_errors import COMMON, error_responses
-
-from . import metrics, outbox
-from .fastpath import ImportIndex
-from .http_deps import ApiError, ServiceDep
+from ferry_importer import metrics
+from ferry_importer.callbacks import outbox
+from ferry_importer.engine.fastpath import ImportIndex
+from ferry_importer.http.deps import ApiError, ServiceDep
 
 public = APIRouter(responses=error_responses(500))
 router = APIRouter(prefix="/v1", responses=error_responses(*COMMON, 502))

@@ -1,0 +1,1 @@
+"""Reading an archive: sniff, decompress, walk the tar, recognise the layout."""

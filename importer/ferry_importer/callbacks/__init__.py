@@ -1,0 +1,1 @@
+"""Callbacks to the backend: the outbox, signed delivery, retry policy, heartbeats."""

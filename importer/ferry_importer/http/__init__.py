@@ -1,0 +1,1 @@
+"""The importer's own HTTP API: the app, its dependencies, its routes."""

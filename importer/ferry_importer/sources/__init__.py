@@ -1,0 +1,1 @@
+"""Where archive bytes come from: a local path or a URL, with Range resumes."""

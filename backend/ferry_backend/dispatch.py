@@ -8,7 +8,7 @@ import httpx
 
 from ferry_contract import ErrorCode, ImportJobRequest
 
-from .errors import Conflict, HostError, NotFound
+from .errors import Conflict, HostError, InvalidRequest, NotFound
 from .models import Host
 
 
@@ -97,7 +97,9 @@ class ImporterClient:
         if response.status_code == 404:
             raise NotFound(message, code="image_not_found")
         if response.status_code == 409:
-            raise Conflict(message, code=code if code in ("image_in_use", "image_has_containers") else "image_in_use")
+            raise Conflict(message, code=code if code in ("image_has_containers", "remove_failed") else "image_in_use")
+        if response.status_code == 422:
+            raise InvalidRequest(message, code="invalid_image_id")
         raise HostError(f"{message} (HTTP {response.status_code})", code="remove_failed")
 
 

@@ -403,3 +403,28 @@ async def test_images_come_from_importers_or_from_completed_jobs(backend, fake):
     assert catalog[up.name] == {"host": up.name, "reachable": True, "images": fake.images}
     assert catalog[down.name]["reachable"] is False
     assert [i["tags"] for i in catalog[down.name]["images"]] == [["lab/test:1"]]
+
+
+async def test_an_operator_removes_an_image_through_its_hosts_importer_which_may_refuse(backend, fake):
+    host = await register(backend, fake, "rm")
+    image_id = "sha256:" + "d" * 64
+    fake.images = [{"tags": ["ceos:1"], "id": image_id, "size": 1, "created": None, "archive_sha256": None}]
+    async with backend.client(backend.token("viewer")) as http:
+        assert (await http.delete(f"/api/images/{host.name}/{image_id}")).status_code == 403
+    async with backend.client(backend.token("operator")) as http:
+        fake.remove_answer = (409, {"error": {"code": "image_in_use", "message": "job j1 is importing to ceos:1"}})
+        busy = await http.delete(f"/api/images/{host.name}/{image_id}")
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "image_in_use"
+        assert "job j1 is importing to ceos:1" in busy.json()["error"]["message"]
+        fake.remove_answer = None
+        done = await http.delete(f"/api/images/{host.name}/{image_id}")
+        assert done.status_code == 200, done.text
+        assert done.json() == {"host": host.name, "id": image_id, "removed": ["ceos:1", image_id]}
+        assert fake.removed == [image_id] and fake.images == []
+        gone = await http.delete(f"/api/images/{host.name}/{image_id}")
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "image_not_found"
+        nohost = await http.delete(f"/api/images/nope/{image_id}")
+        assert nohost.status_code == 404 and nohost.json()["error"]["code"] == "unknown_host"
+        spec = (await http.get("/openapi.json")).json()
+    documented = spec["paths"]["/api/images/{host}/{image_id}"]["delete"]["responses"]
+    assert {"200", "401", "403", "404", "409", "422", "502"} <= set(documented)

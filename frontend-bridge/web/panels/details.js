@@ -1,5 +1,6 @@
 // One job for operators: its snapshot and the event timeline (seq, type, time, delay since the
 // previous event, how it arrived), with Play back and the raw deliveries when the backend offers them.
+import { isTerminalState } from "../../src/seq.js";
 import { fill, h, setText } from "../dom.js";
 import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, formatStamp, jobDuration, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
 
@@ -63,15 +64,24 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
     }
   });
 
+  // When the job ended: the backend's record, or (a live page that saw the final event) that event's receipt.
+  function endOf(view) {
+    if (view.finished_at) return view.finished_at;
+    if (!isTerminalState(view.state)) return null;
+    const last = store.timeline(view.id).filter((e) => e.source !== "replayed" && e.source !== "invalid").at(-1);
+    return last ? last.at.toISOString() : null;
+  }
+
   function summaryItems(view) {
+    const ended = endOf(view);
     const items = [
       ["State", `${stateLabel(view.state)} · ${phaseLabel(view.phase)} · ${formatPercent(view.state === "succeeded" ? 100 : view.percent)}`],
       ["Host", view.host],
       ["Job id", view.id],
       ["Status", jobStatusLine(view)],
       ["Started", formatStamp(view.created_at)],
-      ["Ended", view.finished_at ? formatStamp(view.finished_at) : "not yet"],
-      ["Duration", `${formatDuration(jobDuration(view))}${view.finished_at ? "" : " so far"}`],
+      ["Ended", ended ? formatStamp(ended) : "not yet"],
+      ["Duration", `${formatDuration(jobDuration({ ...view, finished_at: ended }))}${ended ? "" : " so far"}`],
       ["Source file", view.source_name ?? "–"],
       ["Started by", view.created_by ?? "–"],
     ];

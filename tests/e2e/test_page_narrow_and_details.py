@@ -131,11 +131,12 @@ def test_the_catalog_says_which_job_made_an_image_and_removes_it_unless_a_runnin
     operator.upload(rootfs_archive(tmp_path / "first.tar.gz", 4 << 20))
     first = operator.start_import(HOST, image)
     assert operator.wait_final(first) == "succeeded"
+    first_id = operator.job_id(first)
     page = operator.page
     row = operator.catalog_table(HOST).locator("tr", has=page.get_by_text(image, exact=True))
     row.wait_for(timeout=30_000)
     made_by = row.get_by_role("button", name=re.compile("^Details of the job that made"))
-    assert made_by.text_content().startswith(operator.job_id(first)[:12])
+    assert made_by.text_content().startswith(first_id[:12])
     made_by.click()
     page.locator("#details").get_by_role("heading", name=f"{image} on {HOST}").wait_for()
     page.locator("#details").get_by_role("button", name="Close").click()
@@ -145,9 +146,7 @@ def test_the_catalog_says_which_job_made_an_image_and_removes_it_unless_a_runnin
     page.get_by_label(HOST, exact=True).check()
     page.get_by_label("Image", exact=True).fill(image)
     page.get_by_role("button", name="Import", exact=True).click()
-    second = page.locator(
-        f'.job-card:not([data-job="{operator.job_id(first)}"])', has=page.get_by_text(f"{image} on {HOST}")
-    )
+    second = page.locator(f'.job-card:not([data-job="{first_id}"])', has=page.get_by_text(f"{image} on {HOST}"))
     operator.wait_percent(second, 1)
     row.get_by_role("button", name=f"Remove {image} from {HOST}").click()
     row.get_by_role("button", name=f"Yes, remove {image} from {HOST}").click()
@@ -156,7 +155,7 @@ def test_the_catalog_says_which_job_made_an_image_and_removes_it_unless_a_runnin
     assert stack.image_present(image)
 
     # Once it is done, Remove takes the image off the host through the engine.
-    assert operator.wait_final(second) == "succeeded"
+    assert operator.wait_final(second) == "succeeded", second.text_content()
     page.locator("#catalog").get_by_role("button", name="Refresh").click()
     row.get_by_role("button", name=f"Remove {image} from {HOST}").click()
     row.get_by_role("button", name=f"Yes, remove {image} from {HOST}").click()

@@ -6,6 +6,7 @@ import { formatAgo, formatBytes, jobThatMade, shortId } from "../format.js";
 export function mountCatalog(root, { api, store, onDetails }) {
   let canRemove = false;
   let groups = [];
+  let confirming = null; // "host image-id" whose Remove is being confirmed: stays open across refreshes
   const refresh = h("button", { type: "button", class: "quiet small" }, "Refresh");
   const note = h("p", { class: "hint", role: "status" });
   const content = h("div", { class: "catalog", "aria-live": "polite", "aria-busy": "false" });
@@ -22,19 +23,25 @@ export function mountCatalog(root, { api, store, onDetails }) {
     const remove = h("button", { type: "button", class: "quiet small", "aria-label": `Remove ${what} from ${host}` }, "Remove");
     const yes = h("button", { type: "button", class: "small primary", "aria-label": `Yes, remove ${what} from ${host}` }, "Yes, remove");
     const no = h("button", { type: "button", class: "quiet small" }, "Keep");
-    const confirm = h("span", { class: "row confirm", role: "group", hidden: true }, h("span", {}, `Remove ${what}?`), yes, no);
+    const key = `${host} ${image.id}`;
+    const open = confirming === key;
+    const confirm = h("span", { class: "row confirm", role: "group", "aria-label": `Remove ${what} from ${host}?`, hidden: !open }, h("span", {}, "Remove from the host?"), yes, no);
+    remove.hidden = open;
     remove.addEventListener("click", () => {
+      confirming = key;
       remove.hidden = true;
       confirm.hidden = false;
       no.focus({ preventScroll: true });
     });
     no.addEventListener("click", () => {
+      confirming = null;
       confirm.hidden = true;
       remove.hidden = false;
       remove.focus({ preventScroll: true });
     });
     yes.addEventListener("click", async () => {
       yes.disabled = true;
+      confirming = null;
       try {
         await api.removeImage(host, image.id);
         setText(note, `Removed ${what} from ${host}.`);

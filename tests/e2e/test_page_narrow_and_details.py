@@ -49,13 +49,13 @@ def test_on_a_phone_the_running_job_comes_first_and_nothing_scrolls_sideways(bro
         assert card.get_attribute("data-state") == "running"
         assert top(card) + 60 < PHONE["height"], top(card)
         assert top(page.locator("#progress")) < top(page.locator("#new-import"))
-        assert operator.horizontal_overflow() == []
+        assert not (overflow := operator.horizontal_overflow()), overflow
         operator.screenshot("phone-running")
 
         page.set_viewport_size({"width": 800, "height": 600})
         page.evaluate("window.scrollTo(0, 0)")
         assert top(card) + 60 < 600, top(card)
-        assert operator.horizontal_overflow() == []
+        assert not (overflow := operator.horizontal_overflow()), overflow
 
         assert operator.wait_final(card) == "succeeded", card.text_content()
         page.set_viewport_size(PHONE)
@@ -68,7 +68,7 @@ def test_on_a_phone_the_running_job_comes_first_and_nothing_scrolls_sideways(bro
         group.get_by_role("button").click()
         page.locator("tr.delivery:visible").first.get_by_role("button").click()
         page.locator("tr.delivery-detail:visible").first.wait_for()
-        assert operator.horizontal_overflow() == []
+        assert not (overflow := operator.horizontal_overflow()), overflow
         operator.screenshot("phone-finished")
         assert operator.console_errors == []
     finally:

@@ -24,7 +24,7 @@ export function mountDeliveries({ onLoad }) {
     "table",
     { class: "table deliveries" },
     h("caption", { class: "visually-hidden" }, "Deliveries as received"),
-    h("thead", {}, h("tr", {}, ["Received", "Delay", "Seq", "Type", "Verdict", "Webhook id"].map((c) => h("th", { scope: "col", class: c === "Webhook id" ? "narrow-hide" : null }, c)))),
+    h("thead", {}, h("tr", {}, ["Received", "Delay", "Seq", "Type", "Verdict", "Webhook id"].map((c) => h("th", { scope: "col", class: c === "Webhook id" || c === "Delay" ? "narrow-hide" : null }, c)))),
     body,
   );
   const wrap = h("div", { class: "table-wrap timeline-wrap", hidden: true }, table);
@@ -63,7 +63,7 @@ export function mountDeliveries({ onLoad }) {
       "tr",
       { class: "delivery", hidden, dataset: { verdict: d.verdict, webhook: d.webhook_id ?? "" } },
       h("td", { class: "num" }, toggle),
-      h("td", { class: "num" }, formatDelay(delay)),
+      h("td", { class: "num narrow-hide" }, formatDelay(delay)),
       h("td", { class: "num" }, d.seq ?? "–"),
       h("td", {}, String(d.type ?? "–").replace(/^import\./, "")),
       h("td", {}, h("span", { class: "tag", dataset: { verdict: d.verdict } }, VERDICTS[d.verdict] ?? d.verdict), repeats),
@@ -115,9 +115,7 @@ export function mountDeliveries({ onLoad }) {
       const head = h(
         "tr",
         { class: "delivery-group", dataset: { verdict: entry.verdict, count: entry.count } },
-        h("td", { colspan: 4 }, toggle),
-        h("td", {}, h("span", { class: "tag", dataset: { verdict: entry.verdict } }, VERDICTS[entry.verdict] ?? entry.verdict)),
-        h("td", { class: "num narrow-hide" }, `${formatClock(new Date(entry.from))} – ${formatClock(new Date(entry.to))}`),
+        h("td", { colspan: 6 }, toggle, " ", h("span", { class: "tag", dataset: { verdict: entry.verdict } }, VERDICTS[entry.verdict] ?? entry.verdict), h("span", { class: "muted num" }, ` ${formatClock(new Date(entry.from))} – ${formatClock(new Date(entry.to))}`)),
       );
       toggle.addEventListener("click", () => {
         const opening = toggle.getAttribute("aria-expanded") !== "true";

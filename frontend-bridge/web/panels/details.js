@@ -35,7 +35,7 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
     "table",
     { class: "table timeline" },
     h("caption", { class: "visually-hidden" }, "Event timeline"),
-    h("thead", {}, h("tr", {}, ["Seq", "Type", "Time", "Delay", "Arrived", "State"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Seq", "Type", "Time", "Delay", "Arrived", "State"].map((c) => h("th", { scope: "col", class: c === "Delay" || c === "Arrived" ? "narrow-hide" : null }, c)))),
     body,
   );
   const wrap = h("div", { class: "table-wrap timeline-wrap" }, table);
@@ -114,8 +114,8 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
           h("td", { class: "num" }, entry.seq ?? "–"),
           h("td", {}, entry.type.replace(/^import\./, "")),
           h("td", { class: "num" }, formatClock(entry.at)),
-          h("td", { class: "num" }, formatDelay(delay)),
-          h("td", {}, h("span", { class: "tag", dataset: { source: entry.source } }, SOURCES[entry.source] ?? entry.source)),
+          h("td", { class: "num narrow-hide" }, formatDelay(delay)),
+          h("td", { class: "narrow-hide" }, h("span", { class: "tag", dataset: { source: entry.source } }, SOURCES[entry.source] ?? entry.source)),
           entry.source === "invalid"
             ? h("td", { class: "error-text" }, `Not counted, breaks the callback contract: ${entry.message}`)
             : h("td", {}, `${entry.data.state} · ${entry.data.phase} · ${formatPercent(entry.data.percent)}`),

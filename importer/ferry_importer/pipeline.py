@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from ferry_importer.engine.transfer import (
 )
 from ferry_importer.engine.verify import find_present, verify_import, verify_load
 from ferry_importer.errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
+from ferry_importer.pace import PaceFile, learn, learned_weight
 from ferry_importer.preflight import (
     check_changes,
     check_disk,
@@ -165,6 +167,8 @@ class _Job:
         self.comment = import_comment(options.job_id)
         self.rollback = Rollback(engine, journal, self.comment)
         self.index = ImportIndex(options.data_dir)
+        self.pace = PaceFile(options.data_dir)
+        self.timeline: dict[str, float] = {}  # when the stream began, its last byte went, the engine answered
         self.identity = getattr(source, "identity", None)
         self.all_sent = False
         self.mode = "import"
@@ -233,7 +237,10 @@ class _Job:
             await self.rollback.remember_tag(str(self.target))
         if loads:
             reports = engine_reports_layers(await self.engine.info())
-            self.driver.expect_load(load_weight(first.compression.value) if reports else 0.0)
+            self.compression = first.compression.value
+            weight = learned_weight(self.pace.read(), self.compression) or load_weight(self.compression)
+            self.driver.expect_load(weight if reports else 0.0)
+        self.timeline["stream"] = time.monotonic()
         await self.driver.set_phase(Phase.IMPORTING)
         activity = Activity()
         body = body_stream(channel, activity, self.driver.advance, self._at_end, self._all_sent)
@@ -246,10 +253,12 @@ class _Job:
         task = asyncio.create_task(request)
         try:
             outcome = await supervise(task, activity, self.options.stall_timeout)
+            self.timeline["answered"] = time.monotonic()
             self.driver.load_finished()
             await self.driver.set_phase(Phase.VERIFYING)
             image = await self._verify(outcome)
             self.rollback.forget()
+            self._learn_pace()
             return image
         except asyncio.CancelledError:
             await self._finish_cancelled(task)
@@ -316,15 +325,35 @@ class _Job:
 
     async def _all_sent(self) -> None:
         self.all_sent = True
+        self.timeline["sent"] = time.monotonic()
         await self.driver.set_phase(Phase.FINALIZING)
 
+    def _learn_pace(self) -> None:
+        """After a load the engine did all of itself, keep how fast this host streamed and loaded."""
+        layers, times, end = self.driver.layers, self.timeline, self.end
+        if layers is None or not layers.all_reported or end is None or {"stream", "sent", "answered"} - set(times):
+            return
+        stream_s, load_s = times["sent"] - times["stream"], times["answered"] - times["sent"]
+        self.pace.write(learn(self.pace.read(), self.compression, end.walker.content_bytes, stream_s, load_s))
+
     async def _finish_cancelled(self, task: asyncio.Task) -> None:
-        """On cancel: abort the request; if the engine already has every byte, let it finish (bounded) so
-        what it creates is known and can be removed."""
+        """On cancel: clean up in a task of its own that a second cancel (a second click, a shutdown while
+        cancelling) cannot cut short: an abandoned load would land in the engine after the job ended."""
+        cleanup = asyncio.create_task(self._undo_cancelled(task))
+        while not cleanup.done():
+            try:
+                await asyncio.shield(cleanup)
+            except asyncio.CancelledError:
+                continue  # the job is cancelled already; the clean-up still has to finish
+        cleanup.result()
+
+    async def _undo_cancelled(self, task: asyncio.Task) -> None:
+        """Abort the request; if the engine already has every byte, let it finish (bounded) so what it
+        creates is known and can be removed."""
         if self.all_sent and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.options.cleanup_timeout)
-            except BaseException:  # noqa: BLE001 - a timeout, an engine error or a second cancel
+            except BaseException:  # noqa: BLE001 - a timeout or an engine error
                 pass
         if not task.done():
             await cancel_and_wait(task)

@@ -82,7 +82,7 @@ class JobManager:
         records = await self._db.call(job_store.recent, limit=limit, state=state)
         return [r.view(self.position(r.job_id)) for r in records]
 
-    async def submit(self, request: ImportJobRequest) -> tuple[ImportJobView, bool]:
+    async def accept(self, request: ImportJobRequest) -> tuple[ImportJobView, bool]:
         """Accept a job (or return the existing one with that id). Bad sources raise before anything is stored."""
         existing = await self._db.call(job_store.get, request.job_id)
         if existing is not None:

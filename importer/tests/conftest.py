@@ -49,14 +49,6 @@ def leftovers(client: docker.DockerClient, token: str) -> list[str]:
     return [image["Id"] for image in images]
 
 
-def tag_exists(client: docker.DockerClient, ref: str) -> bool:
-    try:
-        client.api.inspect_image(ref)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
 @pytest.fixture
 def cleanup(docker_client, token):
     """Removes whatever a test created (by label and by the refs it registers), even when it fails."""

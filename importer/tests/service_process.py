@@ -107,14 +107,6 @@ class ImporterProcess:
         return self.client.get("/v1/outbox", params={**params, "limit": 1000}).json()
 
 
-def image_exists(client: docker.DockerClient, ref: str) -> bool:
-    try:
-        client.api.inspect_image(ref)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
 def remove_images(client: docker.DockerClient, refs: list[str], label_token: str | None = None) -> None:
     for ref in refs:
         try:

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from archives import rootfs_files, tar_bytes, write
-from importer.tests.service_process import ImporterProcess, image_exists, remove_images
+from importer.tests.service_process import ImporterProcess, remove_images
 from importer.tests.service_support import TOKEN, RangeFileServer, WebhookReceiver, wait_until
+from tests.support.images import image_present
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
 
@@ -197,7 +198,7 @@ def test_posting_the_same_job_id_twice_returns_the_same_job_and_imports_once(wor
         events = receiver.events(job_id)
         assert [e["type"] for e in events].count("import.queued") == 1
         assert [e["type"] for e in events].count("import.completed") == 1
-        assert image_exists(docker_client, image)
+        assert image_present(docker_client, image)
     finally:
         remove_images(docker_client, [image])
 

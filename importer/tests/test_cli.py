@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from archives import rootfs_files, tar_bytes, write
-from conftest import leftovers, tag_exists
+from conftest import leftovers
 from ferry_contract import parse_callback
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.engine
 CLI = str(Path(sys.executable).parent / "ferry-importer")
@@ -111,7 +112,7 @@ def test_a_signal_mid_import_cancels_and_leaves_no_image(
     assert signal.Signals(signum).name in last.data.error.message
     assert last.data.bytes_done < path.stat().st_size
     time.sleep(0.2)
-    assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, f"{name}:sig")
+    assert leftovers(docker_client, token) == [] and not image_present(docker_client, f"{name}:sig")
 
 
 def test_help_lists_the_import_command_and_its_options():

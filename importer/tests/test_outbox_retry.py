@@ -9,8 +9,8 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from ferry_importer.callbacks.retry import (
+    DeliveryVerdict,
     RetryPolicy,
-    Verdict,
     backoff_delay,
     classify,
     is_expired,
@@ -28,18 +28,18 @@ POLICY = RetryPolicy(base_s=1.0, factor=2.0, max_s=60.0, jitter=0.2, expire_s=36
 @pytest.mark.parametrize(
     "status, verdict",
     [
-        (200, Verdict.DELIVERED),
-        (204, Verdict.DELIVERED),
-        (299, Verdict.DELIVERED),
-        (410, Verdict.GONE),
-        (None, Verdict.RETRY),
-        (301, Verdict.RETRY),
-        (400, Verdict.RETRY),
-        (401, Verdict.RETRY),
-        (404, Verdict.RETRY),
-        (429, Verdict.RETRY),
-        (500, Verdict.RETRY),
-        (503, Verdict.RETRY),
+        (200, DeliveryVerdict.DELIVERED),
+        (204, DeliveryVerdict.DELIVERED),
+        (299, DeliveryVerdict.DELIVERED),
+        (410, DeliveryVerdict.GONE),
+        (None, DeliveryVerdict.RETRY),
+        (301, DeliveryVerdict.RETRY),
+        (400, DeliveryVerdict.RETRY),
+        (401, DeliveryVerdict.RETRY),
+        (404, DeliveryVerdict.RETRY),
+        (429, DeliveryVerdict.RETRY),
+        (500, DeliveryVerdict.RETRY),
+        (503, DeliveryVerdict.RETRY),
     ],
 )
 def test_only_2xx_delivers_and_only_410_stops(status, verdict):

@@ -6,7 +6,7 @@ import pytest
 
 from ferry_importer import database
 from ferry_importer.callbacks import outbox
-from ferry_importer.callbacks.retry import Verdict
+from ferry_importer.callbacks.retry import DeliveryVerdict
 from ferry_importer.callbacks.signing import new_message_id
 
 pytestmark = pytest.mark.timeout(60)
@@ -42,7 +42,7 @@ def fail(conn, message, now=1.0, status=None, next_at=2.0, expires_at=1e9):
     attempt = outbox.Attempt(
         started_at=now, duration_ms=1.0, status_code=status, error="ConnectError", response=None, trigger="scheduled"
     )
-    verdict = Verdict.GONE if status == 410 else Verdict.RETRY
+    verdict = DeliveryVerdict.GONE if status == 410 else DeliveryVerdict.RETRY
     return database.transaction(
         conn,
         lambda c: outbox.record_attempt(
@@ -58,7 +58,7 @@ def deliver(conn, message, now=1.0):
     return database.transaction(
         conn,
         lambda c: outbox.record_attempt(
-            c, message.id, attempt, Verdict.DELIVERED, next_at=now, expires_at=1e9, now=now
+            c, message.id, attempt, DeliveryVerdict.DELIVERED, next_at=now, expires_at=1e9, now=now
         ),
     )
 

@@ -10,10 +10,11 @@ from silent_server import SilentServer
 from stub_engine import StubEngine
 
 from archives import tar_bytes, write
-from conftest import leftovers, tag_exists
+from conftest import leftovers
 from ferry_contract.urls import parse_prefix
 from ferry_importer import CollectingReporter, Engine, ImportSpec, LocalFileSource, Options, run_import
 from ferry_importer.sources.url import UrlSource
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.engine
 
@@ -68,7 +69,7 @@ async def test_cancelling_mid_import_aborts_the_engine_request_and_leaves_nothin
     assert reporter.events[-1].type == "import.canceled"
     assert reporter.events[-2].data.bytes_done < path.stat().st_size
     await wait_for(lambda: not reader_threads(), timeout=5)
-    assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, f"{name}:cancel")
+    assert leftovers(docker_client, token) == [] and not image_present(docker_client, f"{name}:cancel")
 
 
 async def test_cancelling_after_the_last_byte_waits_for_the_engine_and_removes_its_image(tmp_path):
@@ -117,7 +118,7 @@ async def test_cancelling_while_finalizing_on_the_real_engine_leaves_nothing(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert any(e.data.phase == "finalizing" for e in reporter.events)
-    assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, f"{name}:late")
+    assert leftovers(docker_client, token) == [] and not image_present(docker_client, f"{name}:late")
 
 
 async def test_cancelling_while_a_url_source_is_probed_hangs_up_at_once(engine, tmp_path):

@@ -16,9 +16,10 @@ from archives import (
     without_member,
     write,
 )
-from conftest import leftovers, tag_exists
+from conftest import leftovers
 from ferry_importer import CollectingReporter, Engine, ImporterError, ImportSpec, LocalFileSource, Options, run_import
 from ferry_importer.archive.layout import OCI_LOAD_MIN_ENGINE, parse_engine_version
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.engine
 
@@ -43,7 +44,7 @@ def assert_failed(result, events, code: str) -> ImporterError:
 def assert_nothing_left(docker_client, token, *refs, data_dir=None):
     assert leftovers(docker_client, token) == []
     for ref in refs:
-        assert not tag_exists(docker_client, ref), ref
+        assert not image_present(docker_client, ref), ref
     if data_dir is not None and data_dir.exists():
         assert {p.name for p in data_dir.iterdir()} <= {"index.json"}
 
@@ -110,7 +111,7 @@ async def test_a_docker_save_without_manifest_is_never_imported_as_a_filesystem(
     result, events = await run(broken)
     assert_failed(result, events, "missing_manifest")
     assert_nothing_left(docker_client, label, *repo_tags)
-    assert not tag_exists(docker_client, image_id)
+    assert not image_present(docker_client, image_id)
 
 
 async def test_a_pure_oci_layout_says_which_engine_can_load_it(run, engine, tmp_path, token, docker_client):

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from archives import rootfs_files, tar_bytes, write
-from conftest import tag_exists
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.engine
 
@@ -38,7 +38,7 @@ async def test_force_different_changes_or_a_moved_tag_import_again(run, tmp_path
     assert streamed(events) and other.id != forced.id
     docker_client.api.remove_image(f"{name}:2")
     back, events = await run(path, f"{name}:2", changes=[*changes, 'CMD ["/bin/tool"]'])
-    assert streamed(events) and tag_exists(docker_client, f"{name}:2")
+    assert streamed(events) and image_present(docker_client, f"{name}:2")
 
 
 async def test_a_copy_of_the_same_archive_is_recognised_by_its_digest(run, tmp_path, name, token, cleanup):

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from archives import docker_archive_from_layers, image_id_of, rootfs_files, tar_bytes, write
-from conftest import tag_exists
 from ferry_importer import ImporterError
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.engine
 
@@ -64,7 +64,7 @@ async def test_archives_written_by_other_tools_load(style, run, tmp_path, name, 
     image, _ = await run(path)
     assert not isinstance(image, Exception), image
     assert image.id == image_id_of(data)
-    assert tag_exists(docker_client, f"{name}:{style}")
+    assert image_present(docker_client, f"{name}:{style}")
 
 
 async def test_forcing_import_treats_any_tar_as_a_filesystem(saved_image, run, name, cleanup, docker_client):
@@ -134,7 +134,7 @@ async def test_a_save_of_two_images_loads_without_a_name_like_docker_load_and_li
     image, events = await run(tmp_path / "pair.tar", None)
     assert not isinstance(image, Exception), image
     assert sorted(tag for loaded in image.images for tag in loaded.tags) == sorted(refs)
-    assert image.ref in refs and all(tag_exists(docker_client, ref) for ref in refs)
+    assert image.ref in refs and all(image_present(docker_client, ref) for ref in refs)
     assert events[-1].type == "import.completed" and events[-1].data.image.images == image.images
 
 
@@ -145,4 +145,4 @@ async def test_a_name_for_a_save_of_two_images_is_refused_before_the_engine_comm
     error, events = await run(tmp_path / "pair.tar", f"{name}:pair")
     assert isinstance(error, ImporterError) and error.code == "invalid_reference", error
     assert "2 images" in error.message
-    assert not any(tag_exists(docker_client, ref) for ref in [*refs, f"{name}:pair"])
+    assert not any(image_present(docker_client, ref) for ref in [*refs, f"{name}:pair"])

@@ -9,8 +9,11 @@ import docker
 import pytest
 from test_pipeline_progress import check_invariants
 
-from conftest import leftovers, tag_exists
+from conftest import leftovers
 from ferry_importer import CollectingReporter, ImportSpec, LocalFileSource, Options, run_import
+from ferry_importer.pace import PaceFile, learned_weight
+from ferry_importer.progress import load_weight
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.engine
 
@@ -142,4 +145,72 @@ async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(
         await task
     assert any(e.data.phase == "loading" for e in reporter.events)
     await asyncio.sleep(1)  # an abandoned load would still land in the engine after the job ended
-    assert leftovers(docker_client, token) == [] and not tag_exists(docker_client, tag)
+    assert leftovers(docker_client, token) == [] and not image_present(docker_client, tag)
+
+
+async def test_a_second_cancel_during_the_clean_up_still_leaves_nothing(
+    engine, tmp_path, name, token, cleanup, docker_client
+):
+    tag = f"{name}:twice"
+    cleanup.append(tag)
+    files = {f"f{i}": os.urandom(8 << 20) for i in range(3)}
+    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
+    path = save(docker_client, tag, tmp_path / "twice.tar")
+    remove(docker_client, tag)
+    outer: list[asyncio.Task] = []
+    second: list[int] = []
+
+    def cancel_again() -> None:
+        second.append(outer[0].cancelling())
+        outer[0].cancel()  # a second click while the job waits for the engine to finish the load
+
+    class CancelTwice(CollectingReporter):
+        async def emit(self, event):
+            self.events.append(event)
+            if event.data.phase == "loading" and not outer[0].cancelling():
+                outer[0].cancel()
+                asyncio.get_running_loop().call_later(0.02, cancel_again)
+
+    reporter = CancelTwice()
+    task = asyncio.create_task(
+        run_import(
+            ImportSpec(),
+            LocalFileSource(path),
+            engine=engine,
+            reporter=reporter,
+            options=Options(data_dir=tmp_path / "data"),
+        )
+    )
+    outer.append(task)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert second == [1], "the second cancel arrived while the first one was being handled"
+    await asyncio.sleep(1)  # an abandoned load would still land in the engine after the job ended
+    assert leftovers(docker_client, token) == [] and not image_present(docker_client, tag)
+
+
+async def test_after_a_load_the_host_splits_the_next_loads_percent_by_its_own_pace(
+    run, tmp_path, name, token, cleanup, docker_client
+):
+    tag = f"{name}:pace"
+    cleanup.append(tag)
+    files = {f"f{i}": os.urandom(16 << 20) for i in range(3)}
+    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
+    path = save(docker_client, tag, tmp_path / "pace.tar")
+    remove(docker_client, tag)
+    keeper = PaceFile(tmp_path / "data")
+
+    image, events = await run(path)
+    assert not isinstance(image, Exception), image
+    first = [e for e in events if e.data.phase == "finalizing"][0]
+    assert first.data.percent == pytest.approx(100 * (1 - load_weight("none")), abs=0.1)  # the table, at first
+    learned = learned_weight(keeper.read(), "none")
+    assert learned is not None, "the host kept how fast it streamed and loaded"
+
+    remove(docker_client, tag)
+    image, events = await run(path)
+    assert not isinstance(image, Exception), image
+    second = [e for e in events if e.data.phase == "finalizing"][0]
+    assert second.data.percent == pytest.approx(100 * (1 - learned), abs=0.1)
+    check_invariants(events, path.stat().st_size)
+    assert events[-1].data.percent == 100.0

@@ -128,3 +128,14 @@ async def test_a_load_moves_through_both_stages_and_rate_and_eta_follow_the_runn
     assert percents == sorted(percents)
     driver.load_finished()
     assert driver.snapshot().layers_done == 2
+
+
+def test_a_few_slow_seconds_move_the_rate_shown_but_hardly_the_eta():
+    meter = RateMeter(window=5)
+    for second in range(21):  # 20 s at 10 MB/s
+        meter.add(float(second), second * 10_000_000)
+    for second in range(21, 26):  # then 5 s at 1 MB/s: a busy host
+        meter.add(float(second), 200_000_000 + (second - 20) * 1_000_000)
+    assert meter.rate() < 2_000_000  # the bar shows the slow seconds as they are
+    eta = eta_seconds(205_000_000, 400_000_000, meter.overall())
+    assert eta is not None and 20 < eta < 25  # 8.2 MB/s over the stage: not the 195 s the window would say

@@ -10,7 +10,8 @@ import pytest
 from archives import rootfs_files, tar_bytes, write
 from ferry_importer.archive.compression import Compression, uncompressed_size
 from ferry_importer.preflight import disk_needed, free_bytes
-from importer.tests.service_process import Lab, image_exists
+from importer.tests.service_process import Lab
+from tests.support.images import image_present
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(120)]
 
@@ -45,6 +46,6 @@ def test_a_small_data_dir_does_not_refuse_an_image_the_engines_disk_can_hold(
         assert importer.submit(**body).status_code == 202
         job = importer.wait_state(body["job_id"], {"succeeded", "failed"})
         assert job["state"] == "succeeded", job
-        assert image_exists(docker_client, image)
+        assert image_present(docker_client, image)
     finally:
         lab.close(docker_client)

@@ -10,8 +10,9 @@ from datetime import datetime
 import pytest
 
 from archives import rootfs_files, tar_bytes, write
-from importer.tests.service_process import Lab, assert_seq_increasing, image_exists, labelled
+from importer.tests.service_process import Lab, assert_seq_increasing, labelled
 from importer.tests.service_support import stream_gets, wait_until
+from tests.support.images import image_present
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
 
@@ -76,7 +77,7 @@ def test_a_job_reports_signed_progress_from_queued_to_completed(lab, docker_clie
     percents = [e["data"]["percent"] for e in events]
     assert percents == sorted(percents) and percents.count(100) == 1
     assert all(d.verified for d in lab.receiver.deliveries)
-    assert image_exists(docker_client, image)
+    assert image_present(docker_client, image)
     listed = {img["id"]: img for img in importer.client.get("/v1/images").json()["images"]}
     assert listed[job["image_info"]["id"]]["archive_sha256"] == sha
     assert lab.spool_entries() == []
@@ -148,7 +149,7 @@ def test_cancel_mid_import_ends_canceled_and_leaves_nothing(lab, docker_client):
     events = completed_events(lab, body["job_id"])
     assert_seq_increasing(events)
     assert events[-1]["type"] == "import.canceled" and events[-1]["data"]["state"] == "canceled"
-    assert not image_exists(docker_client, image)
+    assert not image_present(docker_client, image)
     assert not [i for i in labelled(docker_client, lab.token) if i not in _tagged_ids(docker_client, lab)]
     assert lab.spool_entries() == []
     again = importer.client.delete(f"/v1/imports/{body['job_id']}")
@@ -172,7 +173,7 @@ def test_cancel_while_the_url_source_stalls_hangs_up_at_once_and_leaves_nothing(
     assert hangups[0][1] - asked < 5
     events = completed_events(lab, body["job_id"])
     assert events[-1]["type"] == "import.canceled"
-    assert not image_exists(docker_client, image)
+    assert not image_present(docker_client, image)
     assert not [i for i in labelled(docker_client, lab.token) if i not in _tagged_ids(docker_client, lab)]
     assert lab.spool_entries() == []
     assert len(stream_gets(lab.files.requests)) == 1  # no reconnect after the cancel
@@ -193,7 +194,7 @@ def test_cancel_of_a_queued_job_never_starts_it(lab, docker_client):
     importer.wait_state(first["job_id"], {"canceled", "succeeded", "failed"})
     events = completed_events(lab, second["job_id"])
     assert [e["type"] for e in events] == ["import.queued", "import.canceled"]
-    assert not image_exists(docker_client, second["image"])
+    assert not image_present(docker_client, second["image"])
 
 
 def test_a_url_source_that_drops_mid_way_resumes_with_range_and_completes(lab, docker_client):
@@ -211,7 +212,7 @@ def test_a_url_source_that_drops_mid_way_resumes_with_range_and_completes(lab, d
     gets = [r for r in stream_gets(lab.files.requests) if r["path"].startswith("/files/drop.tar.gz")]
     assert len(gets) == 2 and "range" not in gets[0]
     assert gets[1]["range"].startswith("bytes=") and int(gets[1]["range"][6:-1]) > 0
-    assert image_exists(docker_client, image)
+    assert image_present(docker_client, image)
     assert "s3cret" not in importer.log()  # download tokens stay out of the logs
 
 
@@ -225,7 +226,7 @@ def test_a_url_source_with_the_wrong_sha256_fails_before_the_engine_commits(lab,
     assert job["state"] == "failed" and job["error"]["code"] == "source_mismatch"
     events = completed_events(lab, body["job_id"])
     assert events[-1]["type"] == "import.failed" and events[-1]["data"]["error"]["code"] == "source_mismatch"
-    assert not image_exists(docker_client, image)
+    assert not image_present(docker_client, image)
     assert not [i for i in labelled(docker_client, lab.token) if i not in _tagged_ids(docker_client, lab)]
 
 
@@ -245,7 +246,7 @@ def test_a_corrupt_archive_fails_with_its_code_and_the_service_keeps_serving(lab
 
 def _tagged_ids(client, lab: Lab) -> set[str]:
     """Images earlier tests of this module imported on purpose (they carry the same label)."""
-    return {client.api.inspect_image(ref)["Id"] for ref in lab.images if image_exists(client, ref)}
+    return {client.api.inspect_image(ref)["Id"] for ref in lab.images if image_present(client, ref)}
 
 
 def _at(event: dict) -> datetime:
@@ -292,7 +293,7 @@ def test_receiver_down_for_a_while_then_up_gets_every_event_once_in_seq_order(la
         "verifying",
         "done",
     ]
-    assert image_exists(docker_client, image)
+    assert image_present(docker_client, image)
 
 
 def test_a_410_stops_callbacks_for_that_job_until_an_operator_resends_them(lab, docker_client):

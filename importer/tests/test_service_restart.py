@@ -8,8 +8,9 @@ import uuid
 import pytest
 
 from archives import docker_archive_from_layers, image_id_of, rootfs_files, tar_bytes, write
-from importer.tests.service_process import Lab, assert_seq_increasing, image_exists, labelled
+from importer.tests.service_process import Lab, assert_seq_increasing, labelled
 from importer.tests.service_support import wait_until
+from tests.support.images import image_present
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(240)]
 
@@ -54,7 +55,7 @@ def test_sigkill_mid_job_then_restart_drains_the_outbox_and_reports_the_job_fail
     job = restarted.job(body["job_id"])
     assert job["state"] == "failed" and job["error"]["code"] == "importer_restarted", job
     assert lab.spool_entries() == []
-    assert not image_exists(docker_client, image)
+    assert not image_present(docker_client, image)
     assert labelled(docker_client, lab.token) == []
     pending = [m for m in restarted.outbox(body["job_id"])["messages"] if m["status"] == "pending"]
     assert pending and pending[0]["seq"] == 1  # nothing was delivered before the crash
@@ -86,7 +87,7 @@ def test_sigterm_fails_the_running_job_and_the_queued_one_runs_after_the_restart
 
     events = terminal_events(lab, running["job_id"])  # sent during the graceful stop
     assert events[-1]["data"]["error"]["code"] == "interrupted"
-    assert not image_exists(docker_client, running["image"])
+    assert not image_present(docker_client, running["image"])
     assert lab.spool_entries() == []
 
     restarted = lab.importer(max_concurrent=1)
@@ -96,7 +97,7 @@ def test_sigterm_fails_the_running_job_and_the_queued_one_runs_after_the_restart
     assert_seq_increasing(queued_events)
     assert queued_events[0]["type"] == "import.queued" and queued_events[-1]["type"] == "import.completed"
     assert restarted.job(running["job_id"])["state"] == "failed"
-    assert image_exists(docker_client, waiting["image"])
+    assert image_present(docker_client, waiting["image"])
 
 
 @pytest.mark.fault
@@ -124,12 +125,12 @@ def test_an_importer_killed_while_the_engine_finishes_a_load_undoes_the_load_whe
     importer.kill()
     assert seen["state"] == "running", f"the kill must land while the engine loads: {seen}"
     # The engine goes on without us: the image and its tag arrive after the importer died.
-    wait_until(lambda: image_exists(docker_client, tag), 60, what="the engine to finish the load")
+    wait_until(lambda: image_present(docker_client, tag), 60, what="the engine to finish the load")
     assert list((lab.data_dir / "rollback").glob("*.json")), "what to undo was written down before the engine had it"
 
     restarted = lab.importer()
     job = restarted.job(job_id)
     assert job["state"] == "failed" and job["error"]["code"] == "importer_restarted", job
-    assert not image_exists(docker_client, tag)
-    assert not image_exists(docker_client, image_id_of(saved)), "the loaded image and its layers are gone"
+    assert not image_present(docker_client, tag)
+    assert not image_present(docker_client, image_id_of(saved)), "the loaded image and its layers are gone"
     assert list((lab.data_dir / "rollback").glob("*")) == []

@@ -24,6 +24,7 @@ from backend.tests.support import Backend
 from importer.tests.service_process import ImporterProcess, remove_images
 from importer.tests.service_support import SECRET, TOKEN
 from tests.e2e.relay import Relay
+from tests.support.images import image_present
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIR = REPO / "frontend-bridge" / "dist"
@@ -131,11 +132,7 @@ class Stack:
         self.engine.api.remove_image(ref, force=True)
 
     def image_present(self, ref: str) -> bool:
-        try:
-            self.engine.api.inspect_image(ref)
-            return True
-        except docker.errors.ImageNotFound:
-            return False
+        return image_present(self.engine, ref)
 
     def logs(self) -> str:
         importer = self.importer.log()[-4000:] if self.importer else ""

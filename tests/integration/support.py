@@ -97,14 +97,6 @@ def images_labelled(client: docker.DockerClient, label: str) -> list[str]:
     return [image["Id"] for image in client.api.images(all=True, filters={"label": f"ferry.itest={label}"})]
 
 
-def image_present(client: docker.DockerClient, ref: str) -> bool:
-    try:
-        client.api.inspect_image(ref)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
 def remove_images(client: docker.DockerClient, refs: list[str], labels: list[str]) -> None:
     """Every image these tests made, by tag and by label (an untagged leftover has only its label)."""
     for ref in refs:

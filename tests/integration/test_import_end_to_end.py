@@ -12,7 +12,8 @@ import signal
 
 import pytest
 
-from tests.integration.support import image_present, images_labelled
+from tests.integration.support import images_labelled
+from tests.support.images import image_present
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 DONE = ("import.completed", "import.failed", "import.canceled")

@@ -17,11 +17,12 @@ from pathlib import Path
 import docker
 import pytest
 
-from importer.tests.service_process import ImporterProcess, image_exists, remove_images
+from importer.tests.service_process import ImporterProcess, remove_images
 from importer.tests.service_support import SECRET, TOKEN
 from tests.scale.cluster import Watcher, assert_contiguous
 from tests.scale.conftest import random_rootfs
 from tests.support import engine as engines
+from tests.support.images import image_present
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 
@@ -165,12 +166,12 @@ async def test_one_upload_imports_onto_two_hosts_in_parallel_with_their_own_prog
             assert_contiguous(watcher.seqs(job_id))
             done = [d["bytes_done"] for _, d, _ in events]
             assert done == sorted(done) and done[-1] == archive.stat().st_size
-            assert image_exists(host.client, image), f"{image} missing on {host.name}"
+            assert image_present(host.client, image), f"{image} missing on {host.name}"
         assert len(set(jobs.values())) == 2
         # In parallel: each job was still running when the other one had already started.
         (a_start, a_end), (b_start, b_end) = (_timeline(watcher, jobs[h.name]) for h in labs)
         assert a_start < b_end and b_start < a_end
-        assert not image_exists(shared, image), "the image must land on the lab hosts' engines only"
+        assert not image_present(shared, image), "the image must land on the lab hosts' engines only"
     finally:
         await watcher.close()
         for host in labs:
@@ -198,13 +199,13 @@ async def test_a_disk_filling_up_on_one_host_does_not_disturb_the_other(cluster,
         error = b_events[-1][1]["error"]
         assert error["code"] == "insufficient_disk", error
         assert "space" in (error["message"] + " " + (error.get("detail") or "")).lower(), error
-        assert not image_exists(host_b.client, image), "nothing half-imported may stay tagged on the full host"
+        assert not image_present(host_b.client, image), "nothing half-imported may stay tagged on the full host"
         assert host_b.importer.client.get("/healthz").status_code == 200
 
         a_events = watcher.of(jobs[host_a.name])
         assert a_events[-1][0] == "import.completed", a_events[-1]
         assert_contiguous(watcher.seqs(jobs[host_a.name]))
-        assert image_exists(host_a.client, image)
+        assert image_present(host_a.client, image)
         assert_contiguous(watcher.seqs(jobs[host_b.name]))
     finally:
         await watcher.close()

@@ -12,11 +12,12 @@ import pytest
 import socketio
 
 from backend.tests.support import Importer, completed_data, event_data, new_secret
-from importer.tests.service_process import ImporterProcess, image_exists, remove_images
+from importer.tests.service_process import ImporterProcess, remove_images
 from importer.tests.service_support import SECRET, TOKEN
 from tests.scale.cluster import Watcher, assert_contiguous
 from tests.scale.conftest import random_rootfs
 from tests.scale.servers import NginxServer, free_port
+from tests.support.images import image_present
 
 pytestmark = pytest.mark.slow
 
@@ -280,7 +281,7 @@ async def test_replica_killed_mid_import_loses_nothing(cluster, docker_host, arc
             percents = [d["percent"] for _, d, _ in each.of(job_id)]
             assert percents == sorted(percents), percents
         assert snapshot["state"] == "succeeded" and snapshot["seq"] == logged[-1]
-        assert image_exists(engine, image)
+        assert image_present(engine, image)
     finally:
         for each in watchers:
             await each.close()

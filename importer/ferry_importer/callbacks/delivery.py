@@ -21,8 +21,8 @@ import httpx
 from ferry_importer import metrics
 from ferry_importer.callbacks import outbox
 from ferry_importer.callbacks.retry import (
+    DeliveryVerdict,
     RetryPolicy,
-    Verdict,
     classify,
     is_expired,
     next_attempt_at,
@@ -169,13 +169,13 @@ class DeliveryWorker:
             expires_at=message.created_at + self._policy.expire_s,
             now=finished,
         )
-        if verdict is Verdict.DELIVERED and message.attempts > 0:  # it was failing: others may wait on it too
+        if verdict is DeliveryVerdict.DELIVERED and message.attempts > 0:  # it was failing: others may wait on it too
             await self.receiver_answered(message.url)
-        if verdict is Verdict.GONE:
+        if verdict is DeliveryVerdict.GONE:
             log.warning("receiver answered 410 for job %s: no more callbacks for it", message.job_id)
         elif status is outbox.Status.EXPIRED:
             log.warning("callback %s (job %s seq %s) expired undelivered", message.msg_id, message.job_id, message.seq)
-        elif verdict is Verdict.RETRY:
+        elif verdict is DeliveryVerdict.RETRY:
             log.info(
                 "callback %s (job %s seq %s) failed (%s); retry in %.1fs",
                 message.msg_id,

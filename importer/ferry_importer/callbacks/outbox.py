@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ferry_importer.callbacks.retry import Verdict
+from ferry_importer.callbacks.retry import DeliveryVerdict
 
 
 class Status(StrEnum):
@@ -143,7 +143,7 @@ def record_attempt(
     conn: sqlite3.Connection,
     message_id: int,
     attempt: Attempt,
-    verdict: Verdict,
+    verdict: DeliveryVerdict,
     *,
     next_at: float,
     expires_at: float,
@@ -165,9 +165,9 @@ def record_attempt(
     )
     message = get(conn, message_id)
     common = (message.attempts + 1, attempt.status_code, attempt.error)
-    if verdict is Verdict.DELIVERED:
+    if verdict is DeliveryVerdict.DELIVERED:
         status = Status.DELIVERED
-    elif verdict is Verdict.GONE:
+    elif verdict is DeliveryVerdict.GONE:
         conn.execute(
             "UPDATE outbox SET status = ?, finished_at = ? WHERE job_id = ? AND status = ?",
             (Status.GONE, now, message.job_id, Status.PENDING),

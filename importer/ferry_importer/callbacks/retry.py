@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 
-class Verdict(StrEnum):
+class DeliveryVerdict(StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"
     GONE = "gone"
@@ -26,13 +26,13 @@ class RetryPolicy:
     expire_s: float = 86400.0
 
 
-def classify(status: int | None) -> Verdict:
+def classify(status: int | None) -> DeliveryVerdict:
     """None = no HTTP answer (refused, reset, timeout): retry like any other non-2xx, except 410."""
     if status is not None and 200 <= status < 300:
-        return Verdict.DELIVERED
+        return DeliveryVerdict.DELIVERED
     if status == 410:
-        return Verdict.GONE
-    return Verdict.RETRY
+        return DeliveryVerdict.GONE
+    return DeliveryVerdict.RETRY
 
 
 def backoff_delay(failures: int, policy: RetryPolicy, rand: float) -> float:

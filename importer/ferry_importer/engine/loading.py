@@ -93,6 +93,7 @@ class LayerTracker:
         self._current_id: str | None = None
         self._current: int | None = None  # index in the plan of the layer loading now
         self._current_bytes = 0
+        self.reported = 0  # planned layers the engine named in a "Loading layer" line (not skipped)
 
     def set_plan(self, plan: list[PlannedLayer] | None, images: Sequence[ArchiveImage]) -> None:
         if plan is None or self._current_id is not None:
@@ -104,6 +105,11 @@ class LayerTracker:
                 self._refs.setdefault(ref, index)
             if image.image_id:
                 self._refs.setdefault(image.image_id, index)
+
+    @property
+    def all_reported(self) -> bool:
+        """The engine loaded every planned layer itself: it had none of them already."""
+        return self.planned and self.reported == len(self.plan)
 
     @property
     def layers_done(self) -> int:
@@ -145,6 +151,7 @@ class LayerTracker:
             return
         self._skip_to(index)
         self._current = index
+        self.reported += 1
         self._advance_current(current)
 
     def loaded(self, ref: str) -> None:

@@ -2,7 +2,7 @@
 
 Every route but `GET /healthz` needs `Authorization: Bearer <TOKEN>`, the OpenAPI document included
 (`GET /v1/openapi.json`). Errors always look like `{"error": {"code": "snake_case", "message": "…"}}`.
-The routes themselves live in routes.py, and what they depend on (service, auth, error shape) in http_deps.py.
+The routes themselves live in routes.py, and what they depend on (the runtime, auth, error shape) in deps.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ferry_importer.callbacks.signing import Signer
 from ferry_importer.database import Database
 from ferry_importer.engine.client import Engine
 from ferry_importer.errors import ImporterError
-from ferry_importer.http.deps import ApiError, Service, require_token
+from ferry_importer.http.deps import ApiError, Runtime, require_token
 from ferry_importer.http.routes import monitoring, public, router
 from ferry_importer.job_reporter import EventRecorder
 from ferry_importer.service import JobConflict, JobManager
@@ -129,7 +129,7 @@ async def _lifespan(app: FastAPI):
         timeout_s=settings.delivery_timeout_s,
         on_accepted=worker.receiver_answered,
     )
-    app.state.service = Service(settings, db, engine, manager, worker, status)
+    app.state.runtime = Runtime(settings, db, engine, manager, worker, status)
     if not settings.callback_url_prefixes:
         log.warning("FERRY_IMPORTER_CALLBACK_URL_PREFIXES is empty: callbacks may go to any http(s) URL")
     background = [

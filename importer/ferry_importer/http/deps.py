@@ -1,4 +1,4 @@
-"""What every route of the importer's HTTP API depends on: the running service, the bearer check and the
+"""What every route of the importer's HTTP API depends on: the running importer's parts, the bearer check and the
 error shape. Routes and the app factory both import it; it imports neither."""
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ class ApiError(Exception):
 
 
 @dataclass
-class Service:
+class Runtime:
+    """The parts of a running importer that routes use (built by the app's lifespan)."""
+
     settings: ImporterSettings
     db: Database
     engine: Engine
@@ -46,8 +48,8 @@ def require_token(
         raise ApiError(401, "unauthorized", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
 
-def get_service(request: Request) -> Service:
-    return request.app.state.service
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
 
 
-ServiceDep = Annotated[Service, Depends(get_service)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -16,7 +16,7 @@ from ferry_importer import metrics
 from ferry_importer.callbacks import outbox
 from ferry_importer.engine import removal
 from ferry_importer.engine.fastpath import ImportIndex
-from ferry_importer.http.deps import ApiError, ServiceDep
+from ferry_importer.http.deps import ApiError, RuntimeDep
 
 public = APIRouter(responses=error_responses(500))
 router = APIRouter(prefix="/v1", responses=error_responses(*COMMON, 502))
@@ -36,9 +36,9 @@ async def healthz() -> dict:
 
 
 @monitoring.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def prometheus_metrics(service: ServiceDep) -> Response:
-    counts = await service.db.call(outbox.counts)
-    manager = service.manager
+async def prometheus_metrics(runtime: RuntimeDep) -> Response:
+    counts = await runtime.db.call(outbox.counts)
+    manager = runtime.manager
     body = metrics.render(len(manager.running_ids), len(manager.queued_ids), counts)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -50,8 +50,8 @@ class JobList(BaseModel):
 @router.post(
     "/imports", status_code=202, response_model=ImportJobView, summary="Start an import (idempotent by job_id)"
 )
-async def create_import(request: ImportJobRequest, service: ServiceDep, response: Response) -> ImportJobView:
-    view, created = await service.manager.submit(request)
+async def create_import(request: ImportJobRequest, runtime: RuntimeDep, response: Response) -> ImportJobView:
+    view, created = await runtime.manager.accept(request)
     response.headers["Location"] = f"/v1/imports/{view.job_id}"
     if not created:
         response.headers["X-Ferry-Existing-Job"] = "1"
@@ -60,16 +60,16 @@ async def create_import(request: ImportJobRequest, service: ServiceDep, response
 
 @router.get("/imports", response_model=JobList, summary="Recent jobs, newest first")
 async def list_imports(
-    service: ServiceDep,
+    runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     state: JobState | None = None,
 ) -> JobList:
-    return JobList(jobs=await service.manager.recent(limit=limit, state=state))
+    return JobList(jobs=await runtime.manager.recent(limit=limit, state=state))
 
 
 @router.get("/imports/{job_id}", response_model=ImportJobView, summary="One job's snapshot")
-async def get_import(job_id: str, service: ServiceDep) -> ImportJobView:
-    view = await service.manager.view(job_id)
+async def get_import(job_id: str, runtime: RuntimeDep) -> ImportJobView:
+    view = await runtime.manager.view(job_id)
     if view is None:
         raise ApiError(404, "not_found", f"no job {job_id!r} on this importer")
     return view
@@ -81,8 +81,8 @@ async def get_import(job_id: str, service: ServiceDep) -> ImportJobView:
     response_model=ImportJobView,
     summary="Cancel: abort download and engine request, remove temp files, leave no image",
 )
-async def cancel_import(job_id: str, service: ServiceDep) -> ImportJobView:
-    view = await service.manager.cancel(job_id)
+async def cancel_import(job_id: str, runtime: RuntimeDep) -> ImportJobView:
+    view = await runtime.manager.cancel(job_id)
     if view is None:
         raise ApiError(404, "not_found", f"no job {job_id!r} on this importer")
     return view
@@ -101,9 +101,9 @@ class ImageList(BaseModel):
 
 
 @router.get("/images", response_model=ImageList, summary="The engine's tagged images")
-async def list_images(service: ServiceDep) -> ImageList:
-    images = await service.engine.list_images({"dangling": ["false"]})
-    index = ImportIndex(service.settings.data_dir)
+async def list_images(runtime: RuntimeDep) -> ImageList:
+    images = await runtime.engine.list_images({"dangling": ["false"]})
+    index = ImportIndex(runtime.settings.data_dir)
     entries = []
     for image in images:
         tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
@@ -151,12 +151,12 @@ def _archive_sha(index: ImportIndex, image_id: str, tags: list[str]) -> str | No
 
 
 @router.get("/host", summary="Engine version, storage driver, free disk, jobs")
-async def host(service: ServiceDep) -> dict:
-    facts = await service.status.facts()
-    counts = await service.db.call(outbox.counts)
-    manager = service.manager
+async def host(runtime: RuntimeDep) -> dict:
+    facts = await runtime.status.facts()
+    counts = await runtime.db.call(outbox.counts)
+    manager = runtime.manager
     return {
-        "name": service.settings.name,
+        "name": runtime.settings.name,
         "importer_version": _version(),
         "engine": {
             key: facts[key]
@@ -164,7 +164,7 @@ async def host(service: ServiceDep) -> dict:
         },
         "disk_free_bytes": facts["disk_free_bytes"],
         "spool_free_bytes": facts["spool_free_bytes"],
-        "max_concurrent": service.settings.max_concurrent,
+        "max_concurrent": runtime.settings.max_concurrent,
         "running": manager.running_ids,
         "queued": [{"job_id": job_id, "position": manager.position(job_id)} for job_id in manager.queued_ids],
         "outbox": counts,
@@ -192,22 +192,22 @@ def _message_view(message: outbox.Message) -> MessageView:
 
 @router.get("/outbox", summary="Callbacks in the outbox (operators)")
 async def list_outbox(
-    service: ServiceDep,
+    runtime: RuntimeDep,
     job_id: str | None = None,
     status: outbox.Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
-    messages = await service.db.call(outbox.list_messages, job_id=job_id, status=status, limit=limit)
-    counts = await service.db.call(outbox.counts)
+    messages = await runtime.db.call(outbox.list_messages, job_id=job_id, status=status, limit=limit)
+    counts = await runtime.db.call(outbox.counts)
     return {"counts": counts, "messages": [_message_view(m) for m in messages]}
 
 
 @router.get("/outbox/{msg_id}", summary="One callback with every delivery attempt")
-async def get_outbox_message(msg_id: str, service: ServiceDep) -> dict:
-    message = await service.db.call(outbox.find, msg_id)
+async def get_outbox_message(msg_id: str, runtime: RuntimeDep) -> dict:
+    message = await runtime.db.call(outbox.find, msg_id)
     if message is None:
         raise ApiError(404, "not_found", f"no callback {msg_id!r} in the outbox")
-    attempts = await service.db.call(outbox.attempts_of, message.id)
+    attempts = await runtime.db.call(outbox.attempts_of, message.id)
     return {"message": _message_view(message), "body": message.body, "attempts": [a.__dict__ for a in attempts]}
 
 
@@ -218,10 +218,10 @@ class Resend(BaseModel):
 
 
 @router.post("/outbox/resend", summary="Send expired or given-up (410) callbacks again, same webhook-id")
-async def resend(body: Resend, service: ServiceDep) -> dict:
+async def resend(body: Resend, runtime: RuntimeDep) -> dict:
     if body.msg_id is None and body.job_id is None and body.since is None:
         raise ApiError(422, "invalid_request", "give msg_id, job_id or since")
     since = body.since.timestamp() if body.since else None
-    count = await service.db.call(outbox.requeue, now=time.time(), msg_id=body.msg_id, job_id=body.job_id, since=since)
-    service.worker.wake()
+    count = await runtime.db.call(outbox.requeue, now=time.time(), msg_id=body.msg_id, job_id=body.job_id, since=since)
+    runtime.worker.wake()
     return {"requeued": count}

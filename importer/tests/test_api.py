@@ -268,7 +268,7 @@ def test_an_image_is_removed_through_the_engine_unless_a_job_or_a_container_uses
         assert busy in refused.json()["error"]["message"]
         importer.client.delete(f"/v1/imports/{busy}")
         importer.wait_state(busy, {"canceled"})
-        assert image_exists(docker_client, image)
+        assert image_present(docker_client, image)
 
         # A container made from it: the engine would refuse; the importer says why first.
         container = docker_client.containers.create(image, command=["true"])
@@ -280,7 +280,7 @@ def test_an_image_is_removed_through_the_engine_unless_a_job_or_a_container_uses
         removed = importer.client.delete(f"/v1/images/{image_id}")
         assert removed.status_code == 200, removed.text
         assert removed.json()["id"] == image_id and image in removed.json()["removed"]
-        assert not image_exists(docker_client, image)
+        assert not image_present(docker_client, image)
         assert image not in {t for i in importer.client.get("/v1/images").json()["images"] for t in i["tags"]}
         again = importer.client.delete(f"/v1/images/{image_id}")
         assert again.status_code == 404 and again.json()["error"]["code"] == "image_not_found"

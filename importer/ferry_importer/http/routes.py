@@ -132,11 +132,11 @@ class RemovedImage(BaseModel):
     responses=error_responses(404, 409, 422),
     summary="Remove an image by id: never one a queued or running job imports to, nor one a container uses",
 )
-async def remove_image(image_id: str, service: ServiceDep) -> RemovedImage:
+async def remove_image(image_id: str, runtime: RuntimeDep) -> RemovedImage:
     """404 `image_not_found`; 409 `image_in_use` (a queued or running job imports to one of its tags),
     `image_has_containers`, `remove_failed` (the engine refused); 422 `invalid_image_id`."""
     try:
-        done = await removal.remove_image(service.engine, image_id, await service.manager.active_targets())
+        done = await removal.remove_image(runtime.engine, image_id, await runtime.manager.active_targets())
     except removal.RemovalRefused as refused:
         raise ApiError(refused.status, refused.code, refused.message) from None
     return RemovedImage(id=done.id, removed=done.removed)

@@ -9,7 +9,7 @@ from ferry_contract.api_errors import COMMON, error_responses
 
 from ... import __version__
 from ... import store as st
-from ...imports import host_images, remove_host_image
+from ...catalog import host_images, remove_host_image
 from ...metrics import JOB_TOTALS, SOCKETS, render
 from ..deps import Operator, ServicesDep, Viewer
 

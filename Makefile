@@ -12,7 +12,7 @@ PY_SOURCES := requirements/dev.lock contract/pyproject.toml importer/pyproject.t
 JS_DIR := frontend-bridge
 JS_STAMP := $(JS_DIR)/node_modules/.ferry-setup
 
-.PHONY: setup setup-py setup-js system-deps run test test-py test-faults test-js lint lint-py lint-js lock schema bench-import bench-realtime bench-scale clean
+.PHONY: setup setup-py setup-js system-deps run test test-py test-faults test-js lint lint-py lint-js lock schema bench-import bench-realtime bench-scale bench-e2e clean
 
 setup: setup-py setup-js
 
@@ -76,6 +76,10 @@ bench-import: system-deps setup-py
 
 bench-realtime: system-deps setup-py
 	$(BIN)/python backend/bench/bench_realtime.py
+
+# Import while the upload arrives vs after it arrived (BENCH_E2E_ARGS="--sizes 100m" for the short run).
+bench-e2e: system-deps setup-py
+	$(BIN)/python bench/e2e/bench_e2e.py $(BENCH_E2E_ARGS)
 
 bench-scale: system-deps setup-py
 	$(BIN)/python bench/scale/bench_scale.py --rounds 3

@@ -17,7 +17,7 @@ from ferry_contract.api_errors import error_body
 from ferry_contract.bodies import BodyDeadline
 
 from . import __version__
-from .api.routes import callbacks, hosts, imports, misc, tokens, uploads
+from .api.routes import callbacks, content, hosts, imports, misc, tokens, uploads
 from .errors import FerryError
 from .imports import redispatch_unconfirmed
 from .liveness import run_sweeper
@@ -122,7 +122,7 @@ def create_fastapi(services: Services) -> FastAPI:
     )
     app.state.services = services
     _install_error_handlers(app)
-    for module in (imports, uploads, misc, hosts, tokens):
+    for module in (imports, uploads, content, misc, hosts, tokens):
         app.include_router(module.router)
     web_dir = services.settings.resolved_web_dir
     if web_dir is not None and web_dir.is_dir():

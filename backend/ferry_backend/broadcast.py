@@ -6,14 +6,31 @@ import asyncio
 import dataclasses
 import json
 import logging
+import random
+from typing import Protocol
 
-from .realtime import Hub, LiveEvent
+from .backoff import Backoff, backoff_delay
+from .hub import Hub
+from .realtime import LiveEvent
 
 log = logging.getLogger("ferry.broadcast")
 CHANNEL = "ferry:events"
+RECONNECT = Backoff()  # 0.5 s, doubling up to 15 s, ±20 %
+
+
+class Bus(Protocol):
+    """Carries a committed event to the Hub of every replica (this one included)."""
+
+    async def start(self) -> None: ...
+
+    async def publish(self, event: LiveEvent) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class LocalBus:
+    """One replica: the event goes straight to this process's Hub."""
+
     def __init__(self, hub: Hub):
         self.hub = hub
 
@@ -28,12 +45,17 @@ class LocalBus:
 
 
 class RedisBus:
-    """Every replica publishes what it committed and delivers what any replica published."""
+    """Every replica publishes what it committed and delivers what any replica published.
 
-    def __init__(self, hub: Hub, url: str):
+    A lost subscription is taken up again after a backoff that grows with each failure in a row
+    (with jitter), and starts over once a subscription holds.
+    """
+
+    def __init__(self, hub: Hub, url: str, backoff: Backoff = RECONNECT):
         import redis.asyncio as redis
 
         self.hub = hub
+        self.backoff = backoff
         # socket_timeout=None: an idle subscriber must not time out (redis-py 8 defaults to 5 s).
         self.redis = redis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5)
         # Publishing must never hang a callback on a Redis that stopped answering: its own client, short timeouts.
@@ -61,10 +83,12 @@ class RedisBus:
             self.hub.deliver(event)
 
     async def _listen(self) -> None:
+        failures = 0
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
+                    failures = 0
                     self._ready.set()
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
@@ -73,8 +97,15 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("redis event bus lost its connection; reconnecting", exc_info=True)
-                await asyncio.sleep(1)
+                failures += 1
+                delay = backoff_delay(failures, self.backoff, random.random())
+                log.warning(
+                    "redis event bus lost its connection (failure %d in a row); reconnecting in %.1f s",
+                    failures,
+                    delay,
+                    exc_info=True,
+                )
+                await asyncio.sleep(delay)
 
     async def close(self) -> None:
         if self._task:

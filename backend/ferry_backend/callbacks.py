@@ -25,11 +25,13 @@ from ferry_contract.events import NAME_MAX_LEN
 
 from . import answers
 from . import store as st
+from .dedupe import DeliveryRow, keep_refused
 from .errors import InvalidRequest, Unauthorized
-from .ingest import Arrival, IngestWriter, Outcome
+from .ingest import IngestWriter
+from .ingest_batch import Arrival, Outcome
 from .jobs import lost_by_host
 from .logs import bind
-from .models import Delivery, DeliveryRepeat, Event, Host, Job, utcnow
+from .models import Event, Host, Job, utcnow
 from .views import job_view
 
 log = logging.getLogger("ferry.callbacks")
@@ -150,36 +152,16 @@ class Receiver:
 
     async def _refuse(self, host_name, webhook_id, kept, text, now, verdict: str, problem: InvalidRequest) -> Outcome:
         """Keep a verified delivery that cannot be applied, then refuse it; its retries answer `duplicate`."""
-        duplicate = await self._seen_before(host_name, webhook_id, kept, text, now)
-        if duplicate is not None:  # a retry of a delivery already refused: stop the retries
-            return duplicate
         job_id, seq, event_type = _attribution(text)
-        answer = answers.refused(problem.status, problem.code, problem.message)
-        await _record(self.store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now, answer)
+        row = DeliveryRow(host_name, webhook_id, job_id, seq, event_type, kept, text, verdict, now)
+        row.answered(answers.refused(problem.status, problem.code, problem.message))
+        try:
+            first = await self.store.write_sync(keep_refused, row)
+        except IntegrityError:  # another replica kept it meanwhile
+            first = None
+        if first is not None:  # a retry of a delivery already received: stop the retries
+            return Outcome("duplicate", first.job_id, first.seq)
         raise problem
-
-    async def _seen_before(
-        self, host_name: str, webhook_id: str, kept: dict, text: str, now: datetime
-    ) -> Outcome | None:
-        """A webhook-id already received (a retry or a replay): keep this arrival raw, change nothing else."""
-        async with self.store.write() as session:
-            existing = await st.find_delivery(session, host_name, webhook_id)
-            if existing is None:
-                return None
-            existing.duplicates += 1
-            existing.last_received_at = now
-            session.add(
-                DeliveryRepeat(
-                    host=host_name,
-                    webhook_id=webhook_id,
-                    job_id=existing.job_id,
-                    headers=kept,
-                    body=text,
-                    received_at=now,
-                    **answers.stored(answers.accepted("duplicate", existing.job_id, existing.seq)),
-                )
-            )
-            return Outcome("duplicate", existing.job_id, existing.seq)
 
 
 def _attribution(text: str) -> tuple[str | None, int | None, str | None]:
@@ -196,30 +178,6 @@ def _attribution(text: str) -> tuple[str | None, int | None, str | None]:
         seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**31 else None,
         event_type if isinstance(event_type, str) and len(event_type) <= 40 else None,
     )
-
-
-async def _record(store, host_name, webhook_id, kept, text, job_id, seq, event_type, verdict, now, answer) -> None:
-    """Keep a verified but unusable delivery for operators (once per webhook-id)."""
-    try:
-        async with store.write() as session:
-            if await st.find_delivery(session, host_name, webhook_id) is None:
-                session.add(
-                    Delivery(
-                        host=host_name,
-                        webhook_id=webhook_id,
-                        job_id=job_id,
-                        seq=seq,
-                        event_type=event_type,
-                        headers=kept,
-                        body=text,
-                        verdict=verdict,
-                        received_at=now,
-                        duplicates=0,
-                        **answers.stored(answer),
-                    )
-                )
-    except IntegrityError:
-        pass
 
 
 async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -> Outcome:

@@ -12,6 +12,7 @@ from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobReque
 from ferry_contract.urls import allowed_by, parse_url
 
 from . import store as st
+from .content import is_abandoned
 from .errors import Conflict, HostError, InvalidRequest, NotFound
 from .jobs import UNNAMED, Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
 from .logs import bind
@@ -20,6 +21,7 @@ from .models import Host, Job, Upload, utcnow
 from .realtime import LiveEvent
 from .security import new_id, sign_content_link
 from .services import Services
+from .tus import declared_sha256
 from .views import iso, job_view
 
 log = logging.getLogger("ferry.imports")
@@ -67,9 +69,10 @@ async def create_jobs(
             upload = await session.get(Upload, upload_id)
             if upload is None:
                 raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
-            if not upload.complete:
+            if is_abandoned(upload.complete, upload.updated_at, now, services.settings.upload_idle_s):
                 raise Conflict(
-                    f"upload {upload_id!r} has {upload.offset} of {upload.size} bytes", code="upload_incomplete"
+                    f"upload {upload_id!r} stopped at {upload.offset} of {upload.size} bytes and was abandoned",
+                    code="upload_abandoned",
                 )
             source_name = upload.filename
         for name in hosts:
@@ -134,10 +137,12 @@ async def _dispatch(services: Services, job_id: str) -> None:
     bind(job_id=job.id, host=host.name)
     if upload is not None:
         link = sign_content_link(services.content_key, upload.id, services.settings.content_token_ttl_s)
-        source = UrlSource(
-            url=f"{public_url(services)}/api/uploads/{upload.id}/content?token={quote(link)}",
-            sha256=upload.sha256,
-            size=upload.size,
+        source = (
+            UrlSource(  # an upload still arriving: the sha256 its client declared, if any (else checked at the end)
+                url=f"{public_url(services)}/api/uploads/{upload.id}/content?token={quote(link)}",
+                sha256=upload.sha256 or declared_sha256(upload.meta or {}),
+                size=upload.size,
+            )
         )
     else:
         source = UrlSource(url=job.source_url)

@@ -74,6 +74,8 @@ async def sweep(services: Services) -> None:
             log.warning("job %s presumed failed: %s", job_id, message, extra={"job_id": job_id, "host": host})
     async with services.store.write() as session:
         expired = await st.expired_uploads(session, utcnow(), services.settings.upload_retention_s)
+        # A PATCH still writing on this replica refreshes the expiry when it ends: not expired yet.
+        expired = [upload for upload in expired if not services.upload_lock(upload.id).locked()]
         for upload in expired:
             await session.delete(upload)
     for upload in expired:

@@ -54,12 +54,24 @@ def event_meta(event: LiveEvent, catchup: bool = False) -> dict:
 
 
 Emit = Callable[[str, dict, dict], Awaitable[None]]
+EmitMany = Callable[[str, dict, dict, list[str]], Awaitable[None]]
+Interest = Callable[["Subscriber", object], None]
+
+
+def _no_index(_subscriber: Subscriber, _key: object) -> None:
+    """A subscriber outside any Hub: nobody indexes what it watches."""
 
 
 class Subscriber:
-    """One connected client: what it watches, what it has been sent, and its ordered outbox."""
+    """One connected client: what it watches, what it has been sent, and its ordered outbox.
 
-    def __init__(self, sid: str, emit: Emit, on_overflow: Callable[[str], None]):
+    `on_interest(subscriber, key)` is told every time what the client watches (a job id, or ALL) may
+    have changed: the Hub passes its index here, so a delivery only visits the job's watchers.
+    """
+
+    def __init__(
+        self, sid: str, emit: Emit, on_overflow: Callable[[str], None], on_interest: Interest = _no_index
+    ) -> None:
         self.sid = sid
         self.jobs: set[str] = set()
         self.all = False
@@ -68,7 +80,7 @@ class Subscriber:
         self.pending: dict[object, list[LiveEvent]] = {}
         self._emit = emit
         self._on_overflow = on_overflow
-        self._reindex: Callable[[Subscriber, object], None] = lambda _sub, _key: None  # set by the Hub
+        self._on_interest = on_interest
         self._queue: asyncio.Queue[tuple[str, dict, dict, float | None]] = asyncio.Queue()
         self._inflight = 0  # messages in the outbox not yet handed to the transport
         self._holds = 0
@@ -141,11 +153,11 @@ class Subscriber:
     def begin(self, key) -> None:
         """Start buffering live events for a job (or ALL) before its state is read."""
         self.pending.setdefault(key, [])
-        self._reindex(self, key)
+        self._on_interest(self, key)
 
     def abort(self, key) -> None:
         self.pending.pop(key, None)
-        self._reindex(self, key)
+        self._on_interest(self, key)
 
     def finish_job(self, job_id: str, catchup: list[LiveEvent], after_seq: int = 0) -> None:
         """Send the catch-up from the log, then every buffered live event newer than it; from now on send live.
@@ -158,7 +170,7 @@ class Subscriber:
             self._put(event.type, event.data, event_meta(event, catchup=True))
             self.sent[job_id] = max(self.sent.get(job_id, 0), event.seq)
         self.jobs.add(job_id)
-        self._reindex(self, job_id)
+        self._on_interest(self, job_id)
         for event in sorted(buffered, key=lambda e: e.seq):
             self._send_live(event)
 
@@ -169,7 +181,7 @@ class Subscriber:
             self.sent[job_id] = max(self.sent.get(job_id, 0), seq)
         self.all = True
         self.all_host = host
-        self._reindex(self, ALL)
+        self._on_interest(self, ALL)
         for event in sorted(buffered, key=lambda e: (e.job_id, e.seq)):
             if event.job_id not in self.jobs and event.job_id not in self.pending and self._in_feed(event):
                 self._send_live(event)
@@ -179,13 +191,13 @@ class Subscriber:
         self.pending.pop(job_id, None)
         if not self.all:
             self.sent.pop(job_id, None)
-        self._reindex(self, job_id)
+        self._on_interest(self, job_id)
 
     def drop_all(self) -> None:
         self.all = False
         self.all_host = None
         self.pending.pop(ALL, None)
-        self._reindex(self, ALL)
+        self._on_interest(self, ALL)
 
     def keys(self) -> set:
         """Every job id (and ALL) this client watches or is about to."""
@@ -227,85 +239,3 @@ class Subscriber:
 
     def close(self) -> None:
         self._task.cancel()
-
-
-class Hub:
-    """Every subscriber of this process, indexed by the jobs they watch, and the fan-out to them.
-
-    The index keeps a delivery proportional to the job's watchers, not to every connected client.
-    Clients with nothing waiting in their outbox get a live event by one emit for all of them
-    (`emit_many`: encoded once); the others get it through their own ordered outbox.
-    """
-
-    def __init__(self, emit_many: Callable[[str, dict, dict, list[str]], Awaitable[None]] | None = None):
-        self.subscribers: dict[str, Subscriber] = {}
-        self.emit_many = emit_many
-        self._by_job: dict[str, set[str]] = {}
-        self._feed: set[str] = set()
-        self._sending: set[asyncio.Task] = set()
-
-    def add(self, subscriber: Subscriber) -> None:
-        self.subscribers[subscriber.sid] = subscriber
-        subscriber._reindex = self._reindex
-        for key in subscriber.keys():
-            self._reindex(subscriber, key)
-
-    def remove(self, sid: str) -> None:
-        subscriber = self.subscribers.pop(sid, None)
-        if subscriber is None:
-            return
-        subscriber._reindex = lambda _sub, _key: None
-        for key in subscriber.keys():
-            self._unindex(sid, key)
-        subscriber.close()
-
-    def _reindex(self, subscriber: Subscriber, key) -> None:
-        if subscriber.sid not in self.subscribers:
-            return
-        if not subscriber.interested(key):
-            self._unindex(subscriber.sid, key)
-        elif key is ALL:
-            self._feed.add(subscriber.sid)
-        else:
-            self._by_job.setdefault(key, set()).add(subscriber.sid)
-
-    def _unindex(self, sid: str, key) -> None:
-        if key is ALL:
-            self._feed.discard(sid)
-            return
-        watchers = self._by_job.get(key)
-        if watchers is not None:
-            watchers.discard(sid)
-            if not watchers:
-                del self._by_job[key]
-
-    def watchers(self, job_id: str) -> int:
-        return len(self._by_job.get(job_id, ()))
-
-    def deliver(self, event: LiveEvent) -> None:
-        targets = self._by_job.get(event.job_id)
-        sids = (targets | self._feed) if targets else self._feed
-        direct: list[str] | None = (
-            [] if self.emit_many is not None and event.replay_id is None and not event.notice else None
-        )
-        for sid in list(sids):
-            subscriber = self.subscribers.get(sid)
-            if subscriber is not None:
-                subscriber.offer(event, direct)
-        if direct:
-            # Scheduled now: any later message for these clients (direct or from an outbox) runs after it.
-            task = asyncio.get_running_loop().create_task(self._send_direct(event, direct))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    async def _send_direct(self, event: LiveEvent, sids: list[str]) -> None:
-        assert self.emit_many is not None  # only called when there is a direct path
-        try:
-            await self.emit_many(event.type, event.data, event_meta(event), sids)
-        except Exception:
-            log.debug("emit of %s seq %s failed", event.job_id, event.seq, exc_info=True)
-            return
-        if event.received_ts is not None:
-            elapsed = time.time() - event.received_ts
-            for _ in sids:
-                EMIT_LATENCY.observe(elapsed)

@@ -34,9 +34,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * 1024**3, gt=0, description="Largest upload accepted.")
     upload_expiry_s: int = Field(default=24 * 3600, gt=0, description="An unfinished upload idle this long is removed.")
     upload_idle_s: float = Field(
-        default=60.0,
+        default=120.0,
         gt=0,
-        description="A PATCH that receives nothing for this long ends, keeping what arrived (half-open connections).",
+        description=(
+            "A PATCH that receives nothing for this long ends, keeping what arrived (half-open connections); an "
+            "unfinished upload that lands nothing for this long is abandoned: imports pulling it fail upload_abandoned."
+        ),
     )
     body_idle_s: float = Field(
         default=10.0,

@@ -1,139 +1,23 @@
-"""Durable state access. Every SQLAlchemy error is translated into StoreUnavailable at this boundary."""
+"""Durable state access: the Store (sessions and write transactions, transactions.py) and what is asked of it.
+
+Every SQLAlchemy error is translated into StoreUnavailable at this boundary.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import db
-from .errors import Conflict, NotFound, StoreUnavailable
+from .errors import Conflict, NotFound
 from .jobs import SNAPSHOT_FIELDS, Snapshot
 from .models import Delivery, DeliveryRepeat, Event, Host, Job, Setting, Token, Upload, utcnow
 from .security import Role, hash_token, new_id, new_token
+from .transactions import Store as Store  # callers reach the store through this module
 
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
-T = TypeVar("T")
-
-
-class Store:
-    """Sessions plus one rule: on SQLite, write transactions of this process run one at a time.
-
-    SQLite allows one writer; a read-then-write transaction that loses the race fails instead of
-    waiting. Serialising writers in-process avoids that; Postgres uses row locks instead.
-    """
-
-    def __init__(self, engine: AsyncEngine, sqlite_synchronous: str = "full"):
-        self.engine = engine
-        self.sqlite_synchronous = sqlite_synchronous
-        self.sessionmaker = db.make_sessionmaker(engine)
-        self.is_sqlite = engine.dialect.name == "sqlite"
-        self._write_lock = asyncio.Lock()
-        self._sync_engine: Engine | None = None  # SQLite: the batched callback writer's own connection
-        self._writer: Connection | None = None
-        self._committer: ThreadPoolExecutor | None = None
-
-    @classmethod
-    def from_url(cls, url: str, sqlite_synchronous: str = "full") -> Store:
-        return cls(db.make_engine(url, sqlite_synchronous), sqlite_synchronous)
-
-    async def migrate(self) -> None:
-        try:
-            await db.migrate(self.engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc
-
-    async def close(self) -> None:
-        if self._sync_engine is not None:
-            if self._committer is not None:
-                self._committer.shutdown(wait=True)
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-            self._sync_engine.dispose()
-            self._committer = self._sync_engine = None
-        await self.engine.dispose()
-
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self.sessionmaker() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
-
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        lock = self._write_lock if self.is_sqlite else contextlib.nullcontext()
-        try:
-            async with lock:
-                async with self.sessionmaker() as session, session.begin():
-                    yield session
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
-
-    async def write_sync(self, fn: Callable[..., T], *args) -> T:
-        """Run `fn(connection, *args)` (synchronous Core code) in one write transaction.
-
-        On SQLite the statements run right here on a plain sqlite3 connection (no thread hop per
-        statement, no lock convoy with a worker thread); only a commit that waits for the disk
-        (synchronous=full) goes to a thread, so the event loop keeps serving meanwhile. On Postgres
-        `fn` runs on the async connection (asyncpg needs no thread).
-        """
-        try:
-            if not self.is_sqlite:
-                async with self.engine.begin() as conn:
-                    return await conn.run_sync(fn, *args)
-            async with self._write_lock:
-                return await self._write_sync_sqlite(fn, args)
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"database error: {exc.__class__.__name__}") from exc
-
-    async def _write_sync_sqlite(self, fn, args):
-        if self._writer is None:  # one connection kept open: no pool checkout and reset per transaction
-            if self._sync_engine is None:
-                url = self.engine.url.render_as_string(hide_password=False)
-                self._sync_engine = db.make_sync_sqlite_engine(url, self.sqlite_synchronous)
-                self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
-            self._writer = self._sync_engine.connect()
-        conn = self._writer
-        transaction = conn.begin()
-        try:
-            result = fn(conn, *args)
-            if self.sqlite_synchronous == "normal":  # no fsync: the commit is quick, a thread hop is not
-                transaction.commit()
-                return result
-            # The thread runs sqlite3's own commit (C, the GIL released while it waits for the disk): as
-            # little Python as possible there, so it does not fight the event loop for the GIL.
-            commit = asyncio.get_running_loop().run_in_executor(
-                self._committer, conn.connection.dbapi_connection.commit
-            )
-            try:
-                await asyncio.shield(commit)
-            except asyncio.CancelledError:
-                await asyncio.wait([commit])  # never touch the connection under a running commit
-                raise
-            transaction.commit()  # SQLAlchemy's bookkeeping; the database has nothing left to commit
-            return result
-        except BaseException as exc:
-            if transaction.is_active:
-                transaction.rollback()
-            if isinstance(exc, SQLAlchemyError) and not isinstance(exc, IntegrityError):
-                self._writer.close()  # whatever broke, the next transaction starts on a fresh connection
-                self._writer = None
-            raise
 
 
 # --- tokens -------------------------------------------------------------------------------------
@@ -225,18 +109,26 @@ async def list_hosts(session: AsyncSession) -> list[Host]:
 
 
 async def expired_uploads(session: AsyncSession, now: datetime, retention_s: int) -> list[Upload]:
-    """Unfinished uploads past their expiry, and finished ones past retention that no active job needs."""
-    stale = list(await session.scalars(select(Upload).where(Upload.complete.is_(False), Upload.expires_at < now)))
+    """Unfinished uploads past their expiry, and finished ones past retention, that no active job needs (a job
+    pulling an unfinished upload ends `upload_abandoned` once it lands nothing for the idle limit; then it goes)."""
+    unneeded = ~select(Job.id).where(Job.upload_id == Upload.id, Job.state.in_(["queued", "running"])).exists()
+    stale = list(
+        await session.scalars(select(Upload).where(Upload.complete.is_(False), Upload.expires_at < now, unneeded))
+    )
     old = list(
         await session.scalars(
             select(Upload).where(
-                Upload.complete.is_(True),
-                Upload.completed_at < now - timedelta(seconds=retention_s),
-                ~select(Job.id).where(Job.upload_id == Upload.id, Job.state.in_(["queued", "running"])).exists(),
+                Upload.complete.is_(True), Upload.completed_at < now - timedelta(seconds=retention_s), unneeded
             )
         )
     )
     return stale + old
+
+
+async def active_jobs_of_upload(session: AsyncSession, upload_id: str) -> list[str]:
+    """Ids of the unfinished jobs that pull this upload."""
+    query = select(Job.id).where(Job.upload_id == upload_id, Job.state.in_(["queued", "running"]))
+    return list(await session.scalars(query))
 
 
 async def upload_in_use(session: AsyncSession, upload_id: str) -> bool:
@@ -342,10 +234,6 @@ async def events_after(session: AsyncSession, job_id: str, after_seq: int) -> li
     return list(
         await session.scalars(select(Event).where(Event.job_id == job_id, Event.seq > after_seq).order_by(Event.seq))
     )
-
-
-async def find_delivery(session: AsyncSession, host: str, webhook_id: str) -> Delivery | None:
-    return await session.scalar(select(Delivery).where(Delivery.host == host, Delivery.webhook_id == webhook_id))
 
 
 async def job_deliveries(session: AsyncSession, job_id: str) -> tuple[list[Delivery], list[DeliveryRepeat]]:

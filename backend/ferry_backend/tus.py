@@ -27,6 +27,7 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration"
 WRITE_BUFFER = 1024 * 1024
 CHECKPOINT_S = 1.0  # how often a PATCH records the bytes it has landed so far
+EAGER_CHECKPOINT_S = 0.2  # ... while someone is waiting for those bytes (an import of the arriving upload)
 READ_CHUNK = 1024 * 1024
 UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{24}$")
 
@@ -83,6 +84,21 @@ def parse_metadata(header: str | None) -> dict[str, str]:
                 raise InvalidRequest(f"Upload-Metadata value of {parts[0]!r} is not base64 UTF-8", status=400) from None
         result[parts[0]] = value
     return result
+
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def declared_sha256(meta: dict[str, str]) -> str | None:
+    """The sha256 a client declares up front (Upload-Metadata `sha256`, 64 hex digits): checked when the
+    upload completes, and what lets an import of an unfinished upload take the duplicate fast path."""
+    value = meta.get("sha256")
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if not SHA256_RE.fullmatch(value):
+        raise InvalidRequest("Upload-Metadata sha256 must be 64 hexadecimal digits", status=400)
+    return value
 
 
 def encode_metadata(meta: dict[str, str]) -> str:
@@ -175,6 +191,7 @@ class PartFiles:
         body: AsyncIterator[bytes],
         checkpoint: Callable[[int], Awaitable[None]] | None = None,
         every_s: float = CHECKPOINT_S,
+        awaited: Callable[[], bool] = lambda: False,
     ) -> tuple[int, BaseException | None]:
         """Write `body` at `offset`, never past `length`; return the new offset and what stopped it, if anything.
 
@@ -182,7 +199,7 @@ class PartFiles:
         A part file longer than the recorded offset (a crash mid-write) is cut back first.
         While the body lands, at most once every `every_s` the bytes so far are synced to disk and
         `checkpoint(offset)` records them: a backend killed mid-PATCH resumes from there, not from the
-        PATCH's start.
+        PATCH's start. While `awaited()` (a reader waits for these bytes) that happens every EAGER_CHECKPOINT_S.
         """
         hasher = await self._hasher_at(upload_id, offset)
         path = self.path(upload_id)
@@ -204,7 +221,8 @@ class PartFiles:
             await anyio.to_thread.run_sync(_write, data, offset + written)
             hasher.update(data)
             written += len(data)
-            if checkpoint is not None and time.monotonic() - last_checkpoint >= every_s:
+            since = time.monotonic() - last_checkpoint
+            if checkpoint is not None and (since >= every_s or (since >= EAGER_CHECKPOINT_S and awaited())):
                 await anyio.to_thread.run_sync(os.fsync, handle.fileno())
                 await checkpoint(offset + written)
                 last_checkpoint = time.monotonic()

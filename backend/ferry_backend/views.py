@@ -118,6 +118,7 @@ def upload_view(upload: Upload) -> dict:
         "sha256": upload.sha256,
         "filename": upload.filename,
         "created_at": iso(upload.created_at),
+        "completed_at": iso(upload.completed_at) if upload.completed_at else None,
         "expires_at": iso(upload.expires_at),
     }
 

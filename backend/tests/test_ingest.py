@@ -18,7 +18,8 @@ from sqlalchemy import select, text
 from backend.tests.support import completed_data, event_data
 from ferry_backend import store as st
 from ferry_backend.errors import StoreUnavailable
-from ferry_backend.ingest import Arrival, IngestWriter
+from ferry_backend.ingest import IngestWriter
+from ferry_backend.ingest_batch import Arrival
 from ferry_backend.models import Delivery, DeliveryRepeat, Event, Host, Job, utcnow
 
 

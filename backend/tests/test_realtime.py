@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ferry_backend.realtime import ALL, Hub, LiveEvent, Subscriber
+from ferry_backend.hub import Hub
+from ferry_backend.realtime import ALL, LiveEvent, Subscriber
 
 
 def ev(seq: int, job: str = "j1", replay_id: str | None = None) -> LiveEvent:
@@ -25,8 +26,7 @@ async def make() -> tuple[Hub, Subscriber, list]:
         sent.append((data["job_id"], data["seq"], kind(meta)))
 
     hub = Hub()
-    sub = Subscriber("sid1", emit, lambda sid: None)
-    hub.add(sub)
+    sub = hub.connect("sid1", emit, lambda sid: None)
     return hub, sub, sent
 
 
@@ -150,8 +150,7 @@ async def test_meta_carries_the_backend_receipt_time_of_each_event():
 
 async def test_operator_replay_reaches_job_and_feed_watchers_without_counting_as_seen():
     hub, sub, sent = await make()
-    feed = Subscriber("feed", sub._emit, lambda sid: None)
-    hub.add(feed)
+    feed = hub.connect("feed", sub._emit, lambda sid: None)
     feed.finish_all({}, host=None)
     sub.finish_job("j1", [ev(1), ev(2)])
     for seq in (1, 2):
@@ -181,13 +180,12 @@ async def test_deliveries_reach_only_the_watchers_of_that_job():
     offered: dict[str, int] = {}
 
     def counting(sid):
-        sub = Subscriber(sid, lambda n, d, m: asyncio.sleep(0), lambda s: None)
+        sub = hub.connect(sid, lambda n, d, m: asyncio.sleep(0), lambda s: None)
         original = sub.offer
         sub.offer = lambda event, direct=None: (
             offered.__setitem__(sid, offered.get(sid, 0) + 1),
             original(event, direct),
         )
-        hub.add(sub)
         return sub
 
     subs = [counting(f"s{i}") for i in range(50)]
@@ -252,8 +250,7 @@ async def test_idle_clients_share_one_emit_and_busy_ones_keep_their_order():
         async def emit(name, data, meta):
             log.append(("own", sid, data["seq"]))
 
-        sub = Subscriber(sid, emit, lambda s: None)
-        hub.add(sub)
+        sub = hub.connect(sid, emit, lambda s: None)
         sub.finish_job("j1", [])
         return sub
 
@@ -275,3 +272,18 @@ async def test_idle_clients_share_one_emit_and_busy_ones_keep_their_order():
     assert [entry for entry in log if entry[2] == 4] and all(via == "many" for via, _, seq in log if seq == 4)
     for sub in (a, b, c):
         hub.remove(sub.sid)
+
+
+async def test_a_client_removed_from_the_hub_no_longer_changes_who_watches_a_job():
+    hub, sub, sent = await make()
+    sub.finish_job("j1", [])
+    assert hub.watchers("j1") == 1
+    hub.remove("sid1")
+    assert hub.watchers("j1") == 0
+    sub.finish_job("j2", [])  # a subscribe that finishes after its client went away
+    again = hub.connect("sid1", sub._emit, lambda sid: None)  # the same sid, a new client
+    sub.drop_job("j2")
+    again.finish_job("j2", [])
+    sub.drop_job("j2")  # the old client's change does not unindex the new one
+    assert hub.watchers("j1") == 0 and hub.watchers("j2") == 1
+    hub.remove("sid1")

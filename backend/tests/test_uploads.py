@@ -199,8 +199,10 @@ async def test_content_serves_ranges_with_a_signed_link_only(backend, tmp_path):
             "location"
         ]
         upload_id = location.rsplit("/", 1)[-1]
-        half = await http.get(f"/api/uploads/{upload_id}/content")
-        assert half.status_code == 409 and half.json()["error"]["code"] == "upload_incomplete"
+        half = await http.head(f"/api/uploads/{upload_id}/content")  # arriving: served as it lands
+        assert half.status_code == 200 and half.headers["upload-offset"] == "0" and "repr-digest" not in half.headers
+        deferred = await http.post("/api/uploads/", headers={**TUS, "Upload-Defer-Length": "1"})
+        assert deferred.status_code == 400  # an upload must declare its length: an import reads up to it
         await http.patch(
             location,
             content=data,

@@ -5,22 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
-from collections.abc import Callable
+import threading
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import ProgressColumn, Task
-from rich.text import Text
 
 from . import errors
 from .api import Backend
 from .checks import check_reference
 from .console import stdout
-from .formatting import describe, human_bytes, human_rate
+from .formatting import describe, human_bytes
 from .tracking import JobTrack
-
-UPLOAD_LINE_EVERY_S = 2.0
+from .upload import Upload
 
 
 def unique(items: list[str]) -> list[str]:
@@ -54,30 +50,38 @@ def run_import(
             raise errors.NotFound(
                 f"unknown host(s) {', '.join(unknown)}; registered: {', '.join(known) or 'none'}", code="unknown_host"
             )
-        upload_id = _upload(file, backend, out, quiet=as_json)
-        jobs = backend.create_imports(
-            upload_id=upload_id, hosts=hosts, image=image, format=format, changes=changes, force=force
-        )
+        upload = _create_upload(file, backend)  # created with its length: the jobs can start on it at once
+        try:
+            jobs = backend.create_imports(
+                upload_id=upload.upload_id, hosts=hosts, image=image, format=format, changes=changes, force=force
+            )
+        except BaseException:
+            upload.close()
+            raise
 
     def announce() -> None:
         if as_json:
-            sys.stdout.write(json.dumps({"type": "ferry.jobs", "upload_id": upload_id, "jobs": jobs}) + "\n")
+            sys.stdout.write(json.dumps({"type": "ferry.jobs", "upload_id": upload.upload_id, "jobs": jobs}) + "\n")
             sys.stdout.flush()
         else:
             for job in jobs:
                 out.print(f"{job['host']}: job {job['id']}", highlight=False, markup=False)
 
-    _follow(
-        jobs,
-        backend.url,
-        backend.token,
-        out,
-        timeout=timeout,
-        as_json=as_json,
-        owned=True,
-        cancel_on_interrupt=cancel_on_interrupt,
-        announce=announce,
-    )
+    try:
+        _follow(
+            jobs,
+            backend.url,
+            backend.token,
+            out,
+            timeout=timeout,
+            as_json=as_json,
+            owned=True,
+            cancel_on_interrupt=cancel_on_interrupt,
+            announce=announce,
+            upload=upload,
+        )
+    finally:
+        upload.close()
 
 
 def run_watch(job_ids: list[str], *, timeout: float | None, url: str, token: str | None, as_json: bool) -> None:
@@ -86,70 +90,53 @@ def run_watch(job_ids: list[str], *, timeout: float | None, url: str, token: str
     _follow(jobs, backend.url, backend.token, stdout(), timeout=timeout, as_json=as_json)
 
 
-def _upload(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
-    try:
-        return _upload_with_progress(file, backend, out, quiet)
-    except KeyboardInterrupt:
-        raise errors.Interrupted(
-            f"upload of {file.name} interrupted; run the same command again to resume it"
-        ) from None
+def _create_upload(file: Path, backend: Backend) -> Upload:
+    upload = Upload(file, backend.url, backend.token)
+    upload.create()
+    return upload
 
 
-def _upload_with_progress(file: Path, backend: Backend, out: Console, quiet: bool) -> str:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+class UploadSender:
+    """Sends an upload's bytes on a thread while its jobs are followed, reporting to the display."""
 
-    from .upload import upload_file
+    def __init__(self, upload: Upload, display, url: str, token: str, jobs: list[dict]) -> None:
+        self.upload, self.display, self.url, self.token, self.jobs = upload, display, url, token, jobs
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ferry-upload", daemon=True)
 
-    size = file.stat().st_size
-    if quiet:
-        return upload_file(file, backend.url, backend.token)
-    if out.is_terminal:
-        progress = Progress(
-            TextColumn("[bold]upload"),
-            BarColumn(bar_width=30),
-            _BinaryColumn(lambda task: f"{human_bytes(task.completed)}/{human_bytes(task.total)}"),
-            _BinaryColumn(lambda task: human_rate(task.speed) or "?"),
-            TimeRemainingColumn(),
-            console=out,
-        )
-        task = progress.add_task("upload", total=size)
+    def start(self) -> None:
+        self.thread.start()
 
-        def on_progress(offset: int, total: int, resumed: bool) -> None:
-            if resumed and not progress.tasks[task].completed:
-                what = "reusing the complete" if offset == total else f"resuming at {human_bytes(offset)} the"
-                progress.console.print(f"{what} earlier upload of {file.name}", markup=False)
-            progress.update(task, completed=offset)
+    def _run(self) -> None:
+        try:
+            self.upload.send(self.display.upload)
+            if self.upload.offset >= self.upload.total:
+                self.display.uploaded(self.upload.path.name, self.upload.total, self.upload.upload_id)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = exc
+            self.display.status(f"upload of {self.upload.path.name} failed: {exc}; canceling its imports")
+            self._cancel_jobs()
 
-        with progress:
-            upload_id = upload_file(file, backend.url, backend.token, on_progress=on_progress)
-    else:
-        last = [0.0]
+    def _cancel_jobs(self) -> None:
+        """The upload will not complete: its jobs would wait for it until the backend's idle limit."""
+        try:
+            with Backend(self.url, self.token) as backend:
+                for job in self.jobs:
+                    try:
+                        backend.cancel(job["id"])
+                    except errors.CliError:
+                        pass  # already ended
+        except errors.CliError as exc:
+            self.display.status(f"could not cancel the imports: {exc}")
 
-        def on_progress(offset: int, total: int, resumed: bool) -> None:
-            now = time.monotonic()
-            if offset in (0, total) or resumed and last[0] == 0.0 or now - last[0] >= UPLOAD_LINE_EVERY_S:
-                last[0] = now
-                note = (" (already uploaded)" if offset == total else " (resumed)") if resumed else ""
-                out.print(
-                    f"upload {100.0 * offset / total:5.1f}% {human_bytes(offset)} / {human_bytes(total)}{note}",
-                    highlight=False,
-                    markup=False,
-                )
-
-        upload_id = upload_file(file, backend.url, backend.token, on_progress=on_progress)
-    out.print(f"uploaded {file.name} ({human_bytes(size)}) as {upload_id}", highlight=False, markup=False)
-    return upload_id
-
-
-class _BinaryColumn(ProgressColumn):
-    """Sizes and rates in binary units, as the page and every other ferry line write them."""
-
-    def __init__(self, render: Callable[[Task], str]) -> None:
-        super().__init__()
-        self._render = render
-
-    def render(self, task: Task) -> Text:
-        return Text(self._render(task))
+    def finish(self) -> None:
+        """After the jobs ended: stop sending (nothing needs the rest) and raise what stopped the upload."""
+        self.upload.stop()
+        self.thread.join()
+        if self.error is not None:
+            if isinstance(self.error, errors.CliError):
+                raise self.error
+            raise errors.Unreachable(f"upload of {self.upload.path.name} failed: {self.error}") from self.error
 
 
 def _follow(
@@ -163,26 +150,49 @@ def _follow(
     owned: bool = False,
     cancel_on_interrupt: bool | None = None,
     announce=lambda: None,
+    upload: Upload | None = None,
 ) -> None:
-    """Follow until every job ended. On Ctrl-C — from the moment the jobs exist — say what happens to them
-    (and cancel them when asked to)."""
+    """Follow until every job ended, sending `upload` meanwhile (the jobs take its bytes as they land). On
+    Ctrl-C — from the moment the jobs exist — say what happens to them (and cancel them when asked to)."""
     from .commands_cancel import on_interrupt
     from .display import make_display
     from .live import Follower
 
     tracks = [JobTrack(job["id"], host=job.get("host")) for job in jobs]
     display = make_display(out, as_json)
+    sender = UploadSender(upload, display, url, token, jobs) if upload is not None else None
     try:
         announce()
         display.start(tracks)
+        if sender is not None:
+            sender.start()
         asyncio.run(Follower(url, token, tracks, display, timeout_s=timeout).run())
     except KeyboardInterrupt:
+        if upload is not None:
+            upload.stop()
         display.stop()
         on_interrupt(tracks, owned=owned, cancel=cancel_on_interrupt, url=url, token=token, out=out, as_json=as_json)
+        if upload is not None and upload.offset < upload.total:
+            out.print(
+                f"upload of {upload.path.name} stopped at {human_bytes(upload.offset)}; run the same command "
+                "again to resume it",
+                highlight=False,
+                markup=False,
+            )
         raise
     finally:
         display.stop()
-    _conclude(tracks, out, quiet=as_json)
+    upload_error: errors.CliError | None = None
+    if sender is not None:
+        try:
+            sender.finish()
+        except errors.CliError as exc:
+            upload_error = exc
+    try:
+        _conclude(tracks, out, quiet=as_json)
+    finally:
+        if upload_error is not None:  # the upload's own failure explains the jobs' best
+            raise upload_error
 
 
 def _conclude(tracks: list[JobTrack], out: Console, quiet: bool) -> None:

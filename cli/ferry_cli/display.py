@@ -5,16 +5,38 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.text import Text
 
-from .formatting import describe, printable
+from .formatting import describe, human_bytes, human_rate, printable
 from .tracking import JobTrack
 
 STATE_STYLES = {"succeeded": "green", "failed": "red", "canceled": "yellow"}
 LINE_EVERY_S = 5.0
+UPLOAD_LINE_EVERY_S = 2.0
+
+
+def upload_line(offset: int, total: int, resumed: bool) -> str:
+    note = (" (already uploaded)" if offset == total else " (resumed)") if resumed else ""
+    return f"upload {100.0 * offset / total:5.1f}% {human_bytes(offset)} / {human_bytes(total)}{note}"
+
+
+def uploaded_line(name: str, size: int, upload_id: str) -> str:
+    return printable(f"uploaded {name} ({human_bytes(size)}) as {upload_id}")
+
+
+class _BinaryColumn(ProgressColumn):
+    """Sizes and rates in binary units, as the page and every other ferry line write them."""
+
+    def __init__(self, render: Callable[[Task], str]) -> None:
+        super().__init__()
+        self._render = render
+
+    def render(self, task: Task) -> Text:
+        return Text(self._render(task))
 
 
 def _label(track: JobTrack) -> str:
@@ -22,10 +44,13 @@ def _label(track: JobTrack) -> str:
 
 
 class _DetailColumn(ProgressColumn):
-    """The job's description; the finalizing clock keeps running between events."""
+    """The job's description; the finalizing clock keeps running between events. The upload's bar: its bytes."""
 
     def render(self, task) -> Text:
-        track: JobTrack = task.fields["track"]
+        track: JobTrack | None = task.fields["track"]
+        if track is None:
+            rate = human_rate(task.speed) or ""
+            return Text(f"{human_bytes(task.completed)} / {human_bytes(task.total)} {rate}".rstrip())
         clock = track.phase_clock(time.monotonic())
         return Text(printable(describe(track.view, clock)), style=STATE_STYLES.get(str(track.view.get("state")), ""))
 
@@ -33,14 +58,15 @@ class _DetailColumn(ProgressColumn):
 class _StateBar(BarColumn):
     def render(self, task):
         bar = super().render(task)
-        state = task.fields["track"].view.get("state")
+        track = task.fields["track"]
+        state = track.view.get("state") if track is not None else None
         if state in STATE_STYLES:
             bar.complete_style = bar.finished_style = STATE_STYLES[state]
         return bar
 
 
 class BarsDisplay:
-    """One rich bar per job, refreshed ten times a second."""
+    """One rich bar per job (and one for the upload its jobs take their bytes from), refreshed ten times a second."""
 
     def __init__(self, console: Console):
         self.console = console
@@ -53,6 +79,19 @@ class BarsDisplay:
             refresh_per_second=10,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.upload_task: TaskID | None = None
+
+    def upload(self, offset: int, total: int, resumed: bool) -> None:
+        """The upload's progress, from the thread that sends it (rich's Progress is thread-safe)."""
+        if self.upload_task is None:
+            self.upload_task = self.progress.add_task("", total=total, label="upload", track=None, upload=True)
+            if resumed:
+                what = "reusing the complete" if offset == total else f"resuming at {human_bytes(offset)} the"
+                self.progress.console.print(f"{what} earlier upload", markup=False)
+        self.progress.update(self.upload_task, completed=offset)
+
+    def uploaded(self, name: str, size: int, upload_id: str) -> None:
+        self.progress.console.print(uploaded_line(name, size, upload_id), highlight=False, markup=False)
 
     def start(self, tracks: list[JobTrack]) -> None:
         for track in tracks:
@@ -76,10 +115,23 @@ class LinesDisplay:
     def __init__(self, console: Console, every_s: float = LINE_EVERY_S):
         self.console = console
         self.every_s = every_s
+        self._upload_at: float | None = None
         self._last: dict[str, tuple[str | None, str | None, bool, float]] = {}
 
     def start(self, tracks: list[JobTrack]) -> None:
         pass
+
+    def upload(self, offset: int, total: int, resumed: bool) -> None:
+        now = time.monotonic()
+        first = self._upload_at is None
+        if self._upload_at is None or offset == total or now - self._upload_at >= UPLOAD_LINE_EVERY_S:
+            self._upload_at = now
+            self.console.print(
+                upload_line(offset, total, resumed and (first or offset == total)), highlight=False, markup=False
+            )
+
+    def uploaded(self, name: str, size: int, upload_id: str) -> None:
+        self.console.print(uploaded_line(name, size, upload_id), highlight=False, markup=False)
 
     def event(self, track: JobTrack, event_type: str | None, data: dict | None) -> None:
         key = (track.view.get("state"), track.view.get("phase"), bool(track.view.get("doubt")))  # a doubt shows at once
@@ -104,9 +156,16 @@ class LinesDisplay:
 
 
 class JsonDisplay:
-    """One JSON object per event on stdout, `{"type", "data"}` as the callback carried it."""
+    """One JSON object per event on stdout, `{"type", "data"}` as the callback carried it (the upload's own
+    progress is not an event: it is not printed)."""
 
     def start(self, tracks: list[JobTrack]) -> None:
+        pass
+
+    def upload(self, offset: int, total: int, resumed: bool) -> None:
+        pass
+
+    def uploaded(self, name: str, size: int, upload_id: str) -> None:
         pass
 
     def event(self, track: JobTrack, event_type: str | None, data: dict | None) -> None:

@@ -99,6 +99,12 @@ def _doing(view: dict, state: str | None, phase: str | None, elapsed: float | No
         if view.get("eta_s") is not None:
             parts.append(f"eta {human_duration(view['eta_s'])}")
         return " · ".join(parts)
+    if phase == "waiting_for_upload":  # the import read every byte of the upload that has arrived so far
+        available, total = view.get("bytes_available"), view.get("bytes_total")
+        parts = ["waiting for upload"]
+        if available is not None and total:
+            parts.append(f"{human_bytes(available)} / {human_bytes(total)} arrived ({100.0 * available / total:.0f} %)")
+        return " · ".join(parts)
     if phase == "loading":  # the engine has every byte of a docker-save archive and loads its layers
         done, total = view.get("layers_done"), view.get("layers_total")
         parts = [

@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
@@ -73,6 +75,75 @@ def _retryable(exc: TusCommunicationError) -> bool:
     return exc.status_code is None or exc.status_code >= 500 or exc.status_code == 423
 
 
+class Upload:
+    """One file's upload: created (or found again) first, its bytes sent afterwards, so imports of it can start
+    while it arrives. `stop()` from another thread ends `send()` after the PATCH in flight."""
+
+    def __init__(self, path: Path, backend_url: str, token: str) -> None:
+        self.path, self.backend_url = path, backend_url
+        self.total = path.stat().st_size
+        if self.total == 0:
+            raise errors.BadInput(f"{path} is empty", code="empty_file")
+        self.endpoint = f"{backend_url}/api/uploads/"
+        self.client = TusClient(self.endpoint, headers={"Authorization": f"Bearer {token}"})
+        self.stopped = threading.Event()
+        self.resumed = False
+        self.uploader: Any = None
+        self._storage: FileStorage | None = None
+
+    @property
+    def upload_id(self) -> str:
+        return self.uploader.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def offset(self) -> int:
+        return self.uploader.offset if self.uploader is not None else 0
+
+    def create(self) -> str:
+        """Create the upload with its length (or find this file's earlier one); return its id."""
+        cache = cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        self._storage = FileStorage(str(cache / "uploads.json"))  # tuspy keeps the URL there: closed by close()
+        try:
+            uploader = _uploader(self.client, self.path, self._storage, FileFingerprint(self.backend_url, self.path))
+            self.resumed = uploader.url is not None and uploader.offset > 0
+            if uploader.url is None:
+                uploader.set_url(uploader.create_url())
+                uploader.offset = 0
+        except TusCommunicationError as exc:
+            self.close()
+            raise translate(exc, self.endpoint) from None
+        except BaseException:
+            self.close()
+            raise
+        self.uploader = uploader
+        return self.upload_id
+
+    def send(
+        self,
+        on_progress: Callable[[int, int, bool], None] = lambda o, t, r: None,
+        stop_at: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Send the bytes from where the upload stands; `on_progress(offset, total, resumed)` after every PATCH
+        and once at the start."""
+        assert self.uploader is not None, "create() first"
+        on_progress(self.uploader.offset, self.total, self.resumed)
+        end = self.total if stop_at is None else min(stop_at, self.total)
+        try:
+            _send(self.uploader, self.total, end, on_progress, sleep, self.resumed, self.stopped)
+        except TusCommunicationError as exc:
+            raise translate(exc, self.endpoint) from None
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def close(self) -> None:
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+
+
 def upload_file(
     path: Path,
     backend_url: str,
@@ -86,28 +157,13 @@ def upload_file(
 
     `on_progress(offset, total, resumed)` is called after every PATCH and once at the start.
     """
-    total = path.stat().st_size
-    if total == 0:
-        raise errors.BadInput(f"{path} is empty", code="empty_file")
-    endpoint = f"{backend_url}/api/uploads/"
-    client = TusClient(endpoint, headers={"Authorization": f"Bearer {token}"})
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    storage = FileStorage(str(cache / "uploads.json"))
-    fingerprint = FileFingerprint(backend_url, path)
+    upload = Upload(path, backend_url, token)
     try:
-        uploader = _uploader(client, path, storage, fingerprint)
-        resumed = uploader.url is not None and uploader.offset > 0
-        if uploader.url is None:
-            uploader.set_url(uploader.create_url())
-            uploader.offset = 0
-        on_progress(uploader.offset, total, resumed)
-        _send(uploader, total, total if stop_at is None else min(stop_at, total), on_progress, sleep, resumed)
-        return uploader.url.rstrip("/").rsplit("/", 1)[-1]
-    except TusCommunicationError as exc:
-        raise translate(exc, endpoint) from None
+        upload_id = upload.create()
+        upload.send(on_progress, stop_at=stop_at, sleep=sleep)
     finally:
-        storage.close()
+        upload.close()
+    return upload_id
 
 
 def _uploader(client: TusClient, path: Path, storage: FileStorage, fingerprint: FileFingerprint):
@@ -131,9 +187,9 @@ def _uploader(client: TusClient, path: Path, storage: FileStorage, fingerprint: 
     return make()
 
 
-def _send(uploader, total: int, stop_at: int, on_progress, sleep, resumed: bool) -> None:
+def _send(uploader, total: int, stop_at: int, on_progress, sleep, resumed: bool, stopped: threading.Event) -> None:
     failures = 0
-    while uploader.offset < stop_at:
+    while uploader.offset < stop_at and not stopped.is_set():
         uploader.chunk_size = min(uploader.chunk_size, stop_at - uploader.offset)
         before, started = uploader.offset, time.monotonic()
         try:

@@ -138,6 +138,7 @@ def test_import_uploads_once_and_follows_every_host_live_to_success(backend, arc
     assert created["type"] == "ferry.jobs" and {j["host"] for j in created["jobs"]} == {lab1.name, lab2.name}
     upload = backend.get(f"/api/uploads/{created['upload_id']}").json()
     assert upload["complete"] and upload["sha256"] == sha256_of(archive) and upload["filename"] == archive.name
+    assert all(job["created_at"] < upload["completed_at"] for job in created["jobs"])  # started on the arriving upload
     for job in created["jobs"]:
         events = [line for line in lines[1:] if line["data"]["job_id"] == job["id"]]
         seqs = [e["data"]["seq"] for e in events]

@@ -314,6 +314,17 @@ def test_a_doubt_is_shown_beside_the_progress_and_a_presumed_failure_gives_way_t
     )  # ended for good
 
 
+def test_waiting_for_the_upload_says_how_much_of_it_has_arrived():
+    view = {
+        "state": "running",
+        "phase": "waiting_for_upload",
+        "bytes_available": 45_000_000,
+        "bytes_total": 100_000_000,
+    }
+    text = describe(view)
+    assert text.startswith("waiting for upload · ") and "(45 %)" in text
+
+
 def test_a_slow_send_delays_the_replay_instead_of_making_the_next_gap_shorter():
     now = [0.0]
     sent_at: list[float] = []

@@ -39,6 +39,7 @@ MEANING = {
     416: "Range not satisfiable.",
     422: "Invalid input.",
     423: "Locked by another request.",
+    460: "Checksum mismatch: the upload's sha256 is not the one its client declared (tus checksum).",
     500: "Internal error.",
     502: "An upstream service failed.",
     503: "Temporarily unavailable (storage, engine, too many requests).",

@@ -50,16 +50,20 @@ SNAPSHOT_FIELDS = (
     "queue_position",
 )
 LOAD_FIELDS = ("layers_done", "layers_total", "layer_bytes_done", "layer_bytes_total")  # a load's layer counts
+UPLOAD_FIELDS = ("bytes_available",)  # an import of an upload still arriving: how much of it has arrived
 
 
 class Phase(StrEnum):
-    """Where a job is. `loading` = the engine has every byte of a docker-save archive and reports the layers it
-    loads; `finalizing` = the engine has every byte and is still working without saying how far it is."""
+    """Where a job is. `waiting_for_upload` = the import has caught up with an upload still arriving and waits
+    for its next bytes (`bytes_available` of `bytes_total` have arrived); `loading` = the engine has every byte
+    of a docker-save archive and reports the layers it loads; `finalizing` = the engine has every byte and is
+    still working without saying how far it is."""
 
     QUEUED = "queued"
     PREPARING = "preparing"
     DOWNLOADING = "downloading"
     IMPORTING = "importing"
+    WAITING_FOR_UPLOAD = "waiting_for_upload"
     LOADING = "loading"
     FINALIZING = "finalizing"
     VERIFYING = "verifying"
@@ -91,6 +95,7 @@ class ErrorCode(StrEnum):
     SOURCE_NOT_ALLOWED = "source_not_allowed"
     SOURCE_UNAVAILABLE = "source_unavailable"
     SOURCE_MISMATCH = "source_mismatch"
+    UPLOAD_ABANDONED = "upload_abandoned"
     IMPORTER_RESTARTED = "importer_restarted"
     HOST_UNREACHABLE = "host_unreachable"
     DISPATCH_FAILED = "dispatch_failed"
@@ -191,6 +196,12 @@ class ImportEventData(_Model):
     )
     layer_bytes_total: int | None = Field(
         default=None, ge=0, le=INT64_MAX, description="Loads: bytes of every layer to load."
+    )
+    bytes_available: int | None = Field(
+        default=None,
+        ge=0,
+        le=INT64_MAX,
+        description="An upload still arriving: bytes of it the backend has so far (of bytes_total declared).",
     )
     image: ImageInfo | None = None
     error: ErrorInfo | None = None

@@ -89,6 +89,7 @@ export function viewFromEvent(data) {
     layers_total: data.layers_total ?? null,
     layer_bytes_done: data.layer_bytes_done ?? null,
     layer_bytes_total: data.layer_bytes_total ?? null,
+    bytes_available: data.bytes_available ?? null,
     result: data.image ?? null,
     error: data.error ?? null,
     // An event is the host's own word: no doubt about it, and no presumption stands against it.
@@ -118,6 +119,7 @@ export function viewFromJob(job) {
     layers_total: job.layers_total,
     layer_bytes_done: job.layer_bytes_done,
     layer_bytes_total: job.layer_bytes_total,
+    bytes_available: job.bytes_available,
     result: job.result ?? null,
     error: job.error ?? null,
     created_at: job.created_at,

@@ -19,6 +19,10 @@ export const UPLOAD_DEFAULTS = {
  * @param {{baseUrl?: string, token: string|(() => string), onProgress?: Function, signal?: AbortSignal,
  *          metadata?: object, chunkSize?: number, retryDelays?: number[], Upload?: typeof tus.Upload,
  *          now?: () => number, resume?: boolean, onResume?: Function}} options
+ *   onUploadUrl({uploadId, url}) as soon as the upload exists on the server (created with its length, or an
+ *   earlier one found): an import may start on it then, while its bytes still arrive;
+ *   terminateOnAbort() → true: an abort also removes the upload on the server (tus DELETE), which cancels
+ *   the imports started on it; otherwise the server keeps it and the same file resumes it;
  *   onProgress({bytesSent, bytesTotal, percent, rateBps, etaS}) after every progress step;
  *   onResume({url}) when an earlier upload of the same file is continued instead of a new one made;
  *   onRetry({attempt, delayMs, offline}) when a dropped connection is tried again after delayMs, or
@@ -60,6 +64,9 @@ export function upload(file, options) {
         const auth = bearer();
         if (auth) req.setHeader("Authorization", `Bearer ${auth}`);
       },
+      onUploadUrlAvailable() {
+        options.onUploadUrl?.({ uploadId: uploadIdFromUrl(instance.url), url: instance.url });
+      },
       onProgress(bytesSent, bytesTotal) {
         size = bytesTotal;
         rate = nextRate(rate, bytesSent, now());
@@ -95,7 +102,11 @@ export function upload(file, options) {
     });
     function onAbort() {
       stopWaiting();
-      instance.abort(false).finally(() => reject(abortError()));
+      const terminate = Boolean(options.terminateOnAbort?.()) && Boolean(instance.url);
+      instance
+        .abort(terminate)
+        .catch(() => {})
+        .finally(() => reject(abortError()));
     }
     signal?.addEventListener("abort", onAbort, { once: true });
 

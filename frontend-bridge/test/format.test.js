@@ -38,6 +38,9 @@ test("a job's status line says what is happening", () => {
   assert.equal(jobStatusLine({ ...loading, layers_total: null, layer_bytes_total: null, eta_s: null }), "Loading layers 3 · 40.0 MiB/s");
   assert.equal(jobStatusLine(loading, null, 9), "Loading layers 3/7 · 120 MiB of 270 MiB · no update for 9 s");
   assert.equal(jobStatusLine({ ...base, state: "queued", phase: "queued", queue_position: 2 }), "Queued · position 2");
+  const waiting = { ...base, phase: "waiting_for_upload", bytes_available: 0.9 * 1024 ** 3, rate_bps: null, eta_s: null };
+  assert.equal(jobStatusLine(waiting), "Waiting for upload · 45 % uploaded (922 MiB of 2.00 GiB) · 1.00 GiB of 2.00 GiB imported");
+  assert.equal(jobStatusLine({ ...waiting, bytes_available: null }), "Waiting for upload · upload still arriving · 1.00 GiB of 2.00 GiB imported");
   assert.equal(
     jobStatusLine({ ...base, state: "succeeded", result: { ref: "ceos:1", id: "sha256:" + "c".repeat(64), size: 2.6 * 1024 ** 3 } }),
     "Imported ceos:1 · cccccccccccc · 2.60 GiB",

@@ -123,6 +123,7 @@ const PHASES = {
   preparing: "Preparing",
   downloading: "Downloading",
   importing: "Importing",
+  waiting_for_upload: "Waiting for upload",
   loading: "Loading layers",
   finalizing: "Finalizing",
   verifying: "Verifying",
@@ -148,6 +149,14 @@ export function jobOrigin(view) {
   if (String(view?.id ?? "").startsWith("sim-")) return "simulated";
   if (view && view.upload_id === null && view.source_url === null) return "replayed";
   return null;
+}
+
+/** How much of the upload a job waits for has arrived: "45 % uploaded (45.0 MB of 100 MB)". */
+export function uploadedShare(view) {
+  const available = view.bytes_available;
+  if (available === null || available === undefined || !view.bytes_total) return "upload still arriving";
+  const percent = Math.floor((100 * available) / view.bytes_total);
+  return `${percent} % uploaded (${formatBytes(available)} of ${formatBytes(view.bytes_total)})`;
 }
 
 /** What a job that found its image already there says: it succeeded, but it imported nothing. */
@@ -205,6 +214,13 @@ export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = n
     return [`${what}… ${formatDuration(elapsedS ?? 0)}`, silent].filter(Boolean).join(" · ");
   }
   const parts = [];
+  if (view.phase === "waiting_for_upload") {
+    // The host took every byte that has arrived; it goes on as the upload does: say how far the upload is.
+    parts.push(`Waiting for upload · ${uploadedShare(view)}`);
+    parts.push(`${formatBytes(view.bytes_done)} of ${formatBytes(view.bytes_total)} imported`);
+    if (silent) parts.push(silent);
+    return parts.join(" · ");
+  }
   if (view.phase === "loading") {
     // The engine has every byte of a docker-save archive and loads its layers: count those instead.
     const layers = view.layers_done ?? null;

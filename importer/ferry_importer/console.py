@@ -31,6 +31,8 @@ def describe(snapshot: Snapshot) -> str:
             parts.append(f"{human_bytes(snapshot.layer_bytes_done)}/{human_bytes(snapshot.layer_bytes_total)}")
     else:
         parts = [f"{human_bytes(snapshot.bytes_done)}/{human_bytes(snapshot.bytes_total)}"]
+    if snapshot.phase == "waiting_for_upload" and snapshot.bytes_available is not None:
+        parts.append(f"upload {human_bytes(snapshot.bytes_available)} arrived")
     if snapshot.rate_bps:
         parts.append(f"{human_bytes(snapshot.rate_bps)}/s")
     if snapshot.eta_s is not None:
@@ -80,6 +82,7 @@ class BarReporter(EventReporter):
             layers_total=data.layers_total,
             layer_bytes_done=data.layer_bytes_done,
             layer_bytes_total=data.layer_bytes_total,
+            bytes_available=data.bytes_available,
         )
         self._show(snapshot)
         if event.type != "import.progress" and self.task is not None:

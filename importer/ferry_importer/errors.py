@@ -51,6 +51,12 @@ class SourceMismatch(ImporterError):
     code = ErrorCode.SOURCE_MISMATCH
 
 
+class UploadAbandoned(ImporterError):
+    """The upload being imported while it arrives stopped for the backend's idle limit."""
+
+    code = ErrorCode.UPLOAD_ABANDONED
+
+
 class ArchiveError(ImporterError):
     """Something is wrong with the archive's bytes; the subclasses say what."""
 

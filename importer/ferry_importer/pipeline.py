@@ -48,6 +48,7 @@ from ferry_importer.preflight import (
 )
 from ferry_importer.progress import ProgressDriver, load_weight
 from ferry_importer.reporting import Reporter
+from ferry_importer.sources.arriving import UploadState, watch_arrival
 from ferry_importer.sources.base import Source, source_path
 from ferry_importer.sources.remote_file import RemoteFile
 from ferry_importer.sources.url import UrlSource
@@ -140,8 +141,8 @@ def _uncompressed_size(source: Source) -> int | None:
         except OSError:
             return None
         return uncompressed_size(path, detect_compression(head))
-    if not isinstance(source, UrlSource) or not source.size:
-        return None
+    if not isinstance(source, UrlSource) or not source.size or source.arriving:
+        return None  # an upload still arriving has no trailer yet: reading it would wait for the whole upload
     try:
         with RemoteFile(source, source.size) as remote:
             head = remote.read(SNIFF_BYTES)
@@ -251,6 +252,7 @@ class _Job:
             self.rollback.importing()
             request = import_rootfs(self.engine, body, self._import_changes(), activity, self.comment)
         task = asyncio.create_task(request)
+        watcher = self._watch_arrival()
         try:
             outcome = await supervise(task, activity, self.options.stall_timeout)
             self.timeline["answered"] = time.monotonic()
@@ -269,6 +271,33 @@ class _Job:
             self._note_created(task)
             await self.rollback.undo()
             raise
+        finally:
+            if watcher is not None:
+                await cancel_and_wait(watcher)
+
+    def _watch_arrival(self) -> asyncio.Task | None:
+        """An upload still arriving: say when the import waits for it (phase `waiting_for_upload`)."""
+        source = self.source
+        if not isinstance(source, UrlSource) or not source.arriving:
+            return None
+        return asyncio.create_task(
+            watch_arrival(lambda: source.read_offset, source.upload_state, self._arrival),
+            name="watch-arrival",
+        )
+
+    async def _arrival(self, state: UploadState, waiting: bool) -> None:
+        if not self.all_sent:
+            await self.driver.upload_arrival(state.available, waiting)
+
+    async def _arrived_sha256(self) -> str | None:
+        """The sha256 the backend computed over the whole upload, for an upload that was still arriving."""
+        source = self.source
+        if self.expected or not isinstance(source, UrlSource) or not source.arriving:
+            return None
+        state = await asyncio.to_thread(source.upload_state)
+        if state is None or state.sha256 is None:
+            raise SourceMismatch("the upload's sha256 is unknown: it cannot be checked", f"{state}")
+        return state.sha256
 
     async def _probe_source(self) -> None:
         """A network source learns its size before streaming. It runs under the progress ticker, so the
@@ -303,6 +332,11 @@ class _Job:
         """The whole archive has been read; the engine still lacks its last bytes. Accept or refuse now."""
         if self.expected and end.sha256 != self.expected:
             raise SourceMismatch("the archive's sha256 does not match the expected one", f"got {end.sha256}")
+        arrived = await self._arrived_sha256()
+        if arrived is not None and end.sha256 != arrived:
+            raise SourceMismatch(
+                "the bytes streamed do not match the upload's sha256", f"streamed {end.sha256}, upload {arrived}"
+            )
         if self.on_digest is not None:
             self.on_digest(end.sha256)
         self.end = end

@@ -53,6 +53,7 @@ class Snapshot:
     layers_total: int | None = None
     layer_bytes_done: int | None = None
     layer_bytes_total: int | None = None
+    bytes_available: int | None = None
 
 
 def percent_of(done: int, total: int | None) -> float:
@@ -163,12 +164,22 @@ class ProgressDriver:
         self.layers: LayerTracker | None = None  # set for loads: the engine's loading stage
         self.load_weight = 0.0
         self._load_meter = RateMeter()
+        self.available: int | None = None  # an upload still arriving: its bytes landed so far, when last asked
 
     def advance(self, done: int) -> None:
         """Record bytes consumed so far (from the sender, once the engine took them)."""
         if done > self.done:
             self.done = done
             self._meter.add(self.clock(), done)
+
+    async def upload_arrival(self, available: int, waiting: bool) -> None:
+        """An upload read while it arrives: `available` bytes of it have landed; `waiting` = the import has
+        caught up with it (phase `waiting_for_upload`), else it is `importing` at its own pace."""
+        self.available = available
+        if waiting and self.phase == Phase.IMPORTING:
+            await self.set_phase(Phase.WAITING_FOR_UPLOAD)
+        elif not waiting and self.phase == Phase.WAITING_FOR_UPLOAD:
+            await self.set_phase(Phase.IMPORTING)
 
     def expect_load(self, weight: float) -> None:
         """This archive is loaded: percent also covers the layers the engine loads after the last byte."""
@@ -233,6 +244,7 @@ class ProgressDriver:
             layers_total=layers.layers_total if shown and layers else None,
             layer_bytes_done=layers.bytes_done if shown and layers and layers.planned else None,
             layer_bytes_total=layers.bytes_total if shown and layers else None,
+            bytes_available=self.available,
         )
 
     async def set_phase(self, phase: Phase) -> None:

@@ -73,6 +73,7 @@ class EventReporter:
             layers_total=snapshot.layers_total,
             layer_bytes_done=snapshot.layer_bytes_done,
             layer_bytes_total=snapshot.layer_bytes_total,
+            bytes_available=snapshot.bytes_available,
             **extra,
         )
         if kind is not EventType.PROGRESS:

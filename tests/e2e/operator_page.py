@@ -30,6 +30,7 @@ FINAL_STATES = ("succeeded", "failed", "canceled")
 RECORDER = """
 (() => {
   const bars = {};        // job id -> every distinct aria-valuenow of its card's bar, in order
+  const lines = {};       // job id -> every distinct status line of its card, in order
   const transport = [];   // every text the connection pill showed, in order
   const record = () => {
     for (const card of document.querySelectorAll('.job-card')) {
@@ -39,11 +40,14 @@ RECORDER = """
       const values = (bars[job] ??= []);
       const value = Number(bar.getAttribute('aria-valuenow'));
       if (values.at(-1) !== value) values.push(value);
+      const said = (lines[job] ??= []);
+      const line = card.querySelector('.stats')?.textContent;
+      if (line && said.at(-1) !== line) said.push(line);
     }
     const pill = document.getElementById('transport')?.textContent;
     if (pill && transport.at(-1) !== pill) transport.push(pill);
   };
-  window.__ferryRecord = { bars, transport };
+  window.__ferryRecord = { bars, lines, transport };
   new MutationObserver(record).observe(document, {
     subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['aria-valuenow'],
   });
@@ -114,6 +118,10 @@ class OperatorPage:
     def bar_values(self, job_id: str) -> list[float]:
         """Every value the job's bar showed, in order (recorded in the page as they changed)."""
         return self.page.evaluate("id => window.__ferryRecord.bars[id] ?? []", job_id)
+
+    def status_lines(self, job_id: str) -> list[str]:
+        """Every status line the job's card showed, in order (recorded in the page as they changed)."""
+        return self.page.evaluate("id => window.__ferryRecord.lines[id] ?? []", job_id)
 
     def transport_history(self) -> list[str]:
         return self.page.evaluate("() => window.__ferryRecord.transport")

@@ -145,6 +145,37 @@ async def test_tus_upload_cut_on_one_replica_resumes_on_the_other(cluster):
     assert body.status_code == 206 and body.content == data[1000:]
 
 
+async def test_an_upload_arriving_on_one_replica_is_served_as_it_lands_by_the_other(cluster):
+    """No PATCH on replica B wakes its waiting content stream: it sees the shared file grow by its slow re-check."""
+    a, b = cluster.backends
+    operator = await cluster.token("operator")
+    data = bytes(range(256)) * 4096  # 1 MiB
+    tus = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
+    received = bytearray()
+    async with cluster.client(operator, base_url=a.url) as on_a, cluster.client(operator, base_url=b.url) as on_b:
+        created = await on_a.post("/api/uploads/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))})
+        location = created.headers["location"]
+
+        async def pull() -> None:
+            async with on_b.stream("GET", location + "/content") as response:
+                assert response.status_code == 200
+                async for chunk in response.aiter_raw():
+                    received.extend(chunk)
+
+        puller = asyncio.create_task(pull())
+        first = await on_a.patch(location, content=data[:400_000], headers={**tus, "Upload-Offset": "0"})
+        assert first.status_code == 204
+        for _ in range(100):  # within a re-check or two (2 s each)
+            if len(received) == 400_000:
+                break
+            await asyncio.sleep(0.1)
+        assert len(received) == 400_000 and not puller.done()
+        rest = await on_a.patch(location, content=data[400_000:], headers={**tus, "Upload-Offset": "400000"})
+        assert rest.status_code == 204
+        await asyncio.wait_for(puller, 15)
+    assert bytes(received) == data
+
+
 async def test_proxy_sends_every_request_of_one_upload_to_the_same_replica(cluster):
     """While a PATCH is still streaming, a second PATCH of that upload meets the same replica's lock (423),
     never another replica that would write the same bytes concurrently."""

@@ -9,7 +9,8 @@ import { formatBytes, formatBytesOf, formatDuration, formatRate, hostLiveness } 
 const UNRESUMABLE = new Set(["too_large", "forbidden", "unauthorized", "invalid_request"]);
 
 export function mountNewImport(root, { client, canOperate, onStarted }) {
-  let uploaded = null; // {uploadId, name, size}
+  let uploaded = null; // {uploadId, name, size, complete}: known as soon as the upload exists, before its bytes arrive
+  let startedOn = null; // the uploadId imports were started on while it arrived: Cancel upload removes it (and them)
   let uploading = null; // AbortController
   let stopped = null; // the File whose upload failed for good or was canceled: Resume upload takes it up again
   let hosts = [];
@@ -104,7 +105,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
 
   function readiness() {
     const missing = [];
-    if (!uploaded) missing.push(uploading ? "wait for the upload to finish" : "upload an archive");
+    if (!uploaded) missing.push(uploading ? "wait for the upload to start" : "upload an archive");
     if (chosen.size === 0) missing.push("choose at least one host");
     const named = imageInput.value !== "";
     if (named && !checkReference(imageInput.value).ok) missing.push("give a valid image name");
@@ -171,6 +172,13 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     try {
       const result = await client.upload(file, {
         signal: controller.signal,
+        // Import is possible from the moment the upload exists: the hosts take its bytes as they arrive.
+        onUploadUrl: ({ uploadId }) => {
+          if (uploading !== controller) return;
+          uploaded = { uploadId, name: file.name, size: file.size, complete: false };
+          refresh();
+        },
+        terminateOnAbort: () => uploaded !== null && startedOn === uploaded.uploadId,
         onResume: ({ url }) => {
           const earlier = stored.find((entry) => entry.url === url);
           stored = stored.filter((entry) => entry !== earlier);
@@ -190,15 +198,27 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
         },
       });
       if (uploading !== controller) return;
-      uploaded = { uploadId: result.uploadId, name: file.name, size: result.size };
+      uploaded = { uploadId: result.uploadId, name: file.name, size: result.size, complete: true };
       uploadBar.update({ percent: 100, text: "upload complete", tone: "ok" });
-      setText(uploadStats, `Uploaded ${formatBytes(result.size)}. Choose hosts (and an image name for a file system archive), then Import.`);
+      setText(
+        uploadStats,
+        startedOn === result.uploadId
+          ? `Uploaded ${formatBytes(result.size)}. The imports started on it have every byte now.`
+          : `Uploaded ${formatBytes(result.size)}. Choose hosts (and an image name for a file system archive), then Import.`,
+      );
       announce(`Upload of ${file.name} complete`);
     } catch (error) {
       if (uploading !== controller) return;
       uploadBar.update({ percent: Number(uploadBar.getAttribute("aria-valuenow")), text: "upload stopped", tone: "bad" });
-      const what = error.code === "aborted" ? "Upload canceled." : `Upload failed: ${error.message} (${error.code}).`;
-      if (UNRESUMABLE.has(error.code)) {
+      const removed = error.code === "aborted" && uploaded !== null && startedOn === uploaded.uploadId;
+      if (removed) uploaded = null; // removed on the server, with the imports started on it
+      const what = removed
+        ? "Upload canceled and removed; the imports started on it are canceled."
+        : error.code === "aborted"
+          ? "Upload canceled."
+          : `Upload failed: ${error.message} (${error.code}).`;
+      if (!removed && uploaded && !uploaded.complete) uploaded = null; // Import waits for Resume upload
+      if (UNRESUMABLE.has(error.code) || removed) {
         setText(uploadStats, what);
       } else {
         // The server keeps what it received: the same file, uploaded again, continues from there.
@@ -269,7 +289,8 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
         format: formatSelect.value === "auto" ? undefined : formatSelect.value,
         force: force.checked,
       });
-      announce(`Import started on ${jobs.map((j) => j.host).join(", ")}`);
+      if (!uploaded.complete) startedOn = uploaded.uploadId;
+      announce(`Import started on ${jobs.map((j) => j.host).join(", ")}${uploaded.complete ? "" : " while the upload continues"}`);
       onStarted(jobs);
     } catch (error) {
       importError.textContent = `Import not started: ${error.message} (${error.code ?? "error"})`;

@@ -22,6 +22,7 @@ import httpx
 from ferry_contract.urls import UrlPrefix
 from ferry_importer.errors import Interrupted, SourceMismatch, SourceUnavailable
 from ferry_importer.sources.allowlist import check_url, redact_url
+from ferry_importer.sources.arriving import UploadState, upload_state
 from ferry_importer.sources.url_fetch import (
     CONTENT_RANGE,
     LiveConnections,
@@ -62,6 +63,8 @@ class UrlSource:
         self._validator = Validator()
         self._probe_connections = LiveConnections()
         self.resumes = 0
+        self.arriving = False  # an upload the backend is still receiving (learnt by `probe()`)
+        self.reader: RangeReader | None = None
 
     def describe(self) -> str:
         return redact_url(self.url)
@@ -86,6 +89,9 @@ class UrlSource:
             raise_for_status(response, self.describe())
             total = total_size(response)
             response.close()
+        state = upload_state(response.headers)
+        if state is not None and state.available < state.length:
+            self.arriving = True  # an upload still arriving: it is read as it lands
         self._validator = Validator(response.headers.get("etag"), response.headers.get("last-modified"))
         if total is not None and self.expected_size is not None and total != self.expected_size:
             raise SourceMismatch(f"{self.describe()} is {total} bytes, the job says {self.expected_size}")
@@ -95,8 +101,23 @@ class UrlSource:
     def abort_probe(self) -> None:
         self._probe_connections.abort()
 
+    def upload_state(self) -> UploadState | None:
+        """How much of an upload has arrived and, once complete, its sha256 (a HEAD; blocking, off the loop).
+        None when the server does not say (not an upload)."""
+        with self.client() as client:
+            response = send(client, "HEAD", self.url, {}, self._prefixes, self._probe_connections)
+            raise_for_status(response, self.describe())
+            response.close()
+        return upload_state(response.headers)
+
+    @property
+    def read_offset(self) -> int:
+        """Bytes the opened reader has received so far (0 before it opened)."""
+        return self.reader.offset if self.reader is not None else 0
+
     def open(self) -> BinaryIO:
-        return cast(BinaryIO, RangeReader(self))  # a raw binary reader: read/readinto/close, what the reader uses
+        self.reader = RangeReader(self)
+        return cast(BinaryIO, self.reader)  # a raw binary reader: read/readinto/close, what the reader uses
 
 
 class RangeReader(io.RawIOBase):

@@ -8,6 +8,7 @@ server the connection is gone. Closing them would do neither while another threa
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -17,8 +18,9 @@ from typing import Any
 
 import httpx
 
+from ferry_contract import ErrorCode
 from ferry_contract.urls import UrlPrefix
-from ferry_importer.errors import Interrupted, SourceNotFound, SourceUnavailable
+from ferry_importer.errors import Interrupted, SourceNotFound, SourceUnavailable, UploadAbandoned
 from ferry_importer.sources.allowlist import SourceRejected, check_url, redact_url
 
 MAX_REDIRECTS = 5
@@ -128,10 +130,29 @@ def raise_for_status(response: httpx.Response, name: str) -> None:
     status = response.status_code
     if status < 400:
         return
+    code = error_code(response) if status == 409 else None
     response.close()
+    if code == ErrorCode.UPLOAD_ABANDONED:
+        raise UploadAbandoned(f"{name} is an upload that stopped arriving: it was abandoned", f"HTTP {status} {code}")
     if status in (404, 410):
         raise SourceNotFound(f"{name} does not exist (HTTP {status})")
-    raise SourceUnavailable(f"{name} answered HTTP {status}")
+    raise SourceUnavailable(f"{name} answered HTTP {status}", code)
+
+
+def error_code(response: httpx.Response, limit: int = 64 * 1024) -> str | None:
+    """The stable code of a `{"error": {"code"}}` answer, read from at most `limit` bytes of its body."""
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return None
+    body = b""
+    try:
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) > limit:
+                return None
+        code = json.loads(body)["error"]["code"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def total_size(response: httpx.Response) -> int | None:

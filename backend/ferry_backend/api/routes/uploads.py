@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 from datetime import timedelta
 from email.utils import format_datetime
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
 from ferry_contract.api_errors import COMMON, error_responses
 
+from ... import imports as ops
 from ... import store as st
-from ...content import Unsatisfiable, parse_range, read_file
-from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound, Unauthorized
+from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound
 from ...metrics import UPLOAD_BYTES
 from ...models import Upload, utcnow
-from ...security import Role, check_content_link, is_decimal, new_id
+from ...security import is_decimal, new_id
 from ...services import Services
 from ...tus import (
     TUS_EXTENSIONS,
     TUS_VERSION,
     TusError,
     check_version,
+    declared_sha256,
     encode_metadata,
     parse_length,
     parse_metadata,
@@ -32,9 +32,10 @@ from ...tus import (
     with_idle_timeout,
 )
 from ...views import upload_view
-from ..deps import Operator, ServicesDep, authenticate, require
+from ..deps import Operator, ServicesDep
 
-router = APIRouter(prefix="/api/uploads", responses=error_responses(*COMMON, 410, 412, 415, 416, 423, 507))
+log = logging.getLogger("ferry.uploads")
+router = APIRouter(prefix="/api/uploads", responses=error_responses(*COMMON, 410, 412, 415, 423, 460, 507))
 LOCK_WAIT_S = 10.0
 OFFSET_TYPE = "application/offset+octet-stream"
 
@@ -82,6 +83,7 @@ async def create(request: Request, principal: Operator, services: ServicesDep) -
             "creation-with-upload is not supported: send the bytes with PATCH", code="invalid_request", status=400
         )
     meta = parse_metadata(request.headers.get("upload-metadata"))
+    declared_sha256(meta)
     now = utcnow()
     upload_id = new_id()
     upload = Upload(
@@ -155,6 +157,7 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
             upload.size,
             with_idle_timeout(request.stream(), services.settings.upload_idle_s),
             checkpoint=lambda landed: _record_offset(services, upload_id, landed),
+            awaited=lambda: services.upload_signals.awaited(upload_id),
         )
         UPLOAD_BYTES.inc(new_offset - upload.offset)
         now = utcnow()
@@ -163,8 +166,9 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
             if row is None:  # terminated meanwhile
                 services.parts.remove(upload_id)
                 raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+            if new_offset > row.offset:  # updated_at = when bytes last landed: an idle upload is abandoned by it
+                row.updated_at = now
             row.offset = new_offset
-            row.updated_at = now
             row.expires_at = now + timedelta(seconds=services.settings.upload_expiry_s)
             if new_offset == row.size and not row.complete:
                 row.sha256 = services.parts.digest(upload_id)
@@ -173,6 +177,14 @@ async def append(upload_id: str, request: Request, _: Operator, services: Servic
             upload = row
     finally:
         lock.release()
+        services.upload_signals.notify(upload_id)
+    declared = declared_sha256(upload.meta or {})
+    if upload.complete and declared is not None and declared != upload.sha256:
+        raise TusError(
+            f"the upload's sha256 is {upload.sha256}, its Upload-Metadata declared {declared}",
+            code="checksum_mismatch",
+            status=460,
+        )
     if isinstance(stopped, FerryError):
         raise stopped
     return Response(
@@ -188,21 +200,28 @@ async def _record_offset(services: Services, upload_id: str, landed: int) -> Non
         if row is not None and not row.complete and landed > row.offset:
             row.offset = landed
             row.updated_at = utcnow()
+    services.upload_signals.notify(upload_id)  # content streams waiting for these bytes on this replica
 
 
 @router.delete("/{upload_id}", status_code=204)
 async def terminate(upload_id: str, request: Request, _: Operator, services: ServicesDep) -> Response:
+    """Remove the upload; the jobs still pulling it are canceled first (each ends `canceled`, nothing left)."""
     check_version(request.headers.get("tus-resumable"))
+    async with services.store.read() as session:
+        if await session.get(Upload, upload_id) is None:
+            raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+        active = await st.active_jobs_of_upload(session, upload_id)
+    for job_id in active:
+        await _cancel_quietly(services, job_id)
     lock = services.upload_lock(upload_id)
     async with lock:
         async with services.store.write() as session:
             upload = await session.get(Upload, upload_id)
             if upload is None:
                 raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
-            if await st.upload_in_use(session, upload_id):
-                raise Conflict(f"upload {upload_id!r} is being imported; cancel its jobs first", code="upload_in_use")
             await session.delete(upload)
         services.parts.remove(upload_id)
+    services.upload_signals.notify(upload_id)  # a stream still waiting ends now
     return Response(status_code=204, headers=_tus_headers())
 
 
@@ -211,53 +230,9 @@ async def info(upload_id: str, _: Operator, services: ServicesDep) -> dict:
     return upload_view(await _live_upload(services, upload_id))
 
 
-@router.get("/{upload_id}/content", responses={206: {"description": "The byte range asked for."}})
-@router.head(
-    "/{upload_id}/content", operation_id="content_head", responses={206: {"description": "The byte range asked for."}}
-)
-async def content(upload_id: str, request: Request, services: ServicesDep, token: str | None = None) -> Response:
-    """The bytes for importers: a short-lived signed `token` (or an operator bearer token), Range supported."""
-    if token is not None:
-        problem = check_content_link(services.content_key, upload_id, token)
-        if problem:
-            raise Unauthorized(problem, code="bad_content_token")
-    else:
-        await require(Role.operator)(await authenticate(request, services))
-    upload = await _live_upload(services, upload_id)
-    if not upload.complete:
-        raise Conflict(f"upload {upload_id!r} is not complete", code="upload_incomplete")
-    headers = {"Accept-Ranges": "bytes", "ETag": f'"{upload.sha256}"', "Content-Type": "application/octet-stream"}
-    range_header = request.headers.get("range")
-    if_range = request.headers.get("if-range")
-    if if_range is not None and if_range != headers["ETag"]:
-        range_header = None  # the client's copy is of another entity: send the whole of this one
+async def _cancel_quietly(services: Services, job_id: str) -> None:
+    """Cancel a job whose upload is being removed; an ended job or an unreachable host does not keep it."""
     try:
-        wanted = parse_range(range_header, upload.size)
-    except Unsatisfiable:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "range_not_satisfiable",
-                    "message": f"the Range lies outside the upload's {upload.size} bytes",
-                }
-            }
-        ).encode()
-        return Response(
-            body,
-            status_code=416,
-            media_type="application/json",
-            headers={
-                **{k: v for k, v in headers.items() if k != "Content-Type"},
-                "Content-Range": f"bytes */{upload.size}",
-            },
-        )
-    start, end, status = 0, upload.size - 1, 200
-    if wanted is not None:
-        start, end = wanted
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{upload.size}"
-    headers["Content-Length"] = str(max(0, end - start + 1))
-    path = services.parts.path(upload_id)
-    if upload.size == 0 or request.method == "HEAD":
-        return Response(status_code=status, headers=headers)
-    return StreamingResponse(read_file(path, start, end), status_code=status, headers=headers)
+        await ops.cancel(services, job_id)
+    except FerryError as exc:
+        log.info("cancel of %s while removing its upload: %s", job_id, exc.message)

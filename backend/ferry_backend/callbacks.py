@@ -23,6 +23,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from ferry_contract import EventType, parse_callback
 from ferry_contract.events import NAME_MAX_LEN
 
+from . import answers
 from . import store as st
 from .dedupe import DeliveryRow, keep_refused
 from .errors import InvalidRequest, Unauthorized
@@ -153,6 +154,7 @@ class Receiver:
         """Keep a verified delivery that cannot be applied, then refuse it; its retries answer `duplicate`."""
         job_id, seq, event_type = _attribution(text)
         row = DeliveryRow(host_name, webhook_id, job_id, seq, event_type, kept, text, verdict, now)
+        row.answered(answers.refused(problem.status, problem.code, problem.message))
         try:
             first = await self.store.write_sync(keep_refused, row)
         except IntegrityError:  # another replica kept it meanwhile

@@ -17,6 +17,7 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
+from . import answers
 from .models import Delivery, DeliveryRepeat
 
 DELIVERIES, REPEATS = (cast(Table, m.__table__) for m in (Delivery, DeliveryRepeat))
@@ -47,6 +48,12 @@ class DeliveryRow:
     received_at: datetime
     duplicates: int = 0
     last_received_at: datetime | None = None
+    answer_status: int | None = None  # what the backend answered (answers.py), set with the verdict
+    answer: str | None = None
+
+    def answered(self, answer: tuple[int, dict]) -> None:
+        stored = answers.stored(answer)
+        self.answer_status, self.answer = stored["answer_status"], stored["answer"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class RepeatRow:
     headers: dict
     body: str
     received_at: datetime
+    answer_status: int | None = None
+    answer: str | None = None
 
 
 @dataclass
@@ -98,7 +107,8 @@ class Deliveries:
         """Another arrival of a known delivery: kept raw and counted, nothing else changes."""
         first.repeats += 1
         first.last_received_at = received_at
-        self._repeats.append(RepeatRow(host, webhook_id, first.job_id, headers, body, received_at))
+        answer = answers.stored(answers.accepted("duplicate", first.job_id, first.seq))
+        self._repeats.append(RepeatRow(host, webhook_id, first.job_id, headers, body, received_at, **answer))
 
     def flush(self, conn: Connection) -> None:
         """One bulk statement each: the new deliveries, the counts of the stored ones, the repeats."""

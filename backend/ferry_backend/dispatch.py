@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
 from ferry_contract import ErrorCode, ImportJobRequest
 
-from .errors import HostError
+from .errors import Conflict, HostError, InvalidRequest, NotFound
 from .models import Host
 
 
@@ -83,3 +85,27 @@ class ImporterClient:
             raise HostError(f"host {host.name!r} answered HTTP {response.status_code} for its images")
         body = response.json()
         return body.get("images", []) if isinstance(body, dict) else list(body)
+
+    async def remove_image(self, host: Host, image_id: str) -> dict:
+        """DELETE /v1/images/{id}: the importer removes it through the Engine API, or says why not."""
+        response = await self._request(host, "DELETE", f"/v1/images/{quote(image_id, safe='')}")
+        if response.status_code == 200:
+            body = response.json()
+            return body if isinstance(body, dict) else {}
+        message = f"host {host.name!r}: {_importer_message(response)}"
+        code = _importer_code(response)
+        if response.status_code == 404:
+            raise NotFound(message, code="image_not_found")
+        if response.status_code == 409:
+            raise Conflict(message, code=code if code in ("image_has_containers", "remove_failed") else "image_in_use")
+        if response.status_code == 422:
+            raise InvalidRequest(message, code="invalid_image_id")
+        raise HostError(f"{message} (HTTP {response.status_code})", code="remove_failed")
+
+
+def _importer_code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), str) else None

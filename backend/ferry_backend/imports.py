@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from sqlalchemy import select
 
@@ -14,7 +13,7 @@ from ferry_contract.urls import allowed_by, parse_url
 
 from . import store as st
 from .content import is_abandoned
-from .errors import Conflict, FerryError, HostError, InvalidRequest, NotFound
+from .errors import Conflict, HostError, InvalidRequest, NotFound
 from .jobs import UNNAMED, Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
 from .logs import bind
 from .metrics import BACKEND_FAILURES, DISPATCHES, observe_finished
@@ -42,6 +41,7 @@ async def create_jobs(
     format: str,
     changes: list[str],
     force: bool,
+    created_by: str | None = None,
 ) -> list[Job]:
     """Validate everything first (nothing is created on a bad request), then one queued job per host.
 
@@ -63,6 +63,7 @@ async def create_jobs(
         except ValueError as exc:
             raise InvalidRequest(f"source_url refused: {exc}", code="source_not_allowed") from None
     now = utcnow()
+    source_name = source_url_name(source_url)
     async with services.store.write() as session:
         if upload_id is not None:
             upload = await session.get(Upload, upload_id)
@@ -73,6 +74,7 @@ async def create_jobs(
                     f"upload {upload_id!r} stopped at {upload.offset} of {upload.size} bytes and was abandoned",
                     code="upload_abandoned",
                 )
+            source_name = upload.filename
         for name in hosts:
             if await session.get(Host, name) is None:
                 raise NotFound(f"no host {name!r}: register it with POST /api/hosts", code="unknown_host")
@@ -87,6 +89,8 @@ async def create_jobs(
                 format=format,
                 changes=list(changes),
                 force=force,
+                created_by=(created_by or None) and created_by[:200],
+                source_name=source_name[:1000] if source_name else None,
                 state="queued",
                 phase="queued",
                 seq=0,
@@ -101,6 +105,14 @@ async def create_jobs(
     for job in jobs:
         services.spawn(dispatch(services, job.id), name=f"dispatch-{job.id}")
     return jobs
+
+
+def source_url_name(url: str | None) -> str | None:
+    """The file a source URL names: its last path segment (the URL itself when it has none)."""
+    if not url:
+        return None
+    path = urlsplit(url).path
+    return unquote(path.rsplit("/", 1)[-1]) or url
 
 
 async def dispatch(services: Services, job_id: str) -> None:
@@ -266,30 +278,3 @@ async def cancel(services: Services, job_id: str) -> Job:
     if canceled is None:
         raise NotFound(f"no job {job_id!r}", code="job_not_found")
     return canceled
-
-
-async def host_images(services: Services) -> list[dict]:
-    """The catalog per host: the importer's own list, or (host down) what completed jobs left there."""
-    async with services.store.read() as session:
-        hosts = await st.list_hosts(session)
-        done = await st.list_jobs(session, state="succeeded", limit=5000)
-
-    async def one(host: Host) -> dict:
-        try:
-            images = await services.importers.images(host)
-            return {"host": host.name, "reachable": True, "images": images}
-        except (FerryError, ValueError) as exc:
-            log.info("images of %s: %s", host.name, exc)
-            seen: dict[str, dict] = {}
-            for job in done:
-                if job.host == host.name and job.result and job.result.get("id") not in seen:
-                    seen[job.result["id"]] = {
-                        "tags": job.result.get("tags") or [job.result.get("ref")],
-                        "id": job.result["id"],
-                        "size": job.result.get("size"),
-                        "created": None,
-                        "archive_sha256": None,
-                    }
-            return {"host": host.name, "reachable": False, "images": list(seen.values())}
-
-    return list(await asyncio.gather(*(one(h) for h in hosts)))

@@ -14,6 +14,7 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
+from . import answers
 from . import store as st
 from .dedupe import Deliveries, DeliveryRow
 from .jobs import UNNAMED, Snapshot, Verdict, apply_event
@@ -216,10 +217,12 @@ def _apply(
         job = jobs[job_id] = _new_job(arrival)
     elif job.host != arrival.host:
         delivery.verdict = "wrong_host"
+        delivery.answered(answers.accepted("wrong_host", job_id, seq))
         return Outcome("wrong_host", job_id, seq)
     job.touched, job.last_contact_at = True, arrival.received_at
     verdict, job.snap = apply_event(job.snap, arrival.type, arrival.data, arrival.received_at)
     delivery.verdict = verdict.value
+    delivery.answered(answers.accepted(verdict.value, job_id, seq))
     outcome = Outcome(verdict.value, job_id, seq)
     if verdict is Verdict.APPLIED:
         # Every logged seq of an unfinished job is <= its snapshot seq: this one is new to the log.

@@ -112,6 +112,10 @@ class Job(Base):
     # the backend presumed the job failed (None unless the failure is the backend's presumption).
     silent_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     presumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Who started it (the token's name; None for a job the backend only heard of) and what it imports
+    # (the uploaded file's name, or the source URL's last segment), kept after the upload expires.
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    source_name: Mapped[str | None] = mapped_column(String(1000), nullable=True)
 
 
 class Event(Base):
@@ -149,6 +153,9 @@ class Delivery(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # What the backend answered (answers.py): the HTTP status and the JSON body; None before 0006.
+    answer_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    answer: Mapped[str | None] = mapped_column(String(2000), nullable=True)
 
 
 class DeliveryRepeat(Base):
@@ -163,6 +170,8 @@ class DeliveryRepeat(Base):
     headers: Mapped[dict] = mapped_column(JSON)
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    answer_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    answer: Mapped[str | None] = mapped_column(String(2000), nullable=True)
 
 
 class Setting(Base):

@@ -64,6 +64,8 @@ def job_view(job: Job) -> dict:
             "finished_at": iso(job.finished_at),
             "doubt": doubt_view(job),
             "presumed": job.presumed_at is not None,
+            "created_by": job.created_by,
+            "source_name": job.source_name,
         }
     )
 
@@ -133,7 +135,13 @@ def _delivery(row: Delivery | DeliveryRepeat, first: Delivery | None, verdict: s
         "duplicates": duplicates,
         "headers": dict(row.headers or {}),
         "body": row.body,
+        "answer": answer_view(row.answer_status, row.answer),
     }
+
+
+def answer_view(status: int | None, body: str | None) -> dict | None:
+    """What the backend answered the delivery: {status, body} (body as sent); None when it was not kept."""
+    return None if status is None else {"status": status, "body": body}
 
 
 def deliveries_view(firsts: list[Delivery], repeats: list[DeliveryRepeat]) -> list[dict]:

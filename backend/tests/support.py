@@ -294,6 +294,8 @@ class FakeImporter:
         self.submit_body: dict | None = None
         self.cancel_status = 202
         self.images: list[dict] = []
+        self.removed: list[str] = []
+        self.remove_answer: tuple[int, dict] | None = None  # (status, body) instead of removing from `images`
         self.unauthorized = 0
         self._runner = None
 
@@ -326,8 +328,24 @@ class FakeImporter:
             return self.web.json_response({}, status=401)
         return self.web.json_response({"images": self.images})
 
+    async def _remove_image(self, request):
+        if not self._authorized(request):
+            return self.web.json_response({}, status=401)
+        image_id = request.match_info["image_id"]
+        if self.remove_answer is not None:
+            return self.web.json_response(self.remove_answer[1], status=self.remove_answer[0])
+        found = [i for i in self.images if i["id"] == image_id]
+        if not found:
+            return self.web.json_response(
+                {"error": {"code": "image_not_found", "message": "no such image"}}, status=404
+            )
+        self.images.remove(found[0])
+        self.removed.append(image_id)
+        return self.web.json_response({"id": image_id, "removed": [*found[0]["tags"], image_id]})
+
     async def start(self) -> FakeImporter:
         app = self.web.Application()
+        app.router.add_delete("/v1/images/{image_id}", self._remove_image)
         app.router.add_post("/v1/imports", self._submit)
         app.router.add_delete("/v1/imports/{job_id}", self._cancel)
         app.router.add_get("/v1/images", self._images)
@@ -346,11 +364,12 @@ class FakeImporter:
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
-async def upload(backend, data: bytes) -> str:
+async def upload(backend, data: bytes, filename: str | None = None) -> str:
+    headers = {**TUS, "Upload-Length": str(len(data))}
+    if filename is not None:
+        headers["Upload-Metadata"] = "filename " + base64.b64encode(filename.encode()).decode()
     async with backend.client(backend.token("operator")) as http:
-        location = (await http.post("/api/uploads/", headers={**TUS, "Upload-Length": str(len(data))})).headers[
-            "location"
-        ]
+        location = (await http.post("/api/uploads/", headers=headers)).headers["location"]
         done = await http.patch(
             location,
             content=data,

@@ -15,11 +15,13 @@ async def test_deliveries_list_every_verified_arrival_raw_and_in_order(backend):
     importer = await backend.add_host("dl-" + uuid.uuid4().hex[:8])
     job = "job_" + uuid.uuid4().hex[:12]
     sent: list[tuple[bytes, dict, str]] = []
+    answered_with: list[tuple[int, dict]] = []
 
     async def post(body: bytes, msg_id: str | None = None, expect: int = 200, later_s: int = 0) -> None:
         headers = importer.sign(body, msg_id, when=datetime.now(UTC) + timedelta(seconds=later_s))
         response = await importer.post(body, headers)
         assert response.status_code == expect, response.text
+        answered_with.append((response.status_code, response.json()))
         sent.append((body, headers, response.json().get("verdict", response.json().get("error", {}).get("code"))))
 
     first = callback_body("import.progress", event_data(job, importer.name, 2))
@@ -67,6 +69,9 @@ async def test_deliveries_list_every_verified_arrival_raw_and_in_order(backend):
         }
         Webhook(importer.secret).verify(delivery["body"], delivery["headers"])  # still verifies: nothing was altered
     assert listed[3]["headers"]["webhook-signature"] != listed[0]["headers"]["webhook-signature"]
+    # Each delivery keeps the answer the importer got, word for word: status and body.
+    assert [(d["answer"]["status"], json.loads(d["answer"]["body"])) for d in listed] == answered_with
+    assert listed[4]["answer"]["status"] == 422 and "invalid_callback" in listed[4]["answer"]["body"]
     assert json.loads(listed[4]["body"])["data"]["percent"] == 140
 
 

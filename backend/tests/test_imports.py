@@ -29,7 +29,7 @@ async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_lin
     try:
         hosts = [await register(backend, fake), await register(backend, second)]
         data = os.urandom(400_000)
-        upload_id = await upload(backend, data)
+        upload_id = await upload(backend, data, filename="ceos-lab-4.35.1F.tar")
         async with backend.client(backend.token("operator")) as http:
             response = await http.post(
                 "/api/imports",
@@ -44,6 +44,8 @@ async def test_upload_is_dispatched_to_every_host_and_pulled_with_the_signed_lin
         jobs = response.json()["jobs"]
         assert [j["host"] for j in jobs] == [h.name for h in hosts]
         assert all(j["state"] == "queued" and j["seq"] == 0 and j["upload_id"] == upload_id for j in jobs)
+        # Who started it and from which file: kept on the job, so the page can say so after the upload is gone.
+        assert {(j["created_by"], j["source_name"]) for j in jobs} == {("test-operator", "ceos-lab-4.35.1F.tar")}
         await wait_until(lambda: asyncio.sleep(0, len(fake.submitted) == 1 and len(second.submitted) == 1))
         sent = fake.submitted[0]
         assert sent["job_id"] == jobs[0]["id"] and sent["image"] == "ceos:4.35.1F" and sent["format"] == "load"
@@ -105,6 +107,7 @@ async def test_refused_dispatch_fails_the_job_with_the_importers_reason(backend,
         await watcher.wait_for(lambda: any(d["job_id"] == job["id"] for _, d, _ in watcher.received))
     finally:
         await watcher.close()
+    assert job["source_name"] == "x.tar"  # a URL's file is its last path segment
     name, data, _ = next(e for e in watcher.received if e[1]["job_id"] == job["id"])
     assert name == "import.failed" and data["seq"] == 1 and data["error"]["code"] == "dispatch_failed"
     assert "FERRY_IMPORTER_ALLOWED_URL_PREFIXES" in data["error"]["message"]
@@ -399,3 +402,28 @@ async def test_images_come_from_importers_or_from_completed_jobs(backend, fake):
     assert catalog[up.name] == {"host": up.name, "reachable": True, "images": fake.images}
     assert catalog[down.name]["reachable"] is False
     assert [i["tags"] for i in catalog[down.name]["images"]] == [["lab/test:1"]]
+
+
+async def test_an_operator_removes_an_image_through_its_hosts_importer_which_may_refuse(backend, fake):
+    host = await register(backend, fake, "rm")
+    image_id = "sha256:" + "d" * 64
+    fake.images = [{"tags": ["ceos:1"], "id": image_id, "size": 1, "created": None, "archive_sha256": None}]
+    async with backend.client(backend.token("viewer")) as http:
+        assert (await http.delete(f"/api/images/{host.name}/{image_id}")).status_code == 403
+    async with backend.client(backend.token("operator")) as http:
+        fake.remove_answer = (409, {"error": {"code": "image_in_use", "message": "job j1 is importing to ceos:1"}})
+        busy = await http.delete(f"/api/images/{host.name}/{image_id}")
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "image_in_use"
+        assert "job j1 is importing to ceos:1" in busy.json()["error"]["message"]
+        fake.remove_answer = None
+        done = await http.delete(f"/api/images/{host.name}/{image_id}")
+        assert done.status_code == 200, done.text
+        assert done.json() == {"host": host.name, "id": image_id, "removed": ["ceos:1", image_id]}
+        assert fake.removed == [image_id] and fake.images == []
+        gone = await http.delete(f"/api/images/{host.name}/{image_id}")
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "image_not_found"
+        nohost = await http.delete(f"/api/images/nope/{image_id}")
+        assert nohost.status_code == 404 and nohost.json()["error"]["code"] == "unknown_host"
+        spec = (await http.get("/openapi.json")).json()
+    documented = spec["paths"]["/api/images/{host}/{image_id}"]["delete"]["responses"]
+    assert {"200", "401", "403", "404", "409", "422", "502"} <= set(documented)

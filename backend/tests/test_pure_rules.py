@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook
 
+from ferry_backend import answers
 from ferry_backend.callbacks import verify_signature
 from ferry_backend.content import Unsatisfiable, parse_range
 from ferry_backend.errors import FerryError, Unauthorized
+from ferry_backend.imports import source_url_name
 from ferry_backend.security import Role, check_content_link, hash_token, new_token, sign_content_link
 from ferry_backend.tus import check_version, encode_metadata, parse_length, parse_metadata, safe_filename
 
@@ -129,3 +131,17 @@ def test_signature_verification_refuses(mutate, code):
     with pytest.raises(Unauthorized) as err:
         verify_signature(SECRET, body, headers, now)
     assert err.value.code == code and err.value.status == 401
+
+
+def test_a_source_urls_file_is_its_last_segment_or_the_url_itself():
+    assert source_url_name("http://files.lab/images/ceos%20lab.tar.xz?x=1") == "ceos lab.tar.xz"
+    assert source_url_name("http://files.lab/") == "http://files.lab/"
+    assert source_url_name(None) is None
+
+
+def test_a_callbacks_answer_follows_from_its_verdict():
+    assert answers.accepted("stale", "job_1", 3) == (200, {"verdict": "stale", "job_id": "job_1", "seq": 3})
+    status, body = answers.accepted("wrong_host", "job_1", 3)
+    assert status == 409 and body["error"]["code"] == "wrong_host"
+    kept = answers.stored(answers.refused(422, "invalid_callback", "x" * 5000))
+    assert kept["answer_status"] == 422 and len(kept["answer"]) == answers.ANSWER_MAX_LEN

@@ -71,6 +71,8 @@ export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
     getUpload: (id, opts) => request("GET", `/api/uploads/${enc(id)}`, opts),
     hosts: (opts) => request("GET", "/api/hosts", opts),
     images: (opts) => request("GET", "/api/images", opts),
+    /** Remove an image from a lab host (operator); refused while a running job uses it. */
+    removeImage: (host, imageId, opts) => request("DELETE", `/api/images/${enc(host)}/${enc(imageId)}`, opts),
     /** Which optional endpoints this backend has (from its OpenAPI document). */
     async capabilities(opts) {
       const jobPath = (tail) => new RegExp(`^/api/imports/\\{[^}]+\\}/${tail}$`);
@@ -80,9 +82,10 @@ export function createApi({ baseUrl = "", token, fetch: fetchImpl } = {}) {
         return {
           replay: paths.some((p) => jobPath("replay").test(p)),
           deliveries: paths.some((p) => jobPath("deliveries").test(p)),
+          removeImage: paths.some((p) => /^\/api\/images\/\{[^}]+\}\/\{[^}]+\}$/.test(p)),
         };
       } catch (error) {
-        if (error instanceof FerryError) return { replay: false, deliveries: false };
+        if (error instanceof FerryError) return { replay: false, deliveries: false, removeImage: false };
         throw error;
       }
     },

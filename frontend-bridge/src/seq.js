@@ -128,6 +128,9 @@ export function viewFromJob(job) {
     upload_id: job.upload_id,
     source_url: job.source_url,
     finished_at: job.finished_at,
+    // Who started it and from which file (backends before these were kept send neither).
+    created_by: job.created_by ?? undefined,
+    source_name: job.source_name ?? undefined,
     doubt: job.doubt ?? null,
     presumed: Boolean(job.presumed),
   };

@@ -72,15 +72,17 @@ test("startImport sends no image for a docker-save archive and refuses none for 
   assert.deepEqual(JSON.parse(calls[0].body), { hosts: ["lab1"], upload_id: "u1" });
 });
 
-test("the replay and deliveries endpoints are detected from the backend's OpenAPI document", async () => {
+test("the replay, deliveries and image removal endpoints are detected from the backend's OpenAPI document", async () => {
+  const withRemoval = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/images": {}, "/api/images/{host}/{image_id}": {} } }) });
+  assert.deepEqual(await withRemoval.capabilities(), { replay: false, deliveries: false, removeImage: true });
   const withReplay = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}/replay": {} } }) });
   const withBoth = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}/replay": {}, "/api/imports/{job_id}/deliveries": {} } }) });
   const without = createApi({ token: "t", fetch: async () => json(200, { paths: { "/api/imports/{job_id}": {}, "/api/imports/{job_id}/replay/x": {} } }) });
   const hidden = createApi({ token: "t", fetch: async () => new Response("", { status: 404 }) });
-  assert.deepEqual(await withReplay.capabilities(), { replay: true, deliveries: false });
-  assert.deepEqual(await withBoth.capabilities(), { replay: true, deliveries: true });
-  assert.deepEqual(await without.capabilities(), { replay: false, deliveries: false });
-  assert.deepEqual(await hidden.capabilities(), { replay: false, deliveries: false });
+  assert.deepEqual(await withReplay.capabilities(), { replay: true, deliveries: false, removeImage: false });
+  assert.deepEqual(await withBoth.capabilities(), { replay: true, deliveries: true, removeImage: false });
+  assert.deepEqual(await without.capabilities(), { replay: false, deliveries: false, removeImage: false });
+  assert.deepEqual(await hidden.capabilities(), { replay: false, deliveries: false, removeImage: false });
 });
 
 test("reachability follows the last answer: a network failure or a gateway's 502/503/504 is down", async () => {

@@ -62,6 +62,30 @@ export function formatClock(date) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
+/**
+ * A moment with its date and time zone, to the second: "2026-12-07 14:03:07 GMT+1" (the browser's
+ * zone unless `timeZone` names one); "–" for none.
+ */
+export function formatStamp(value, { timeZone } = {}) {
+  if (value === null || value === undefined || value === "") return "–";
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) return "–";
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" })
+      .formatToParts(d)
+      .map((part) => [part.type, part.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
+}
+
+/** How long a job took, or has taken so far: from its creation to its end (or `now`). */
+export function jobDuration(view, now = Date.now()) {
+  const start = Date.parse(view?.created_at ?? "");
+  if (!Number.isFinite(start)) return null;
+  const end = view.finished_at ? Date.parse(view.finished_at) : now;
+  return Number.isFinite(end) ? Math.max(0, (end - start) / 1000) : null;
+}
+
 /** "12 s ago", "3 min ago", "2 h ago", or the date for older. */
 export function formatAgo(date, now = Date.now()) {
   if (!date) return "never";
@@ -212,4 +236,11 @@ export function jobStatusLine(view, elapsedS = view.phase_elapsed_s, silentS = n
     if (view.eta_s !== null && view.eta_s !== undefined) parts.push(`${formatDuration(view.eta_s)} left`);
   }
   return parts.join(" · ");
+}
+
+/** The newest job that made this image on this host (its result is the image), if the page knows one. */
+export function jobThatMade(views, host, imageId) {
+  if (!imageId) return null;
+  const made = views.filter((v) => v.host === host && v.state === "succeeded" && (v.result?.id === imageId || (v.result?.images ?? []).some((i) => i?.id === imageId)));
+  return made.sort((a, b) => String(b.created_at ?? "").localeCompare(String(a.created_at ?? "")))[0] ?? null;
 }

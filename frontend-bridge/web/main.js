@@ -9,9 +9,10 @@ import { mountHosts } from "./panels/hosts.js";
 import { mountJobs } from "./panels/jobs.js";
 import { mountNewImport } from "./panels/new-import.js";
 import { mountProgress } from "./panels/progress.js";
+import { forgetToken, isKept, keepToken, savedToken } from "./session.js";
 import { JobStore } from "./store.js";
 
-const TOKEN_KEY = "ferry.token";
+const STORES = { local: localStorage, session: sessionStorage };
 const TRACKED_KEY = "ferry.tracked";
 const $ = (id) => document.getElementById(id);
 
@@ -43,10 +44,10 @@ function showWaiting(token, error, attempt) {
   pill.dataset.state = "offline";
   $("role").textContent = "Signing in…";
   notify(`The backend did not answer: ${error.message} (${error.code}). Your token is kept; signing in again as soon as it does.`);
-  signInTimer = setTimeout(() => signIn(token, attempt + 1), delay);
+  signInTimer = setTimeout(() => signIn(token, attempt + 1, isKept(STORES, token)), delay);
 }
 
-async function signIn(token, attempt = 0) {
+async function signIn(token, attempt = 0, keep = false) {
   clearTimeout(signInTimer);
   if (!token) return showSignIn("Paste a token first.");
   let me;
@@ -54,14 +55,14 @@ async function signIn(token, attempt = 0) {
     me = await createApi({ token }).me();
   } catch (error) {
     if (error.code === "unauthorized") {
-      sessionStorage.removeItem(TOKEN_KEY);
+      forgetToken(STORES);
       return showSignIn("That token was not accepted.");
     }
     // Not a verdict on the token: keep it (a reload keeps trying too) and ask again.
-    sessionStorage.setItem(TOKEN_KEY, token);
+    keepToken(STORES, token, keep);
     return showWaiting(token, error, attempt);
   }
-  sessionStorage.setItem(TOKEN_KEY, token);
+  keepToken(STORES, token, keep);
   notify("");
   start(token, me);
 }
@@ -76,7 +77,7 @@ function start(token, me) {
   $("signin").hidden = true;
   $("app").hidden = false;
   $("session").hidden = false;
-  $("role").textContent = `Signed in · ${me.role}`;
+  $("role").replaceChildren(Object.assign(document.createElement("span"), { className: "role-prefix", textContent: "Signed in · " }), me.role);
   $("main").focus({ preventScroll: true });
   const canOperate = me.role === "operator" || me.role === "admin";
 
@@ -186,7 +187,7 @@ function start(token, me) {
     },
   });
   const hosts = mountHosts($("hosts"), { api: client.api, store, onHosts: (list) => newImport.setHosts(list) });
-  const catalog = mountCatalog($("catalog"), { api: client.api });
+  const catalog = mountCatalog($("catalog"), { api: client.api, store, onDetails: (id) => openDetails(id) });
   const details = mountDetails($("details"), {
     store,
     onClose: () => details.hide(),
@@ -214,6 +215,8 @@ function start(token, me) {
     },
   });
   const jobs = mountJobs($("jobs"), { store, onDetails: (id) => openDetails(id) });
+
+  const madeShown = new Set(); // succeeded jobs the catalog's "Made by" already knows of
 
   async function openDetails(id) {
     details.show(id);
@@ -244,6 +247,11 @@ function start(token, me) {
     }
     progress.render(ids);
     jobs.render();
+    // A job that made an image shows in the catalog's "Made by" once it is known to have succeeded.
+    if ([...ids].some((id) => store.get(id)?.state === "succeeded" && !madeShown.has(id))) {
+      for (const id of ids) if (store.get(id)?.state === "succeeded") madeShown.add(id);
+      catalog.render();
+    }
     details.render(ids);
     hosts.renderCounts();
   });
@@ -266,12 +274,15 @@ function start(token, me) {
   setInterval(() => hosts.load(), 10000);
   setInterval(() => jobs.render(), 5000); // "updated N s ago"
   catalog.load();
-  client.api.capabilities().then((caps) => details.setTools({ replay: caps.replay && canOperate, deliveries: caps.deliveries && canOperate }));
+  client.api.capabilities().then((caps) => {
+    details.setTools({ replay: caps.replay && canOperate, deliveries: caps.deliveries && canOperate });
+    catalog.setRemovable(caps.removeImage && canOperate);
+  });
 }
 
 $("sign-out").addEventListener("click", () => {
   clearTimeout(signInTimer);
-  sessionStorage.removeItem(TOKEN_KEY);
+  forgetToken(STORES);
   sessionStorage.removeItem(TRACKED_KEY);
   activeClient?.close();
   location.reload();
@@ -279,9 +290,9 @@ $("sign-out").addEventListener("click", () => {
 
 $("signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  signIn($("token").value.trim());
+  signIn($("token").value.trim(), 0, $("keep-signed-in").checked);
 });
 
-const saved = sessionStorage.getItem(TOKEN_KEY);
-if (saved) signIn(saved);
+const saved = savedToken(STORES);
+if (saved) signIn(saved, 0, isKept(STORES, saved));
 else showSignIn();

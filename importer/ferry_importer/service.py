@@ -66,6 +66,15 @@ class JobManager:
     def position(self, job_id: str) -> int | None:
         return self._queue.index(job_id) + 1 if job_id in self._queue else None
 
+    async def active_targets(self) -> dict[str, str | None]:
+        """Queued and running jobs with the image name each imports to (None: the archive names it)."""
+        targets: dict[str, str | None] = {}
+        for job_id in [*self._running, *self._queue]:
+            record = await self._db.call(job_store.get, job_id)
+            if record is not None:
+                targets[job_id] = record.request.image
+        return targets
+
     async def view(self, job_id: str) -> ImportJobView | None:
         record = await self._db.call(job_store.get, job_id)
         return record.view(self.position(job_id)) if record else None

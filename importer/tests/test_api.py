@@ -48,6 +48,7 @@ ROUTES = [
     ("DELETE", "/v1/imports/x"),
     ("POST", "/v1/imports"),
     ("GET", "/v1/images"),
+    ("DELETE", "/v1/images/" + "a" * 64),
     ("GET", "/v1/host"),
     ("GET", "/v1/outbox"),
     ("GET", "/v1/openapi.json"),
@@ -239,3 +240,54 @@ def test_a_finished_import_adds_its_bytes_and_duration_to_the_metrics(world, doc
     assert grown == size
     count = "ferry_importer_import_duration_seconds_count"
     assert _metric(after, count, state="succeeded") == _metric(before, count, state="succeeded") + 1
+
+
+def test_an_image_is_removed_through_the_engine_unless_a_job_or_a_container_uses_it(world, docker_client):
+    importer, files = world["importer"], world["files"]
+    image = f"ferry-test/removal-{uuid.uuid4().hex[:8]}:1"
+    callback = world["receiver"].url("/api/callbacks/lab1")
+    made, busy = f"made-{uuid.uuid4().hex[:8]}", f"busy-{uuid.uuid4().hex[:8]}"
+    container = None
+    try:
+        body = {
+            "job_id": made,
+            "image": image,
+            "source": {"path": f"{world['roots']}/ok.tar"},
+            "callback_url": callback,
+        }
+        assert importer.client.post("/v1/imports", json=body).status_code == 202
+        image_id = importer.wait_state(made, {"succeeded"})["image_info"]["id"]
+
+        # A running job that imports to the same name: the image stays.
+        files.stall_at["/files/ok.tar"] = 1000
+        busy_body = {"job_id": busy, "image": image, "source": {"url": files.url("ok.tar")}, "callback_url": callback}
+        assert importer.client.post("/v1/imports", json=busy_body).status_code == 202
+        importer.wait_state(busy, {"running"})
+        refused = importer.client.delete(f"/v1/images/{image_id}")
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "image_in_use", refused.text
+        assert busy in refused.json()["error"]["message"]
+        importer.client.delete(f"/v1/imports/{busy}")
+        importer.wait_state(busy, {"canceled"})
+        assert image_present(docker_client, image)
+
+        # A container made from it: the engine would refuse; the importer says why first.
+        container = docker_client.containers.create(image, command=["true"])
+        refused = importer.client.delete(f"/v1/images/{image_id}")
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "image_has_containers", refused.text
+        container.remove()
+        container = None
+
+        removed = importer.client.delete(f"/v1/images/{image_id}")
+        assert removed.status_code == 200, removed.text
+        assert removed.json()["id"] == image_id and image in removed.json()["removed"]
+        assert not image_present(docker_client, image)
+        assert image not in {t for i in importer.client.get("/v1/images").json()["images"] for t in i["tags"]}
+        again = importer.client.delete(f"/v1/images/{image_id}")
+        assert again.status_code == 404 and again.json()["error"]["code"] == "image_not_found"
+        odd = importer.client.delete("/v1/images/not-an-id")
+        assert odd.status_code == 422 and odd.json()["error"]["code"] == "invalid_image_id"
+    finally:
+        files.stall_at.clear()
+        if container is not None:
+            container.remove(force=True)
+        remove_images(docker_client, [image])

@@ -25,6 +25,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 class Principal:
     token_id: str
     role: Role
+    name: str = ""  # the token's name: who a job was started by
 
 
 def bearer(request: Request) -> str:  # called directly, never as a dependency
@@ -41,7 +42,7 @@ async def authenticate(request: Request, services: ServicesDep) -> Principal:
         row = await st.find_token(session, token)
     if row is None:
         raise Unauthorized("unknown token", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(row.id, Role.parse(row.role))
+    return Principal(row.id, Role.parse(row.role), row.name)
 
 
 def require(role: Role):

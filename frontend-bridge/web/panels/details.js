@@ -1,7 +1,8 @@
 // One job for operators: its snapshot and the event timeline (seq, type, time, delay since the
 // previous event, how it arrived), with Play back and the raw deliveries when the backend offers them.
+import { isTerminalState } from "../../src/seq.js";
 import { fill, h, setText } from "../dom.js";
-import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
+import { formatBytes, formatClock, formatDelay, formatDuration, formatPercent, formatStamp, jobDuration, jobName, jobStatusLine, phaseLabel, shortId, stateLabel } from "../format.js";
 
 import { mountDeliveries } from "./deliveries.js";
 
@@ -34,7 +35,7 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
     "table",
     { class: "table timeline" },
     h("caption", { class: "visually-hidden" }, "Event timeline"),
-    h("thead", {}, h("tr", {}, ["Seq", "Type", "Time", "Delay", "Arrived", "State"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Seq", "Type", "Time", "Delay", "Arrived", "State"].map((c) => h("th", { scope: "col", class: c === "Delay" || c === "Arrived" ? "narrow-hide" : null }, c)))),
     body,
   );
   const wrap = h("div", { class: "table-wrap timeline-wrap" }, table);
@@ -63,12 +64,26 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
     }
   });
 
+  // When the job ended: the backend's record, or (a live page that saw the final event) that event's receipt.
+  function endOf(view) {
+    if (view.finished_at) return view.finished_at;
+    if (!isTerminalState(view.state)) return null;
+    const last = store.timeline(view.id).filter((e) => e.source !== "replayed" && e.source !== "invalid").at(-1);
+    return last ? last.at.toISOString() : null;
+  }
+
   function summaryItems(view) {
+    const ended = endOf(view);
     const items = [
       ["State", `${stateLabel(view.state)} · ${phaseLabel(view.phase)} · ${formatPercent(view.state === "succeeded" ? 100 : view.percent)}`],
       ["Host", view.host],
       ["Job id", view.id],
       ["Status", jobStatusLine(view)],
+      ["Started", formatStamp(view.created_at)],
+      ["Ended", ended ? formatStamp(ended) : "not yet"],
+      ["Duration", `${formatDuration(jobDuration({ ...view, finished_at: ended }))}${ended ? "" : " so far"}`],
+      ["Source file", view.source_name ?? "–"],
+      ["Started by", view.created_by ?? "–"],
     ];
     if (view.result) items.push(["Image id", shortId(view.result.id)], ["Size", formatBytes(view.result.size)]);
     if (view.error) items.push(["Error code", view.error.code]);
@@ -99,8 +114,8 @@ export function mountDetails(root, { store, onClose, onReplay, onDeliveries }) {
           h("td", { class: "num" }, entry.seq ?? "–"),
           h("td", {}, entry.type.replace(/^import\./, "")),
           h("td", { class: "num" }, formatClock(entry.at)),
-          h("td", { class: "num" }, formatDelay(delay)),
-          h("td", {}, h("span", { class: "tag", dataset: { source: entry.source } }, SOURCES[entry.source] ?? entry.source)),
+          h("td", { class: "num narrow-hide" }, formatDelay(delay)),
+          h("td", { class: "narrow-hide" }, h("span", { class: "tag", dataset: { source: entry.source } }, SOURCES[entry.source] ?? entry.source)),
           entry.source === "invalid"
             ? h("td", { class: "error-text" }, `Not counted, breaks the callback contract: ${entry.message}`)
             : h("td", {}, `${entry.data.state} · ${entry.data.phase} · ${formatPercent(entry.data.percent)}`),

@@ -15,7 +15,7 @@ export function mountJobs(root, { store, onDetails }) {
   const table = h(
     "table",
     { class: "table", "aria-describedby": "jobs-title" },
-    h("thead", {}, h("tr", {}, ["Image", "Host", "State", "Progress", "Updated", ""].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Image", "Host", "State", "Progress", "Updated", ""].map((c) => h("th", { scope: "col", class: c === "Updated" || c === "Host" ? "narrow-hide" : null }, c)))),
     body,
   );
   fill(
@@ -31,7 +31,7 @@ export function mountJobs(root, { store, onDetails }) {
   function row(view) {
     let r = rows.get(view.id);
     if (!r) {
-      const cells = { image: h("td"), host: h("td"), state: h("td"), progress: h("td"), updated: h("td", { class: "muted" }) };
+      const cells = { image: h("td", { class: "job-image" }), host: h("td", { class: "narrow-hide" }), state: h("td"), progress: h("td"), updated: h("td", { class: "muted narrow-hide" }) };
       const button = h("button", { type: "button", class: "quiet small", onclick: () => onDetails(view.id) }, "Details");
       const el = h("tr", { dataset: { job: view.id } }, cells.image, cells.host, cells.state, cells.progress, cells.updated, h("td", { class: "actions" }, button));
       button.setAttribute("aria-label", `Details of the job`);
@@ -45,6 +45,7 @@ export function mountJobs(root, { store, onDetails }) {
       fill(r.cells.image, r.name, origin ? [" ", h("span", { class: "tag", dataset: { origin } }, origin)] : null);
     }
     setText(r.cells.host, view.host);
+    if (r.cells.image.dataset.host !== view.host) r.cells.image.dataset.host = view.host; // shown beside the name on phones
     fill(r.cells.state, h("span", { class: "badge", dataset: { state: view.state } }, stateLabel(view.state)));
     setText(r.cells.progress, isAlreadyPresent(view) ? ALREADY_PRESENT : view.state === "running" ? `${formatPercent(view.percent)} · ${phaseLabel(view.phase)}` : view.state === "succeeded" ? "100.0 %" : formatPercent(view.percent));
     const stamp = Math.max(Date.parse(view.updated_at ?? view.created_at ?? "") || 0, view.seenAt ?? 0);

@@ -96,6 +96,17 @@ class Engine:
         result = await self._json("DELETE", f"/images/{ref}", params={"noprune": "0"}, missing_ok=True)
         return result is not None
 
+    async def delete_image(self, ref: str) -> list[JsonMessage] | None:
+        """DELETE /images/{ref}, never forced: what the engine untagged and deleted; None when it is not there.
+        The engine refuses (409, an EngineError) an image a container uses."""
+        result = await self._json("DELETE", f"/images/{ref}", params={"noprune": "0"}, missing_ok=True)
+        return None if result is None else [entry for entry in result if isinstance(entry, dict)]
+
+    async def containers_using(self, image_id: str) -> list[str]:
+        """Ids of the containers (running or not) made from this image."""
+        params = {"all": "1", "filters": json.dumps({"ancestor": [image_id]})}
+        return [str(c.get("Id", "")) for c in await self._json("GET", "/containers/json", params=params)]
+
     @asynccontextmanager
     async def post_stream(
         self,

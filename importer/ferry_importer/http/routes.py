@@ -14,6 +14,7 @@ from ferry_contract import ImportJobRequest, ImportJobView, JobState
 from ferry_contract.api_errors import COMMON, error_responses
 from ferry_importer import metrics
 from ferry_importer.callbacks import outbox
+from ferry_importer.engine import removal
 from ferry_importer.engine.fastpath import ImportIndex
 from ferry_importer.http.deps import ApiError, RuntimeDep
 
@@ -118,6 +119,27 @@ async def list_images(runtime: RuntimeDep) -> ImageList:
             )
         )
     return ImageList(images=entries)
+
+
+class RemovedImage(BaseModel):
+    id: str
+    removed: list[str] = Field(description="Tags untagged and image ids deleted, as the engine reported them.")
+
+
+@router.delete(
+    "/images/{image_id}",
+    response_model=RemovedImage,
+    responses=error_responses(404, 409, 422),
+    summary="Remove an image by id: never one a queued or running job imports to, nor one a container uses",
+)
+async def remove_image(image_id: str, runtime: RuntimeDep) -> RemovedImage:
+    """404 `image_not_found`; 409 `image_in_use` (a queued or running job imports to one of its tags),
+    `image_has_containers`, `remove_failed` (the engine refused); 422 `invalid_image_id`."""
+    try:
+        done = await removal.remove_image(runtime.engine, image_id, await runtime.manager.active_targets())
+    except removal.RemovalRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from None
+    return RemovedImage(id=done.id, removed=done.removed)
 
 
 def _archive_sha(index: ImportIndex, image_id: str, tags: list[str]) -> str | None:

@@ -14,6 +14,7 @@ import re
 from ferry_contract import ErrorCode
 from ferry_contract.api_errors import error_body
 
+from ... import answers
 from ...errors import Conflict, FerryError, Unauthorized
 from ...imports import announce_snapshot, presume_failed
 from ...metrics import CALLBACKS, CALLBACKS_REFUSED, observe_finished
@@ -107,4 +108,4 @@ class CallbackEndpoint:
                 ErrorCode.HOST_UNREACHABLE,
                 f"{host!r} no longer has this job (its heartbeat lists it neither running, queued nor reporting)",
             )
-        return {"verdict": outcome.verdict, "job_id": outcome.job_id, "seq": outcome.seq}
+        return answers.accepted(outcome.verdict, outcome.job_id, outcome.seq)[1]

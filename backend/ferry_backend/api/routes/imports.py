@@ -20,7 +20,8 @@ STATES = "^(queued|running|succeeded|failed|canceled)$"
 
 
 @router.post("", status_code=202)
-async def create(body: ImportCreate, _: Operator, services: ServicesDep) -> dict:
+async def create(body: ImportCreate, principal: Operator, services: ServicesDep) -> dict:
+    """One job per host; each Job keeps `created_by` (the token's name) and `source_name` (the file or URL)."""
     jobs = await ops.create_jobs(
         services,
         upload_id=body.upload_id,
@@ -30,6 +31,7 @@ async def create(body: ImportCreate, _: Operator, services: ServicesDep) -> dict
         format=body.format.value,
         changes=body.changes,
         force=body.force,
+        created_by=principal.name,
     )
     return {"jobs": [job_view(j) for j in jobs]}
 
@@ -67,7 +69,8 @@ async def get_events(job_id: str, _: Viewer, services: ServicesDep, after_seq: i
 
 @router.get("/{job_id}/deliveries")
 async def get_deliveries(job_id: str, _: Operator, services: ServicesDep) -> list[dict]:
-    """The raw callbacks of a job as they arrived (headers and body as received), each with its verdict."""
+    """The raw callbacks of a job as they arrived (headers and body as received), each with its verdict and
+    `answer` ({status, body}: what the backend answered the importer; null for deliveries stored before it was kept)."""
     async with services.store.read() as session:
         firsts, repeats = await st.job_deliveries(session, job_id)
         if not firsts and await session.get(Job, job_id) is None:  # refused deliveries may name a job never created

@@ -19,7 +19,7 @@ from ferry_contract.bodies import BodyDeadline
 from . import __version__
 from .api.routes import callbacks, content, hosts, imports, misc, tokens, uploads
 from .errors import FerryError
-from .imports import redispatch_unconfirmed
+from .import_jobs import redispatch_unconfirmed
 from .liveness import run_sweeper
 from .services import Services
 from .settings import Settings

@@ -54,7 +54,7 @@ class ImporterClient:
             )  # a dropped answer: the request may have landed
             raise error from exc
 
-    async def submit(self, host: Host, request: ImportJobRequest) -> dict:
+    async def send_job(self, host: Host, request: ImportJobRequest) -> dict:
         """POST /v1/imports. Any refusal is `dispatch_failed` with the importer's message."""
         response = await self._request(host, "POST", "/v1/imports", json=request.model_dump(mode="json"))
         if response.status_code not in (200, 201, 202):

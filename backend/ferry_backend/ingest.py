@@ -56,7 +56,7 @@ class IngestWriter:
             _, future = self._queue.get_nowait()
             future.cancel()
 
-    async def submit(self, arrival: Arrival) -> Outcome:
+    async def store_and_wait(self, arrival: Arrival) -> Outcome:
         """Queue one arrival; return its outcome once the transaction holding it has committed."""
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((arrival, future))

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from . import answers
 from . import store as st
 from .dedupe import Deliveries, DeliveryRow
-from .jobs import UNNAMED, Snapshot, Verdict, apply_event
+from .job_rules import UNNAMED, Snapshot, Verdict, apply_event
 from .models import Event, Host, Job
 from .realtime import LiveEvent
 from .views import iso

@@ -13,8 +13,8 @@ from ferry_contract import ErrorCode
 
 from . import store as st
 from .errors import FerryError
-from .imports import announce_snapshot, presume_failed
-from .jobs import Silence, last_word, silence
+from .import_jobs import announce_snapshot, presume_failed
+from .job_rules import Silence, last_word, silence
 from .models import Job, Upload, utcnow
 from .services import Services
 from .views import job_view

@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from . import store as st
 from .broadcast import Bus, LocalBus, RedisBus
-from .callbacks import Receiver
 from .content import UploadSignals
 from .dispatch import ImporterClient
 from .hub import Hub
 from .models import utcnow
 from .realtime import LiveEvent
+from .receiver import Receiver
 from .settings import Settings
 from .sockets import RealtimeNamespace, create_sio, fan_out
 from .tus import PartFiles

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .errors import Conflict, NotFound
-from .jobs import SNAPSHOT_FIELDS, Snapshot
+from .job_rules import SNAPSHOT_FIELDS, Snapshot
 from .models import Delivery, DeliveryRepeat, Event, Host, Job, Setting, Token, Upload, utcnow
 from .security import Role, hash_token, new_id, new_token
 from .transactions import Store as Store  # callers reach the store through this module

@@ -6,7 +6,7 @@ import json
 import math
 from datetime import datetime
 
-from .jobs import host_alive
+from .job_rules import host_alive
 from .models import Delivery, DeliveryRepeat, Event, Host, Job, Upload, utcnow
 
 

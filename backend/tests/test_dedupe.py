@@ -62,7 +62,7 @@ async def test_the_writer_answers_a_refused_webhook_id_as_a_duplicate_and_counts
         data = event_data("job_dedupe", "lab1", 1)  # the same webhook-id, now with a valid body
         body = json.dumps({"type": "import.progress", "timestamp": utcnow().isoformat(), "data": data})
         valid = Arrival("lab1", "msg_twice", {}, body, "import.progress", utcnow(), data, utcnow())
-        outcome = await writer.submit(valid)
+        outcome = await writer.store_and_wait(valid)
         assert (outcome.verdict, outcome.job_id, outcome.seq, outcome.event) == ("duplicate", None, None, None)
         firsts, repeats = await stored(store, "msg_twice")
         assert [(verdict, duplicates) for verdict, duplicates, _ in firsts] == [("invalid", 1)]

@@ -78,9 +78,9 @@ async def run(store: st.Store, arrivals: list[Arrival], together: bool) -> list[
     writer.start()
     try:
         if together:  # all queued before the writer runs: they share transactions
-            outcomes = await asyncio.gather(*(writer.submit(a) for a in arrivals))
+            outcomes = await asyncio.gather(*(writer.store_and_wait(a) for a in arrivals))
         else:
-            outcomes = [await writer.submit(a) for a in arrivals]
+            outcomes = [await writer.store_and_wait(a) for a in arrivals]
     finally:
         await writer.stop()
     return [o.verdict for o in outcomes]
@@ -151,7 +151,9 @@ async def test_a_failed_transaction_answers_every_waiting_request_and_stores_not
             await session.execute(text("DROP TABLE events"))  # the next batch cannot log its events
         writer = IngestWriter(store)
         writer.start()
-        results = await asyncio.gather(*(writer.submit(arrival("j", seq)) for seq in (1, 2, 3)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(writer.store_and_wait(arrival("j", seq)) for seq in (1, 2, 3)), return_exceptions=True
+        )
         assert all(isinstance(r, StoreUnavailable) and r.code == "store_unavailable" for r in results)
         async with store.read() as session:
             assert list(await session.scalars(select(Delivery))) == []  # rolled back as a whole
@@ -173,7 +175,7 @@ async def test_the_writer_keeps_serving_after_any_batch_size(tmp_path, template,
 
 
 async def test_host_secrets_are_read_once_for_many_concurrent_callbacks(tmp_path, template):
-    from ferry_backend.callbacks import HostSecrets
+    from ferry_backend.receiver import HostSecrets
 
     store = await make_store(tmp_path, template)
     reads = 0
@@ -203,12 +205,12 @@ async def test_a_retry_of_a_logged_event_is_announced_again_but_not_one_never_lo
     writer = IngestWriter(store)
     writer.start()
     try:
-        first = await writer.submit(arrival("job_r", 2))
-        late = await writer.submit(arrival("job_r", 1))  # stale for the snapshot, but new to the log
-        again = await writer.submit(arrival("job_r", 2))
-        late_again = await writer.submit(arrival("job_r", 1))
-        foreign = await writer.submit(arrival("job_r", 3, msg="msg_foreign", host="lab2"))
-        foreign_again = await writer.submit(arrival("job_r", 3, msg="msg_foreign", host="lab2"))
+        first = await writer.store_and_wait(arrival("job_r", 2))
+        late = await writer.store_and_wait(arrival("job_r", 1))  # stale for the snapshot, but new to the log
+        again = await writer.store_and_wait(arrival("job_r", 2))
+        late_again = await writer.store_and_wait(arrival("job_r", 1))
+        foreign = await writer.store_and_wait(arrival("job_r", 3, msg="msg_foreign", host="lab2"))
+        foreign_again = await writer.store_and_wait(arrival("job_r", 3, msg="msg_foreign", host="lab2"))
     finally:
         await writer.stop()
         await store.close()

@@ -9,10 +9,10 @@ import pytest
 from standardwebhooks import Webhook
 
 from ferry_backend import answers
-from ferry_backend.callbacks import verify_signature
 from ferry_backend.content import Unsatisfiable, parse_range
 from ferry_backend.errors import FerryError, Unauthorized
-from ferry_backend.imports import source_url_name
+from ferry_backend.import_jobs import source_url_name
+from ferry_backend.receiver import verify_signature
 from ferry_backend.security import Role, check_content_link, hash_token, new_token, sign_content_link
 from ferry_backend.tus import check_version, encode_metadata, parse_length, parse_metadata, safe_filename
 

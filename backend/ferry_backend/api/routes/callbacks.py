@@ -16,7 +16,7 @@ from ferry_contract.api_errors import error_body
 
 from ... import answers
 from ...errors import Conflict, FerryError, Unauthorized
-from ...imports import announce_snapshot, presume_failed
+from ...import_jobs import announce_snapshot, presume_failed
 from ...metrics import CALLBACKS, CALLBACKS_REFUSED, observe_finished
 from ...services import Services
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from ferry_contract.api_errors import COMMON, error_responses
 
-from ... import imports as ops
+from ... import import_jobs as ops
 from ... import replays
 from ... import store as st
 from ...errors import NotFound

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from ferry_contract.api_errors import COMMON, error_responses
 
-from ... import imports as ops
+from ... import import_jobs as ops
 from ... import store as st
 from ...errors import Conflict, FerryError, Gone, InvalidRequest, NotFound
 from ...metrics import UPLOAD_BYTES

@@ -29,7 +29,7 @@ from .dedupe import DeliveryRow, keep_refused
 from .errors import InvalidRequest, Unauthorized
 from .ingest import IngestWriter
 from .ingest_batch import Arrival, Outcome
-from .jobs import lost_by_host
+from .job_rules import lost_by_host
 from .logs import bind
 from .models import Event, Host, Job, utcnow
 from .views import job_view
@@ -146,7 +146,7 @@ class Receiver:
         if callback.type == EventType.HEARTBEAT:
             return await _heartbeat(self.store, host_name, callback, now)
         data = json.loads(text)["data"]  # the importer's own data, exactly as signed
-        return await self.writer.submit(
+        return await self.writer.store_and_wait(
             Arrival(host_name, webhook_id, kept, text, callback.type, callback.timestamp, data, now)
         )
 

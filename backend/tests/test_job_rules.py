@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ferry_backend.jobs import (
+from ferry_backend.job_rules import (
     Silence,
     Snapshot,
     Verdict,

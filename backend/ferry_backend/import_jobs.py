@@ -14,7 +14,7 @@ from ferry_contract.urls import allowed_by, parse_url
 from . import store as st
 from .content import is_abandoned
 from .errors import Conflict, HostError, InvalidRequest, NotFound
-from .jobs import UNNAMED, Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
+from .job_rules import UNNAMED, Verdict, apply_event, backend_canceled, backend_failure, presumed_failure
 from .logs import bind
 from .metrics import BACKEND_FAILURES, DISPATCHES, observe_finished
 from .models import Host, Job, Upload, utcnow
@@ -156,7 +156,7 @@ async def _dispatch(services: Services, job_id: str) -> None:
         callback_url=f"{public_url(services)}/api/callbacks/{quote(host.name, safe='')}",
     )
     try:
-        await services.importers.submit(host, request)
+        await services.importers.send_job(host, request)
         DISPATCHES.labels("accepted").inc()
     except HostError as exc:
         DISPATCHES.labels(exc.code).inc()

@@ -6,8 +6,6 @@ import logging
 from datetime import datetime
 from urllib.parse import quote, unquote, urlsplit
 
-from sqlalchemy import select
-
 from ferry_contract import ErrorCode, EventType, ImportEventData, ImportJobRequest, UrlSource
 from ferry_contract.urls import allowed_by, parse_url
 
@@ -173,12 +171,7 @@ async def redispatch_unconfirmed(services: Services) -> None:
     Importers treat a known job_id as the same job, so a second POST never imports twice.
     """
     async with services.store.read() as session:
-        pending = await session.scalars(
-            select(Job.id).where(
-                Job.state == "queued", Job.seq == 0, (Job.upload_id.is_not(None)) | (Job.source_url.is_not(None))
-            )
-        )
-        job_ids = list(pending)
+        job_ids = await st.undispatched_jobs(session)
     for job_id in job_ids:
         services.spawn(dispatch(services, job_id), name=f"redispatch-{job_id}")
 

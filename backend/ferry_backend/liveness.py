@@ -7,15 +7,13 @@ import logging
 import time
 from datetime import datetime
 
-from sqlalchemy import select
-
 from ferry_contract import ErrorCode
 
 from . import store as st
 from .errors import FerryError
 from .import_jobs import announce_snapshot, presume_failed
 from .job_rules import Silence, last_word, silence
-from .models import Job, Upload, utcnow
+from .models import utcnow
 from .services import Services
 from .views import job_view
 
@@ -28,7 +26,7 @@ async def silent_jobs(services: Services) -> list[tuple[str, str, datetime, Sile
     settings = services.settings
     async with services.store.read() as session:
         hosts = {h.name: h for h in await st.list_hosts(session)}
-        jobs = list(await session.scalars(select(Job).where(Job.state.in_(["queued", "running"]))))
+        jobs = await st.unfinished_jobs(session)
     found: list[tuple[str, str, datetime, Silence]] = []
     for job in jobs:
         host = hosts.get(job.host)
@@ -93,7 +91,7 @@ async def remove_orphan_parts(services: Services) -> None:
     if not stale:
         return
     async with services.store.read() as session:
-        known = set(await session.scalars(select(Upload.id).where(Upload.id.in_(stale))))
+        known = await st.known_uploads(session, stale)
     for upload_id in stale:
         if upload_id not in known:
             services.parts.remove(upload_id)

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -31,7 +30,7 @@ from .ingest import IngestWriter
 from .ingest_batch import Arrival, Outcome
 from .job_rules import lost_by_host
 from .logs import bind
-from .models import Event, Host, Job, utcnow
+from .models import Host, utcnow
 from .views import job_view
 
 log = logging.getLogger("ferry.callbacks")
@@ -204,16 +203,12 @@ async def _heartbeat(store: st.Store, host_name: str, callback, now: datetime) -
         host.running = list(beat.running)
         host.queued = list(beat.queued)
         listed = set(beat.running) | set(beat.queued)
-        for job in await session.scalars(
-            select(Job).where(Job.host == host_name, Job.state.in_(["queued", "running"]))
-        ):
+        for job in await st.unfinished_jobs(session, host_name):
             if job.silent_since is not None:
                 job.silent_since = None
                 outcome.notices.append(job_view(job))
             if job.id not in listed and job.seq > 0:
-                last_sent = await session.scalar(
-                    select(Event.timestamp).where(Event.job_id == job.id, Event.seq == job.seq)
-                )
+                last_sent = await st.event_sent_at(session, job.id, job.seq)
                 if lost_by_host(job.id, job.seq, listed, last_sent, sent):
                     outcome.lost.append(job.id)
     return outcome

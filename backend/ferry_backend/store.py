@@ -131,6 +131,11 @@ async def active_jobs_of_upload(session: AsyncSession, upload_id: str) -> list[s
     return list(await session.scalars(query))
 
 
+async def known_uploads(session: AsyncSession, upload_ids: list[str]) -> set[str]:
+    """Which of these ids are uploads (the others are part files nobody recorded)."""
+    return set(await session.scalars(select(Upload.id).where(Upload.id.in_(upload_ids))))
+
+
 async def upload_in_use(session: AsyncSession, upload_id: str) -> bool:
     """True while an unfinished job may still pull this upload."""
     query = select(Job.id).where(Job.upload_id == upload_id, Job.state.in_(["queued", "running"])).limit(1)
@@ -169,6 +174,27 @@ def snapshot_values(snap: Snapshot) -> dict:
 def write_snapshot(job: Job, snap: Snapshot) -> None:
     for name, value in snapshot_values(snap).items():
         setattr(job, name, value)
+
+
+async def unfinished_jobs(session: AsyncSession, host: str | None = None) -> list[Job]:
+    """Queued and running jobs, of one host or of all."""
+    query = select(Job).where(Job.state.in_(["queued", "running"]))
+    if host is not None:
+        query = query.where(Job.host == host)
+    return list(await session.scalars(query))
+
+
+async def undispatched_jobs(session: AsyncSession) -> list[str]:
+    """Jobs created but never heard of: queued, nothing received, with something to import."""
+    query = select(Job.id).where(
+        Job.state == "queued", Job.seq == 0, (Job.upload_id.is_not(None)) | (Job.source_url.is_not(None))
+    )
+    return list(await session.scalars(query))
+
+
+async def event_sent_at(session: AsyncSession, job_id: str, seq: int) -> datetime | None:
+    """When the importer composed a job's event (its own clock)."""
+    return await session.scalar(select(Event.timestamp).where(Event.job_id == job_id, Event.seq == seq))
 
 
 async def lock_job(session: AsyncSession, job_id: str) -> Job | None:

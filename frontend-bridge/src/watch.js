@@ -13,6 +13,7 @@
 // announces it, so the catch-up after the ack (or the REST log while polling) holds it. Counting
 // it early would make the catch-up's older seqs look stale and leave holes in the timeline.
 import { FerryError, isFatal } from "./errors.js";
+import { callerFor, timersOr } from "./handlers.js";
 import { applyEvent, applySnapshot, snapshotProgress, terminalFromSnapshot } from "./seq.js";
 import { checkImportEvent } from "./validate.js";
 
@@ -40,16 +41,8 @@ export const WATCH_DEFAULTS = {
  */
 export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, ...options }) {
   const cfg = { ...WATCH_DEFAULTS, ...options };
-  const clock = timers ?? { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) };
-  const call = (name, ...args) => {
-    try {
-      handlers[name]?.(...args);
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
-  };
+  const clock = timersOr(timers);
+  const call = callerFor(handlers);
 
   let stream = { lastSeq: afterSeq, view: null, terminal: null };
   let mode = "connecting";

@@ -1,20 +1,17 @@
 // "New import": pick or drop an archive (uploaded at once, resumably), choose hosts and the image
 // name (checked as you type, with the importer's rules), then Import.
 import { checkArchiveFile } from "../../src/archive.js";
-import { checkReference, suggestReference } from "../../src/reference.js";
+import { suggestReference } from "../../src/reference.js";
 import { announce, fill, h, progressBar, setText } from "../dom.js";
-import { formatBytes, formatBytesOf, formatDuration, formatRate, hostLiveness } from "../format.js";
-
-// Refusals that the same upload, tried again, would get again.
-const UNRESUMABLE = new Set(["too_large", "forbidden", "unauthorized", "invalid_request"]);
+import { formatBytes, formatBytesOf, hostLiveness } from "../format.js";
+import { OFFLINE_WORDS, chooseHosts, imageVerdict, progressWords, readiness, readinessHint, refusedWords, resumed, retryWords, uploadStopped, uploadedWords } from "./new-import-state.js";
 
 export function mountNewImport(root, { client, canOperate, onStarted }) {
   let uploaded = null; // {uploadId, name, size, complete}: known as soon as the upload exists, before its bytes arrive
   let startedOn = null; // the uploadId imports were started on while it arrived: Cancel upload removes it (and them)
   let uploading = null; // AbortController
   let stopped = null; // the File whose upload failed for good or was canceled: Resume upload takes it up again
-  let hosts = [];
-  const chosen = new Set();
+  let chosen = new Set();
   let imageTouched = false;
   let hostsTouched = false; // once the user ticked or unticked a host, the page no longer ticks for them
 
@@ -48,14 +45,14 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   function sayRetry({ delayMs, offline }) {
     clearInterval(retryClock);
     if (offline) {
-      setText(uploadStats, "Offline — the upload continues by itself when the browser is back online.");
+      setText(uploadStats, OFFLINE_WORDS);
       return;
     }
     const at = Date.now() + (delayMs ?? 0);
     const tell = () => {
-      const s = Math.ceil((at - Date.now()) / 1000);
-      setText(uploadStats, s > 0 ? `Connection lost — retrying in ${s} s` : "Connection lost — retrying now");
-      if (s <= 0) clearInterval(retryClock);
+      const { text, over } = retryWords(at, Date.now());
+      setText(uploadStats, text);
+      if (over) clearInterval(retryClock);
     };
     tell();
     retryClock = setInterval(tell, 1000);
@@ -103,28 +100,18 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   );
   fill(root, title, form);
 
-  function readiness() {
-    const missing = [];
-    if (!uploaded) missing.push(uploading ? "wait for the upload to start" : "upload an archive");
-    if (chosen.size === 0) missing.push("choose at least one host");
-    const named = imageInput.value !== "";
-    if (named && !checkReference(imageInput.value).ok) missing.push("give a valid image name");
-    if (!named && formatSelect.value === "import") missing.push("give an image name (a file system archive has none)");
-    return missing;
-  }
+  const missing = () => readiness({ uploaded, uploading: uploading !== null, hostCount: chosen.size, image: imageInput.value, format: formatSelect.value });
 
   function refresh() {
-    const missing = readiness();
-    importButton.disabled = missing.length > 0;
-    setText(importHint, missing.length ? `To import: ${missing.join(", ")}.` : "Ready to import.");
+    const still = missing();
+    importButton.disabled = still.length > 0;
+    setText(importHint, readinessHint(still));
   }
 
   function checkImage() {
-    const value = imageInput.value;
-    const verdict = checkReference(value);
-    const show = imageTouched && value !== "";
-    imageInput.setAttribute("aria-invalid", String(show && !verdict.ok));
-    setText(imageError, show && !verdict.ok ? verdict.message : "");
+    const { invalid, message } = imageVerdict(imageInput.value, imageTouched);
+    imageInput.setAttribute("aria-invalid", String(invalid));
+    setText(imageError, message);
     refresh();
   }
 
@@ -157,7 +144,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
       uploading = null;
       cancelUpload.hidden = true;
       uploadBar.update({ percent: 0, text: "not uploaded", tone: "bad" });
-      setText(uploadStats, `Not uploaded: ${verdict.message} (${verdict.code}). Choose a .tar, .tar.xz, .tar.gz, .tar.zst or .tar.bz2 archive.`);
+      setText(uploadStats, refusedWords(verdict));
       uploadStats.classList.add("error-text");
       announce(`${file.name} is not an image archive`);
       refresh();
@@ -180,52 +167,35 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
         },
         terminateOnAbort: () => uploaded !== null && startedOn === uploaded.uploadId,
         onResume: ({ url }) => {
-          const earlier = stored.find((entry) => entry.url === url);
-          stored = stored.filter((entry) => entry !== earlier);
+          const after = resumed(stored, url, file.name);
+          stored = after.stored;
           showStored();
-          const held = earlier ? `: ${formatBytesOf(earlier.offset, earlier.size)} were already on the server` : " from what the server already has";
-          setText(resumeNote, `Resumed the earlier upload of ${file.name}${held}.`);
+          setText(resumeNote, after.note);
           announce(`Upload of ${file.name} resumed`);
         },
         onRetry: (retry) => uploading === controller && sayRetry(retry),
         onProgress: (p) => {
           clearInterval(retryClock);
-          const parts = [`${formatBytes(p.bytesSent)} of ${formatBytes(p.bytesTotal)}`];
-          if (p.rateBps !== null) parts.push(formatRate(p.rateBps));
-          if (p.etaS !== null) parts.push(`${formatDuration(p.etaS)} left`);
-          uploadBar.update({ percent: p.percent ?? 0, text: `${p.percent ?? 0} % uploaded` });
-          setText(uploadStats, parts.join(" · "));
+          const words = progressWords(p);
+          uploadBar.update({ percent: words.percent, text: words.bar });
+          setText(uploadStats, words.stats);
         },
       });
       if (uploading !== controller) return;
       uploaded = { uploadId: result.uploadId, name: file.name, size: result.size, complete: true };
       uploadBar.update({ percent: 100, text: "upload complete", tone: "ok" });
-      setText(
-        uploadStats,
-        startedOn === result.uploadId
-          ? `Uploaded ${formatBytes(result.size)}. The imports started on it have every byte now.`
-          : `Uploaded ${formatBytes(result.size)}. Choose hosts (and an image name for a file system archive), then Import.`,
-      );
+      setText(uploadStats, uploadedWords(result, startedOn));
       announce(`Upload of ${file.name} complete`);
     } catch (error) {
       if (uploading !== controller) return;
       uploadBar.update({ percent: Number(uploadBar.getAttribute("aria-valuenow")), text: "upload stopped", tone: "bad" });
-      const removed = error.code === "aborted" && uploaded !== null && startedOn === uploaded.uploadId;
-      if (removed) uploaded = null; // removed on the server, with the imports started on it
-      const what = removed
-        ? "Upload canceled and removed; the imports started on it are canceled."
-        : error.code === "aborted"
-          ? "Upload canceled."
-          : `Upload failed: ${error.message} (${error.code}).`;
-      if (!removed && uploaded && !uploaded.complete) uploaded = null; // Import waits for Resume upload
-      if (UNRESUMABLE.has(error.code) || removed) {
-        setText(uploadStats, what);
-      } else {
-        // The server keeps what it received: the same file, uploaded again, continues from there.
+      const after = uploadStopped({ uploaded, startedOn, error });
+      uploaded = after.uploaded;
+      if (after.resumable) {
         stopped = file;
         resumeUpload.hidden = false;
-        setText(uploadStats, `${what} Resume upload continues from what the server already has.`);
       }
+      setText(uploadStats, after.stats);
     } finally {
       if (uploading === controller) {
         clearInterval(retryClock);
@@ -278,7 +248,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (readiness().length) return refresh();
+    if (missing().length) return refresh();
     importButton.disabled = true;
     importError.textContent = "";
     try {
@@ -325,18 +295,15 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     setText(entry.state, words);
   }
 
-  function setHosts(next) {
-    hosts = next;
+  function setHosts(hosts) {
+    chosen = chooseHosts(chosen, hosts, hostsTouched);
     const names = new Set(hosts.map((host) => host.name));
-    for (const name of [...chosen]) if (!names.has(name)) chosen.delete(name);
     for (const [name, entry] of choices) {
       if (!names.has(name)) {
         entry.el.remove();
         choices.delete(name);
       }
     }
-    // The only host there is needs no choosing: it is ticked (until the user says otherwise).
-    if (hosts.length === 1 && !hostsTouched) chosen.add(hosts[0].name);
     for (const host of hosts) {
       if (!choices.has(host.name)) choices.set(host.name, choice(host));
       choices.get(host.name).box.checked = chosen.has(host.name);

@@ -4,6 +4,7 @@
 // socket: the list is polled over REST. Per job, seq decides which update is newer, exactly as
 // in watchImport, so overlapping deliveries never move a row back.
 import { FerryError, isFatal } from "./errors.js";
+import { callerFor, timersOr } from "./handlers.js";
 import { isFinal, newer, viewFromEvent, viewFromJob } from "./seq.js";
 import { checkImportEvent } from "./validate.js";
 
@@ -24,16 +25,8 @@ export const JOBS_DEFAULTS = {
  */
 export function watchJobs(handlers, { api, link, timers, filter, ...options }) {
   const cfg = { ...JOBS_DEFAULTS, ...options };
-  const clock = timers ?? { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) };
-  const call = (name, ...args) => {
-    try {
-      handlers[name]?.(...args);
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
-  };
+  const clock = timersOr(timers);
+  const call = callerFor(handlers);
   /** @type {Map<string, object>} job id → view */
   const jobs = new Map();
   let mode = "connecting";

@@ -7,6 +7,7 @@
 import { io } from "socket.io-client";
 
 import { FerryError } from "./errors.js";
+import { timersOr } from "./handlers.js";
 
 /** The backend's own word on a job (a doubt while its host is silent, a presumed failure): a Job snapshot, never counted. */
 export const NOTICE_EVENT = "job.snapshot";
@@ -43,7 +44,7 @@ export class SocketLink {
     this.path = path;
     this.token = token;
     this.socketFactory = socketFactory;
-    this.timers = timers ?? { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) };
+    this.timers = timersOr(timers);
     this.reconnectDelayMs = reconnectDelayMs;
     this.handshakeTimeoutMs = handshakeTimeoutMs;
     this.socket = null;

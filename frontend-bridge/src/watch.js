@@ -13,8 +13,8 @@
 // announces it, so the catch-up after the ack (or the REST log while polling) holds it. Counting
 // it early would make the catch-up's older seqs look stale and leave holes in the timeline.
 import { FerryError, isFatal } from "./errors.js";
-import { applyEvent, applySnapshot, snapshotProgress, terminalFromSnapshot } from "./seq.js";
-import { checkImportEvent } from "./validate.js";
+import { callerFor, timersOr } from "./handlers.js";
+import { disconnected, fallbackDelay, judgeEvent, newWatch, nextPollDelay, polled, settle, shouldResubscribe, subscribeAnswered, subscribeSent, subscribeSettled, takeSnapshot } from "./watch-state.js";
 
 export const WATCH_DEFAULTS = {
   connectTimeoutMs: 4000, // websocket (re)connect allowance before polling starts
@@ -40,119 +40,85 @@ export const WATCH_DEFAULTS = {
  */
 export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, ...options }) {
   const cfg = { ...WATCH_DEFAULTS, ...options };
-  const clock = timers ?? { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) };
-  const call = (name, ...args) => {
-    try {
-      handlers[name]?.(...args);
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
-  };
+  const clock = timersOr(timers);
+  const call = callerFor(handlers);
 
-  let stream = { lastSeq: afterSeq, view: null, terminal: null };
-  let mode = "connecting";
-  let stopped = false;
+  let state = newWatch(afterSeq);
   let fallbackTimer = null;
   let pollTimer = null;
   let catchUpTimer = null;
-  let subscribeGen = 0;
-  let subscribing = false;
-  let subscribed = false; // the job's subscribe is acknowledged on this connection: live events count
-  let lastSubscribeAt = -Infinity;
-  let elapsedPolling = 0;
   let pollGen = 0;
-  let pendingSnapshot = null;
   let resolveDone;
   const done = new Promise((resolve) => (resolveDone = resolve));
 
   const setMode = (next) => {
-    if (mode === next) return;
-    mode = next;
+    if (state.mode === next) return;
+    state = { ...state, mode: next };
     call("onTransport", next);
   };
 
   // `sentAt`: the callback's own timestamp, known for events read from the REST log.
   function handleEvent(type, data, meta, sentAt) {
-    if (stopped) return;
-    if (data?.job_id !== jobId) return; // another job's event on the shared socket
-    const check = checkImportEvent(type, data, sentAt);
-    if (!check.ok) {
-      call("onInvalid", new FerryError("invalid_payload", `${type}: ${check.message}`), { type, data, meta });
-      return;
-    }
-    // An operator replay tells the job's story again: shown, never counted.
-    if (meta.replay) return call("onReplay", { type, data, meta });
-    if (meta.via === "socket" && !meta.catchup && !subscribed) {
-      call("onIgnored", { type, data, meta, verdict: "unsubscribed" });
-      return;
-    }
-    const result = applyEvent(stream, type, data);
-    if (result.verdict !== "new") {
-      call("onIgnored", { type, data, meta, verdict: result.verdict });
-      return;
-    }
-    stream = result.stream;
+    if (state.ended) return;
+    const judged = judgeEvent(state, jobId, { type, data, meta, sentAt });
+    state = judged.state;
+    const { verdict } = judged;
+    if (verdict === "foreign") return;
+    if (verdict === "invalid") return call("onInvalid", new FerryError("invalid_payload", `${type}: ${judged.message}`), { type, data, meta });
+    if (verdict === "replay") return call("onReplay", { type, data, meta });
+    if (verdict !== "new") return call("onIgnored", { type, data, meta, verdict });
     call("onEvent", { type, data, meta });
-    if (stream.terminal) finish(stream.terminal);
-    else if (pendingSnapshot) settleSnapshot();
+    settleSnapshot();
   }
 
   function handleSnapshot(job) {
-    if (stopped || !job) return;
-    stream = applySnapshot(stream, job);
+    if (state.ended || !job) return;
+    state = takeSnapshot(state, job);
     call("onSnapshot", job);
-    pendingSnapshot = job;
     settleSnapshot();
   }
 
   // A terminal snapshot ends the watch once the events up to it are counted; if they do not
   // arrive (socket replay lost), ask the REST log once, then end with the snapshot.
   function settleSnapshot() {
-    const job = pendingSnapshot;
-    const progress = snapshotProgress(stream, job);
-    if (progress === "open") {
-      pendingSnapshot = null;
-    } else if (progress === "caught_up") {
-      finish(stream.terminal ?? terminalFromSnapshot(job));
-    } else if (!catchUpTimer) {
+    const settled = settle(state);
+    state = settled.state;
+    if (settled.outcome === "finish") finish(settled.terminal);
+    else if (settled.outcome === "behind" && !catchUpTimer) {
       catchUpTimer = clock.setTimeout(async () => {
         try {
           await fetchEvents();
         } catch (error) {
           call("onError", error);
         }
-        if (!stopped) finish(terminalFromSnapshot(job));
+        if (!state.ended) finish(settled.terminal);
       }, cfg.catchUpMs);
     }
   }
 
   async function subscribe() {
-    if (stopped) return;
-    const gen = ++subscribeGen;
-    subscribing = true;
-    subscribed = false; // until the ack, this job's live events may overtake its catch-up
-    lastSubscribeAt = elapsedPolling;
+    if (state.ended) return;
+    state = subscribeSent(state);
+    const gen = state.subscribeGen;
     // Set at the ack itself: live events after it come after the catch-up.
     const onAnswer = (answer) => {
-      if (gen === subscribeGen && !stopped && answer?.ok) subscribed = true;
+      state = subscribeAnswered(state, gen, answer);
     };
     let ack;
     try {
-      ack = await link.request("subscribe", { job_id: jobId, after_seq: stream.lastSeq }, cfg.ackTimeoutMs, { onAnswer });
+      ack = await link.request("subscribe", { job_id: jobId, after_seq: state.stream.lastSeq }, cfg.ackTimeoutMs, { onAnswer });
     } catch {
-      if (gen === subscribeGen) armFallback(0);
+      if (gen === state.subscribeGen) armFallback("no_ack");
       return;
     } finally {
-      if (gen === subscribeGen) subscribing = false;
+      state = subscribeSettled(state, gen);
     }
-    if (stopped || gen !== subscribeGen) return;
+    if (state.ended || gen !== state.subscribeGen) return;
     if (!ack?.ok) {
       const error = new FerryError(ack?.error?.code ?? "subscribe_failed", ack?.error?.message ?? "subscribe refused");
       if (isFatal(error)) return fail(error);
       call("onError", error);
-      armFallback(0);
+      armFallback("refused");
       return;
     }
     clearFallback();
@@ -161,12 +127,13 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
     handleSnapshot(ack.snapshot);
   }
 
-  function armFallback(delay = cfg.connectTimeoutMs) {
-    if (stopped || mode === "polling" || fallbackTimer) return;
+  function armFallback(cause) {
+    const delay = fallbackDelay(state, cause, cfg);
+    if (delay === null || fallbackTimer) return;
     if (delay === 0) return startPolling();
     fallbackTimer = clock.setTimeout(() => {
       fallbackTimer = null;
-      if (!stopped && mode !== "socket") startPolling();
+      if (!state.ended && state.mode !== "socket") startPolling();
     }, delay);
   }
 
@@ -176,7 +143,7 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
   }
 
   function startPolling() {
-    if (stopped || mode === "polling") return;
+    if (state.ended || state.mode === "polling") return;
     setMode("polling");
     const gen = ++pollGen;
     pollLoop(gen, true, cfg.pollIntervalMs);
@@ -189,35 +156,36 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
   }
 
   async function pollLoop(gen, first, interval) {
-    let next = cfg.pollIntervalMs;
+    let failed = false;
     try {
       if (first) {
         const job = await api.getImport(jobId);
-        if (gen !== pollGen || stopped) return;
+        if (gen !== pollGen || state.ended) return;
         handleSnapshot(job);
       }
-      if (stopped || gen !== pollGen) return;
+      if (state.ended || gen !== pollGen) return;
       await fetchEvents(gen);
     } catch (error) {
-      if (stopped || gen !== pollGen) return;
+      if (state.ended || gen !== pollGen) return;
       if (isFatal(error)) return fail(error);
       call("onError", error);
-      next = Math.min(interval * 2, cfg.maxPollIntervalMs);
+      failed = true;
     }
-    if (stopped || gen !== pollGen) return;
+    if (state.ended || gen !== pollGen) return;
+    const next = nextPollDelay(interval, failed, cfg);
     // The socket may be back without a fresh "connect" (an ack that timed out): try it again.
-    elapsedPolling += next;
-    if (link.connected && !subscribing && elapsedPolling - lastSubscribeAt >= cfg.resubscribeMs) subscribe();
+    state = polled(state, next);
+    if (shouldResubscribe(state, link.connected, cfg.resubscribeMs)) subscribe();
     pollTimer = clock.setTimeout(() => pollLoop(gen, false, next), next);
   }
 
   async function fetchEvents(gen = pollGen) {
-    const events = await api.getEvents(jobId, stream.lastSeq);
-    if (stopped || gen !== pollGen || !Array.isArray(events)) return;
+    const events = await api.getEvents(jobId, state.stream.lastSeq);
+    if (state.ended || gen !== pollGen || !Array.isArray(events)) return;
     for (const event of events) {
       // As on the socket, `timestamp` is when the backend received the event.
       handleEvent(event.type, event.data, { replay: false, catchup: false, via: "poll", timestamp: event.received_at }, event.timestamp);
-      if (stopped) return;
+      if (state.ended) return;
     }
   }
 
@@ -228,15 +196,15 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
   }
 
   function finish(terminal) {
-    if (stopped) return;
+    if (state.ended) return;
     cleanup();
     call("onDone", terminal);
     resolveDone(terminal);
   }
 
   function cleanup() {
-    if (stopped) return;
-    stopped = true;
+    if (state.ended) return;
+    state = { ...state, ended: true };
     clearFallback();
     stopPolling();
     if (catchUpTimer) clock.clearTimeout(catchUpTimer);
@@ -248,36 +216,35 @@ export function watchImport(jobId, handlers, { api, link, timers, afterSeq = 0, 
 
   const offEvent = link.onEvent((type, data, meta) => handleEvent(type, data, { ...meta, via: "socket" }));
   const offStatus = link.onStatus((status) => {
-    if (stopped) return;
+    if (state.ended) return;
     if (status === "connect") subscribe();
     else if (status === "disconnect") {
-      subscribeGen += 1; // an ack still in flight belongs to the old connection
-      subscribing = false;
-      subscribed = false;
-      if (mode === "socket") setMode("connecting");
-      armFallback();
+      const wasSocket = state.mode === "socket";
+      state = disconnected(state);
+      if (wasSocket) call("onTransport", state.mode);
+      armFallback("drop");
     }
   });
   link.acquire();
   link.joinRoom(`job:${jobId}`);
-  call("onTransport", mode);
+  call("onTransport", state.mode);
   if (link.connected) subscribe();
-  else armFallback(link.knownDown ? 0 : cfg.connectTimeoutMs);
+  else armFallback(link.knownDown ? "down" : "connecting");
 
   return {
     stop() {
-      if (stopped) return;
+      if (state.ended) return;
       cleanup();
       resolveDone(null);
     },
     get mode() {
-      return mode;
+      return state.mode;
     },
     get lastSeq() {
-      return stream.lastSeq;
+      return state.stream.lastSeq;
     },
     get view() {
-      return stream.view;
+      return state.stream.view;
     },
     done,
   };

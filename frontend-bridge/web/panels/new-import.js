@@ -1,20 +1,18 @@
 // "New import": pick or drop an archive (uploaded at once, resumably), choose hosts and the image
 // name (checked as you type, with the importer's rules), then Import.
 import { checkArchiveFile } from "../../src/archive.js";
-import { checkReference, suggestReference } from "../../src/reference.js";
-import { announce, fill, h, progressBar, setText } from "../dom.js";
-import { formatBytes, formatBytesOf, formatDuration, formatRate, hostLiveness } from "../format.js";
-
-// Refusals that the same upload, tried again, would get again.
-const UNRESUMABLE = new Set(["too_large", "forbidden", "unauthorized", "invalid_request"]);
+import { suggestReference } from "../../src/reference.js";
+import { announce, fill, h, setText } from "../dom.js";
+import { formatBytes, formatBytesOf, hostLiveness } from "../format.js";
+import { newImportForm } from "./new-import-form.js";
+import { OFFLINE_WORDS, chooseHosts, imageVerdict, progressWords, readiness, readinessHint, refusedWords, resumed, retryWords, uploadStopped, uploadedWords } from "./new-import-state.js";
 
 export function mountNewImport(root, { client, canOperate, onStarted }) {
   let uploaded = null; // {uploadId, name, size, complete}: known as soon as the upload exists, before its bytes arrive
   let startedOn = null; // the uploadId imports were started on while it arrived: Cancel upload removes it (and them)
   let uploading = null; // AbortController
   let stopped = null; // the File whose upload failed for good or was canceled: Resume upload takes it up again
-  let hosts = [];
-  const chosen = new Set();
+  let chosen = new Set();
   let imageTouched = false;
   let hostsTouched = false; // once the user ticked or unticked a host, the page no longer ticks for them
 
@@ -24,23 +22,9 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     return { setHosts() {} };
   }
 
-  const fileInput = h("input", { id: "file", type: "file", class: "file-input", accept: ".tar,.xz,.txz,.gz,.tgz,.zst,.bz2,application/x-tar,application/x-xz,application/gzip" });
-  const dropzone = h(
-    "div",
-    { class: "dropzone", id: "dropzone" },
-    fileInput,
-    h("label", { for: "file" }, h("strong", {}, "Drop an image archive here"), " or ", h("span", { class: "link" }, "choose a file")),
-    h("p", { class: "hint" }, ".tar, .tar.xz, .tar.gz — a docker save archive or a root file system"),
-  );
-  const uploadBar = progressBar("Upload progress");
-  const uploadName = h("span", { class: "file-name" });
-  const uploadStats = h("p", { class: "stats", id: "upload-stats" });
-  const cancelUpload = h("button", { type: "button", class: "quiet small" }, "Cancel upload");
-  const resumeUpload = h("button", { type: "button", class: "small", id: "resume-upload", hidden: true }, "Resume upload");
-  const resumeNote = h("p", { class: "hint", id: "upload-resumed", role: "status" });
-  const uploadBox = h("div", { class: "upload-status", hidden: true }, h("div", { class: "row between" }, uploadName, h("div", { class: "row" }, resumeUpload, cancelUpload)), uploadBar, uploadStats, resumeNote);
-  // Uploads this browser left unfinished (a reload, a closed tab): the same file, chosen again, continues one.
-  const storedNote = h("div", { class: "stored-uploads", id: "stored-uploads", role: "status" });
+  const { fileInput, dropzone, uploadBar, uploadName, uploadStats, cancelUpload, resumeUpload, resumeNote, uploadBox, storedNote, hostList, imageInput, imageError, formatSelect, force, importButton, importHint, importError, form } = newImportForm();
+  fill(root, title, form);
+
   let stored = [];
   let retryClock = null; // the "retrying in N s" countdown while a dropped connection waits
 
@@ -48,83 +32,31 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
   function sayRetry({ delayMs, offline }) {
     clearInterval(retryClock);
     if (offline) {
-      setText(uploadStats, "Offline — the upload continues by itself when the browser is back online.");
+      setText(uploadStats, OFFLINE_WORDS);
       return;
     }
     const at = Date.now() + (delayMs ?? 0);
     const tell = () => {
-      const s = Math.ceil((at - Date.now()) / 1000);
-      setText(uploadStats, s > 0 ? `Connection lost — retrying in ${s} s` : "Connection lost — retrying now");
-      if (s <= 0) clearInterval(retryClock);
+      const { text, over } = retryWords(at, Date.now());
+      setText(uploadStats, text);
+      if (over) clearInterval(retryClock);
     };
     tell();
     retryClock = setInterval(tell, 1000);
   }
 
-  const hostList = h("div", { class: "host-choices", id: "host-choices" });
-  const hostSet = h("fieldset", { class: "hosts-field" }, h("legend", {}, "Hosts"), hostList);
-
-  const imageInput = h("input", { id: "image", name: "image", type: "text", autocomplete: "off", spellcheck: "false", placeholder: "repository:tag", "aria-describedby": "image-help image-error" });
-  const imageHelp = h(
-    "p",
-    { class: "hint", id: "image-help" },
-    "For example ceos:4.35.1F or registry.lab:5000/vendor/srlinux:24.10. Needed for a file system archive; leave it empty for a docker save archive to keep its own tags.",
-  );
-  const imageError = h("p", { class: "field-error", id: "image-error", "aria-live": "polite" });
-
-  const formatSelect = h("select", { id: "format" }, h("option", { value: "auto" }, "Detect"), h("option", { value: "load" }, "docker load"), h("option", { value: "import" }, "docker import"));
-  const force = h("input", { id: "force", type: "checkbox" });
-  const options = h(
-    "details",
-    { class: "options" },
-    h("summary", {}, "Options"),
-    h("div", { class: "row" }, h("label", { for: "format" }, "Archive format"), formatSelect),
-    h("div", { class: "row" }, force, h("label", { for: "force" }, "Replace an image of the same name")),
-  );
-
-  const importButton = h("button", { type: "submit", class: "primary", id: "import-button", disabled: true, "aria-describedby": "import-hint" }, "Import");
-  const importHint = h("p", { class: "hint", id: "import-hint" });
-  const importError = h("p", { class: "field-error", id: "import-error", role: "alert" });
-  const form = h(
-    "form",
-    { novalidate: true },
-    dropzone,
-    storedNote,
-    uploadBox,
-    hostSet,
-    h("label", { for: "image" }, "Image"),
-    imageInput,
-    imageHelp,
-    imageError,
-    options,
-    h("div", { class: "row" }, importButton),
-    importHint,
-    importError,
-  );
-  fill(root, title, form);
-
-  function readiness() {
-    const missing = [];
-    if (!uploaded) missing.push(uploading ? "wait for the upload to start" : "upload an archive");
-    if (chosen.size === 0) missing.push("choose at least one host");
-    const named = imageInput.value !== "";
-    if (named && !checkReference(imageInput.value).ok) missing.push("give a valid image name");
-    if (!named && formatSelect.value === "import") missing.push("give an image name (a file system archive has none)");
-    return missing;
-  }
+  const missing = () => readiness({ uploaded, uploading: uploading !== null, hostCount: chosen.size, image: imageInput.value, format: formatSelect.value });
 
   function refresh() {
-    const missing = readiness();
-    importButton.disabled = missing.length > 0;
-    setText(importHint, missing.length ? `To import: ${missing.join(", ")}.` : "Ready to import.");
+    const still = missing();
+    importButton.disabled = still.length > 0;
+    setText(importHint, readinessHint(still));
   }
 
   function checkImage() {
-    const value = imageInput.value;
-    const verdict = checkReference(value);
-    const show = imageTouched && value !== "";
-    imageInput.setAttribute("aria-invalid", String(show && !verdict.ok));
-    setText(imageError, show && !verdict.ok ? verdict.message : "");
+    const { invalid, message } = imageVerdict(imageInput.value, imageTouched);
+    imageInput.setAttribute("aria-invalid", String(invalid));
+    setText(imageError, message);
     refresh();
   }
 
@@ -157,7 +89,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
       uploading = null;
       cancelUpload.hidden = true;
       uploadBar.update({ percent: 0, text: "not uploaded", tone: "bad" });
-      setText(uploadStats, `Not uploaded: ${verdict.message} (${verdict.code}). Choose a .tar, .tar.xz, .tar.gz, .tar.zst or .tar.bz2 archive.`);
+      setText(uploadStats, refusedWords(verdict));
       uploadStats.classList.add("error-text");
       announce(`${file.name} is not an image archive`);
       refresh();
@@ -180,52 +112,35 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
         },
         terminateOnAbort: () => uploaded !== null && startedOn === uploaded.uploadId,
         onResume: ({ url }) => {
-          const earlier = stored.find((entry) => entry.url === url);
-          stored = stored.filter((entry) => entry !== earlier);
+          const after = resumed(stored, url, file.name);
+          stored = after.stored;
           showStored();
-          const held = earlier ? `: ${formatBytesOf(earlier.offset, earlier.size)} were already on the server` : " from what the server already has";
-          setText(resumeNote, `Resumed the earlier upload of ${file.name}${held}.`);
+          setText(resumeNote, after.note);
           announce(`Upload of ${file.name} resumed`);
         },
         onRetry: (retry) => uploading === controller && sayRetry(retry),
         onProgress: (p) => {
           clearInterval(retryClock);
-          const parts = [`${formatBytes(p.bytesSent)} of ${formatBytes(p.bytesTotal)}`];
-          if (p.rateBps !== null) parts.push(formatRate(p.rateBps));
-          if (p.etaS !== null) parts.push(`${formatDuration(p.etaS)} left`);
-          uploadBar.update({ percent: p.percent ?? 0, text: `${p.percent ?? 0} % uploaded` });
-          setText(uploadStats, parts.join(" · "));
+          const words = progressWords(p);
+          uploadBar.update({ percent: words.percent, text: words.bar });
+          setText(uploadStats, words.stats);
         },
       });
       if (uploading !== controller) return;
       uploaded = { uploadId: result.uploadId, name: file.name, size: result.size, complete: true };
       uploadBar.update({ percent: 100, text: "upload complete", tone: "ok" });
-      setText(
-        uploadStats,
-        startedOn === result.uploadId
-          ? `Uploaded ${formatBytes(result.size)}. The imports started on it have every byte now.`
-          : `Uploaded ${formatBytes(result.size)}. Choose hosts (and an image name for a file system archive), then Import.`,
-      );
+      setText(uploadStats, uploadedWords(result, startedOn));
       announce(`Upload of ${file.name} complete`);
     } catch (error) {
       if (uploading !== controller) return;
       uploadBar.update({ percent: Number(uploadBar.getAttribute("aria-valuenow")), text: "upload stopped", tone: "bad" });
-      const removed = error.code === "aborted" && uploaded !== null && startedOn === uploaded.uploadId;
-      if (removed) uploaded = null; // removed on the server, with the imports started on it
-      const what = removed
-        ? "Upload canceled and removed; the imports started on it are canceled."
-        : error.code === "aborted"
-          ? "Upload canceled."
-          : `Upload failed: ${error.message} (${error.code}).`;
-      if (!removed && uploaded && !uploaded.complete) uploaded = null; // Import waits for Resume upload
-      if (UNRESUMABLE.has(error.code) || removed) {
-        setText(uploadStats, what);
-      } else {
-        // The server keeps what it received: the same file, uploaded again, continues from there.
+      const after = uploadStopped({ uploaded, startedOn, error });
+      uploaded = after.uploaded;
+      if (after.resumable) {
         stopped = file;
         resumeUpload.hidden = false;
-        setText(uploadStats, `${what} Resume upload continues from what the server already has.`);
       }
+      setText(uploadStats, after.stats);
     } finally {
       if (uploading === controller) {
         clearInterval(retryClock);
@@ -278,7 +193,7 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (readiness().length) return refresh();
+    if (missing().length) return refresh();
     importButton.disabled = true;
     importError.textContent = "";
     try {
@@ -325,18 +240,15 @@ export function mountNewImport(root, { client, canOperate, onStarted }) {
     setText(entry.state, words);
   }
 
-  function setHosts(next) {
-    hosts = next;
+  function setHosts(hosts) {
+    chosen = chooseHosts(chosen, hosts, hostsTouched);
     const names = new Set(hosts.map((host) => host.name));
-    for (const name of [...chosen]) if (!names.has(name)) chosen.delete(name);
     for (const [name, entry] of choices) {
       if (!names.has(name)) {
         entry.el.remove();
         choices.delete(name);
       }
     }
-    // The only host there is needs no choosing: it is ticked (until the user says otherwise).
-    if (hosts.length === 1 && !hostsTouched) chosen.add(hosts[0].name);
     for (const host of hosts) {
       if (!choices.has(host.name)) choices.set(host.name, choice(host));
       choices.get(host.name).box.checked = chosen.has(host.name);

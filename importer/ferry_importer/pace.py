@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 FILE_NAME = "pace.json"
 RECENT = 0.5  # the share of a new measurement in the average
 WEIGHT_BOUNDS = (0.05, 0.9)
-MIN_STAGE_S = 0.2  # shorter stages say more about scheduling noise than about the host
+MIN_STAGE_S = 0.05  # shorter stages say more about scheduling noise than about the host
 MIN_BYTES = 8 << 20
 
 

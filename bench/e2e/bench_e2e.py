@@ -174,17 +174,7 @@ async def run(args) -> list[dict]:
     importer = ImporterProcess(base / f"importer-{uuid.uuid4().hex[:6]}", backend, "bench-e2e", engine_host).start()
     results = []
     try:
-        httpx.post(
-            f"{backend.url}/api/hosts",
-            headers={"Authorization": f"Bearer {backend.admin_token}"},
-            timeout=30,
-            json={
-                "name": importer.name,
-                "url": importer.url,
-                "token": importer.token,
-                "webhook_secret": importer.secret,
-            },
-        ).raise_for_status()
+        importer.register(backend)
         lab = Lab(backend, importer.name, args.rate_mbps * 1e6)
         env = {"DOCKER_HOST": engine_host}
         for label in args.sizes:

@@ -44,6 +44,16 @@ def remove(client, ref: str) -> None:
         pass
 
 
+def saved_three_layers(client, tag: str, token: str, layer_bytes: int, path):
+    """A docker-save archive of a FROM-scratch image of three random layers, the image removed again: every
+    layer is new to the engine when the archive is loaded."""
+    files = {f"f{i}": os.urandom(layer_bytes) for i in range(3)}
+    build(client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
+    save(client, tag, path)
+    remove(client, tag)
+    return path
+
+
 def phases(events) -> list[str]:
     seen: list[str] = []
     for event in events:
@@ -65,10 +75,7 @@ async def test_a_save_archive_shows_the_engine_loading_its_layers_with_counts_an
 ):
     tag = f"{name}:layers"
     cleanup.append(tag)
-    files = {f"f{i}": os.urandom(3 << 20) for i in range(3)}
-    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
-    path = save(docker_client, tag, tmp_path / "three.tar")
-    remove(docker_client, tag)
+    path = saved_three_layers(docker_client, tag, token, 3 << 20, tmp_path / "three.tar")
 
     image, events = await run(path)
     assert not isinstance(image, Exception), image
@@ -118,10 +125,7 @@ async def test_cancelling_while_the_engine_loads_layers_leaves_nothing(
 ):
     tag = f"{name}:cancelled"
     cleanup.append(tag)
-    files = {f"f{i}": os.urandom(2 << 20) for i in range(3)}
-    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
-    path = save(docker_client, tag, tmp_path / "cancel.tar")
-    remove(docker_client, tag)
+    path = saved_three_layers(docker_client, tag, token, 2 << 20, tmp_path / "cancel.tar")
     outer: list[asyncio.Task] = []
 
     class CancelOnLoading(CollectingReporter):
@@ -153,10 +157,7 @@ async def test_a_second_cancel_during_the_clean_up_still_leaves_nothing(
 ):
     tag = f"{name}:twice"
     cleanup.append(tag)
-    files = {f"f{i}": os.urandom(8 << 20) for i in range(3)}
-    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
-    path = save(docker_client, tag, tmp_path / "twice.tar")
-    remove(docker_client, tag)
+    path = saved_three_layers(docker_client, tag, token, 8 << 20, tmp_path / "twice.tar")
     outer: list[asyncio.Task] = []
     second: list[int] = []
 
@@ -194,10 +195,7 @@ async def test_after_a_load_the_host_splits_the_next_loads_percent_by_its_own_pa
 ):
     tag = f"{name}:pace"
     cleanup.append(tag)
-    files = {f"f{i}": os.urandom(16 << 20) for i in range(3)}
-    build(docker_client, f"FROM scratch\nLABEL ferry.test={token}\nCOPY f0 /f0\nCOPY f1 /f1\nCOPY f2 /f2\n", files, tag)
-    path = save(docker_client, tag, tmp_path / "pace.tar")
-    remove(docker_client, tag)
+    path = saved_three_layers(docker_client, tag, token, 16 << 20, tmp_path / "pace.tar")
     keeper = PaceFile(tmp_path / "data")
 
     image, events = await run(path)

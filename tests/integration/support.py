@@ -76,6 +76,16 @@ class ImporterProcess:
         wait_healthy(self.proc, self.url, self.log_path, "importer", timeout)
         return self
 
+    def register(self, backend: Backend) -> None:
+        """Add this importer to the backend as a host (the admin's POST /api/hosts)."""
+        response = httpx.post(
+            f"{backend.url}/api/hosts",
+            headers={"Authorization": f"Bearer {backend.admin_token}"},
+            timeout=30,
+            json={"name": self.name, "url": self.url, "token": self.token, "webhook_secret": self.secret},
+        )
+        assert response.status_code == 201, response.text
+
     def stop(self) -> None:
         terminate(self.proc, timeout=30)
 

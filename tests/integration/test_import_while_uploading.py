@@ -127,18 +127,7 @@ def arriving(docker_host, tmp_path_factory):
     engine = docker.DockerClient(base_url=docker_host)
     made = ArrivingLab(backend, importer, engine)
     try:
-        response = httpx.post(
-            f"{backend.url}/api/hosts",
-            headers={"Authorization": f"Bearer {backend.admin_token}"},
-            timeout=30,
-            json={
-                "name": importer.name,
-                "url": importer.url,
-                "token": importer.token,
-                "webhook_secret": importer.secret,
-            },
-        )
-        assert response.status_code == 201, response.text
+        importer.register(backend)
         yield made
     finally:
         importer.stop()

@@ -220,6 +220,9 @@ def base_image(docker: Docker, mode: str, name: str, load: bool = True) -> str:
     official = BASES[name][0]
     if choose_base(mode, lambda: docker.has(official) or docker.pulls(official)) == "official":
         return official
+    if name == "node":  # only the page's build stage needs node: without the official image it comes prebuilt
+        log(f"{official} is not used: nginx's image copies the page built on this machine (PAGE=prebuilt)")
+        return BASES[name][1]
     if mode == "auto":
         log(f"{official} cannot be pulled: using a stand-in built from Debian's packages")
     return standin(docker, name, load)

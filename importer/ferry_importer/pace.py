@@ -3,7 +3,7 @@
 A load's percent is split between two stages: the stream (decompressing, the engine untarring what it
 receives) and the engine loading the layers after the last byte. How the time splits depends on the host —
 the storage driver (vfs copies every layer, overlay2 does not), its disks, its CPU, how busy it is — by
-several times. `progress.LOAD_WEIGHTS` is the split measured on one machine; after its first load a host
+several times. `load_share.LOAD_WEIGHTS` is the split measured on one machine; after its first load a host
 uses its own: the stream's content bytes per second for each compression and the engine's layer bytes per
 second, each an average that leans on the most recent loads. The weight is then
 `stream_bps / (stream_bps + load_bps)` (both stages handle the same bytes), whatever the archive's size.
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferry_importer.datadir import default_data_dir
+from ferry_importer.load_share import WEIGHT_BOUNDS
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "pace.json"
 RECENT = 0.5  # the share of a new measurement in the average
-WEIGHT_BOUNDS = (0.05, 0.9)
 MIN_STAGE_S = 0.05  # shorter stages say more about scheduling noise than about the host
 MIN_BYTES = 8 << 20
 
@@ -50,14 +50,20 @@ def _average(old: float | None, new: float) -> float:
     return new if not old else round(old * (1 - RECENT) + new * RECENT, 1)
 
 
-def learn(pace: Pace, compression: str, content_bytes: int, stream_s: float, load_s: float) -> Pace:
-    """The pace after one load whose engine reported every layer (a load that skipped layers it had says
-    nothing about how fast it loads). Too short or too small a load changes nothing."""
-    if content_bytes < MIN_BYTES or stream_s < MIN_STAGE_S or load_s < MIN_STAGE_S:
-        return pace
+def learn(
+    pace: Pace, compression: str, content_bytes: int, stream_s: float, load_s: float, load_bytes: int | None = None
+) -> Pace:
+    """The pace after one load whose engine reported every layer it loaded: the stream took `stream_s` for the
+    archive's `content_bytes`, the loading stage `load_s` for `load_bytes` (the layers the engine did not have;
+    all of the content when not given). Too short or too small a stage changes nothing of its own."""
+    load_bytes = content_bytes if load_bytes is None else load_bytes
     streams = dict(pace.stream_bps)
-    streams[compression] = _average(streams.get(compression), content_bytes / stream_s)
-    return Pace(streams, _average(pace.load_bps, content_bytes / load_s))
+    if content_bytes >= MIN_BYTES and stream_s >= MIN_STAGE_S:
+        streams[compression] = _average(streams.get(compression), content_bytes / stream_s)
+    load_bps = pace.load_bps
+    if load_bytes >= MIN_BYTES and load_s >= MIN_STAGE_S:
+        load_bps = _average(load_bps, load_bytes / load_s)
+    return Pace(streams, load_bps)
 
 
 class PaceFile:

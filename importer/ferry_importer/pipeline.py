@@ -34,7 +34,9 @@ from ferry_importer.engine.transfer import (
 from ferry_importer.engine.verify import find_present, verify_import, verify_load
 from ferry_importer.errors import EmptyArchive, ImporterError, InvalidChange, InvalidReference, SourceMismatch
 from ferry_importer.job_spec import ImportSpec, Options, import_comment
-from ferry_importer.pace import PaceFile, learn, learned_weight
+from ferry_importer.load_share import LoadShare
+from ferry_importer.load_watch import LoadWatch
+from ferry_importer.pace import PaceFile
 from ferry_importer.preflight import (
     check_changes,
     check_disk,
@@ -44,7 +46,7 @@ from ferry_importer.preflight import (
     disk_places,
     read_uncompressed_size,
 )
-from ferry_importer.progress import ProgressDriver, load_weight
+from ferry_importer.progress import ProgressDriver
 from ferry_importer.reporting import Reporter
 from ferry_importer.sources.arriving import UploadState, watch_arrival
 from ferry_importer.sources.base import Source, source_path
@@ -115,6 +117,7 @@ class _Job:
         self.mode = "import"
         self.end: End | None = None
         self.plan = LoadPlan()
+        self.watch: LoadWatch | None = None
 
     async def execute(self) -> ImageInfo:
         spec = self.spec
@@ -155,6 +158,8 @@ class _Job:
         try:
             return await self._stream(channel)
         finally:
+            if self.watch is not None:
+                await self.watch.close()
             reader.stop()
             if not await reader.join():
                 log.warning("the archive reader thread did not stop in time")
@@ -176,11 +181,12 @@ class _Job:
             await self._check_disk(loads=True)
         if self.target is not None:
             await self.rollback.remember_tag(str(self.target))
-        if loads:
-            reports = engine_reports_layers(await self.engine.info())
-            self.compression = first.compression.value
-            weight = learned_weight(self.pace.read(), self.compression) or load_weight(self.compression)
-            self.driver.expect_load(weight if reports else 0.0)
+        if loads and engine_reports_layers(await self.engine.info()):
+            self.watch = LoadWatch(self.engine, self.pace, first.compression.value)
+            share = await self.watch.start(self.uncompressed, first.layer_files)
+            self.driver.expect_load(share, self.watch.present_bytes)
+        elif loads:
+            self.driver.expect_load(LoadShare(0.0))
         self.timeline["stream"] = time.monotonic()
         await self.driver.set_phase(Phase.IMPORTING)
         activity = Activity()
@@ -292,6 +298,8 @@ class _Job:
                 )
             if self.driver.layers is not None:
                 plan = plan_layers(self.plan.images, walker.layer_sizes, walker.captured)
+                if self.watch is not None:
+                    plan = await self.watch.mark(plan)
                 self.driver.layers.set_plan(plan, self.plan.images)
             for tag in self.plan.repo_tags:
                 await self.rollback.remember_tag(tag)
@@ -305,12 +313,12 @@ class _Job:
         await self.driver.set_phase(Phase.FINALIZING)
 
     def _learn_pace(self) -> None:
-        """After a load the engine did all of itself, keep how fast this host streamed and loaded."""
+        """After a load, keep how fast this host streamed and loaded."""
         layers, times, end = self.driver.layers, self.timeline, self.end
-        if layers is None or not layers.all_reported or end is None or {"stream", "sent", "answered"} - set(times):
+        if self.watch is None or layers is None or end is None or {"stream", "sent", "answered"} - set(times):
             return
         stream_s, load_s = times["sent"] - times["stream"], times["answered"] - times["sent"]
-        self.pace.write(learn(self.pace.read(), self.compression, end.walker.content_bytes, stream_s, load_s))
+        self.watch.learn(layers, end.walker.content_bytes, stream_s, load_s)
 
     async def _verify(self, outcome: str | LoadOutcome) -> ImageInfo:
         assert self.end is not None

@@ -2,7 +2,7 @@
 
 Percent comes from real bytes consumed of the known size, never moves back, stops at 99 until the image
 is verified. A docker-save archive has a second stage the engine measures: it loads the layers after it
-has every byte; then percent is a weighted sum of both stages (see `LOAD_WEIGHTS`). The driver emits a
+has every byte; then percent is a weighted sum of both stages (see `load_share`). The driver emits a
 snapshot at least every `heartbeat` seconds in every phase (so a bar never freezes while the engine
 finalizes) and at most every `min_interval` seconds otherwise; phase changes and terminal events always pass.
 """
@@ -17,27 +17,11 @@ from dataclasses import dataclass
 
 from ferry_contract import ErrorInfo, ImageInfo, Phase
 from ferry_importer.engine.loading import LayerTracker
+from ferry_importer.load_share import PERCENT_CAP, LoadShare
 
-PERCENT_CAP = 99.0
 MIN_INTERVAL = 0.1
 HEARTBEAT = 0.5
 RATE_WINDOW = 5.0
-
-# The loading stage's share of a load's wall time, by the archive's compression. Both stages scale with the
-# uncompressed bytes (the stream: decompressing and the engine untarring to a temporary directory; loading: the
-# engine applying each layer), so the share depends on how dear decompression is, hardly on the size.
-# Measured on this machine (2 cores, dockerd 20.10, vfs, shared with other work): a 463 MB `docker save` of
-# three layers of real files (Chromium, Python's stdlib, node_modules), imported with `ferry-importer import
-# --json` after removing the image each time; stream = first `importing` event to the last byte, loading = last
-# byte to `verifying`. Median share over 2-3 runs: none 0.71, gzip -1 0.59, zstd -1 0.58-0.69, xz -1 0.32,
-# bzip2 -1 0.14. The README has the table.
-LOAD_WEIGHTS = {"none": 0.70, "gzip": 0.60, "zstd": 0.65, "xz": 0.30, "bzip2": 0.15}
-LOAD_WEIGHT_DEFAULT = 0.5
-
-
-def load_weight(compression: str) -> float:
-    """Share of a load's percent given to the engine's loading stage, for an archive in `compression`."""
-    return LOAD_WEIGHTS.get(compression, LOAD_WEIGHT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -61,22 +45,6 @@ def percent_of(done: int, total: int | None) -> float:
     if not total:
         return 0.0
     return round(min(PERCENT_CAP, 100.0 * done / total), 1)
-
-
-def weighted_percent(done: int, total: int | None, loaded: float, weight: float) -> float:
-    """Percent of a load: the archive bytes the engine has taken weigh `1 - weight`, the share of layer
-    bytes it has loaded (`loaded`, 0..1) weighs `weight`. Capped below 100 like `percent_of`."""
-    sent = min(1.0, done / total) if total else 0.0
-    return round(min(PERCENT_CAP, 100.0 * ((1.0 - weight) * sent + weight * min(1.0, max(0.0, loaded)))), 1)
-
-
-def load_eta(done: int, total: int | None, rate: float | None, weight: float) -> float | None:
-    """While the archive streams: the rest of the stream, plus the loading stage it predicts (at the
-    measured weights it lasts `weight / (1 - weight)` times as long as the whole stream)."""
-    rest = eta_seconds(done, total, rate)
-    if rest is None or not total or not rate or weight >= 1.0:
-        return rest
-    return round(rest + total / rate * weight / (1.0 - weight), 1)
 
 
 def eta_seconds(done: int, total: int | None, rate: float | None) -> float | None:
@@ -111,6 +79,12 @@ class RateMeter:
         if t1 - t0 < 1.0:
             return self.rate()
         return round((b1 - b0) / (t1 - t0), 1)
+
+    def elapsed(self) -> float:
+        """Seconds from the first sample to the last."""
+        if self._first is None or not self._samples:
+            return 0.0
+        return self._samples[-1][0] - self._first[0]
 
     def rate(self) -> float | None:
         if len(self._samples) < 2:
@@ -162,12 +136,15 @@ class ProgressDriver:
         self._meter = RateMeter()
         self._lock = asyncio.Lock()
         self.layers: LayerTracker | None = None  # set for loads: the engine's loading stage
-        self.load_weight = 0.0
+        self.share: LoadShare | None = None
+        self._presence: Callable[[], int] | None = None
         self._load_meter = RateMeter()
         self.available: int | None = None  # an upload still arriving: its bytes landed so far, when last asked
 
-    def advance(self, done: int) -> None:
-        """Record bytes consumed so far (from the sender, once the engine took them)."""
+    def advance(self, done: int, content: int = 0) -> None:
+        """Record archive bytes consumed so far, and `content` more uncompressed bytes the engine took."""
+        if self.share is not None:
+            self.share.content_sent += content
         if done > self.done:
             self.done = done
             self._meter.add(self.clock(), done)
@@ -181,18 +158,20 @@ class ProgressDriver:
         elif not waiting and self.phase == Phase.WAITING_FOR_UPLOAD:
             await self.set_phase(Phase.IMPORTING)
 
-    def expect_load(self, weight: float) -> None:
-        """This archive is loaded: percent also covers the layers the engine loads after the last byte."""
+    def expect_load(self, share: LoadShare, presence: Callable[[], int] | None = None) -> None:
+        """This archive is loaded: percent also covers the layers the engine loads after the last byte.
+        `presence` says how many layer bytes streamed so far the engine already has."""
         self.layers = LayerTracker()
-        self.load_weight = weight
+        self.share = share
+        self._presence = presence
 
     async def layer_line(self, layer_id: str, current: int, total: int) -> None:
         """The engine reported loading a layer: the `loading` phase runs from its first such line."""
         if self.layers is None:
-            self.expect_load(0.0)
+            self.expect_load(LoadShare(0.0))
         assert self.layers is not None
         self.layers.layer(layer_id, current, total)
-        self._load_meter.add(self.clock(), self.layers.bytes_done)
+        self._load_meter.add(self.clock(), self.layers.new_bytes_done)
         if self.phase in (Phase.IMPORTING, Phase.FINALIZING):
             await self.set_phase(Phase.LOADING)
 
@@ -209,9 +188,13 @@ class ProgressDriver:
         return (self.done, layers.bytes_done, layers.layers_done) if layers else (self.done, 0, 0)
 
     def _measured_percent(self) -> float:
-        if self.layers is None:
+        if self.layers is None or self.share is None:
             return percent_of(self.done, self.total)
-        return weighted_percent(self.done, self.total, self.layers.fraction(), self.load_weight)
+        share, layers = self.share, self.layers
+        if self._presence is not None and layers.new_share() is None:
+            share.present_bytes = self._presence()
+        share.planned_share = layers.new_share()
+        return share.percent(self.done, self.total, layers.fraction())
 
     def snapshot(self, *, percent: float | None = None) -> Snapshot:
         now = self.clock()
@@ -223,14 +206,15 @@ class ProgressDriver:
         rate = eta = None
         if streaming:
             rate, pace = self._meter.rate(), self._meter.overall()
-            eta = (
-                load_eta(self.done, self.total, pace, self.load_weight)
-                if layers
-                else eta_seconds(self.done, self.total, pace)
-            )
+            if self.share is not None:
+                self.share.settle(self._meter.elapsed(), self.done, self.total, pace)
+                eta = self.share.stream_eta(self.done, self.total, pace)
+            else:
+                eta = eta_seconds(self.done, self.total, pace)
         elif self.phase == Phase.LOADING and layers is not None:
             rate = self._load_meter.rate()
-            eta = eta_seconds(layers.bytes_done, layers.bytes_total, self._load_meter.overall())
+            total = layers.new_bytes_total if layers.planned else None
+            eta = eta_seconds(layers.new_bytes_done, total, self._load_meter.overall())
         shown = layers is not None and (layers.planned or layers.layers_done > 0)
         return Snapshot(
             phase=self.phase,

@@ -7,7 +7,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ferry_importer"
 CORE = {"errors", "settings", "database", "job_store", "logs", "metrics", "datadir"}
-PIPELINE = {"pipeline", "preflight", "reporting", "job_reporter", "progress", "pace", "job_spec", "cancel_cleanup"}
+PIPELINE = {
+    "pipeline",
+    "preflight",
+    "reporting",
+    "job_reporter",
+    "progress",
+    "pace",
+    "job_spec",
+    "cancel_cleanup",
+    "load_share",
+    "load_watch",
+}
 WINGS = {"sources", "archive", "engine", "callbacks"}
 # What each place may import besides itself and the core; the package root (`__init__`, the public names) is an
 # entry point.

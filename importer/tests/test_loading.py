@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ferry_importer.archive.layout import ArchiveImage
 from ferry_importer.engine.loading import LayerTracker, engine_reports_layers, plan_layers
 from ferry_importer.engine.transfer import layer_progress
-from ferry_importer.progress import PERCENT_CAP, load_eta, weighted_percent
+from ferry_importer.load_share import PERCENT_CAP, load_eta, weighted_percent
 
 BASE = ArchiveImage(config="c1.json", repo_tags=("app:1",), layers=("a/layer.tar", "b/layer.tar", "c/layer.tar"))
 SIZES = {"a/layer.tar": 100, "b/layer.tar": 300, "c/layer.tar": 600, "d/layer.tar": 50}
@@ -113,6 +113,7 @@ def test_engine_lines_are_parsed_only_when_they_are_layer_progress():
 
 def test_the_containerd_store_is_known_not_to_report_layers():
     assert engine_reports_layers({"Driver": "vfs", "DriverStatus": []})
+    assert not engine_reports_layers({})  # an answer that names no graph driver is no classic store
     assert not engine_reports_layers(
         {"Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}
     )
@@ -170,3 +171,78 @@ def test_the_importers_own_bar_says_which_layers_are_loading():
         layer_bytes_total=270_000_000,
     )
     assert describe(loading) == "layers 3/7  120.0 MB/270.0 MB  45.0 MB/s  ETA 0:03"
+
+
+def hexes(*chars: str) -> list[str]:
+    return [c * 64 for c in chars]
+
+
+def test_chain_ids_follow_the_oci_rule_and_stop_at_an_unknown_diff_id():
+    import hashlib
+
+    from ferry_importer.engine.inventory import chain_ids
+
+    a, b, c = hexes("a", "b", "c")
+    second = hashlib.sha256(f"sha256:{a} sha256:{b}".encode()).hexdigest()
+    third = hashlib.sha256(f"sha256:{second} sha256:{c}".encode()).hexdigest()
+    assert chain_ids([a, b, c]) == [a, second, third]
+    assert chain_ids([a, None, c]) == [a, None, None]
+
+
+def test_the_layers_the_engine_has_are_marked_by_chain_and_only_the_others_are_its_work():
+    from ferry_importer.engine.inventory import chain_ids, from_inspects
+    from ferry_importer.engine.loading import mark_present
+
+    a, b, c = hexes("a", "b", "c")
+    config = json.dumps({"rootfs": {"diff_ids": [f"sha256:{d}" for d in (a, b, c)]}}).encode()
+    image = ArchiveImage(config="cfg.json", repo_tags=("app:1",), layers=("a/layer.tar", "b/layer.tar", "c/layer.tar"))
+    # the engine has an image of a and b: the same chain
+    known = from_inspects([{"RootFS": {"Layers": [f"sha256:{a}", f"sha256:{b}"]}}, {"RootFS": {}}])
+    assert known.chain_ids == frozenset(x for x in chain_ids([a, b]) if x)
+    plan = mark_present(plan_layers([image], SIZES, {"cfg.json": config}), known)
+    assert [layer.present for layer in plan] == [True, True, False]
+
+    track = LayerTracker()
+    track.set_plan(plan, [image])
+    assert (track.new_share(), track.new_bytes_total) == (0.6, 600)
+    track.layer(c[:12], 300, 600)  # a and b skipped: no work, the stage is half done
+    assert (track.layers_done, track.fraction()) == (2, 0.5)
+    track.finish()
+    assert track.fraction() == 1.0 and track.all_new_reported
+
+    # b on other layers below (a different chain) is new to the engine even though its diff id is known
+    elsewhere = from_inspects([{"RootFS": {"Layers": [f"sha256:{b}"]}}])
+    assert [layer.present for layer in mark_present(plan_layers([image], SIZES, {"cfg.json": config}), elsewhere)] == [
+        False,
+        False,
+        False,
+    ]
+
+
+def test_when_the_engine_has_every_layer_the_stage_counts_by_layers_and_learns_nothing():
+    from ferry_importer.engine.inventory import from_inspects
+    from ferry_importer.engine.loading import mark_present
+
+    a, b, c = hexes("a", "b", "c")
+    config = json.dumps({"rootfs": {"diff_ids": [f"sha256:{d}" for d in (a, b, c)]}}).encode()
+    image = ArchiveImage(config="cfg.json", repo_tags=("app:1",), layers=("a/layer.tar", "b/layer.tar", "c/layer.tar"))
+    known = from_inspects([{"RootFS": {"Layers": [f"sha256:{d}" for d in (a, b, c)]}}])
+    track = LayerTracker()
+    track.set_plan(mark_present(plan_layers([image], SIZES, {"cfg.json": config}), known), [image])
+    assert (track.new_share(), track.fraction()) == (0.0, 0.0)
+    track.loaded("app:1")
+    assert track.fraction() == 1.0 and not track.all_new_reported
+
+
+def test_while_streaming_layer_files_named_by_diff_id_tell_what_the_engine_has():
+    from ferry_importer.engine.inventory import KnownLayers
+    from ferry_importer.engine.loading import NamedPresence, blob_diff_id
+
+    a, b, c = hexes("a", "b", "c")
+    presence = NamedPresence(KnownLayers(diff_ids=frozenset({a, c})))
+    files = [(f"blobs/sha256/{a}", 100), (f"blobs/sha256/{b}", 200)]
+    assert presence.update(files) == 100
+    files += [(f"{c}.tar", 300), (f"{c[:40]}/layer.tar", 400)]  # an older save's names say nothing
+    assert presence.update(files) == 400
+    assert presence.update(files) == 400  # each file counted once
+    assert blob_diff_id(f"./blobs/sha256/{a}") == a and blob_diff_id("blobs/sha256/short") is None

@@ -30,7 +30,15 @@ def test_learning_leans_on_the_recent_loads_and_ignores_tiny_ones():
     second = learn(first, "xz", 400 << 20, stream_s=10.0, load_s=4.0)
     assert second.stream_bps["xz"] == pytest.approx(((400 << 20) / 20 + (400 << 20) / 10) / 2, rel=1e-6)
     assert learn(second, "xz", 1 << 20, stream_s=5.0, load_s=5.0) == second  # too small to say anything
-    assert learn(second, "xz", 400 << 20, stream_s=5.0, load_s=0.01) == second  # a load too short to time
+    too_short = learn(second, "xz", 400 << 20, stream_s=5.0, load_s=0.01)  # a loading stage too short to time
+    assert too_short.load_bps == second.load_bps and too_short.stream_bps["xz"] > second.stream_bps["xz"]
+
+
+def test_a_load_that_skipped_layers_is_timed_by_the_bytes_it_really_loaded():
+    learned = learn(Pace(), "gzip", 400 << 20, stream_s=20.0, load_s=2.0, load_bytes=100 << 20)
+    assert learned.load_bps == pytest.approx((100 << 20) / 2) and learned.stream_bps["gzip"] == pytest.approx(
+        (400 << 20) / 20
+    )
 
 
 def test_the_pace_file_round_trips_and_a_broken_one_means_unknown(tmp_path):

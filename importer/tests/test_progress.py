@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ferry_contract import Phase
+from ferry_importer.load_share import LoadShare
 from ferry_importer.progress import PERCENT_CAP, ProgressDriver, RateMeter, emit_due, eta_seconds, percent_of
 
 
@@ -104,7 +105,7 @@ async def test_a_load_moves_through_both_stages_and_rate_and_eta_follow_the_runn
     clock = FakeClock()
     recorder = Recorder()
     driver = ProgressDriver(recorder, total=1000, clock=clock)
-    driver.expect_load(0.6)
+    driver.expect_load(LoadShare(0.6))
     await driver.set_phase(Phase.IMPORTING)
     for step in range(1, 11):  # 100 archive bytes/s
         clock.now += 1.0
@@ -139,3 +140,21 @@ def test_a_few_slow_seconds_move_the_rate_shown_but_hardly_the_eta():
     assert meter.rate() < 2_000_000  # the bar shows the slow seconds as they are
     eta = eta_seconds(205_000_000, 400_000_000, meter.overall())
     assert eta is not None and 20 < eta < 25  # 8.2 MB/s over the stage: not the 195 s the window would say
+
+
+async def test_layers_the_engine_has_make_the_bar_follow_the_stream_instead_of_jumping_at_the_end():
+    clock = FakeClock()
+    recorder = Recorder()
+    driver = ProgressDriver(recorder, total=1000, clock=clock)
+    have = {"bytes": 0}
+    driver.expect_load(LoadShare(0.6, content_total=1000), lambda: have["bytes"])
+    await driver.set_phase(Phase.IMPORTING)
+    for step in range(1, 11):  # every layer file that passes is one the engine already has
+        clock.now += 1.0
+        have["bytes"] = step * 100
+        driver.advance(step * 100, 100)
+        await driver.tick()
+    percents = [s.percent for s in recorder.snapshots]
+    assert percents == sorted(percents)
+    assert percents[-1] == PERCENT_CAP  # full when the stream is: nothing is left to load
+    assert max(b - a for a, b in zip(percents, percents[1:])) < 25  # without it: 40 % at the end, then 99

@@ -28,6 +28,7 @@ from ferry_importer.sources.base import ConsumedBytes, Source, source_path
 class Detected:
     compression: Compression
     layout: Layout
+    layer_files: list[tuple[str, int]]  # grows in the reader thread as layer files pass: (name, size)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class ArchiveReader:
             if not detected:
                 if not _decidable(walker):
                     continue
-                put(Detected(kind, classify(walker.first_members)))
+                put(Detected(kind, classify(walker.first_members), walker.layer_files))
                 detected = True
             for sent, held in pending:
                 tail += held
@@ -198,7 +199,7 @@ class ArchiveReader:
         if walker.member_count == 0:
             raise EmptyArchive("the archive contains no files")
         if not detected:
-            put(Detected(kind, classify(walker.first_members)))
+            put(Detected(kind, classify(walker.first_members), walker.layer_files))
         for sent, held in pending:
             buffer += sent
             tail += held

@@ -66,6 +66,7 @@ class TarWalker:
         self.end_offset: int | None = None
         self.captured: dict[str, bytes] = {}
         self.layer_sizes: dict[str, int] = {}  # sizes of layer-like members, for the engine's loading stage
+        self.layer_files: list[tuple[str, int]] = []  # the same, in order; read by another thread (only appended)
         self._config_bytes = 0
         self._header = bytearray()
         self._data_left = 0  # member data still to pass, excluding padding
@@ -181,6 +182,7 @@ class TarWalker:
             self.content_bytes += member.size
             if len(self.layer_sizes) < LAYER_SIZES_LIMIT and layer_like(member.name):
                 self.layer_sizes[member.name] = member.size
+                self.layer_files.append((member.name, member.size))
             if member.name in self.capture_names and member.size <= CAPTURE_LIMIT:
                 self._capture = bytearray()
             elif (

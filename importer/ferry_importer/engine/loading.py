@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ferry_importer.archive.layout import HEX64, ArchiveImage
 from ferry_importer.archive.tarstream import normalise
+from ferry_importer.engine.inventory import KnownLayers, chain_ids
 
 
 def engine_reports_layers(info: Mapping) -> bool:
-    """The classic (graphdriver) store reports "Loading layer"; the containerd image store says only
-    "Loaded image", so there the stage after the last byte stays an elapsed-time `finalizing`."""
+    """The classic store (a graph driver, named in /info) reports "Loading layer"; the containerd image store
+    says only "Loaded image", so there the stage after the last byte stays an elapsed-time `finalizing`."""
     status = info.get("DriverStatus") or []
-    return not any(isinstance(row, list) and "io.containerd.snapshotter" in " ".join(map(str, row)) for row in status)
+    containerd = any(isinstance(row, list) and "io.containerd.snapshotter" in " ".join(map(str, row)) for row in status)
+    return bool(info.get("Driver")) and not containerd
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class PlannedLayer:
     size: int
     image: int  # index in manifest.json of the first image that needs this layer
     short_id: str | None = None  # the 12 hex the engine prints: the start of the layer's diff id
+    chain_id: str | None = None  # how the engine knows whether it has the layer already
+    present: bool = False  # the engine has it: it skips the layer without a word
 
 
 def diff_ids(image: ArchiveImage, configs: Mapping[str, bytes]) -> list[str | None]:
@@ -63,7 +67,8 @@ def plan_layers(
     plan: list[PlannedLayer] = []
     for index, image in enumerate(images):
         parent = -1
-        for path, diff in zip(image.layers, diff_ids(image, configs or {})):
+        diffs = diff_ids(image, configs or {})
+        for path, diff, chain in zip(image.layers, diffs, chain_ids(diffs)):
             key = (parent, diff or normalise(path))
             if key in chains:
                 parent = chains[key]
@@ -72,8 +77,42 @@ def plan_layers(
             if size is None:
                 return None
             parent = chains[key] = len(chains)
-            plan.append(PlannedLayer(size, index, diff[:12] if diff else None))
+            plan.append(PlannedLayer(size, index, diff[:12] if diff else None, chain))
     return plan
+
+
+def mark_present(plan: list[PlannedLayer] | None, known: KnownLayers) -> list[PlannedLayer] | None:
+    """The plan with the layers the engine already has (by chain id) marked: it will skip them."""
+    if plan is None:
+        return None
+    return [replace(layer, present=known.has_chain(layer.chain_id)) for layer in plan]
+
+
+def blob_diff_id(name: str) -> str | None:
+    """The diff id a layer file's name gives (an OCI layout's `blobs/sha256/<hex>`, a `<hex>.tar`), if any."""
+    stem = normalise(name).removeprefix("blobs/sha256/").removesuffix(".tar")
+    return stem if HEX64.match(stem) and "/" not in stem else None
+
+
+class NamedPresence:
+    """While the archive streams: the layer bytes the engine already has, where the archive names its layer
+    files by diff id (docker save from Engine 25 on). Judged by diff id alone (the chain is known only at
+    the end); the plan then says exactly. Older saves name layers otherwise: nothing is known before the end."""
+
+    def __init__(self, known: KnownLayers) -> None:
+        self.known = known
+        self.present_bytes = 0
+        self._seen = 0
+
+    def update(self, members: Sequence[tuple[str, int]]) -> int:
+        """Look at the layer files that passed since the last call (`members` only grows)."""
+        fresh = members[self._seen :]
+        self._seen += len(fresh)
+        for name, size in fresh:
+            diff = blob_diff_id(name)
+            if diff is not None and diff in self.known.diff_ids:
+                self.present_bytes += size
+        return self.present_bytes
 
 
 class LayerTracker:
@@ -94,12 +133,15 @@ class LayerTracker:
         self._current: int | None = None  # index in the plan of the layer loading now
         self._current_bytes = 0
         self.reported = 0  # planned layers the engine named in a "Loading layer" line (not skipped)
+        self._new_total = 0  # bytes of the planned layers the engine does not have yet: its real work
+        self._new_done = 0
 
     def set_plan(self, plan: list[PlannedLayer] | None, images: Sequence[ArchiveImage]) -> None:
         if plan is None or self._current_id is not None:
             return
         self.plan, self.planned = plan, True
         self._total_bytes = sum(layer.size for layer in plan)
+        self._new_total = sum(layer.size for layer in plan if not layer.present)
         for index, image in enumerate(images):
             for ref in image.repo_tags:
                 self._refs.setdefault(ref, index)
@@ -107,9 +149,25 @@ class LayerTracker:
                 self._refs.setdefault(image.image_id, index)
 
     @property
-    def all_reported(self) -> bool:
-        """The engine loaded every planned layer itself: it had none of them already."""
-        return self.planned and self.reported == len(self.plan)
+    def all_new_reported(self) -> bool:
+        """The engine loaded every planned layer it did not have, each with its own lines: the time it took
+        measures how fast it loads `new_bytes_total` bytes."""
+        return self.planned and self._new_total > 0 and self.reported == sum(not x.present for x in self.plan)
+
+    @property
+    def new_bytes_total(self) -> int:
+        return self._new_total
+
+    @property
+    def new_bytes_done(self) -> int:
+        current = self._current is not None and not self.plan[self._current].present
+        return self._new_done + (self._current_bytes if current else 0)
+
+    def new_share(self) -> float | None:
+        """The share of the layer bytes the engine must really load (None before the plan is known)."""
+        if not self.planned:
+            return None
+        return self._new_total / self._total_bytes if self._total_bytes else 0.0
 
     @property
     def layers_done(self) -> int:
@@ -129,12 +187,12 @@ class LayerTracker:
         return self._total_bytes if self.planned else None
 
     def fraction(self) -> float:
-        """Share of the layer bytes done; a plan of nothing but empty layers counts by layers."""
+        """Share of the engine's real work done: the bytes of the layers it did not have; a plan of nothing
+        but empty layers, or of layers the engine has, counts by layers."""
         if not self.planned or not self.plan:
             return 0.0
-        total = self.bytes_total
-        if total:
-            return min(1.0, self.bytes_done / total)
+        if self._new_total:
+            return min(1.0, self.new_bytes_done / self._new_total)
         return self._done / len(self.plan)
 
     def layer(self, layer_id: str, current: int, total: int) -> None:
@@ -197,6 +255,7 @@ class LayerTracker:
     def _skip_to(self, end: int) -> None:
         for index in range(self._done, end):
             self._done_bytes += self.plan[index].size
+            self._new_done += 0 if self.plan[index].present else self.plan[index].size
             if index == self._current:
                 self._current, self._current_id, self._current_bytes = None, None, 0
         self._done = max(self._done, end)

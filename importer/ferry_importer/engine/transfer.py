@@ -37,7 +37,7 @@ class LoadOutcome:
 async def body_stream(
     channel: Channel,
     activity: Activity,
-    on_sent: Callable[[int], None],
+    on_sent: Callable[[int, int], None],
     on_end: Callable[[End], Awaitable[None]],
     on_all_sent: Callable[[], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
@@ -62,17 +62,18 @@ async def body_stream(
             if previous is not None:
                 async for data in send(previous.data):
                     yield data
-                on_sent(previous.consumed)
+                on_sent(previous.consumed, len(previous.data))
             previous = item
         elif isinstance(item, Held):
             held = item.data
         elif isinstance(item, End):
             await on_end(item)
-            for data in (previous.data if previous else b"", held):
+            last = previous.data if previous else b""
+            for data in (last, held):
                 if data:
                     async for out in send(data):
                         yield out
-            on_sent(item.consumed)
+            on_sent(item.consumed, len(last) + len(held))
             activity.waiting = True
             activity.touch()
             await on_all_sent()

@@ -28,7 +28,7 @@ class LoadWatch:
         if pace.load_bps is None:
             measured = await measure_load_pace(self.engine)
             if measured:
-                pace = replace(pace, load_bps=measured)
+                pace = replace(pace, load_bps=measured, calibrated=True)
                 self.pace.write(pace)
         self._files = layer_files
         self._known = asyncio.create_task(known_layers(self.engine), name="known-layers")

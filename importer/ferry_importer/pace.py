@@ -35,6 +35,7 @@ class Pace:
 
     stream_bps: dict[str, float] = field(default_factory=dict)
     load_bps: float | None = None
+    calibrated: bool = False  # load_bps comes from the calibration load only: the first real load replaces it
 
 
 def learned_weight(pace: Pace, compression: str) -> float | None:
@@ -60,10 +61,10 @@ def learn(
     streams = dict(pace.stream_bps)
     if content_bytes >= MIN_BYTES and stream_s >= MIN_STAGE_S:
         streams[compression] = _average(streams.get(compression), content_bytes / stream_s)
-    load_bps = pace.load_bps
     if load_bytes >= MIN_BYTES and load_s >= MIN_STAGE_S:
-        load_bps = _average(load_bps, load_bytes / load_s)
-    return Pace(streams, load_bps)
+        measured = load_bytes / load_s
+        return Pace(streams, round(measured, 1) if pace.calibrated else _average(pace.load_bps, measured))
+    return Pace(streams, pace.load_bps, pace.calibrated)
 
 
 class PaceFile:
@@ -77,7 +78,8 @@ class PaceFile:
             raw = json.loads(self.path.read_text())
             streams = {str(k): float(v) for k, v in raw.get("stream_bps", {}).items() if float(v) > 0}
             load = raw.get("load_bps")
-            return Pace(streams, float(load) if load and float(load) > 0 else None)
+            known = float(load) if load and float(load) > 0 else None
+            return Pace(streams, known, bool(raw.get("calibrated")) and known is not None)
         except (OSError, ValueError, TypeError, AttributeError):
             return Pace()
 
@@ -88,7 +90,7 @@ class PaceFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".pace-")
             with os.fdopen(fd, "w") as fh:
-                json.dump({"stream_bps": pace.stream_bps, "load_bps": pace.load_bps}, fh)
+                json.dump({"stream_bps": pace.stream_bps, "load_bps": pace.load_bps, "calibrated": pace.calibrated}, fh)
             os.replace(tmp, self.path)
         except OSError as exc:
             log.warning("could not keep this host's load pace in %s: %s", self.path, exc)

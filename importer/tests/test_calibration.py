@@ -51,12 +51,3 @@ async def test_an_engine_whose_load_answer_does_not_name_the_image_gives_no_pace
     with StubEngine(tmp_path / "stub.sock", mode="slow") as stub:  # answers a load like an import: some new id
         async with Engine(stub.host) as engine:
             assert await measure_load_pace(engine) is None
-
-
-def test_the_pace_is_the_slope_between_two_loads_so_a_fixed_cost_does_not_count():
-    from ferry_importer.engine.calibration import pace_from
-
-    # 0.05 s for any load, then 200 MB/s
-    assert pace_from((4_000_000, 0.07), (28_000_000, 0.19)) == pytest.approx(200e6)
-    assert pace_from((4_000_000, 0.20), (28_000_000, 0.19)) == pytest.approx(28e6 / 0.19, rel=1e-3)  # noise
-    assert pace_from((4_000_000, 0.07), (28_000_000, 0.0)) is None

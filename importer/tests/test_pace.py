@@ -58,3 +58,15 @@ def test_a_pace_that_cannot_be_written_is_only_a_warning(tmp_path, caplog):
     blocker.write_text("")
     PaceFile(blocker / "data").write(Pace({"xz": 1e7}, 1e8))  # the data dir's parent is a file
     assert "could not keep this host's load pace" in caplog.text
+
+
+def test_the_first_real_load_replaces_the_calibrations_pace_instead_of_averaging_with_it(tmp_path):
+    calibrated = Pace({}, 100e6, calibrated=True)
+    first = learn(calibrated, "xz", 400 << 20, stream_s=20.0, load_s=2.0)
+    assert first.load_bps == pytest.approx((400 << 20) / 2, rel=1e-6) and not first.calibrated
+    assert learn(first, "xz", 400 << 20, stream_s=20.0, load_s=4.0).load_bps == pytest.approx(
+        ((400 << 20) / 2 + (400 << 20) / 4) / 2, rel=1e-6
+    )
+    keeper = PaceFile(tmp_path)
+    keeper.write(calibrated)
+    assert keeper.read() == calibrated

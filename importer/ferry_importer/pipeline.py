@@ -38,12 +38,14 @@ from ferry_importer.load_share import LoadShare
 from ferry_importer.load_watch import LoadWatch
 from ferry_importer.pace import PaceFile
 from ferry_importer.preflight import (
+    arrived_sha256,
     check_changes,
     check_disk,
     check_reference,
     check_sha256,
     disk_needed,
     disk_places,
+    probe_size,
     read_uncompressed_size,
 )
 from ferry_importer.progress import ProgressDriver
@@ -129,7 +131,8 @@ class _Job:
             raise InvalidReference("an image name is needed to import a filesystem archive")
         if self.format is ArchiveFormat.LOAD and self.changes:
             raise InvalidChange("change lines apply to filesystem imports only; a loaded archive is used as it is")
-        await self._probe_source()
+        if await probe_size(self.source):
+            self.driver.total = self.source.size
         if self.source.size == 0:
             raise EmptyArchive("the archive file is empty")
         version = await self.engine.version()
@@ -237,31 +240,6 @@ class _Job:
         if not self.all_sent:
             await self.driver.upload_arrival(state.available, waiting)
 
-    async def _arrived_sha256(self) -> str | None:
-        """The sha256 the backend computed over the whole upload, for an upload that was still arriving."""
-        source = self.source
-        if self.expected or not isinstance(source, UrlSource) or not source.arriving:
-            return None
-        state = await asyncio.to_thread(source.upload_state)
-        if state is None or state.sha256 is None:
-            raise SourceMismatch("the upload's sha256 is unknown: it cannot be checked", f"{state}")
-        return state.sha256
-
-    async def _probe_source(self) -> None:
-        """A network source learns its size before streaming. It runs under the progress ticker, so the
-        receiver keeps hearing `preparing` while a slow server answers; a cancel aborts it at once."""
-        probe = getattr(self.source, "probe", None)
-        if probe is None:
-            return
-        try:
-            await asyncio.to_thread(probe)
-        except asyncio.CancelledError:
-            abort = getattr(self.source, "abort_probe", None)
-            if abort is not None:
-                abort()
-            raise
-        self.driver.total = self.source.size
-
     def _import_changes(self) -> list[str]:
         if not self.known_sha:
             return self.changes
@@ -280,7 +258,7 @@ class _Job:
         """The whole archive has been read; the engine still lacks its last bytes. Accept or refuse now."""
         if self.expected and end.sha256 != self.expected:
             raise SourceMismatch("the archive's sha256 does not match the expected one", f"got {end.sha256}")
-        arrived = await self._arrived_sha256()
+        arrived = None if self.expected else await arrived_sha256(self.source)
         if arrived is not None and end.sha256 != arrived:
             raise SourceMismatch(
                 "the bytes streamed do not match the upload's sha256", f"streamed {end.sha256}, upload {arrived}"

@@ -3,6 +3,7 @@ archive's uncompressed size read ahead from its own metadata)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -14,7 +15,7 @@ from ferry_contract import InvalidReference as ContractInvalidReference
 from ferry_contract.jobs import change_problem
 from ferry_importer.archive.compression import SNIFF_BYTES, detect_compression, uncompressed_size
 from ferry_importer.datadir import free_bytes
-from ferry_importer.errors import InsufficientDisk, InvalidChange, InvalidReference
+from ferry_importer.errors import InsufficientDisk, InvalidChange, InvalidReference, SourceMismatch
 from ferry_importer.sources.base import Source, source_path
 from ferry_importer.sources.remote_file import RemoteFile
 from ferry_importer.sources.url import UrlSource
@@ -131,3 +132,29 @@ def read_uncompressed_size(source: Source) -> int | None:
     except OSError as exc:
         log.info("the archive's size could not be read ahead from %s: %s", source.describe(), exc)
         return None
+
+
+async def probe_size(source: Source) -> bool:
+    """A network source learns its size before streaming (True when it did). It runs under the progress ticker,
+    so the receiver keeps hearing `preparing` while a slow server answers; a cancel aborts it at once."""
+    probe = getattr(source, "probe", None)
+    if probe is None:
+        return False
+    try:
+        await asyncio.to_thread(probe)
+    except asyncio.CancelledError:
+        abort = getattr(source, "abort_probe", None)
+        if abort is not None:
+            abort()
+        raise
+    return True
+
+
+async def arrived_sha256(source: Source) -> str | None:
+    """The sha256 the backend computed over the whole upload, for an upload that was still arriving."""
+    if not isinstance(source, UrlSource) or not source.arriving:
+        return None
+    state = await asyncio.to_thread(source.upload_state)
+    if state is None or state.sha256 is None:
+        raise SourceMismatch("the upload's sha256 is unknown: it cannot be checked", f"{state}")
+    return state.sha256

@@ -4,6 +4,7 @@ first load), the layers the engine already has (it skips them), and what the fin
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -14,10 +15,17 @@ from ferry_importer.engine.loading import LayerTracker, NamedPresence, PlannedLa
 from ferry_importer.load_share import LoadShare, load_weight
 from ferry_importer.pace import PaceFile, learn, learned_weight
 
+log = logging.getLogger(__name__)
+
+CALIBRATION_TIMEOUT_S = 15.0
+
 
 class LoadWatch:
-    def __init__(self, engine: Engine, pace: PaceFile, compression: str) -> None:
+    def __init__(
+        self, engine: Engine, pace: PaceFile, compression: str, calibration_timeout: float = CALIBRATION_TIMEOUT_S
+    ) -> None:
         self.engine, self.pace, self.compression = engine, pace, compression
+        self.calibration_timeout = calibration_timeout
         self._known: asyncio.Task[KnownLayers] | None = None
         self._presence: NamedPresence | None = None
         self._files: Sequence[tuple[str, int]] = ()
@@ -26,7 +34,14 @@ class LoadWatch:
         """The split for this load; starts asking the engine which layers it has."""
         pace = self.pace.read()
         if pace.load_bps is None:
-            measured = await measure_load_pace(self.engine)
+            try:  # an engine that hangs must not hold the import: it is then judged by the stall watch
+                measured = await asyncio.wait_for(measure_load_pace(self.engine), self.calibration_timeout)
+            except TimeoutError:
+                log.warning(
+                    "the calibration load took over %.0f s: this host's loading pace stays unknown",
+                    CALIBRATION_TIMEOUT_S,
+                )
+                measured = None
             if measured:
                 pace = replace(pace, load_bps=measured, calibrated=True)
                 self.pace.write(pace)

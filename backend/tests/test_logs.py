@@ -64,3 +64,26 @@ async def test_a_serving_backend_logs_a_failed_dispatch_as_json_with_job_and_hos
     assert any("dispatch" in r["message"] for r in about)
     assert len({r["replica"] for r in records}) == 1
     assert not [r for r in records if r["level"] == "WARNING" and r["logger"] == "py.warnings"]
+
+
+def test_a_content_stream_broken_off_on_purpose_is_one_warning_and_other_errors_keep_their_traceback(capsys):
+    from ferry_backend.content import UploadAbandoned, UploadGone
+
+    logging.config.dictConfig(log_config("info", "json", replica="r1"))
+    log = logging.getLogger("uvicorn.error")
+    try:
+        for exc in (ExceptionGroup("task group", [UploadAbandoned("up-1")]), UploadGone("up-2"), ValueError("bug")):
+            try:
+                raise exc
+            except Exception as caught:  # noqa: BLE001 - logged as uvicorn logs a failed response
+                log.error("Exception in ASGI application\n", exc_info=caught)
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    abandoned, removed, bug = lines
+    assert (abandoned["level"], abandoned["message"]) == (
+        "WARNING",
+        "the content stream of upload up-1 ended: the upload was abandoned",
+    )
+    assert "exc_info" not in abandoned and removed["message"].endswith("the upload was removed")
+    assert bug["level"] == "ERROR" and "ValueError: bug" in bug["exc_info"]

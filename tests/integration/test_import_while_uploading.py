@@ -168,6 +168,9 @@ async def test_an_upload_that_stops_fails_its_import_upload_abandoned_and_leaves
     events = await arriving.wait_events(job_id, ended, timeout=IDLE_S * 10)
     assert events[-1]["state"] == "failed" and events[-1]["error"]["code"] == "upload_abandoned", events[-1]
     assert not image_present(arriving.engine, image) and images_labelled(arriving.engine, label) == []
+    log = arriving.backend.log_path.read_text()  # the stream broken off on purpose is one line, not a traceback
+    assert f"the content stream of upload {upload_id} ended: the upload was abandoned" in log
+    assert "Exception in ASGI application" not in log
 
 
 async def test_a_wrong_declared_sha256_fails_source_mismatch_and_leaves_nothing(arriving):

@@ -48,20 +48,31 @@ def shrunk_weight(weight: float, new_share: float) -> float:
     return load / ((1.0 - weight) + load) if load else 0.0
 
 
+def stage_split(stream_s: float, load_s: float) -> float:
+    """The loading stage's share of a load's time, within `WEIGHT_BOUNDS`."""
+    low, high = WEIGHT_BOUNDS
+    return round(min(high, max(low, load_s / (stream_s + load_s))), 3)
+
+
 def paced_weight(total: int, rate: float, content: int, load_bps: float) -> float:
     """The loading stage's share from this stream's rate (archive bytes/s) and the host's loading pace
     (content bytes/s): the stream lasts `total / rate`, loading `content / load_bps`."""
-    stream_s, load_s = total / rate, content / load_bps
-    low, high = WEIGHT_BOUNDS
-    return round(min(high, max(low, load_s / (stream_s + load_s))), 3)
+    return stage_split(total / rate, content / load_bps)
+
+
+def _stream_rest(done: int, total: int | None, rate: float | None) -> float | None:
+    """Seconds of stream still to go at `rate`, unrounded; None without a size or a rate."""
+    if not total or not rate or rate <= 0:
+        return None
+    return max(0.0, (total - done) / rate)
 
 
 def load_eta(done: int, total: int | None, rate: float | None, weight: float) -> float | None:
     """While the archive streams: the rest of the stream, plus the loading stage it predicts (at weight `w` it
     lasts `w / (1 - w)` times as long as the whole stream)."""
-    if not total or not rate or rate <= 0:
+    rest = _stream_rest(done, total, rate)
+    if rest is None or rate is None or total is None:
         return None
-    rest = max(0.0, (total - done) / rate)
     if weight >= 1.0:
         return round(rest, 1)
     return round(rest + total / rate * weight / (1.0 - weight), 1)
@@ -112,10 +123,11 @@ class LoadShare:
 
     def stream_eta(self, done: int, total: int | None, rate: float | None) -> float | None:
         """The rest of the stream, then the loading of the bytes the engine does not have."""
-        if not total or not rate or rate <= 0:
+        rest = _stream_rest(done, total, rate)
+        if rest is None:
             return None
         share = self.new_share(done, total)
         content = self.content(done, total)
         if self.load_bps and content:
-            return round(max(0.0, (total - done) / rate) + share * content / self.load_bps, 1)
+            return round(rest + share * content / self.load_bps, 1)
         return load_eta(done, total, rate, shrunk_weight(self.weight, share))

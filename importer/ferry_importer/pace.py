@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferry_importer.datadir import default_data_dir
-from ferry_importer.load_share import WEIGHT_BOUNDS
+from ferry_importer.load_share import stage_split
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,7 @@ def learned_weight(pace: Pace, compression: str) -> float | None:
     stream = pace.stream_bps.get(compression)
     if not stream or not pace.load_bps:
         return None
-    low, high = WEIGHT_BOUNDS
-    return round(min(high, max(low, stream / (stream + pace.load_bps))), 3)
+    return stage_split(1.0 / stream, 1.0 / pace.load_bps)  # seconds per content byte of each stage
 
 
 def _average(old: float | None, new: float) -> float:

@@ -187,17 +187,24 @@ class ProgressDriver:
         layers = self.layers
         return (self.done, layers.bytes_done, layers.layers_done) if layers else (self.done, 0, 0)
 
+    def _sync_share(self) -> None:
+        """Tell a load's split what is known now of the layers the engine has: from the archive's names while
+        it streams, from the layer plan once the manifest is in. Percent and ETA both read it."""
+        share, layers = self.share, self.layers
+        if share is None or layers is None:
+            return
+        share.planned_share = layers.new_share()
+        if self._presence is not None and share.planned_share is None:
+            share.present_bytes = self._presence()
+
     def _measured_percent(self) -> float:
         if self.layers is None or self.share is None:
             return percent_of(self.done, self.total)
-        share, layers = self.share, self.layers
-        if self._presence is not None and layers.new_share() is None:
-            share.present_bytes = self._presence()
-        share.planned_share = layers.new_share()
-        return share.percent(self.done, self.total, layers.fraction())
+        return self.share.percent(self.done, self.total, self.layers.fraction())
 
     def snapshot(self, *, percent: float | None = None) -> Snapshot:
         now = self.clock()
+        self._sync_share()
         if percent is None:
             percent = max(self._percent, self._measured_percent())
         self._percent = percent

@@ -4,16 +4,15 @@ has a status and a body its document declares."""
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import docker
 import httpx
 import pytest
 
+from importer.tests.archives import tar_bytes
 from tests.support import engine
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
@@ -72,12 +71,8 @@ def own_engine():
     except engine.EngineUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     client = docker.DockerClient(base_url=host)
-    seed = io.BytesIO()
-    with tarfile.open(fileobj=seed, mode="w") as tar:
-        info = tarfile.TarInfo("seed.txt")
-        info.size = 5
-        tar.addfile(info, io.BytesIO(b"seed\n"))
-    client.api.import_image_from_data(seed.getvalue(), repository="ferry-schemathesis/seed", tag="1")
+    seed = tar_bytes({"seed.txt": b"seed\n"})
+    client.api.import_image_from_data(seed, repository="ferry-schemathesis/seed", tag="1")
     try:
         yield host
     finally:

@@ -40,6 +40,12 @@ class PlannedLayer:
     present: bool = False  # the engine has it: it skips the layer without a word
 
 
+def blob_diff_id(name: str) -> str | None:
+    """The diff id a layer file's name gives (an OCI layout's `blobs/sha256/<hex>`, a `<hex>.tar`), if any."""
+    stem = normalise(name).removeprefix("blobs/sha256/").removesuffix(".tar")
+    return stem if HEX64.match(stem) else None
+
+
 def diff_ids(image: ArchiveImage, configs: Mapping[str, bytes]) -> list[str | None]:
     """Each layer's diff id: from the image config when the walker kept it, else from names that are
     digests of uncompressed layers (`blobs/sha256/<hex>`, `<hex>.tar`); None where neither says."""
@@ -51,11 +57,7 @@ def diff_ids(image: ArchiveImage, configs: Mapping[str, bytes]) -> list[str | No
                 return [str(d).removeprefix("sha256:") for d in found]
         except (ValueError, KeyError, TypeError):
             pass
-    named = []
-    for path in image.layers:
-        name = normalise(path).removeprefix("blobs/sha256/").removesuffix(".tar")
-        named.append(name if HEX64.match(name) else None)
-    return named
+    return [blob_diff_id(path) for path in image.layers]
 
 
 def plan_layers(
@@ -86,12 +88,6 @@ def mark_present(plan: list[PlannedLayer] | None, known: KnownLayers) -> list[Pl
     if plan is None:
         return None
     return [replace(layer, present=known.has_chain(layer.chain_id)) for layer in plan]
-
-
-def blob_diff_id(name: str) -> str | None:
-    """The diff id a layer file's name gives (an OCI layout's `blobs/sha256/<hex>`, a `<hex>.tar`), if any."""
-    stem = normalise(name).removeprefix("blobs/sha256/").removesuffix(".tar")
-    return stem if HEX64.match(stem) and "/" not in stem else None
 
 
 class NamedPresence:

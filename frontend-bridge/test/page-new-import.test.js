@@ -317,6 +317,8 @@ test("a dropped connection is retried by itself and said in words; offline, the 
   }
 });
 
+const CUT_PAUSE_MS = 1000;
+
 /** The datastore's next write keeps only the first `limit` bytes of its body; `onCut` breaks the request there. */
 function cutAfter(store, limit, onCut) {
   const write = store.write;
@@ -327,8 +329,16 @@ function cutAfter(store, limit, onCut) {
       transform(chunk, _encoding, done) {
         const room = limit - taken;
         taken += chunk.length;
-        done(null, room > 0 ? chunk.subarray(0, room) : undefined);
-        if (room > 0 && taken >= limit) onCut(); // the server's own abort handling ends the body
+        if (room <= 0 || taken < limit) return done(null, room > 0 ? chunk : undefined);
+        // The limit is reached: keep what fits, then hold the body (the browser's socket fills up) for
+        // a while before the cut. Over loopback 2 MiB land in a few milliseconds, faster than the
+        // browser reports upload progress (it samples it on a timer): without the pause, a fast machine
+        // cuts the upload before the page could ever see a byte of it go out.
+        this.push(chunk.subarray(0, room));
+        setTimeout(() => {
+          done();
+          onCut(); // the server's own abort handling ends the body
+        }, CUT_PAUSE_MS);
       },
     });
     return write.call(store, readable.pipe(kept), id, offset);

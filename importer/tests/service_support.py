@@ -284,10 +284,12 @@ class RangeFileServer:
                 cut = None if closed else server.drop_after.pop(key, None)
                 stall = server.stall_at.get(key)
                 sent = 0
+                # Throttled, the file goes out in twentieths of a second's worth: an even trickle, not bursts.
+                step = max(1024, min(64 * 1024, server.throttle_bps // 20)) if server.throttle_bps else 64 * 1024
                 with open(file, "rb") as fh:
                     fh.seek(start)
                     while True:
-                        chunk = fh.read(min(64 * 1024, end + 1 - start - sent))
+                        chunk = fh.read(min(step, end + 1 - start - sent))
                         if not chunk:
                             break
                         if stall is not None and start + sent + len(chunk) > stall:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ferry_contract import TERMINAL_STATES, ErrorCode, EventType, JobState, Phase
+from ferry_contract.events import LOAD_FIELDS, UPLOAD_FIELDS
 from ferry_contract.events import SNAPSHOT_FIELDS as CONTRACT_SNAPSHOT_FIELDS
 
 # A job whose image name is not known yet: created without one (a docker-save archive keeps its own tags) or
@@ -41,6 +42,11 @@ class Snapshot:
     eta_s: float | None = None
     phase_elapsed_s: float | None = None
     queue_position: int | None = None
+    layers_done: int | None = None  # a docker-save load's layer counts, while the engine loads and after
+    layers_total: int | None = None
+    layer_bytes_done: int | None = None
+    layer_bytes_total: int | None = None
+    bytes_available: int | None = None  # of an upload still arriving, while the import waits on it
     result: dict | None = None
     error: dict | None = None
     updated_at: datetime | None = None
@@ -106,6 +112,7 @@ def backend_failure(
         "eta_s": None,
         "phase_elapsed_s": None,
         "queue_position": None,
+        **{name: getattr(snapshot, name) for name in (*LOAD_FIELDS, *UPLOAD_FIELDS)},
         "image": None,
         "error": {"code": code.value, "message": message, "detail": detail},
     }

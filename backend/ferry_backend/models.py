@@ -102,6 +102,11 @@ class Job(Base):
     eta_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     phase_elapsed_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     queue_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    layers_done: Mapped[int | None] = mapped_column(Integer, nullable=True)  # MAX_LAYERS of the contract
+    layers_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    layer_bytes_done: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    layer_bytes_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    bytes_available: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

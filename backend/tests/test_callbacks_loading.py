@@ -7,7 +7,7 @@ import uuid
 from backend.tests.support import event_data
 
 
-async def test_a_loading_event_is_stored_with_its_layer_counts_and_moves_the_snapshot(backend):
+async def test_a_loading_event_is_stored_with_its_layer_counts_and_the_snapshot_keeps_them(backend):
     importer = await backend.add_host("ld-" + uuid.uuid4().hex[:8])
     job = "job_" + uuid.uuid4().hex[:12]
     await importer.send("import.queued", event_data(job, importer.name, 1, state="queued", phase="queued", percent=0.0))
@@ -21,3 +21,5 @@ async def test_a_loading_event_is_stored_with_its_layer_counts_and_moves_the_sna
         stored = (await http.get(f"/api/imports/{job}/events")).json()
     assert snapshot["phase"] == "loading" and snapshot["percent"] == 61.5
     assert {key: stored[-1]["data"][key] for key in layers} == layers
+    assert {key: snapshot[key] for key in layers} == layers  # a page or CLI that starts from the snapshot shows them
+    assert snapshot["bytes_available"] is None

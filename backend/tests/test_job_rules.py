@@ -87,6 +87,16 @@ def test_backend_failure_follows_the_snapshot():
     assert failure["error"]["code"] == "host_unreachable"
 
 
+def test_a_loads_layer_counts_stay_in_the_snapshot_and_in_a_backend_failure():
+    layers = {"layers_done": 2, "layers_total": 5, "layer_bytes_done": 40, "layer_bytes_total": 90}
+    _, snap = apply_event(Snapshot(), "import.progress", data(3, phase="loading", **layers), NOW)
+    assert {key: getattr(snap, key) for key in layers} == layers and snap.bytes_available is None
+    failure = backend_failure(snap, "j", "h", ErrorCode.HOST_UNREACHABLE, "silent")
+    assert {key: failure[key] for key in layers} == layers
+    _, waiting = apply_event(snap, "import.progress", data(4, phase="waiting_for_upload", bytes_available=500), NOW)
+    assert waiting.bytes_available == 500 and waiting.layers_done is None  # each event says what holds now
+
+
 def test_host_staleness_counts_from_last_contact_or_job_start():
     since = NOW - timedelta(seconds=100)
     assert host_is_stale(None, since, NOW, 60)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ferry_contract.events import LOAD_FIELDS, SNAPSHOT_FIELDS, UPLOAD_FIELDS
+from ferry_contract.events import SNAPSHOT_FIELDS
 
 from .formatting import is_terminal
 
-VIEW_FIELDS = (*SNAPSHOT_FIELDS, *LOAD_FIELDS, *UPLOAD_FIELDS, "error", "doubt", "presumed")
+VIEW_FIELDS = (*SNAPSHOT_FIELDS, "error", "doubt", "presumed")
 
 
 def view_of_snapshot(snapshot: dict) -> dict:

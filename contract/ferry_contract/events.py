@@ -36,6 +36,8 @@ class JobState(StrEnum):
 
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
 
+LOAD_FIELDS = ("layers_done", "layers_total", "layer_bytes_done", "layer_bytes_total")  # a load's layer counts
+UPLOAD_FIELDS = ("bytes_available",)  # an import of an upload still arriving: how much of it has arrived
 # The fields of an event's data that a job's snapshot keeps: the backend stores them, the CLI and the page show
 # them. The one list every part derives its own from.
 SNAPSHOT_FIELDS = (
@@ -48,9 +50,9 @@ SNAPSHOT_FIELDS = (
     "eta_s",
     "phase_elapsed_s",
     "queue_position",
+    *LOAD_FIELDS,
+    *UPLOAD_FIELDS,
 )
-LOAD_FIELDS = ("layers_done", "layers_total", "layer_bytes_done", "layer_bytes_total")  # a load's layer counts
-UPLOAD_FIELDS = ("bytes_available",)  # an import of an upload still arriving: how much of it has arrived
 
 
 class Phase(StrEnum):

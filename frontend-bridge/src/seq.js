@@ -114,7 +114,7 @@ export function viewFromJob(job) {
     eta_s: job.eta_s ?? null,
     phase_elapsed_s: job.phase_elapsed_s ?? null,
     queue_position: job.queue_position ?? null,
-    // A loads' layer counts travel with its events; a snapshot that lacks them keeps the last ones seen.
+    // Snapshots carry a load's layer counts as its events do; one without them (an older backend) keeps the last seen.
     layers_done: job.layers_done,
     layers_total: job.layers_total,
     layer_bytes_done: job.layer_bytes_done,

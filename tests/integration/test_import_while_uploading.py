@@ -150,6 +150,9 @@ async def test_an_import_started_mid_upload_takes_bytes_as_they_land_and_survive
     waiting = next(e for e in events if e["phase"] == "waiting_for_upload")
     assert waiting["bytes_available"] == first and waiting["bytes_total"] == len(data)
     assert max(e["bytes_done"] for e in events) <= first
+    async with arriving.http() as http:
+        snapshot = (await http.get(f"/api/imports/{job_id}")).json()
+    assert snapshot["phase"] == "waiting_for_upload" and snapshot["bytes_available"] == first, snapshot
     await asyncio.sleep(IDLE_S / 3)  # a pause inside the idle limit: the same job carries on
     await arriving.send(upload_id, data, first, len(data))
     events = await arriving.wait_events(job_id, ended)

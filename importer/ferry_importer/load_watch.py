@@ -39,7 +39,7 @@ class LoadWatch:
             except TimeoutError:
                 log.warning(
                     "the calibration load took over %.0f s: this host's loading pace stays unknown",
-                    CALIBRATION_TIMEOUT_S,
+                    self.calibration_timeout,
                 )
                 measured = None
             if measured:
